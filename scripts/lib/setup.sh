@@ -1,0 +1,68 @@
+# Shared set-up steps of scripts/test.sh and scripts/bench.sh. Sourced, not run.
+# Each step does nothing when what it provides is already there.
+
+step() { printf '\n==> %s\n' "$*"; }
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# Debian packages the tests use; installed only when a command is missing.
+ensure_packages() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
+  [ -x /usr/lib/postgresql/15/bin/initdb ] || command -v initdb >/dev/null || missing+=(postgresql-15)
+  if [ ${#missing[@]} -eq 0 ]; then echo "all present"; return; fi
+  if ! is_root || ! command -v apt-get >/dev/null; then
+    echo "missing: ${missing[*]}; install them (Debian: apt-get install ${missing[*]}) and run again" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# A Docker engine that answers; started by hand when we are root and none runs.
+ensure_docker() {
+  if docker info >/dev/null 2>&1; then echo "engine answers"; return; fi
+  if ! is_root || ! command -v dockerd >/dev/null; then
+    echo "no Docker engine answers: install docker.io and start it (or run as root), then run again" >&2
+    exit 1
+  fi
+  echo "starting dockerd (log: /var/log/pglab-dockerd.log)"
+  nohup dockerd --host unix:///var/run/docker.sock --data-root /var/lib/docker \
+    >/var/log/pglab-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    if docker info >/dev/null 2>&1; then echo "engine answers"; return; fi
+    sleep 1
+  done
+  echo "dockerd did not come up; see /var/log/pglab-dockerd.log" >&2
+  tail -20 /var/log/pglab-dockerd.log >&2 || true
+  exit 1
+}
+
+ensure_sandbox_image() {
+  if [ -x scripts/build-sandbox-image.sh ]; then
+    scripts/build-sandbox-image.sh
+  else
+    echo "no sandbox image script yet"
+  fi
+}
+
+ensure_npm_packages() {
+  if [ -f package.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  else
+    echo "no front-end packages"
+  fi
+}
+
+# Builds are shared between runs on one machine (CI included) through a target
+# dir outside the clone; a fresh machine simply builds everything.
+use_shared_target_dir() {
+  if [ -z "${CARGO_TARGET_DIR:-}" ] && mkdir -p /var/cache/pglab/target 2>/dev/null && [ -w /var/cache/pglab/target ]; then
+    export CARGO_TARGET_DIR=/var/cache/pglab/target
+  fi
+  echo "cargo target dir: ${CARGO_TARGET_DIR:-target}"
+}

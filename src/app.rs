@@ -1,0 +1,22 @@
+//! The state every request handler shares.
+
+use std::sync::Arc;
+
+use crate::config::ServeConfig;
+use crate::course::Course;
+use crate::sandbox::Provisioner;
+use crate::store::Store;
+
+/// Shared application state; cheap to clone (every field is a handle).
+#[derive(Clone)]
+pub struct AppState {
+    /// The settings the server was started with.
+    pub config: Arc<ServeConfig>,
+    /// The app's own SQLite store.
+    pub store: Store,
+    /// The course sections found in the content dir.
+    pub course: Arc<Course>,
+    /// The backend that runs learners' PostgreSQL servers; the web layer never
+    /// knows which one it is.
+    pub sandbox: Arc<dyn Provisioner>,
+}

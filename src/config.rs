@@ -1,0 +1,52 @@
+//! Settings of `pglab serve`: every flag can also come from the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// Which sandbox backend runs learners' PostgreSQL servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SandboxKind {
+    /// Docker when an engine answers, else local processes.
+    Auto,
+    /// One container per learner through the Docker API.
+    Docker,
+    /// One PostgreSQL cluster per learner as a child process.
+    Local,
+}
+
+/// Settings of the server, shared by `serve` and by commands that open the store.
+#[derive(Clone, Debug, Args)]
+pub struct ServeConfig {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "PGLAB_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Where pglab keeps its store and the local sandboxes.
+    #[arg(long, env = "PGLAB_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// The curriculum folder: section markdown files and their lab files.
+    #[arg(long, env = "PGLAB_CONTENT_DIR", default_value = "./content")]
+    pub content_dir: PathBuf,
+
+    /// Sandbox backend: auto, docker or local.
+    #[arg(long, env = "PGLAB_SANDBOX", value_enum, default_value_t = SandboxKind::Auto)]
+    pub sandbox: SandboxKind,
+
+    /// Docker engine address (unix:///var/run/docker.sock by default).
+    #[arg(long, env = "DOCKER_HOST")]
+    pub docker_host: Option<String>,
+
+    /// Image of learners' sandboxes.
+    #[arg(long, env = "PGLAB_SANDBOX_IMAGE", default_value = "pglab/sandbox:15")]
+    pub sandbox_image: String,
+}
+
+impl ServeConfig {
+    /// The SQLite file of the app's store.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("pglab.db")
+    }
+}

@@ -1,0 +1,155 @@
+//! Builds the application from its settings, binds the listener and serves
+//! until SIGINT or SIGTERM.
+//!
+//! Start-up checks every setting before anything listens, so that a bad one
+//! ends with a [`StartupError`] that says what is wrong and what to do.
+//! Shutdown is graceful and never touches learners' sandboxes: they are kept
+//! and re-attached on the next start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::app::AppState;
+use crate::config::ServeConfig;
+use crate::course::Course;
+use crate::sandbox;
+use crate::store::Store;
+use crate::web;
+
+/// A setting that makes the server unusable, worded for the person starting it.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(
+        "content dir {0} does not exist or is not a folder: pass --content-dir (or PGLAB_CONTENT_DIR) pointing at the course folder"
+    )]
+    ContentDirMissing(PathBuf),
+    #[error(
+        "data dir {path} is not writable ({source}): pass --data-dir (or PGLAB_DATA_DIR) pointing at a writable folder"
+    )]
+    DataDirUnwritable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot listen on {addr}: {source}; is another server using it? pass --bind (or PGLAB_BIND) with a free address, or port 0 for any"
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open the store {path}: {source}")]
+    Store {
+        path: PathBuf,
+        source: anyhow::Error,
+    },
+    #[error("{0}")]
+    Sandbox(String),
+}
+
+/// A built application: settings checked, store migrated, listener bound.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Checks the settings, opens the store and binds the listener.
+    pub async fn build(config: ServeConfig) -> Result<Self, StartupError> {
+        if !config.content_dir.is_dir() {
+            return Err(StartupError::ContentDirMissing(config.content_dir.clone()));
+        }
+        ensure_writable_dir(&config.data_dir)?;
+        let store_path = config.store_path();
+        let store = Store::open(&store_path)
+            .await
+            .map_err(|source| StartupError::Store {
+                path: store_path.clone(),
+                source,
+            })?;
+        let listener =
+            TcpListener::bind(config.bind)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: config.bind,
+                    source,
+                })?;
+        let course = Course::load(&config.content_dir);
+        let sandbox = sandbox::select(&config, &store)
+            .await
+            .map_err(|e| StartupError::Sandbox(format!("{e:#}")))?;
+        let state = AppState {
+            config: Arc::new(config),
+            store,
+            course: Arc::new(course),
+            sandbox,
+        };
+        Ok(Self { listener, state })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The shared state, for callers that need it before serving.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        let router = web::router(self.state.clone());
+        // Tests and scripts read this line to find the port when binding port 0.
+        println!("pglab listening on http://{addr}");
+        tracing::info!(%addr, backend = self.state.sandbox.backend_name(), "pglab is ready");
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+        tracing::info!("pglab stopped; learners' sandboxes are kept");
+        Ok(())
+    }
+}
+
+/// Creates the folder if needed and proves it is writable with a probe file.
+fn ensure_writable_dir(dir: &Path) -> Result<(), StartupError> {
+    let fail = |source| StartupError::DataDirUnwritable {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let probe = dir.join(".pglab-write-probe");
+    std::fs::write(&probe, b"ok").map_err(fail)?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,39 @@
+//! Server-rendered pages that are not lessons: the home page and 404.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::app::AppState;
+use crate::course::SectionSummary;
+use crate::sandbox::BackendHealth;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(home))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "home.html")]
+struct HomePage {
+    sections: Vec<SectionSummary>,
+    sandbox: BackendHealth,
+}
+
+async fn home(State(state): State<AppState>) -> HomePage {
+    HomePage {
+        sections: state.course.sections.clone(),
+        sandbox: state.sandbox.health().await,
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "not_found.html")]
+struct NotFoundPage;
+
+pub async fn not_found() -> impl IntoResponse {
+    (StatusCode::NOT_FOUND, NotFoundPage)
+}

@@ -1,0 +1,167 @@
+//! Test helpers: start the real `pglab` binary on port 0 with a temporary data
+//! dir, talk to it over loopback HTTP, and stop it with SIGTERM.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The repository's own course folder.
+pub fn repo_content_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("content")
+}
+
+/// A `pglab` command with the test binary, ready for more arguments.
+pub fn pglab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_pglab"))
+}
+
+/// A running `pglab serve` process.
+pub struct TestServer {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// The data dir it was started with.
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// Options for [`TestServer::start`].
+pub struct ServerOptions {
+    pub data_dir: Option<PathBuf>,
+    pub content_dir: PathBuf,
+    pub sandbox: String,
+    pub extra_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            content_dir: repo_content_dir(),
+            sandbox: "local".into(),
+            extra_args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
+impl TestServer {
+    /// Starts a server on a fresh temporary data dir with the local backend.
+    pub fn start() -> Self {
+        Self::start_with(ServerOptions::default())
+    }
+
+    /// Starts a server with the given options and waits until it listens.
+    pub fn start_with(opts: ServerOptions) -> Self {
+        let (temp, data_dir) = match opts.data_dir {
+            Some(dir) => (None, dir),
+            None => {
+                let temp = tempfile::tempdir().expect("temp dir");
+                let dir = temp.path().join("data");
+                (Some(temp), dir)
+            }
+        };
+        let mut cmd = pglab();
+        cmd.arg("serve")
+            .arg("--bind")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--content-dir")
+            .arg(&opts.content_dir)
+            .arg("--sandbox")
+            .arg(&opts.sandbox)
+            .args(&opts.extra_args)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn pglab");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let (false, Some(url)) = (sent, line.strip_prefix("pglab listening on ")) {
+                    let _ = tx.send(url.trim().to_string());
+                    sent = true;
+                }
+                // Keep draining so the server never blocks on a full pipe.
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                panic!("pglab did not start listening (exit: {status:?})");
+            }
+        };
+        Self {
+            child,
+            base,
+            data_dir,
+            _temp: temp,
+        }
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// The process id, to signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns whether it exited 0.
+    pub fn stop(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..200 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+
+    /// Stops the server but keeps its data dir for a second start.
+    pub fn stop_keep_data(mut self) -> (bool, Option<tempfile::TempDir>, PathBuf) {
+        let ok = self.stop();
+        (ok, self._temp.take(), self.data_dir.clone())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+/// A reqwest client with a cookie store, as a browser would have.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client")
+}
