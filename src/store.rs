@@ -56,4 +56,15 @@ impl Store {
             .await?;
         Ok(id)
     }
+
+    /// The stand-in learner used until accounts exist: `(id, username)`.
+    pub async fn development_learner(&self) -> anyhow::Result<(i64, String)> {
+        sqlx::query("insert or ignore into users (username, role) values ('learner', 'learner')")
+            .execute(&self.pool)
+            .await?;
+        let id: i64 = sqlx::query_scalar("select id from users where username = 'learner'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((id, "learner".to_string()))
+    }
 }

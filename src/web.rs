@@ -3,6 +3,7 @@
 
 mod error;
 mod health;
+pub mod identity;
 mod pages;
 
 use axum::Router;
@@ -15,6 +16,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::AppState;
 
 pub use error::AppError;
+pub use identity::Learner;
 
 /// The whole application's router.
 pub fn router(state: AppState) -> Router {

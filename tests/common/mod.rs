@@ -1,7 +1,7 @@
 //! Test helpers: start the real `pglab` binary on port 0 with a temporary data
 //! dir, talk to it over loopback HTTP, and stop it with SIGTERM.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -164,4 +164,26 @@ pub fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(120))
         .build()
         .expect("client")
+}
+
+pub mod pg;
+
+/// Whether a Docker engine answers. Tests that need one call this: outside CI
+/// they are skipped (with a line saying so) when none answers; under CI=true
+/// they fail, because CI must run them.
+pub fn require_docker() -> bool {
+    let ok = Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("no Docker engine answers, and CI=true: Docker tests must run in CI");
+        }
+        eprintln!("SKIPPED: no Docker engine answers (run scripts/test.sh to start one)");
+    }
+    ok
 }
