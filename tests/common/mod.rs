@@ -166,6 +166,7 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+pub mod browser;
 pub mod pg;
 
 /// Whether a Docker engine answers. Tests that need one call this: outside CI
