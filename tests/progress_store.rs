@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 //! Progress against the real SQLite store: statements mark exercises in
 //! progress, checks pass them for good, the matrix counts them, the hub
 //! announces changes, and evidence stays bounded.
