@@ -12,6 +12,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod course;
+pub mod progress;
 pub mod sandbox;
 pub mod startup;
 pub mod store;

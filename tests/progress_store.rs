@@ -1,0 +1,215 @@
+#![allow(clippy::unwrap_used)]
+
+//! Progress against the real SQLite store: statements mark exercises in
+//! progress, checks pass them for good, the matrix counts them, the hub
+//! announces changes, and evidence stays bounded.
+
+use pglab::progress::matrix::{self, ExerciseColumn, Member};
+use pglab::progress::record::{self, StatementRun};
+use pglab::progress::{ProgressHub, Status};
+use pglab::store::Store;
+
+async fn store_with_users(names: &[&str]) -> (tempfile::TempDir, Store, Vec<Member>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("pglab.db")).await.unwrap();
+    let mut members = Vec::new();
+    for name in names {
+        let id: i64 = sqlx::query_scalar("insert into users (username) values (?) returning id")
+            .bind(name)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        members.push(Member {
+            user_id: id,
+            username: name.to_string(),
+        });
+    }
+    (dir, store, members)
+}
+
+fn columns(ids: &[&str]) -> Vec<ExerciseColumn> {
+    ids.iter()
+        .map(|id| ExerciseColumn {
+            id: id.to_string(),
+            title: format!("Exercise {id}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn statements_then_checks_move_an_exercise_through_its_states() {
+    let (_dir, store, members) = store_with_users(&["ann", "bob"]).await;
+    let hub = ProgressHub::default();
+    let mut events = hub.subscribe();
+    let ann = members[0].user_id;
+    let pool = store.pool();
+
+    record::record_statement(
+        pool,
+        &hub,
+        StatementRun {
+            user_id: ann,
+            exercise: Some("14.B.2"),
+            sql: "create table users (id int)",
+            error: None,
+            at: 100,
+        },
+    )
+    .await
+    .unwrap();
+    let event = events.try_recv().unwrap();
+    assert_eq!((event.user_id, event.status), (ann, Status::InProgress));
+
+    // A second statement on the same exercise announces nothing new.
+    record::record_statement(
+        pool,
+        &hub,
+        StatementRun {
+            user_id: ann,
+            exercise: Some("14.B.2"),
+            sql: "select * from nope",
+            error: Some(("42P01", "relation \"nope\" does not exist")),
+            at: 110,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(events.try_recv().is_err());
+
+    let status = record::record_check(
+        pool,
+        &hub,
+        ann,
+        "14.B.2",
+        false,
+        "table projects is missing",
+        120,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, Status::InProgress);
+    let status = record::record_check(pool, &hub, ann, "14.B.2", true, "all checks passed", 130)
+        .await
+        .unwrap();
+    assert_eq!(status, Status::Passed);
+    // A later failure keeps the pass but counts the attempt.
+    let status = record::record_check(pool, &hub, ann, "14.B.2", false, "table dropped", 140)
+        .await
+        .unwrap();
+    assert_eq!(status, Status::Passed);
+
+    let progress = record::learner_progress(pool, ann).await.unwrap();
+    assert_eq!(progress.len(), 1);
+    let p = &progress[0];
+    assert_eq!(p.status.0, Status::Passed);
+    assert_eq!((p.statements, p.attempts), (2, 3));
+    assert_eq!(p.first_passed_at, Some(130));
+    assert_eq!(p.last_check_message.as_deref(), Some("table dropped"));
+
+    let evidence = record::recent_evidence(pool, ann, 10).await.unwrap();
+    assert_eq!(evidence.len(), 5);
+    assert_eq!(evidence[0].kind, "check");
+    assert_eq!(evidence[3].sqlstate.as_deref(), Some("42P01"));
+
+    // Bob's progress is his own.
+    assert!(
+        record::learner_progress(pool, members[1].user_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn the_matrix_counts_passes_and_flags_the_stuck() {
+    let (_dir, store, members) = store_with_users(&["ann", "bob", "cy"]).await;
+    let hub = ProgressHub::default();
+    let pool = store.pool();
+    let (ann, bob) = (members[0].user_id, members[1].user_id);
+    let now = 10_000;
+    for ex in ["14.B.1", "14.B.2"] {
+        record::record_check(pool, &hub, ann, ex, true, "ok", now - 50)
+            .await
+            .unwrap();
+    }
+    for i in 0..3 {
+        record::record_statement(
+            pool,
+            &hub,
+            StatementRun {
+                user_id: bob,
+                exercise: Some("14.B.1"),
+                sql: "selct 1",
+                error: Some(("42601", "syntax error at or near \"selct\"")),
+                at: now - 30 + i,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    // Progress on an exercise that is not a column is ignored, not an error.
+    record::record_check(pool, &hub, members[2].user_id, "99.Z.9", true, "ok", now)
+        .await
+        .unwrap();
+
+    let cols = columns(&["14.B.1", "14.B.2", "14.B.3"]);
+    let m = matrix::build(pool, &members, &cols, now).await.unwrap();
+    assert_eq!(m.learners.len(), 3);
+    assert_eq!(m.learners[0].username, "ann");
+    assert_eq!(
+        m.learners[0].cells,
+        vec![Status::Passed, Status::Passed, Status::NotStarted]
+    );
+    assert_eq!(m.learners[0].passed, 2);
+    assert_eq!(m.learners[1].cells[0], Status::InProgress);
+    assert!(
+        m.learners[1]
+            .stuck
+            .as_deref()
+            .unwrap()
+            .contains("syntax error")
+    );
+    assert_eq!(m.learners[0].stuck, None);
+    assert_eq!(m.learners[2].passed, 0);
+    assert_eq!(m.passed_per_exercise, vec![1, 1, 0]);
+
+    let csv = matrix::to_csv(&m);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "username,passed,last_activity_at,stuck,14.B.1,14.B.2,14.B.3"
+    );
+    assert!(lines[1].starts_with("ann,2,"), "{csv}");
+    assert!(lines[1].ends_with("passed,passed,not started"), "{csv}");
+    assert!(lines[2].contains("in progress"), "{csv}");
+}
+
+#[tokio::test]
+async fn evidence_stays_bounded_per_learner() {
+    let (_dir, store, members) = store_with_users(&["ann"]).await;
+    let hub = ProgressHub::default();
+    for i in 0..260 {
+        record::record_statement(
+            store.pool(),
+            &hub,
+            StatementRun {
+                user_id: members[0].user_id,
+                exercise: None,
+                sql: &format!("select {i}"),
+                error: None,
+                at: i,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let kept: i64 = sqlx::query_scalar("select count(*) from learner_evidence")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(kept, 200);
+    let newest = record::recent_evidence(store.pool(), members[0].user_id, 1)
+        .await
+        .unwrap();
+    assert_eq!(newest[0].sql.as_deref(), Some("select 259"));
+}
