@@ -156,6 +156,9 @@ pub trait Provisioner: Send + Sync + 'static {
     async fn list(&self) -> Result<Vec<SandboxStatus>, SandboxError>;
     /// Live progress of starts, per learner (for SSE).
     fn progress(&self) -> &ProgressHub;
+    /// Starts the backend's own background work (the Docker warm pool);
+    /// `select` calls it once. CLI commands do not.
+    fn start_background(self: Arc<Self>) {}
 }
 
 /// Settings shared by both backends, read from [`ServeConfig`].
@@ -180,6 +183,7 @@ impl SandboxSettings {
 /// `health().reason` says why.
 pub async fn select(config: &ServeConfig, store: &Store) -> anyhow::Result<Arc<dyn Provisioner>> {
     let provisioner = open(config, store).await?;
+    provisioner.clone().start_background();
     reaper::spawn(
         provisioner.clone(),
         store.clone(),
