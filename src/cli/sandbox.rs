@@ -13,8 +13,6 @@ use crate::store::Store;
 pub struct SandboxArgs {
     #[command(subcommand)]
     action: Action,
-    #[command(flatten)]
-    config: ServeConfig,
 }
 
 #[derive(Debug, Subcommand)]
@@ -24,22 +22,43 @@ enum Action {
         /// Only sandboxes whose learner no longer exists.
         #[arg(long)]
         orphans: bool,
+        #[command(flatten)]
+        config: ServeConfig,
     },
     /// Stops a learner's sandbox, keeping its data.
-    Stop { learner: LearnerId },
+    Stop {
+        learner: LearnerId,
+        #[command(flatten)]
+        config: ServeConfig,
+    },
     /// Removes a learner's sandbox and its data (container and volume, or
     /// cluster folder).
-    Rm { learner: LearnerId },
+    Rm {
+        learner: LearnerId,
+        #[command(flatten)]
+        config: ServeConfig,
+    },
+}
+
+impl Action {
+    fn config(&self) -> &ServeConfig {
+        match self {
+            Self::List { config, .. } | Self::Stop { config, .. } | Self::Rm { config, .. } => {
+                config
+            }
+        }
+    }
 }
 
 /// Runs the subcommand.
 pub fn run(args: SandboxArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let store = Store::open(&args.config.store_path()).await?;
-        let provisioner = sandbox::open(&args.config, &store).await?;
+        let config = args.action.config();
+        let store = Store::open(&config.store_path()).await?;
+        let provisioner = sandbox::open(config, &store).await?;
         match args.action {
-            Action::List { orphans } => {
+            Action::List { orphans, .. } => {
                 let records = Records::new(&store);
                 let mut rows = Vec::new();
                 for s in provisioner.list().await? {
@@ -70,11 +89,11 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<()> {
                     );
                 }
             }
-            Action::Stop { learner } => {
+            Action::Stop { learner, .. } => {
                 provisioner.stop(learner).await?;
                 println!("stopped the sandbox of learner {learner}");
             }
-            Action::Rm { learner } => {
+            Action::Rm { learner, .. } => {
                 provisioner.destroy(learner).await?;
                 println!("removed the sandbox of learner {learner} and its data");
             }
