@@ -145,6 +145,8 @@ async fn docker_lifecycle_limits_and_faults() {
             .contains("no-new-privileges")
     );
     assert_eq!(host["CapDrop"], serde_json::json!(["ALL"]));
+    assert_eq!(host["ShmSize"], 64 * 1024 * 1024);
+    assert_eq!(host["MemorySwap"], 256 * 1024 * 1024, "no swap");
     assert_eq!(inspect[0]["Config"]["StopSignal"], "SIGINT");
     let labels = &inspect[0]["Config"]["Labels"];
     assert_eq!(labels["pglab.managed"], "true");
@@ -413,6 +415,65 @@ async fn docker_sandbox_survives_pglab_restart() {
     assert!(seen.contains("\"step\":\"starting\""), "{seen}");
     assert!(seen.contains("\"step\":\"ready\""), "{seen}");
     assert_eq!(restart.await.unwrap(), 200);
+}
+
+/// A missing image that cannot be pulled (no registry here, or a name no
+/// registry has): the API answers 503 with a message naming the offline
+/// build script, never a 500 page or a hang.
+#[tokio::test]
+async fn docker_missing_image_is_a_clear_503() {
+    if !common::require_docker() {
+        return;
+    }
+    let _one = DOCKER.lock().await;
+    let (_temp, data) = support::data_dir();
+    let store = support::store(&data).await;
+    let _cleanup = Cleanup(store.instance_id().await.unwrap());
+    let server = common::TestServer::start_with(common::ServerOptions {
+        data_dir: Some(data.clone()),
+        sandbox: "docker".into(),
+        extra_args: vec![
+            "--sandbox-pool".into(),
+            "0".into(),
+            "--sandbox-image".into(),
+            "pglab/no-such-image:0".into(),
+        ],
+        ..Default::default()
+    });
+    let http = common::client();
+    let ready: serde_json::Value = http
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reason = ready["sandbox"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("without image pglab/no-such-image:0"),
+        "{reason}"
+    );
+    let began = Instant::now();
+    let res = http
+        .post(server.url("/api/sandbox/start"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let msg = body["error"].as_str().unwrap();
+    assert!(msg.contains("scripts/build-sandbox-image.sh"), "{msg}");
+    assert!(began.elapsed() < Duration::from_secs(60));
+    let status: serde_json::Value = http
+        .get(server.url("/api/sandbox"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(status["state"], "running");
 }
 
 /// No engine at the configured address: `auto` falls back to local and says

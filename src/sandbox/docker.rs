@@ -320,6 +320,18 @@ impl DockerProvisioner {
             .insert(container.to_string(), version);
     }
 
+    fn rename_ready(&self, from: &str, to: &str) {
+        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(started) = ready.remove(from) {
+            ready.insert(to.to_string(), started);
+        }
+        drop(ready);
+        let mut versions = self.versions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = versions.remove(from) {
+            versions.insert(to.to_string(), v);
+        }
+    }
+
     fn forget_ready(&self, container: &str) {
         self.ready
             .lock()

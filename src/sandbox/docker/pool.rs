@@ -128,14 +128,20 @@ impl DockerProvisioner {
             if !self.records.pool_take(&p.container).await? {
                 continue;
             }
-            // A container of that name without a record is a leftover: its
-            // volume (if any) stays, the container goes.
-            self.engine.remove(&name).await?;
-            if let Err(err) = self.engine.rename(&p.container, &name).await {
+            let mut renamed = self.engine.rename(&p.container, &name).await;
+            if renamed.is_err() {
+                // A container of that name without a record is a leftover:
+                // its volume (if any) stays, the container goes.
+                self.engine.remove(&name).await?;
+                renamed = self.engine.rename(&p.container, &name).await;
+            }
+            if let Err(err) = renamed {
                 tracing::warn!(%err, container = %p.container, "warm pool: rename failed");
                 let _ = self.remove_slot(&slot_of_pool(&p)).await;
                 continue;
             }
+            // Same container, same run: it stays known as ready.
+            self.rename_ready(&p.container, &name);
             let now = unix_now();
             let record = SandboxRecord {
                 learner_id: learner,
