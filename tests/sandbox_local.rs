@@ -310,3 +310,51 @@ async fn local_sandbox_survives_pglab_restart() {
         "0"
     );
 }
+
+/// `pglab sandbox list --orphans` shows a sandbox whose learner was deleted,
+/// and `pglab sandbox rm` removes it with its data.
+#[tokio::test]
+async fn cli_lists_orphans_and_removes_them() {
+    let (_temp, data) = support::data_dir();
+    let _guard = LocalClusters(data.clone());
+    let (p, store) = provisioner(&data).await;
+    let kept = add_learner(&store, "kept").await;
+    let gone = add_learner(&store, "gone").await;
+    p.start(kept).await.unwrap();
+    p.start(gone).await.unwrap();
+    sqlx::query("delete from users where id = ?")
+        .bind(gone)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let dir = data.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = common::pglab()
+            .arg("sandbox")
+            .args(args)
+            .args(["--data-dir", dir, "--sandbox", "local"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let all = run(&["list"]);
+    assert_eq!(all.lines().count(), 3, "{all}");
+    let orphans = run(&["list", "--orphans"]);
+    let rows: Vec<&str> = orphans.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{orphans}");
+    assert!(
+        rows[0].starts_with(&gone.to_string()) && rows[0].contains("orphan"),
+        "{orphans}"
+    );
+
+    run(&["stop", &kept.to_string()]);
+    assert_eq!(p.status(kept).await.unwrap().state, SandboxState::Stopped);
+    run(&["rm", &gone.to_string()]);
+    assert!(!data.join("local").join(gone.to_string()).exists());
+    assert_eq!(run(&["list", "--orphans"]).lines().count(), 1);
+}
