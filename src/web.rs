@@ -4,6 +4,7 @@
 mod error;
 mod health;
 pub mod identity;
+mod lessons;
 mod pages;
 
 use axum::Router;
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(pages::router())
+        .merge(lessons::router())
         .nest("/static", static_files)
         .fallback(pages::not_found)
         .layer(CompressionLayer::new())
