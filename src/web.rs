@@ -4,6 +4,7 @@
 mod error;
 mod health;
 pub mod identity;
+mod lessons;
 mod pages;
 mod sandbox;
 
@@ -30,6 +31,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(pages::router())
+        .merge(lessons::router())
+
         .merge(sandbox::router())
         .nest("/static", static_files)
         .fallback(pages::not_found)
