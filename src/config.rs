@@ -42,6 +42,10 @@ pub struct ServeConfig {
     /// Image of learners' sandboxes.
     #[arg(long, env = "PGLAB_SANDBOX_IMAGE", default_value = "pglab/sandbox:15")]
     pub sandbox_image: String,
+
+    /// Sign-in settings (sessions, HTTPS, proxies, rate limits).
+    #[command(flatten)]
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl ServeConfig {
