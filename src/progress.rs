@@ -10,6 +10,7 @@
 //! Every change is also announced on the [`ProgressHub`], so the instructor's
 //! page updates live.
 
+pub mod catalog;
 pub mod matrix;
 pub mod record;
 pub mod stuck;

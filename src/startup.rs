@@ -85,6 +85,7 @@ impl Application {
             store,
             course: Arc::new(course),
             sandbox,
+            progress: Default::default(),
         };
         Ok(Self { listener, state })
     }

@@ -6,6 +6,7 @@ mod health;
 pub mod identity;
 mod lessons;
 mod pages;
+pub mod progress;
 mod sandbox;
 
 use axum::Router;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(pages::router())
+        .merge(progress::router())
         .merge(lessons::router())
 
         .merge(sandbox::router())
