@@ -89,7 +89,7 @@ pub async fn announce(pool: &SqlitePool, public_url: Option<&str>, addr: std::ne
                 .unwrap_or_else(|| format!("http://{addr}"));
             let link = format!("{base}/setup/{token}");
             println!("pglab has no instructor yet: create the first one at {link}");
-            tracing::warn!(%link, "no instructor yet: open the one-time setup link to create the first one");
+            tracing::info!(%link, "no instructor yet: open the one-time setup link to create the first one");
         }
         Ok(None) => {}
         Err(err) => tracing::error!(error = %err, "could not make the first-instructor setup link"),
