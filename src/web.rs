@@ -35,7 +35,8 @@ pub fn router(state: AppState) -> Router {
         .merge(classrooms::router())
         .nest("/static", static_files)
         .fallback(pages::not_found)
-        // Who is calling and CSRF, for every route (web::auth::layer).
+        // Who is calling and CSRF, for every route above: merge routers
+        // before this line (web::auth::layer).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::session_layer,

@@ -104,7 +104,11 @@ pub fn safe_next(next: Option<&str>) -> String {
             if n.starts_with('/')
                 && !n.starts_with("//")
                 && !n.starts_with("/\\")
-                && !n.contains(['\r', '\n']) =>
+                && !n.contains(['\r', '\n'])
+                // Going back to a sign-in page once signed in would loop.
+                && !["/login", "/signup", "/logout", "/setup"]
+                    .iter()
+                    .any(|p| n.starts_with(p)) =>
         {
             n.to_string()
         }
@@ -129,5 +133,6 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("/login?next=/login")), "/");
     }
 }

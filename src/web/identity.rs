@@ -17,14 +17,14 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Json;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, OriginalUri};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 
 use crate::app::AppState;
 use crate::auth::Role;
-use crate::auth::sessions::Session;
+use crate::auth::sessions::{Kind, Session};
 use crate::sandbox::LearnerId;
 use crate::web::AppError;
 
@@ -104,12 +104,21 @@ fn is_api(path: &str) -> bool {
 }
 
 /// The session of this request: from the layer, or resolved here when a
-/// router was built without the layer (so identity never silently fails open).
+/// route was merged outside the layer (reads work; cookie writes are refused).
 async fn session(parts: &mut Parts, state: &AppState) -> Result<Option<Arc<Session>>, AppError> {
     if let Some(CurrentSession(s)) = parts.extensions.get::<CurrentSession>() {
         return Ok(s.clone());
     }
     let found = crate::web::auth::resolve_session(&parts.headers, state).await?;
+    // Without the layer nobody checked CSRF: refuse cookie-authenticated
+    // writes rather than fail open (a route merged below the layer in web.rs).
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && found.as_ref().is_some_and(|s| s.kind == Kind::Cookie) {
+        tracing::error!(path = %parts.uri.path(), "route outside the session layer: refusing a cookie write");
+        return Err(AppError::Forbidden(
+            "missing or wrong CSRF token; reload the page and try again".into(),
+        ));
+    }
     let found = found.map(Arc::new);
     parts.extensions.insert(CurrentSession(found.clone()));
     Ok(found)
