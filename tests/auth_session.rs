@@ -588,3 +588,28 @@ async fn sessions_expire_when_idle_and_slide_while_used() {
         .unwrap();
     assert_eq!(page.status(), StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_rate_limited() {
+    let server = TestServer::start_with(ServerOptions {
+        extra_args: vec![
+            "--trust-proxy".into(),
+            "--login-failures-per-address".into(),
+            "2".into(),
+        ],
+        ..Default::default()
+    });
+    let http = no_cookies();
+    let attempt = |from: &'static str, user: &'static str| {
+        http.post(server.url("/api/login"))
+            .header("x-forwarded-for", format!("198.51.100.7, {from}"))
+            .json(&json!({"username": user, "password": "wrong-password"}))
+            .send()
+    };
+    assert_eq!(attempt("192.0.2.1", "u1").await.unwrap().status(), 401);
+    assert_eq!(attempt("192.0.2.1", "u2").await.unwrap().status(), 401);
+    assert_eq!(attempt("192.0.2.1", "u3").await.unwrap().status(), 429);
+    // Another client behind the same proxy is not locked out; the address the
+    // client itself wrote (leftmost) does not count.
+    assert_eq!(attempt("192.0.2.2", "u3").await.unwrap().status(), 401);
+}
