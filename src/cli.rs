@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod user;
+
 use crate::config::ServeConfig;
 use crate::startup::Application;
 
@@ -30,6 +32,10 @@ pub struct Cli {
 enum Command {
     /// Run the web server (the default).
     Serve(ServeConfig),
+    /// Manage accounts: `user add NAME --instructor`, `user import FILE --classroom ID`.
+    #[command(subcommand)]
+    User(user::UserCommand),
+
     /// Work on course content.
     #[command(subcommand)]
     Content(ContentCommand),
@@ -64,6 +70,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Serve(config)) => serve(config),
+        Some(Command::User(cmd)) => user::run(cmd),
         Some(Command::Content(ContentCommand::Check(args))) => return content_check(args),
         None => serve(cli.serve),
     };

@@ -37,6 +37,15 @@ impl Status {
         }
     }
 
+    /// The CSS class of cells and pills: `not-started`, `in-progress`, `passed`.
+    pub fn css(self) -> &'static str {
+        match self {
+            Self::NotStarted => "not-started",
+            Self::InProgress => "in-progress",
+            Self::Passed => "passed",
+        }
+    }
+
     /// The word shown in CSV exports and badges.
     pub fn label(self) -> &'static str {
         match self {

@@ -55,7 +55,11 @@ fn parse_name(raw: &str) -> Result<String, AuthError> {
 }
 
 /// Creates an open classroom with a fresh join code.
-pub async fn create(pool: &SqlitePool, name: &str, created_by: i64) -> Result<Classroom, AuthError> {
+pub async fn create(
+    pool: &SqlitePool,
+    name: &str,
+    created_by: i64,
+) -> Result<Classroom, AuthError> {
     let name = parse_name(name)?;
     // A clash of random codes is astronomically rare; retry rather than fail.
     for _ in 0..5 {
@@ -73,7 +77,9 @@ pub async fn create(pool: &SqlitePool, name: &str, created_by: i64) -> Result<Cl
             return get(pool, id).await;
         }
     }
-    Err(AuthError::Internal(anyhow::anyhow!("no free join code after 5 tries")))
+    Err(AuthError::Internal(anyhow::anyhow!(
+        "no free join code after 5 tries"
+    )))
 }
 
 const SELECT: &str = "select c.id, c.name, c.join_code, c.is_open, c.created_at,
@@ -125,7 +131,9 @@ pub async fn rotate_code(pool: &SqlitePool, id: i64) -> Result<Classroom, AuthEr
             return get(pool, id).await;
         }
     }
-    Err(AuthError::Internal(anyhow::anyhow!("no free join code after 5 tries")))
+    Err(AuthError::Internal(anyhow::anyhow!(
+        "no free join code after 5 tries"
+    )))
 }
 
 /// Opens or closes sign-up with the classroom's code.
@@ -224,6 +232,9 @@ mod tests {
     fn codes() {
         let c = new_code();
         assert_eq!(c.len(), CODE_LEN);
-        assert_eq!(normalize_code(&format!(" {}-{} ", &c[..4].to_lowercase(), &c[4..])), c);
+        assert_eq!(
+            normalize_code(&format!(" {}-{} ", &c[..4].to_lowercase(), &c[4..])),
+            c
+        );
     }
 }

@@ -53,7 +53,9 @@ pub fn parse(csv: &str) -> Result<Vec<(usize, String, Option<String>)>, AuthErro
     let mut seen = std::collections::HashMap::new();
     for (line_no, name, _) in &rows {
         if let Some(first) = seen.insert(name.to_ascii_lowercase(), *line_no) {
-            errors.push(format!("line {line_no}: {name} already appears on line {first}"));
+            errors.push(format!(
+                "line {line_no}: {name} already appears on line {first}"
+            ));
         }
     }
     if rows.is_empty() && errors.is_empty() {
@@ -66,7 +68,11 @@ pub fn parse(csv: &str) -> Result<Vec<(usize, String, Option<String>)>, AuthErro
 }
 
 /// Creates the learners of `csv` in `classroom`, generating missing passwords.
-pub async fn import(pool: &SqlitePool, classroom: i64, csv: &str) -> Result<Vec<Created>, AuthError> {
+pub async fn import(
+    pool: &SqlitePool,
+    classroom: i64,
+    csv: &str,
+) -> Result<Vec<Created>, AuthError> {
     classrooms::get(pool, classroom).await?;
     let rows = parse(csv)?;
     let mut taken = Vec::new();
@@ -109,17 +115,24 @@ mod tests {
 
     #[test]
     fn parses_names_and_optional_passwords() {
-        let rows = parse("username,password\nada\n\nbob, secret,with,commas \n# comment\n").unwrap();
+        let rows =
+            parse("username,password\nada\n\nbob, secret,with,commas \n# comment\n").unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0], (2, "ada".into(), None));
-        assert_eq!(rows[1], (4, "bob".into(), Some("secret,with,commas".into())));
+        assert_eq!(
+            rows[1],
+            (4, "bob".into(), Some("secret,with,commas".into()))
+        );
     }
 
     #[test]
     fn refuses_bad_lines_with_their_numbers() {
         let err = parse("ada\nb ob\nada\ncy,short").unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");
-        assert!(err.contains("line 3: ada already appears on line 1"), "{err}");
+        assert!(
+            err.contains("line 3: ada already appears on line 1"),
+            "{err}"
+        );
         assert!(err.contains("line 4: the password"), "{err}");
         assert!(parse("\n\n").is_err());
     }

@@ -8,8 +8,8 @@
 //! in `spawn_blocking` so it never stalls other requests.
 
 use anyhow::Context;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use super::AuthError;
 use super::token;
@@ -99,7 +99,11 @@ mod tests {
     async fn hash_then_verify() {
         let phc = hash("correct horse".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$"), "{phc}");
-        assert!(verify("correct horse".into(), Some(phc.clone())).await.unwrap());
+        assert!(
+            verify("correct horse".into(), Some(phc.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!verify("wrong horse!".into(), Some(phc)).await.unwrap());
         assert!(!verify("anything".into(), None).await.unwrap());
     }

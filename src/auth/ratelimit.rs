@@ -26,7 +26,9 @@ pub async fn check(
     .bind(since)
     .fetch_one(pool)
     .await?;
-    if by_name >= config.login_failures_per_account || by_address >= config.login_failures_per_address {
+    if by_name >= config.login_failures_per_account
+        || by_address >= config.login_failures_per_address
+    {
         let minutes = (config.login_window_secs + 59) / 60;
         return Err(AuthError::TooManyAttempts(format!(
             "too many failed sign-ins; wait {minutes} minute{} and try again",
@@ -57,13 +59,15 @@ pub async fn record(
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query("insert into login_attempts (username, address, succeeded, at) values (?, ?, ?, ?)")
-        .bind(username.trim())
-        .bind(address)
-        .bind(succeeded)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "insert into login_attempts (username, address, succeeded, at) values (?, ?, ?, ?)",
+    )
+    .bind(username.trim())
+    .bind(address)
+    .bind(succeeded)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }

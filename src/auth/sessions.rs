@@ -79,6 +79,9 @@ pub async fn create(
     Ok(new)
 }
 
+/// `(id, token_hash, csrf_token, last_seen_at, user id, username, role)`.
+type SessionRow = (i64, Vec<u8>, String, i64, i64, String, String);
+
 /// The live session of `kind` behind `token`, sliding its expiry forward.
 /// Expired and unknown tokens are `None`.
 pub async fn resolve(
@@ -93,7 +96,7 @@ pub async fn resolve(
     }
     let hash = token::hash(token);
     let now = now();
-    let row: Option<(i64, Vec<u8>, String, i64, i64, String, String)> = sqlx::query_as(
+    let row: Option<SessionRow> = sqlx::query_as(
         "select s.id, s.token_hash, s.csrf_token, s.last_seen_at, u.id, u.username, u.role
          from sessions s join users u on u.id = s.user_id
          where s.token_hash = ? and s.kind = ? and s.expires_at > ?",

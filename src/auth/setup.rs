@@ -78,3 +78,20 @@ pub async fn complete(
     tracing::info!(user = %user.username, "first instructor created through the setup link");
     Ok(user)
 }
+
+/// At start: while no instructor exists, prints the one-time setup link on
+/// stdout and in the log (at `public_url` when set, else the bound address).
+pub async fn announce(pool: &SqlitePool, public_url: Option<&str>, addr: std::net::SocketAddr) {
+    match issue_if_needed(pool).await {
+        Ok(Some(token)) => {
+            let base = public_url
+                .map(|u| u.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| format!("http://{addr}"));
+            let link = format!("{base}/setup/{token}");
+            println!("pglab has no instructor yet: create the first one at {link}");
+            tracing::info!(%link, "no instructor yet: open the one-time setup link to create the first one");
+        }
+        Ok(None) => {}
+        Err(err) => tracing::error!(error = %err, "could not make the first-instructor setup link"),
+    }
+}

@@ -64,7 +64,11 @@ pub fn parse_username(raw: &str) -> Result<String, AuthError> {
             "the username may contain only letters a-z, digits and . _ -".into(),
         ));
     }
-    if !name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
+    if !name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+    {
         return Err(AuthError::Invalid(
             "the username must start with a letter or a digit".into(),
         ));
@@ -141,12 +145,11 @@ pub async fn with_hash(
     pool: &SqlitePool,
     username: &str,
 ) -> Result<Option<(User, Option<String>)>, AuthError> {
-    let row: Option<(i64, String, String, Option<String>)> = sqlx::query_as(
-        "select id, username, role, password_hash from users where username = ?",
-    )
-    .bind(username.trim())
-    .fetch_optional(pool)
-    .await?;
+    let row: Option<(i64, String, String, Option<String>)> =
+        sqlx::query_as("select id, username, role, password_hash from users where username = ?")
+            .bind(username.trim())
+            .fetch_optional(pool)
+            .await?;
     Ok(row.map(|(id, username, role, phc)| {
         (
             User {
@@ -161,7 +164,11 @@ pub async fn with_hash(
 
 /// Sets a new password and ends every session and token of the user, so an
 /// old password's sessions stop working at once.
-pub async fn set_password(pool: &SqlitePool, user_id: i64, password: &str) -> Result<(), AuthError> {
+pub async fn set_password(
+    pool: &SqlitePool,
+    user_id: i64,
+    password: &str,
+) -> Result<(), AuthError> {
     password::validate(password)?;
     let phc = password::hash(password.to_string()).await?;
     let mut tx = pool.begin().await?;
@@ -197,7 +204,15 @@ mod tests {
     #[test]
     fn usernames() {
         assert_eq!(parse_username("  ada.l_2-x ").unwrap(), "ada.l_2-x");
-        for bad in ["a", "", "-ada", "ada lovelace", "adä", "a/b", &"x".repeat(33)] {
+        for bad in [
+            "a",
+            "",
+            "-ada",
+            "ada lovelace",
+            "adä",
+            "a/b",
+            &"x".repeat(33),
+        ] {
             assert!(parse_username(bad).is_err(), "{bad:?} refused");
         }
     }

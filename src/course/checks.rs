@@ -286,16 +286,16 @@ pub async fn run_exercise_checks_with(
 }
 
 async fn exec(conn: &mut PgConnection, sql: &str) -> Result<(), String> {
-    sqlx::raw_sql(sql)
-        .execute(&mut *conn)
+    // `Executor::execute` returns a boxed Send future, unlike
+    // `RawSql::execute`, so checks can run inside axum handlers.
+    sqlx::Executor::execute(&mut *conn, sqlx::raw_sql(sql))
         .await
         .map(|_| ())
         .map_err(db_message)
 }
 
 async fn rows(conn: &mut PgConnection, sql: &str) -> Result<Vec<PgRow>, String> {
-    sqlx::raw_sql(sql)
-        .fetch_all(&mut *conn)
+    sqlx::Executor::fetch_all(&mut *conn, sqlx::raw_sql(sql))
         .await
         .map_err(db_message)
 }

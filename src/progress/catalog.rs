@@ -45,9 +45,7 @@ pub fn exercise_checks(course: &Course, id: &str) -> Result<ExerciseChecks, Cata
         .iter()
         .find(|s| s.number == number)
         .ok_or_else(unknown)?;
-    let page = course
-        .section_page(&section.slug)
-        .map_err(|_| unknown())?;
+    let page = course.section_page(&section.slug).map_err(|_| unknown())?;
     if !page.section.exercises.iter().any(|e| e.id == id) {
         return Err(unknown());
     }

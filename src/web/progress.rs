@@ -10,8 +10,8 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
 use axum::http::header;
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
@@ -25,20 +25,26 @@ use crate::progress::matrix::{self, ExerciseColumn, Matrix, Member};
 use crate::progress::record::{self, Evidence, ExerciseProgress};
 use crate::progress::{Status, now};
 use crate::sandbox::SandboxStatus;
-use crate::web::identity::{Instructor, Learner};
 use crate::web::AppError;
+use crate::web::identity::{Instructor, Learner};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/exercises/{id}/check", post(check))
+        .route("/api/exercises/{id}/check", post(check_exercise))
         .route("/api/progress", get(my_progress))
         .route("/progress", get(my_progress_page))
         .route("/api/instructor/classrooms/{id}/progress", get(matrix_json))
-        .route("/api/instructor/classrooms/{id}/progress.csv", get(matrix_csv))
+        .route(
+            "/api/instructor/classrooms/{id}/progress.csv",
+            get(matrix_csv),
+        )
         .route("/api/instructor/classrooms/{id}/events", get(matrix_events))
         .route("/instructor/classrooms/{id}/progress", get(matrix_page))
         .route("/api/instructor/learners/{id}", get(learner_json))
-        .route("/api/instructor/learners/{id}/sandbox/{action}", post(learner_sandbox))
+        .route(
+            "/api/instructor/learners/{id}/sandbox/{action}",
+            post(learner_sandbox),
+        )
         .route("/instructor/learners/{id}", get(learner_page))
 }
 
@@ -53,7 +59,7 @@ struct CheckAnswer {
     status: Status,
 }
 
-async fn check(
+async fn check_exercise(
     State(state): State<AppState>,
     learner: Learner,
     Path(id): Path<String>,
@@ -173,7 +179,10 @@ async fn my_progress_page(
 
 // ----- The instructor's matrix -----
 
-async fn classroom_members(state: &AppState, classroom: i64) -> Result<(String, Vec<Member>), AppError> {
+async fn classroom_members(
+    state: &AppState,
+    classroom: i64,
+) -> Result<(String, Vec<Member>), AppError> {
     let name: Option<String> = sqlx::query_scalar("select name from classrooms where id = ?")
         .bind(classroom)
         .fetch_optional(state.store.pool())
@@ -213,7 +222,10 @@ struct ClassroomProgress {
     sandboxes: Vec<(i64, String)>,
 }
 
-async fn classroom_progress(state: &AppState, classroom: i64) -> Result<ClassroomProgress, AppError> {
+async fn classroom_progress(
+    state: &AppState,
+    classroom: i64,
+) -> Result<ClassroomProgress, AppError> {
     let (name, members) = classroom_members(state, classroom).await?;
     let columns = catalog::exercise_columns(&state.course);
     let at = now();
@@ -238,7 +250,8 @@ async fn classroom_progress(state: &AppState, classroom: i64) -> Result<Classroo
     })
 }
 
-fn state_word(status: &SandboxStatus) -> String {
+/// `running`, `stopped`, ... as the API spells a sandbox state.
+pub fn state_word(status: &SandboxStatus) -> String {
     serde_json::to_value(status.state)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
@@ -297,13 +310,21 @@ async fn matrix_events(
                         }
                     }
                     let data = serde_json::to_string(&event).unwrap_or_default();
-                    if tx.send(Event::default().event("progress").data(data)).await.is_err() {
+                    if tx
+                        .send(Event::default().event("progress").data(data))
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     // Too far behind: tell the page to reload the whole matrix.
-                    if tx.send(Event::default().event("reload").data("{}")).await.is_err() {
+                    if tx
+                        .send(Event::default().event("reload").data("{}"))
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -330,6 +351,8 @@ where
 #[template(path = "progress/matrix.html")]
 struct MatrixPage {
     data: ClassroomProgress,
+    /// The exercise ids for matrix.js, as JSON safe inside a script element.
+    exercises_json: String,
 }
 
 impl MatrixPage {
@@ -347,8 +370,19 @@ async fn matrix_page(
     _instructor: Instructor,
     Path(id): Path<i64>,
 ) -> Result<MatrixPage, AppError> {
+    let data = classroom_progress(&state, id).await?;
+    let ids: Vec<&str> = data
+        .matrix
+        .exercises
+        .iter()
+        .map(|e| e.id.as_str())
+        .collect();
+    let exercises_json = serde_json::to_string(&ids)
+        .unwrap_or_else(|_| "[]".into())
+        .replace('<', "\\u003c");
     Ok(MatrixPage {
-        data: classroom_progress(&state, id).await?,
+        data,
+        exercises_json,
     })
 }
 
