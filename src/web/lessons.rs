@@ -61,7 +61,10 @@ fn content_error(err: ContentError) -> Result<Response, AppError> {
     }
 }
 
-async fn section(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Response, AppError> {
+async fn section(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Response, AppError> {
     let course = state.course.clone();
     let page: Arc<Page> = match course.section_page(&slug) {
         Ok(p) => p,
@@ -117,7 +120,11 @@ async fn file(
             Ok(p) => p,
             Err(e) => return content_error(e),
         };
-        let title = if page.section.title.is_empty() { name } else { &page.section.title };
+        let title = if page.section.title.is_empty() {
+            name
+        } else {
+            &page.section.title
+        };
         return html_response(&LessonPage {
             title,
             number: None,
@@ -133,7 +140,10 @@ async fn file(
     let text = match course.read_file(&path) {
         Ok(t) => t,
         Err(ContentError::Io(p, e)) if e.kind() == std::io::ErrorKind::InvalidData => {
-            return Err(AppError::BadRequest(format!("{} is not a text file", p.display())));
+            return Err(AppError::BadRequest(format!(
+                "{} is not a text file",
+                p.display()
+            )));
         }
         Err(e) => return content_error(e),
     };
