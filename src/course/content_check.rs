@@ -65,6 +65,9 @@ pub struct ExerciseReport {
     /// With `--run`: the errors of the reference solution's steps.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub solution_errors: Vec<String>,
+    /// With `--run`: errors the reference solution expects (a deadlock victim).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expected_errors: Vec<String>,
     /// With `--run`: the checks after the reference solution.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<CheckOutcome>,
@@ -144,6 +147,7 @@ pub fn inspect(dir: &Path) -> Report {
                     solution_steps: checks.map_or(0, |c| c.solution.len()),
                     before: None,
                     solution_errors: Vec::new(),
+                    expected_errors: Vec::new(),
                     after: None,
                 }
             })
@@ -218,19 +222,25 @@ pub async fn run(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
                 }
                 if step.restart {
                     // Our connection and the sessions die with the server.
-                    sessions.finish(&mut ex.solution_errors).await;
+                    sessions
+                        .finish(&mut ex.solution_errors, &mut ex.expected_errors)
+                        .await;
                     drop(conn);
                     server.restart()?;
                     conn = PgConnection::connect_with(&options).await?;
                     continue;
                 }
                 if let Err(e) = play(&course, server.as_ref(), &mut sessions, step).await {
-                    if !step.allow_error {
+                    if step.allow_error {
+                        ex.expected_errors.push(e);
+                    } else {
                         ex.solution_errors.push(e);
                     }
                 }
             }
-            sessions.finish(&mut ex.solution_errors).await;
+            sessions
+                .finish(&mut ex.solution_errors, &mut ex.expected_errors)
+                .await;
             ex.after =
                 Some(checks::run_exercise_checks_with(&mut conn, Some(&options), spec).await);
             if let Some(after) = &ex.after {
@@ -382,13 +392,13 @@ impl Sessions {
     }
 
     /// Waits for background steps and closes the sessions.
-    async fn finish(&mut self, errors: &mut Vec<String>) {
+    async fn finish(&mut self, errors: &mut Vec<String>, expected: &mut Vec<String>) {
         for (what, allow_error, answer) in self.pending.drain(..) {
             let result = tokio::time::timeout(std::time::Duration::from_secs(30), answer).await;
             match result {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) if !allow_error => errors.push(format!("{what}: {e}")),
-                Ok(Ok(Err(_))) => {}
+                Ok(Ok(Err(e))) => expected.push(format!("{what}: {e}")),
                 _ => errors.push(format!("{what}: did not finish")),
             }
         }
@@ -469,6 +479,9 @@ pub fn to_text(report: &Report) -> String {
             }
             for e in &ex.solution_errors {
                 let _ = writeln!(s, "      solution error: {e}");
+            }
+            for e in &ex.expected_errors {
+                let _ = writeln!(s, "      expected error: {e}");
             }
         }
         for f in sec.files.iter().filter(|f| f.exercise.is_none()) {
