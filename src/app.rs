@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::ServeConfig;
 use crate::course::Course;
+use crate::progress::ProgressHub;
 use crate::sandbox::Provisioner;
 use crate::store::Store;
 
@@ -19,4 +20,6 @@ pub struct AppState {
     /// The backend that runs learners' PostgreSQL servers; the web layer never
     /// knows which one it is.
     pub sandbox: Arc<dyn Provisioner>,
+    /// Announces progress changes to the instructors' live views.
+    pub progress: ProgressHub,
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod sandbox;
+mod user;
 
 use crate::config::ServeConfig;
 use crate::startup::Application;
@@ -34,6 +35,34 @@ enum Command {
     Serve(ServeConfig),
     /// Inspect and manage learners' sandboxes.
     Sandbox(sandbox::SandboxArgs),
+    /// Manage accounts: `user add NAME --instructor`, `user import FILE --classroom ID`.
+    #[command(subcommand)]
+    User(user::UserCommand),
+
+    /// Work on course content.
+    #[command(subcommand)]
+    Content(ContentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ContentCommand {
+    /// Check a curriculum folder: sections, exercises, lab files, checks.
+    /// Exits 1 when a lab file is missing, a checks file is unparsable or
+    /// (with --run) a check fails after its reference solution.
+    Check(ContentCheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ContentCheckArgs {
+    /// The curriculum root (section markdown files and practice/).
+    dir: std::path::PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also run every lab script and reference solution in a fresh
+    /// throw-away PostgreSQL and report which checks pass.
+    #[arg(long)]
+    run: bool,
 }
 
 /// Parses the command line, runs the command and maps failures to exit code 2.
@@ -48,6 +77,8 @@ pub fn main() -> ExitCode {
             init_tracing();
             sandbox::run(args)
         }
+        Some(Command::User(cmd)) => user::run(cmd),
+        Some(Command::Content(ContentCommand::Check(args))) => return content_check(args),
         None => serve(cli.serve),
     };
     match result {
@@ -87,6 +118,46 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
         let app = Application::build(config).await?;
         app.run_until_stopped().await
     })
+}
+
+/// `pglab content check`: exit 0 when clean, 1 when the content has
+/// problems, 2 when the check itself cannot run.
+fn content_check(args: ContentCheckArgs) -> ExitCode {
+    use crate::course::content_check;
+    if !args.dir.is_dir() {
+        eprintln!("pglab: {} is not a folder", args.dir.display());
+        return ExitCode::from(2);
+    }
+    let mut report = content_check::inspect(&args.dir);
+    if args.run {
+        let runtime = match tokio::runtime::Runtime::new() {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("pglab: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        if let Err(e) = runtime.block_on(content_check::run(&args.dir, &mut report)) {
+            eprintln!("pglab: cannot run the checks: {e:#}");
+            return ExitCode::from(2);
+        }
+    }
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("pglab: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        print!("{}", content_check::to_text(&report));
+    }
+    if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn init_tracing() {

@@ -43,6 +43,10 @@ pub struct ServeConfig {
     #[arg(long, env = "PGLAB_SANDBOX_IMAGE", default_value = "pglab/sandbox:15")]
     pub sandbox_image: String,
 
+    /// Sign-in settings (sessions, HTTPS, proxies, rate limits).
+    #[command(flatten)]
+    pub auth: crate::auth::AuthConfig,
+
     /// Folder of the PostgreSQL binaries for the local backend (default:
     /// `pg_config --bindir`, PATH, then /usr/lib/postgresql/<newest>/bin).
     #[arg(long, env = "PGLAB_PG_BINDIR")]

@@ -6,9 +6,11 @@
 //! - [`store`]: the app's own SQLite store (users, progress, sandbox records);
 //! - [`course`]: loading and rendering course sections;
 //! - [`sandbox`]: per-learner PostgreSQL servers (Docker or local processes);
+//! - [`auth`]: accounts, sessions, classrooms and sign-in rate limits;
 //! - [`web`]: HTTP routes, one file per area, thin over the modules above.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod course;

@@ -10,6 +10,7 @@
 //! Every change is also announced on the [`ProgressHub`], so the instructor's
 //! page updates live.
 
+pub mod catalog;
 pub mod matrix;
 pub mod record;
 pub mod stuck;
@@ -33,6 +34,15 @@ impl Status {
             "passed" => Self::Passed,
             "in_progress" => Self::InProgress,
             _ => Self::NotStarted,
+        }
+    }
+
+    /// The CSS class of cells and pills: `not-started`, `in-progress`, `passed`.
+    pub fn css(self) -> &'static str {
+        match self {
+            Self::NotStarted => "not-started",
+            Self::InProgress => "in-progress",
+            Self::Passed => "passed",
         }
     }
 

@@ -85,6 +85,7 @@ impl Application {
             store,
             course: Arc::new(course),
             sandbox,
+            progress: Default::default(),
         };
         Ok(Self { listener, state })
     }
@@ -107,6 +108,12 @@ impl Application {
         let router = web::router(self.state.clone());
         // Tests and scripts read this line to find the port when binding port 0.
         println!("pglab listening on http://{addr}");
+        crate::auth::setup::announce(
+            self.state.store.pool(),
+            self.state.config.auth.public_url.as_deref(),
+            addr,
+        )
+        .await;
         tracing::info!(%addr, backend = self.state.sandbox.backend_name(), "pglab is ready");
         axum::serve(
             self.listener,

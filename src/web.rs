@@ -1,10 +1,14 @@
 //! HTTP routes, one file per area; handlers stay thin over the modules that
 //! own the logic.
 
+pub mod auth;
+mod classrooms;
 mod error;
 mod health;
 pub mod identity;
+mod lessons;
 mod pages;
+pub mod progress;
 mod sandbox;
 
 use axum::Router;
@@ -17,7 +21,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::AppState;
 
 pub use error::AppError;
-pub use identity::Learner;
+pub use identity::{Instructor, Learner, MaybeUser};
 
 /// The whole application's router.
 pub fn router(state: AppState) -> Router {
@@ -30,9 +34,19 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(pages::router())
+        .merge(auth::router())
+        .merge(classrooms::router())
+        .merge(progress::router())
+        .merge(lessons::router())
         .merge(sandbox::router())
         .nest("/static", static_files)
         .fallback(pages::not_found)
+        // Who is calling and CSRF, for every route above: merge routers
+        // before this line (web::auth::layer).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::session_layer,
+        ))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)

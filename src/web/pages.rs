@@ -37,3 +37,8 @@ struct NotFoundPage;
 pub async fn not_found() -> impl IntoResponse {
     (StatusCode::NOT_FOUND, NotFoundPage)
 }
+
+/// The 404 page, for handlers that find nothing at a valid-looking address.
+pub fn not_found_response() -> axum::response::Response {
+    (StatusCode::NOT_FOUND, NotFoundPage).into_response()
+}

@@ -188,3 +188,111 @@ pub fn require_docker() -> bool {
     }
     ok
 }
+
+/// A client signed in as a new learner `name` (the one shared accounts
+/// helper): makes an instructor with `pglab user add`, a classroom through the
+/// API, then signs the learner up with its join code. Like a browser, the
+/// client keeps the session cookie and sends the CSRF token (`X-CSRF-Token`)
+/// on every request. The learner's password is `name` + "-password".
+pub async fn signed_in_learner(server: &TestServer, name: &str) -> reqwest::Client {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let teacher = format!("teacher{}", N.fetch_add(1, Ordering::Relaxed));
+    let instructor = signed_in_instructor(server, &teacher).await;
+    let room: serde_json::Value = instructor
+        .post(server.url("/api/instructor/classrooms"))
+        .json(&serde_json::json!({"name": format!("class of {name}")}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = room["join_code"].as_str().expect("join code").to_string();
+    let (jar, anonymous) = jar_client(None);
+    let res = anonymous
+        .post(server.url("/api/signup"))
+        .json(&serde_json::json!({
+            "username": name, "password": format!("{name}-password"), "join_code": code
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        201,
+        "sign-up of {name}: {}",
+        res.text().await.unwrap()
+    );
+    with_csrf(server, jar)
+}
+
+/// A client signed in as a new instructor `name` (made with `pglab user add
+/// --instructor`; password `name` + "-password"), sending the CSRF token like
+/// a browser.
+pub async fn signed_in_instructor(server: &TestServer, name: &str) -> reqwest::Client {
+    let password = format!("{name}-password");
+    let out = pglab()
+        .args([
+            "user",
+            "add",
+            name,
+            "--instructor",
+            "--password",
+            &password,
+            "--data-dir",
+        ])
+        .arg(&server.data_dir)
+        .output()
+        .expect("run pglab user add");
+    assert!(
+        out.status.success(),
+        "pglab user add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (jar, http) = jar_client(None);
+    let res = http
+        .post(server.url("/api/login"))
+        .json(&serde_json::json!({"username": name, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "login of {name}");
+    with_csrf(server, jar)
+}
+
+/// A client over `jar` (a fresh one when `None`), plus the jar.
+fn jar_client(
+    jar: Option<std::sync::Arc<reqwest::cookie::Jar>>,
+) -> (std::sync::Arc<reqwest::cookie::Jar>, reqwest::Client) {
+    let jar = jar.unwrap_or_default();
+    let http = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client");
+    (jar, http)
+}
+
+/// A client over `jar` that echoes its `pglab_csrf` cookie in `X-CSRF-Token`.
+fn with_csrf(server: &TestServer, jar: std::sync::Arc<reqwest::cookie::Jar>) -> reqwest::Client {
+    use reqwest::cookie::CookieStore;
+    let url: reqwest::Url = server.base.parse().unwrap();
+    let cookies = jar.cookies(&url).expect("cookies after sign-in");
+    let csrf = cookies
+        .to_str()
+        .unwrap()
+        .split(';')
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == "pglab_csrf")
+        .map(|(_, v)| v.to_string())
+        .expect("pglab_csrf cookie after sign-in");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-csrf-token", csrf.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_provider(jar)
+        .default_headers(headers)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client")
+}

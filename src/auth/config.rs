@@ -1,0 +1,58 @@
+//! Settings of sign-in: session lifetime, HTTPS detection, proxies and rate
+//! limits. Flattened into `ServeConfig`, so every flag also reads the environment.
+
+use clap::Args;
+
+/// Accounts settings of `pglab serve`.
+#[derive(Clone, Debug, Args)]
+pub struct AuthConfig {
+    /// Idle lifetime of a sign-in session and of a bearer token, in seconds;
+    /// every use slides it forward (default 12 hours).
+    #[arg(long, env = "PGLAB_SESSION_TTL_SECS", default_value_t = 12 * 3600)]
+    pub session_ttl_secs: i64,
+
+    /// The URL learners use to reach this server, e.g. https://pglab.example.org.
+    /// Printed in the setup link; an https URL makes every cookie Secure.
+    #[arg(long, env = "PGLAB_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Trust X-Forwarded-For for the client address (only behind your own
+    /// reverse proxy: anyone can send that header).
+    #[arg(long, env = "PGLAB_TRUST_PROXY", default_value_t = false)]
+    pub trust_proxy: bool,
+
+    /// Failed sign-ins allowed per account within the window before 429.
+    #[arg(long, env = "PGLAB_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 5)]
+    pub login_failures_per_account: i64,
+
+    /// Failed sign-ins allowed per client address within the window before 429.
+    /// Higher than per account: a whole classroom often shares one address.
+    #[arg(long, env = "PGLAB_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 30)]
+    pub login_failures_per_address: i64,
+
+    /// The rate-limit window, in seconds.
+    #[arg(long, env = "PGLAB_LOGIN_WINDOW_SECS", default_value_t = 300)]
+    pub login_window_secs: i64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_secs: 12 * 3600,
+            public_url: None,
+            trust_proxy: false,
+            login_failures_per_account: 5,
+            login_failures_per_address: 30,
+            login_window_secs: 300,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// Whether the configured public URL is HTTPS (then cookies are always Secure).
+    pub fn public_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"))
+    }
+}

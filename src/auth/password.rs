@@ -1,0 +1,120 @@
+//! Passwords: rules, argon2id hashing off the async runtime, and generated
+//! passwords for bulk-created learners.
+//!
+//! Hashing uses the `argon2` crate (RustCrypto, pure Rust, the PHC winner)
+//! with its default Argon2id parameters (19 MiB, 2 passes); the PHC string it
+//! returns carries salt and parameters, so they can be raised later without
+//! breaking existing hashes. Hashing costs tens of milliseconds of CPU: it runs
+//! in `spawn_blocking` so it never stalls other requests.
+
+use anyhow::Context;
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+
+use super::AuthError;
+use super::token;
+
+/// Shortest password accepted.
+pub const MIN_LEN: usize = 8;
+/// Longest password accepted (bounds the work one request can cause).
+pub const MAX_LEN: usize = 256;
+
+/// Checks the password rules, with a message meant for the person choosing it.
+pub fn validate(password: &str) -> Result<(), AuthError> {
+    let len = password.chars().count();
+    if len < MIN_LEN {
+        return Err(AuthError::Invalid(format!(
+            "the password must have at least {MIN_LEN} characters"
+        )));
+    }
+    if len > MAX_LEN {
+        return Err(AuthError::Invalid(format!(
+            "the password must have at most {MAX_LEN} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Hashes a password into an argon2id PHC string (on a blocking thread).
+pub async fn hash(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || hash_blocking(&password))
+        .await
+        .context("password hashing task")?
+}
+
+/// Hashes on the current thread; for the CLI and for `hash`.
+pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::encode_b64(&token::random_bytes::<16>())
+        .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    let phc = Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the stored PHC string `phc` (on a blocking
+/// thread). With no stored hash (unknown user, or an account without a
+/// password) it still spends the same work on a dummy hash, so the answer's
+/// timing does not tell which usernames exist.
+pub async fn verify(password: String, phc: Option<String>) -> anyhow::Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let (phc, real) = match phc {
+            Some(p) => (p, true),
+            None => (dummy_hash().to_string(), false),
+        };
+        let parsed = PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        Ok(ok && real)
+    })
+    .await
+    .context("password verification task")?
+}
+
+/// A fixed hash of a random password, made once, for [`verify`] of unknown users.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        // Not user input: hashing a fresh token with a valid salt cannot fail.
+        hash_blocking(&token::generate()).expect("hashing a random token")
+    })
+}
+
+/// Letters and digits that cannot be mistaken for each other when read aloud
+/// or copied from paper (no 0/O, 1/l/I).
+const FRIENDLY: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// A generated password to hand to a learner: 12 friendly characters (about
+/// 70 bits).
+pub fn generate() -> String {
+    token::random_string(FRIENDLY, 12)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hash_then_verify() {
+        let phc = hash("correct horse".into()).await.unwrap();
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        assert!(
+            verify("correct horse".into(), Some(phc.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(!verify("wrong horse!".into(), Some(phc)).await.unwrap());
+        assert!(!verify("anything".into(), None).await.unwrap());
+    }
+
+    #[test]
+    fn rules() {
+        assert!(validate("1234567").is_err());
+        assert!(validate("12345678").is_ok());
+        assert!(validate(&"x".repeat(MAX_LEN + 1)).is_err());
+        let g = generate();
+        assert_eq!(g.len(), 12);
+        assert!(validate(&g).is_ok());
+    }
+}

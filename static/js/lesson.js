@@ -1,0 +1,102 @@
+// Lesson pages: Run buttons send SQL to the learner's console through the
+// `pglab:run-sql` event (console.js listens); "Run this file" fetches the lab
+// file's text first. Also: copy buttons, the docked console toggle, the
+// active table-of-contents entry, and j/k (or n/p) to jump between exercises.
+(function () {
+  "use strict";
+  const layout = document.querySelector("[data-lesson-layout]");
+  if (!layout) return;
+
+  function showDock() {
+    layout.classList.remove("dock-hidden");
+    localStorage.setItem("pglab-dock-hidden", "0");
+  }
+  function runSql(sql, exercise) {
+    showDock();
+    document.dispatchEvent(new CustomEvent("pglab:run-sql", { detail: { sql, exercise: exercise || null } }));
+  }
+  function flash(button, text) {
+    const old = button.dataset.label || button.textContent;
+    button.dataset.label = old;
+    button.textContent = text;
+    setTimeout(() => { button.textContent = old; }, 1400);
+  }
+
+  if (localStorage.getItem("pglab-dock-hidden") === "1") layout.classList.add("dock-hidden");
+
+  document.addEventListener("click", async (e) => {
+    const run = e.target.closest("[data-run-sql]");
+    if (run) {
+      const code = run.closest(".code-block").querySelector("pre code");
+      runSql(code.textContent, run.dataset.exercise);
+      flash(run, "▶ Sent");
+      return;
+    }
+    const file = e.target.closest("[data-run-file]");
+    if (file) {
+      const path = file.dataset.runFile;
+      file.disabled = true;
+      try {
+        const res = await fetch("/files/" + path.split("/").map(encodeURIComponent).join("/") + "?raw=1", { credentials: "same-origin" });
+        if (!res.ok) throw new Error(res.status + " " + res.statusText);
+        runSql(await res.text(), file.dataset.exercise);
+        flash(file, "▶ Sent to your console");
+      } catch (err) {
+        flash(file, "Could not load the file: " + err.message);
+      } finally {
+        file.disabled = false;
+      }
+      return;
+    }
+    const copy = e.target.closest("[data-copy-code]");
+    if (copy) {
+      const code = copy.closest(".code-block").querySelector("pre code").textContent;
+      try { await navigator.clipboard.writeText(code); flash(copy, "Copied"); } catch (_) { flash(copy, "Select and copy"); }
+      return;
+    }
+    if (e.target.closest("[data-dock-toggle]")) {
+      const hidden = layout.classList.toggle("dock-hidden");
+      localStorage.setItem("pglab-dock-hidden", hidden ? "1" : "0");
+    }
+  });
+
+  // j/k or n/p: next/previous exercise card; "\" toggles the console.
+  const cards = Array.from(document.querySelectorAll(".exercise-card"));
+  let current = -1;
+  function focusCard(i) {
+    if (!cards.length) return;
+    current = Math.max(0, Math.min(cards.length - 1, i));
+    cards.forEach((c, j) => c.classList.toggle("current", j === current));
+    cards[current].scrollIntoView({ behavior: "smooth", block: "start" });
+    history.replaceState(null, "", "#" + cards[current].id);
+  }
+  function cardInView() {
+    const top = 80;
+    let best = -1;
+    cards.forEach((c, i) => { if (c.getBoundingClientRect().top <= top + 10) best = i; });
+    return best;
+  }
+  document.addEventListener("keydown", (e) => {
+    const t = e.target;
+    const typing = t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName) || (t.closest && t.closest(".cm-editor, .xterm, [data-console]"));
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "j" || e.key === "n") { focusCard((current < 0 ? cardInView() : current) + 1); e.preventDefault(); }
+    else if (e.key === "k" || e.key === "p") { focusCard((current < 0 ? cardInView() : current) - 1); e.preventDefault(); }
+    else if (e.key === "\\") { layout.querySelector("[data-dock-toggle]")?.click(); }
+  });
+
+  // Highlight the contents entry of the heading being read.
+  const links = new Map();
+  document.querySelectorAll("[data-toc-link]").forEach((a) => links.set(a.dataset.tocLink, a));
+  if ("IntersectionObserver" in window && links.size) {
+    const observer = new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        if (!entry.isIntersecting) continue;
+        links.forEach((a) => a.classList.remove("active"));
+        const a = links.get(entry.target.id);
+        if (a) { a.classList.add("active"); a.scrollIntoView({ block: "nearest" }); }
+      }
+    }, { rootMargin: "-60px 0px -70% 0px" });
+    links.forEach((_, id) => { const el = document.getElementById(id); if (el) observer.observe(el); });
+  }
+})();

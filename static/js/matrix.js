@@ -1,0 +1,98 @@
+// The instructor's classroom matrix: sort by column, filter by name (press /),
+// show only stuck learners, and apply live progress events (SSE) to cells and
+// totals. Also the stop/reset buttons of the learner detail page.
+(function () {
+  const table = document.querySelector("[data-matrix]");
+  if (table) matrix(table);
+
+  function matrix(table) {
+    const body = table.tBodies[0];
+    const exercises = JSON.parse(document.getElementById("matrix-exercises").textContent);
+    const filter = document.querySelector("[data-matrix-filter]");
+    const stuckOnly = document.querySelector("[data-matrix-stuck]");
+    const live = document.querySelector("[data-live-status]");
+    let sortKey = "name", sortDir = 1;
+
+    function apply() {
+      const q = (filter.value || "").toLowerCase();
+      for (const row of body.rows) {
+        const show = row.dataset.name.toLowerCase().includes(q) && (!stuckOnly.checked || row.hasAttribute("data-stuck"));
+        row.hidden = !show;
+      }
+    }
+    filter.addEventListener("input", apply);
+    stuckOnly.addEventListener("change", apply);
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "/" && document.activeElement !== filter) { e.preventDefault(); filter.focus(); }
+    });
+
+    table.querySelectorAll("th[data-sort]").forEach((th) => {
+      th.addEventListener("click", () => {
+        const key = th.dataset.sort;
+        sortDir = key === sortKey ? -sortDir : (key === "name" ? 1 : -1);
+        sortKey = key;
+        const rows = Array.from(body.rows);
+        rows.sort((a, b) => {
+          const va = key === "name" ? a.dataset.name.toLowerCase() : Number(a.dataset[key]);
+          const vb = key === "name" ? b.dataset.name.toLowerCase() : Number(b.dataset[key]);
+          return (va < vb ? -1 : va > vb ? 1 : 0) * sortDir;
+        });
+        rows.forEach((r) => body.appendChild(r));
+        table.querySelectorAll("th[data-sort]").forEach((h) => h.removeAttribute("aria-sort"));
+        th.setAttribute("aria-sort", sortDir > 0 ? "ascending" : "descending");
+      });
+    });
+
+    function recount() {
+      const totals = exercises.map(() => 0);
+      for (const row of body.rows) {
+        let passed = 0;
+        row.querySelectorAll("td.cell").forEach((td) => {
+          if (td.classList.contains("passed")) { passed++; totals[Number(td.dataset.ex)]++; }
+        });
+        row.dataset.passed = passed;
+        row.querySelector("[data-passed-cell]").textContent = passed;
+      }
+      totals.forEach((n, i) => { const td = table.querySelector(`[data-total="${i}"]`); if (td) td.textContent = n; });
+    }
+
+    const LABEL = { not_started: "not-started", in_progress: "in-progress", passed: "passed" };
+    function onProgress(ev) {
+      const row = body.querySelector(`tr[data-user="${ev.user_id}"]`);
+      const col = exercises.indexOf(ev.exercise_id);
+      if (!row || col < 0) return;
+      const td = row.querySelector(`td.cell[data-ex="${col}"]`);
+      td.classList.remove("passed", "in-progress", "not-started");
+      td.classList.add(LABEL[ev.status] || "in-progress");
+      td.title = (LABEL[ev.status] || "").replace("-", " ");
+      td.classList.add("flash");
+      setTimeout(() => td.classList.remove("flash"), 1200);
+      row.dataset.activity = Math.floor(Date.now() / 1000);
+      recount();
+    }
+
+    const es = new EventSource(`/api/instructor/classrooms/${table.dataset.classroom}/events`);
+    es.addEventListener("open", () => { live.textContent = "live"; live.classList.add("ok"); });
+    es.addEventListener("error", () => { live.textContent = "live updates reconnecting…"; live.classList.remove("ok"); });
+    es.addEventListener("progress", (e) => onProgress(JSON.parse(e.data)));
+    es.addEventListener("reload", () => location.reload());
+  }
+
+  document.addEventListener("click", async (e) => {
+    const b = e.target.closest("[data-learner-sandbox]");
+    if (!b) return;
+    if (b.dataset.confirm && !confirm(b.dataset.confirm)) return;
+    const out = document.querySelector("[data-learner-sandbox-result]");
+    b.disabled = true;
+    out.textContent = b.dataset.learnerSandbox === "reset" ? "resetting…" : "stopping…";
+    try {
+      await pglab.api("POST", `/api/instructor/learners/${b.dataset.user}/sandbox/${b.dataset.learnerSandbox}`);
+      out.textContent = "done";
+      setTimeout(() => location.reload(), 600);
+    } catch (err) {
+      out.textContent = err.message;
+    } finally {
+      b.disabled = false;
+    }
+  });
+})();
