@@ -238,14 +238,14 @@ impl<'a> Renderer<'a> {
                 };
                 self.open_card(&ex, "Scenario", &title, explicit_id, &text);
             }
-            Heading::Part { letter, .. } if level == HeadingLevel::H2 => {
-                self.current_part = letter;
+            Heading::Part {
+                letter: Some(letter),
+                ..
+            } if level == HeadingLevel::H2 => {
+                self.current_part = Some(letter);
                 let id = self.unique_id(explicit_id.unwrap_or_else(|| slugify(&text)));
-                let data = letter
-                    .map(|l| format!(" data-part=\"{l}\""))
-                    .unwrap_or_default();
                 let html = format!(
-                    "<h2 id=\"{id}\" class=\"part\"{data}><a class=\"anchor\" href=\"#{id}\" aria-hidden=\"true\">#</a>{inner_html}</h2>\n"
+                    "<h2 id=\"{id}\" class=\"part\" data-part=\"{letter}\"><a class=\"anchor\" href=\"#{id}\" aria-hidden=\"true\">#</a>{inner_html}</h2>\n"
                 );
                 self.toc.push(TocEntry {
                     level: 2,
@@ -256,6 +256,10 @@ impl<'a> Renderer<'a> {
                 self.events.push(Event::Html(html.into()));
             }
             _ => {
+                if level == HeadingLevel::H2 {
+                    // `## Key Takeaways` and other H2s end the current part.
+                    self.current_part = None;
+                }
                 let id = self.unique_id(explicit_id.unwrap_or_else(|| slugify(&text)));
                 let html = format!(
                     "<h{level_n} id=\"{id}\"><a class=\"anchor\" href=\"#{id}\" aria-hidden=\"true\">#</a>{inner_html}</h{level_n}>\n"
