@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::ServeConfig;
+use crate::console::Consoles;
 use crate::course::Course;
 use crate::sandbox::Provisioner;
 use crate::store::Store;
@@ -19,4 +20,7 @@ pub struct AppState {
     /// The backend that runs learners' PostgreSQL servers; the web layer never
     /// knows which one it is.
     pub sandbox: Arc<dyn Provisioner>,
+    /// Learners' SQL console sessions and runs (each session holds a
+    /// dedicated connection to the learner's sandbox).
+    pub console: Arc<Consoles>,
 }

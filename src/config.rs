@@ -42,6 +42,10 @@ pub struct ServeConfig {
     /// Image of learners' sandboxes.
     #[arg(long, env = "PGLAB_SANDBOX_IMAGE", default_value = "pglab/sandbox:15")]
     pub sandbox_image: String,
+
+    /// SQL console settings (timeouts, caps, session idle time).
+    #[command(flatten)]
+    pub console: crate::console::ConsoleConfig,
 }
 
 impl ServeConfig {

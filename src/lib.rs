@@ -5,12 +5,14 @@
 //! - [`startup`]: builds the application, binds the listener, serves;
 //! - [`store`]: the app's own SQLite store (users, progress, sandbox records);
 //! - [`course`]: loading and rendering course sections;
+//! - [`console`]: learners' SQL sessions, psql-faithful results;
 //! - [`sandbox`]: per-learner PostgreSQL servers (Docker or local processes);
 //! - [`web`]: HTTP routes, one file per area, thin over the modules above.
 
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod course;
 pub mod sandbox;
 pub mod startup;
