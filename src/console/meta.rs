@@ -277,7 +277,7 @@ async fn describe(c: &mut Conn, name: &str, plus: bool, limits: &Limits) -> Stat
     let footer_sql = format!(
         "select 'Indexes:' as section, '    \"' || c2.relname || '\" ' || \
            case when i.indisprimary then 'PRIMARY KEY, ' when i.indisunique then 'UNIQUE, ' else '' end || \
-           substring(pg_catalog.pg_get_indexdef(i.indexrelid, 0, true) from ' USING .*$') as line, 1 as ord, c2.relname::text as k \
+           regexp_replace(pg_catalog.pg_get_indexdef(i.indexrelid, 0, true), '^.* USING ', '') as line, 1 as ord, c2.relname::text as k \
          from pg_catalog.pg_index i join pg_catalog.pg_class c2 on c2.oid = i.indexrelid where i.indrelid = {oid} \
          union all select 'Check constraints:', '    \"' || conname || '\" ' || pg_catalog.pg_get_constraintdef(oid, true), 2, conname::text \
            from pg_catalog.pg_constraint where conrelid = {oid} and contype = 'c' \
