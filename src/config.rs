@@ -43,6 +43,39 @@ pub struct ServeConfig {
     #[arg(long, env = "PGLAB_SANDBOX_IMAGE", default_value = "pglab/sandbox:15")]
     pub sandbox_image: String,
 
+    /// Folder of the PostgreSQL binaries for the local backend (default:
+    /// `pg_config --bindir`, PATH, then /usr/lib/postgresql/<newest>/bin).
+    #[arg(long, env = "PGLAB_PG_BINDIR")]
+    pub pg_bindir: Option<PathBuf>,
+
+    /// Memory limit of each sandbox container, in MiB.
+    #[arg(long, env = "PGLAB_SANDBOX_MEMORY_MIB", default_value_t = 256)]
+    pub sandbox_memory_mib: u64,
+
+    /// CPU limit of each sandbox container, in CPUs (0.5 = half a core).
+    #[arg(long, env = "PGLAB_SANDBOX_CPUS", default_value_t = 0.5)]
+    pub sandbox_cpus: f64,
+
+    /// Process limit of each sandbox container.
+    #[arg(long, env = "PGLAB_SANDBOX_PIDS", default_value_t = 256)]
+    pub sandbox_pids: i64,
+
+    /// Size of /dev/shm in each sandbox container, in MiB.
+    #[arg(long, env = "PGLAB_SANDBOX_SHM_MIB", default_value_t = 64)]
+    pub sandbox_shm_mib: u64,
+
+    /// Pre-initialised Docker sandboxes kept ready for new learners.
+    #[arg(long, env = "PGLAB_SANDBOX_POOL", default_value_t = 2)]
+    pub sandbox_pool: usize,
+
+    /// Seconds without use after which a sandbox is stopped (not removed).
+    #[arg(long, env = "PGLAB_SANDBOX_IDLE_SECS", default_value_t = 1800)]
+    pub sandbox_idle_secs: u64,
+
+    /// Most sandboxes running at once; past it the least recently used stops.
+    #[arg(long, env = "PGLAB_SANDBOX_MAX_RUNNING", default_value_t = 50)]
+    pub sandbox_max_running: usize,
+
     /// SQL console settings (timeouts, caps, session idle time).
     #[command(flatten)]
     pub console: crate::console::ConsoleConfig,

@@ -1,20 +1,37 @@
 //! Per-learner PostgreSQL servers ("sandboxes").
 //!
 //! The web layer holds one `Arc<dyn Provisioner>` and never knows which
-//! backend runs behind it: Docker containers (the classroom default) or local
-//! child processes (the embedded default when no engine answers).
+//! backend runs behind it: Docker containers (the classroom default,
+//! [`docker`]) or local child processes (the embedded default when no engine
+//! answers, [`local`]). This module owns the contract, the sandbox records in
+//! the store ([`records`]), live progress of starts ([`progress`]), the
+//! background idle reaper ([`reaper`]) and the choice of backend ([`select`]).
 
+pub mod docker;
+pub mod local;
+pub mod progress;
+pub mod reaper;
+pub mod records;
+
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
 use sqlx::postgres::PgConnectOptions;
 
-use crate::config::ServeConfig;
+use crate::config::{SandboxKind, ServeConfig};
 use crate::store::Store;
+
+pub use progress::{ProgressEvent, ProgressHub};
 
 /// A learner's id in the store (`users.id`); names a sandbox.
 pub type LearnerId = i64;
+
+/// The database user every sandbox has (a superuser of its own server).
+pub const LAB_USER: &str = "labuser";
+/// The database every sandbox has.
+pub const LAB_DB: &str = "labdb";
 
 /// Where a sandbox stands, as the learner sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -27,6 +44,19 @@ pub enum SandboxState {
     Failed,
 }
 
+impl SandboxState {
+    /// The lowercase name stored in `sandboxes.state` and shown in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Absent => "absent",
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// What `status` and `list` report about one sandbox.
 #[derive(Clone, Debug, Serialize)]
 pub struct SandboxStatus {
@@ -34,6 +64,40 @@ pub struct SandboxStatus {
     pub state: SandboxState,
     /// Why it failed, or what it is doing now.
     pub detail: Option<String>,
+    /// "docker" or "local".
+    pub backend: &'static str,
+    /// Container name (Docker) or cluster folder (local); `None` when absent.
+    pub name: Option<String>,
+    /// PostgreSQL server version, e.g. "15.13".
+    pub pg_version: Option<String>,
+    /// Seconds since the server started, when running.
+    pub uptime_s: Option<u64>,
+    /// Size of the data directory (volume) on disk.
+    pub size_bytes: Option<u64>,
+    /// Unix time of the last `start` (any use by the console counts).
+    pub last_used: Option<i64>,
+}
+
+impl SandboxStatus {
+    /// A status with only the state and detail known.
+    pub fn bare(
+        learner: LearnerId,
+        backend: &'static str,
+        state: SandboxState,
+        detail: Option<String>,
+    ) -> Self {
+        Self {
+            learner,
+            state,
+            detail,
+            backend,
+            name: None,
+            pg_version: None,
+            uptime_s: None,
+            size_bytes: None,
+            last_used: None,
+        }
+    }
 }
 
 /// Whether the backend can run sandboxes at all, and why.
@@ -47,61 +111,129 @@ pub struct BackendHealth {
 /// A sandbox operation that failed, worded for the learner.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
+    /// The backend cannot run sandboxes now (engine down, binaries missing,
+    /// image missing): nothing the learner did; an operator must act.
     #[error("the sandbox backend is unavailable: {0}")]
     Unavailable(String),
+    /// This learner's sandbox failed (never healthy, initdb failed, ...): a
+    /// restart or reset may help.
     #[error("{0}")]
     Failed(String),
 }
 
+impl SandboxError {
+    fn store(err: impl std::fmt::Display) -> Self {
+        Self::Failed(format!(
+            "the sandbox records could not be read or written: {err}"
+        ))
+    }
+}
+
 /// The contract every backend fulfils. `start` is idempotent and re-attaches
-/// to whatever already exists for the learner.
+/// to whatever already exists for the learner; every operation acts on one
+/// learner's sandbox only and is serialised per learner by the backend.
 #[async_trait]
 pub trait Provisioner: Send + Sync + 'static {
     /// "docker" or "local".
     fn backend_name(&self) -> &'static str;
     /// Whether the backend can run sandboxes now.
     async fn health(&self) -> BackendHealth;
-    /// Starts (or re-attaches to) the learner's sandbox and says how to reach it.
+    /// Starts (or re-attaches to) the learner's sandbox and says how to reach
+    /// it as `labuser` on `labdb`. Records the use (last used).
     async fn start(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError>;
     /// The learner's sandbox state.
     async fn status(&self, learner: LearnerId) -> Result<SandboxStatus, SandboxError>;
+    /// Stops the server, keeping its data. Stopping an absent or stopped
+    /// sandbox succeeds.
+    async fn stop(&self, learner: LearnerId) -> Result<(), SandboxError>;
+    /// Stops then starts the server, keeping its data.
+    async fn restart(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError>;
+    /// Throws the learner's data away and starts a fresh server.
+    async fn reset(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError>;
+    /// Removes the server and its data (container and volume, or cluster dir).
+    async fn destroy(&self, learner: LearnerId) -> Result<(), SandboxError>;
+    /// Every sandbox this server owns.
+    async fn list(&self) -> Result<Vec<SandboxStatus>, SandboxError>;
+    /// Live progress of starts, per learner (for SSE).
+    fn progress(&self) -> &ProgressHub;
 }
 
-/// Picks the backend the settings ask for.
-pub async fn select(config: &ServeConfig, _store: &Store) -> anyhow::Result<Arc<dyn Provisioner>> {
-    Ok(Arc::new(NotYetAvailable {
-        reason: format!(
-            "sandbox backend {:?} is not built into this version yet",
-            config.sandbox
-        ),
-    }))
+/// Settings shared by both backends, read from [`ServeConfig`].
+#[derive(Clone, Debug)]
+pub struct SandboxSettings {
+    pub idle_secs: u64,
+    pub max_running: usize,
 }
 
-/// Stands in until the Docker and local backends land.
-struct NotYetAvailable {
-    reason: String,
-}
-
-#[async_trait]
-impl Provisioner for NotYetAvailable {
-    fn backend_name(&self) -> &'static str {
-        "none"
-    }
-    async fn health(&self) -> BackendHealth {
-        BackendHealth {
-            backend: "none",
-            usable: false,
-            reason: self.reason.clone(),
+impl SandboxSettings {
+    pub fn from_config(config: &ServeConfig) -> Self {
+        Self {
+            idle_secs: config.sandbox_idle_secs,
+            max_running: config.sandbox_max_running,
         }
     }
-    async fn start(&self, _learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
-        Err(SandboxError::Unavailable(self.reason.clone()))
+}
+
+/// Picks the backend the settings ask for and starts its background work
+/// (idle reaper, warm pool). `auto` takes Docker when an engine answers and
+/// has (or can get) the image, else local processes, and the backend's
+/// `health().reason` says why.
+pub async fn select(config: &ServeConfig, store: &Store) -> anyhow::Result<Arc<dyn Provisioner>> {
+    let provisioner = open(config, store).await?;
+    reaper::spawn(
+        provisioner.clone(),
+        store.clone(),
+        SandboxSettings::from_config(config),
+    );
+    Ok(provisioner)
+}
+
+/// Like [`select`] without background tasks: for CLI commands.
+pub async fn open(config: &ServeConfig, store: &Store) -> anyhow::Result<Arc<dyn Provisioner>> {
+    let instance = store.instance_id().await?;
+    match config.sandbox {
+        SandboxKind::Docker => docker::connect(config, store, instance)
+            .await
+            .map_err(|e| anyhow::anyhow!("--sandbox docker: {e}")),
+        SandboxKind::Local => Ok(Arc::new(local::LocalProvisioner::new(config, store)?)),
+        SandboxKind::Auto => match docker::connect(config, store, instance).await {
+            Ok(docker) => Ok(docker),
+            Err(why) => {
+                let mut local = local::LocalProvisioner::new(config, store)?;
+                local.set_choice_reason(why.to_string());
+                Ok(Arc::new(local))
+            }
+        },
     }
-    async fn status(&self, learner: LearnerId) -> Result<SandboxStatus, SandboxError> {
-        Ok(SandboxStatus {
-            learner,
-            state: SandboxState::Absent,
-            detail: Some(self.reason.clone()),
-        })
+}
+
+/// One async mutex per learner, so that start, stop and reset of one
+/// learner never interleave while other learners proceed in parallel.
+#[derive(Default)]
+pub struct LearnerLocks {
+    map: std::sync::Mutex<HashMap<LearnerId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl LearnerLocks {
+    /// Waits for the learner's lock.
+    pub async fn lock(&self, learner: LearnerId) -> tokio::sync::OwnedMutexGuard<()> {
+        let mutex = {
+            let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(learner).or_default().clone()
+        };
+        mutex.lock_owned().await
     }
+}
+
+/// A random password for `labuser` of a new sandbox (128 bits, hex).
+pub fn new_password() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// Now, in unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

@@ -1,0 +1,118 @@
+//! Live progress of sandbox starts, one broadcast channel per learner.
+//!
+//! Backends call [`ProgressHub::emit`] at each step of a start ("creating
+//! volume", "initdb", "waiting for healthy", "ready"); the web layer
+//! subscribes and streams the events to the learner's browser over SSE.
+//! Nobody listening is normal: events are then simply dropped.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use super::LearnerId;
+
+/// One step of a start (or stop, restart, reset), as the browser shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProgressEvent {
+    /// Short machine-friendly step: `pulling image`, `creating volume`,
+    /// `creating container`, `initdb`, `starting`, `waiting for healthy`,
+    /// `creating database`, `ready`, `failed`, `stopped`.
+    pub step: String,
+    /// A sentence for the learner.
+    pub message: String,
+    /// Milliseconds since the operation began.
+    pub elapsed_ms: u64,
+    /// The operation ended (ready, stopped or failed).
+    pub done: bool,
+    /// Set when the operation failed.
+    pub error: Option<String>,
+}
+
+/// Per-learner broadcast channels of [`ProgressEvent`]s.
+#[derive(Default)]
+pub struct ProgressHub {
+    /// Woken after every successful start, so the reaper enforces the cap on
+    /// running sandboxes at once rather than at its next tick.
+    pub started: tokio::sync::Notify,
+    channels: Mutex<HashMap<LearnerId, broadcast::Sender<ProgressEvent>>>,
+}
+
+impl ProgressHub {
+    /// Receives the learner's future events.
+    pub fn subscribe(&self, learner: LearnerId) -> broadcast::Receiver<ProgressEvent> {
+        let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(learner)
+            .or_insert_with(|| broadcast::channel(64).0)
+            .subscribe()
+    }
+
+    /// Starts reporting one operation of the learner's sandbox.
+    pub fn reporter(&self, learner: LearnerId) -> Reporter<'_> {
+        Reporter {
+            hub: self,
+            learner,
+            began: Instant::now(),
+        }
+    }
+
+    fn send(&self, learner: LearnerId, event: ProgressEvent) {
+        tracing::debug!(learner, step = %event.step, elapsed_ms = event.elapsed_ms, "sandbox progress");
+        let mut map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = map.get(&learner)
+            && tx.send(event).is_err()
+        {
+            // Nobody listens any more: forget the channel.
+            map.remove(&learner);
+        }
+    }
+}
+
+/// Reports the steps of one operation, timing them from its creation.
+pub struct Reporter<'a> {
+    hub: &'a ProgressHub,
+    learner: LearnerId,
+    began: Instant,
+}
+
+impl Reporter<'_> {
+    /// A step in progress.
+    pub fn step(&self, step: &str, message: impl Into<String>) {
+        self.send(step, message.into(), false, None);
+    }
+
+    /// The operation ended well.
+    pub fn done(&self, step: &str, message: impl Into<String>) {
+        self.send(step, message.into(), true, None);
+    }
+
+    /// The operation failed.
+    pub fn failed(&self, error: &str) {
+        self.send(
+            "failed",
+            "the sandbox could not start".into(),
+            true,
+            Some(error.to_string()),
+        );
+    }
+
+    /// Milliseconds since the operation began.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.began.elapsed().as_millis() as u64
+    }
+
+    fn send(&self, step: &str, message: String, done: bool, error: Option<String>) {
+        self.hub.send(
+            self.learner,
+            ProgressEvent {
+                step: step.to_string(),
+                message,
+                elapsed_ms: self.elapsed_ms(),
+                done,
+                error,
+            },
+        );
+    }
+}
