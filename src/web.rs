@@ -1,6 +1,7 @@
 //! HTTP routes, one file per area; handlers stay thin over the modules that
 //! own the logic.
 
+mod console;
 mod error;
 mod health;
 pub mod identity;
@@ -21,6 +22,7 @@ pub use identity::Learner;
 
 /// The whole application's router.
 pub fn router(state: AppState) -> Router {
+    let max_script = state.console.config().max_script_bytes;
     let static_files = Router::new()
         .fallback_service(ServeDir::new(static_dir()))
         .layer(SetResponseHeaderLayer::overriding(
@@ -31,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(pages::router())
         .merge(sandbox::router())
+        .merge(console::router(max_script))
         .nest("/static", static_files)
         .fallback(pages::not_found)
         .layer(CompressionLayer::new())

@@ -14,12 +14,12 @@ use common::pg::TempPg;
 use pglab::console::result::{RunResult, TxState};
 use pglab::console::{ConsoleConfig, ConsoleError, Consoles};
 use pglab::sandbox::{
-    BackendHealth, LearnerId, Provisioner, SandboxError, SandboxState, SandboxStatus,
+    BackendHealth, LearnerId, ProgressHub, Provisioner, SandboxError, SandboxState, SandboxStatus,
 };
 use sqlx::postgres::PgConnectOptions;
 
 /// A provisioner whose every learner shares one test server.
-struct Fixed(PgConnectOptions);
+struct Fixed(PgConnectOptions, ProgressHub);
 
 #[async_trait]
 impl Provisioner for Fixed {
@@ -37,17 +37,39 @@ impl Provisioner for Fixed {
         Ok(self.0.clone())
     }
     async fn status(&self, learner: LearnerId) -> Result<SandboxStatus, SandboxError> {
-        Ok(SandboxStatus {
+        Ok(SandboxStatus::bare(
             learner,
-            state: SandboxState::Running,
-            detail: None,
-        })
+            "test",
+            SandboxState::Running,
+            None,
+        ))
+    }
+    async fn stop(&self, _learner: LearnerId) -> Result<(), SandboxError> {
+        Ok(())
+    }
+    async fn restart(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
+        self.start(learner).await
+    }
+    async fn reset(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
+        self.start(learner).await
+    }
+    async fn destroy(&self, _learner: LearnerId) -> Result<(), SandboxError> {
+        Ok(())
+    }
+    async fn list(&self) -> Result<Vec<SandboxStatus>, SandboxError> {
+        Ok(Vec::new())
+    }
+    fn progress(&self) -> &ProgressHub {
+        &self.1
     }
 }
 
 fn consoles(options: PgConnectOptions) -> Arc<Consoles> {
     pglab::console::notices::init_for_tests();
-    Consoles::new(Arc::new(Fixed(options)), ConsoleConfig::default())
+    Consoles::new(
+        Arc::new(Fixed(options, ProgressHub::default())),
+        ConsoleConfig::default(),
+    )
 }
 
 const ME: LearnerId = 1;
@@ -227,7 +249,7 @@ async fn results_tags_notices_and_errors_like_psql() {
     let huge = "select 1;".repeat(1_200_000);
     assert!(matches!(
         c.submit(ME, "T1", &huge, None),
-        Err(ConsoleError::BadRequest(_))
+        Err(ConsoleError::TooLarge(_))
     ));
     assert!(matches!(
         c.submit(ME, "bad name", "select 1", None),
@@ -346,7 +368,9 @@ async fn transactions_failed_state_timeout_cancel_and_row_cap() {
         (1000, 5000, true)
     );
     assert_eq!(s.command_tag.as_deref(), Some("SELECT 5000"));
-    let r = run_with(&c, "T1", "select generate_series(1, 10000000)", Some(120)).await;
+    let started = std::time::Instant::now();
+    let r = run_with(&c, "T1", "select generate_series(1, 10000000)", Some(300)).await;
+    eprintln!("10M rows counted in {:?}", started.elapsed());
     let s = &r.statements[0];
     assert_eq!((s.rows.len(), s.total_rows), (1000, 10_000_000));
     let r = run(&c, "T1", "select 4").await;

@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sqlx::Connection;
 use sqlx::postgres::PgConnection;
+use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard, watch};
 
 use super::ConsoleConfig;
@@ -39,6 +39,8 @@ use crate::sandbox::{LearnerId, Provisioner};
 pub enum ConsoleError {
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{0}")]
     Busy(String),
     #[error("{0}")]
@@ -274,8 +276,8 @@ impl Consoles {
         timeout_s: Option<u64>,
     ) -> Result<Arc<Run>, ConsoleError> {
         if script.len() > self.config.max_script_bytes {
-            return Err(ConsoleError::BadRequest(format!(
-                "the script is {} bytes; the console runs scripts up to {} bytes",
+            return Err(ConsoleError::TooLarge(format!(
+                "the script is too large ({} bytes): the console runs scripts up to {} bytes",
                 script.len(),
                 self.config.max_script_bytes
             )));
@@ -466,7 +468,10 @@ impl Consoles {
             .start(learner)
             .await
             .map_err(|e| format!("your sandbox is not available: {e}"))?;
-        let options = options.application_name("pglab console");
+        // Learners' slow statements are their lesson, not our log's business.
+        let options = options
+            .application_name("pglab console")
+            .disable_statement_logging();
         let conn = tokio::time::timeout(
             Duration::from_secs(20),
             PgConnection::connect_with(&options),
