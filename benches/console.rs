@@ -56,7 +56,12 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// Runs `sql` in `session` and waits for the answer (polling long runs).
-async fn sql(http: &reqwest::Client, base: &str, session: &str, sql: &str) -> Result<Value, String> {
+async fn sql(
+    http: &reqwest::Client,
+    base: &str,
+    session: &str,
+    sql: &str,
+) -> Result<Value, String> {
     let res = http
         .post(format!("{base}/api/sql"))
         .json(&json!({"session": session, "sql": sql}))
@@ -116,15 +121,23 @@ async fn run() {
     let store = support::store(&data).await;
     let (learner, _) = store.development_learner().await.unwrap();
     let provisioner = pglab::sandbox::local::LocalProvisioner::new(&config, &store).unwrap();
-    let options = pglab::sandbox::Provisioner::start(&provisioner, learner).await.unwrap();
+    let options = pglab::sandbox::Provisioner::start(&provisioner, learner)
+        .await
+        .unwrap();
     let mut direct_conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
     for _ in 0..100 {
-        sqlx::raw_sql("select 1").fetch_all(&mut direct_conn).await.unwrap();
+        sqlx::raw_sql("select 1")
+            .fetch_all(&mut direct_conn)
+            .await
+            .unwrap();
     }
     let mut direct = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
-        sqlx::raw_sql("select 1").fetch_all(&mut direct_conn).await.unwrap();
+        sqlx::raw_sql("select 1")
+            .fetch_all(&mut direct_conn)
+            .await
+            .unwrap();
         direct.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     direct.sort_by(f64::total_cmp);
@@ -141,9 +154,20 @@ async fn run() {
     .await
     .unwrap();
     assert!(setup["failed_statement"].is_null(), "{setup}");
-    let restart = http.post(format!("{base}/api/sandbox/restart")).send().await.unwrap();
-    assert!(restart.status().is_success(), "restart: {}", restart.status());
-    let secs: u64 = std::env::var("PGLAB_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(30);
+    let restart = http
+        .post(format!("{base}/api/sandbox/restart"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        restart.status().is_success(),
+        "restart: {}",
+        restart.status()
+    );
+    let secs: u64 = std::env::var("PGLAB_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
     let learners = 50;
     // Open the sessions first (their first run connects).
     for i in 1..=learners {
@@ -173,7 +197,10 @@ async fn run() {
             while Instant::now() < deadline {
                 let t = Instant::now();
                 match sql(&http, &base, &session, "select * from bench_rows").await {
-                    Ok(v) if v["statements"][0]["total_rows"] == 1000 && v["statements"][0]["error"].is_null() => {
+                    Ok(v)
+                        if v["statements"][0]["total_rows"] == 1000
+                            && v["statements"][0]["error"].is_null() =>
+                    {
                         lat.push(t.elapsed().as_secs_f64() * 1000.0)
                     }
                     other => {
@@ -198,22 +225,73 @@ async fn run() {
 
     let (mh, md) = (percentile(&via_http, 0.5), percentile(&direct, 0.5));
     println!();
-    println!("console benchmark (release, local sandbox backend, loopback; load average {})", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().next().unwrap_or("?"));
+    println!(
+        "console benchmark (release, local sandbox backend, loopback; load average {})",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or("?")
+    );
     println!("{:<52} {:>12}", "measure", "value");
     println!("{:-<65}", "");
-    println!("{:<52} {:>9.3} ms", "select 1 via POST /api/sql, warm session: median", mh);
-    println!("{:<52} {:>9.3} ms", "select 1 via POST /api/sql: p99", percentile(&via_http, 0.99));
-    println!("{:<52} {:>9.3} ms", "select 1 direct sqlx in-process: median", md);
-    println!("{:<52} {:>9.3} ms", "select 1 direct sqlx: p99", percentile(&direct, 0.99));
-    println!("{:<52} {:>9.3} ms {}", "median overhead (target <= 1 ms)", mh - md, if mh - md <= 1.0 { "OK" } else { "OVER" });
+    println!(
+        "{:<52} {:>9.3} ms",
+        "select 1 via POST /api/sql, warm session: median", mh
+    );
+    println!(
+        "{:<52} {:>9.3} ms",
+        "select 1 via POST /api/sql: p99",
+        percentile(&via_http, 0.99)
+    );
+    println!(
+        "{:<52} {:>9.3} ms",
+        "select 1 direct sqlx in-process: median", md
+    );
+    println!(
+        "{:<52} {:>9.3} ms",
+        "select 1 direct sqlx: p99",
+        percentile(&direct, 0.99)
+    );
+    println!(
+        "{:<52} {:>9.3} ms {}",
+        "median overhead (target <= 1 ms)",
+        mh - md,
+        if mh - md <= 1.0 { "OK" } else { "OVER" }
+    );
     println!("{:<52} {:>9.2} x", "ratio http / direct", mh / md);
-    println!("{:<52} {:>12}", format!("load: {learners} sessions x 1,000-row query, {secs} s"), "");
+    println!(
+        "{:<52} {:>12}",
+        format!("load: {learners} sessions x 1,000-row query, {secs} s"),
+        ""
+    );
     println!("{:<52} {:>12}", "  requests completed", load.len());
-    println!("{:<52} {:>9.1} /s", "  throughput", load.len() as f64 / secs as f64);
-    println!("{:<52} {:>12} {}", "  errors (must be 0)", errors.load(Ordering::Relaxed), first_error.lock().unwrap().clone().unwrap_or_default());
+    println!(
+        "{:<52} {:>9.1} /s",
+        "  throughput",
+        load.len() as f64 / secs as f64
+    );
+    println!(
+        "{:<52} {:>12} {}",
+        "  errors (must be 0)",
+        errors.load(Ordering::Relaxed),
+        first_error.lock().unwrap().clone().unwrap_or_default()
+    );
     println!("{:<52} {:>9.1} ms", "  latency p50", percentile(&load, 0.5));
-    println!("{:<52} {:>9.1} ms", "  latency p99", percentile(&load, 0.99));
-    println!("{:<52} {:>9.1} MiB", "  server RSS peak", peak_rss as f64 / 1024.0);
-    println!("{:<52} {:>9.1} MiB", "  server RSS after", rss_after as f64 / 1024.0);
+    println!(
+        "{:<52} {:>9.1} ms",
+        "  latency p99",
+        percentile(&load, 0.99)
+    );
+    println!(
+        "{:<52} {:>9.1} MiB",
+        "  server RSS peak",
+        peak_rss as f64 / 1024.0
+    );
+    println!(
+        "{:<52} {:>9.1} MiB",
+        "  server RSS after",
+        rss_after as f64 / 1024.0
+    );
     drop(server);
 }

@@ -289,3 +289,116 @@ async fn sql_api_shape_lock_wait_cancel_and_limits() {
     assert!(body.contains("data-console") && body.contains("/static/js/console.js"));
     assert!(body.contains("href=\"/console\""));
 }
+
+#[tokio::test]
+async fn notices_meta_deadlock_and_terminated_connection_over_http() {
+    let setup = start();
+    let s = &setup.server;
+    let http = client();
+
+    // Notices reach the statement through the binary's tracing layer.
+    let v = finish(
+        &http,
+        s,
+        sql(
+            &http,
+            s,
+            "T1",
+            "drop table if exists missing; do $$ begin raise notice 'hi %', 1; end $$",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        v["statements"][0]["notices"],
+        json!([{"severity": "NOTICE", "message": "table \"missing\" does not exist, skipping"}]),
+        "{v}"
+    );
+    assert_eq!(v["statements"][1]["notices"][0]["message"], "hi 1");
+
+    // Meta-commands and \x over HTTP.
+    let v = sql(&http, s, "T1", "create table acc (id int primary key, n int); insert into acc values (1, 0), (2, 0);\n\\dt\n\\x\n\\d acc").await;
+    assert!(v["failed_statement"].is_null(), "{v}");
+    assert_eq!(v["statements"][2]["kind"], "meta");
+    assert_eq!(v["statements"][2]["rows"][0][1], "acc");
+    assert_eq!(v["expanded"], true);
+    assert!(
+        v["statements"][4]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Table \"public.acc\"")
+    );
+
+    // Deadlock between T1 and T2: one gets 40P01 with DETAIL.
+    sql(&http, s, "T1", "begin; update acc set n = 1 where id = 1").await;
+    sql(&http, s, "T2", "begin; update acc set n = 2 where id = 2").await;
+    let a = http
+        .post(s.url("/api/sql"))
+        .json(&json!({"session": "T1", "sql": "update acc set n = 1 where id = 2"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(a["status"], "running", "{a}");
+    let b = sql(&http, s, "T2", "update acc set n = 2 where id = 1").await;
+    let a = finish(&http, s, a).await;
+    let b = finish(&http, s, b).await;
+    let errors: Vec<&Value> = [&a, &b]
+        .into_iter()
+        .map(|r| &r["statements"][0]["error"])
+        .filter(|e| !e.is_null())
+        .collect();
+    assert_eq!(errors.len(), 1, "{a} {b}");
+    assert_eq!(errors[0]["sqlstate"], "40P01");
+    assert!(
+        errors[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("blocked by process")
+    );
+    let failed = if a["statements"][0]["error"].is_null() {
+        &b
+    } else {
+        &a
+    };
+    assert_eq!(failed["transaction"], "failed");
+    sql(&http, s, "T1", "rollback").await;
+    sql(&http, s, "T2", "rollback").await;
+
+    // A terminated connection is reported, then the session reconnects.
+    let sessions: Value = http
+        .get(s.url("/api/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t1_pid = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "T1")
+        .unwrap()["pid"]
+        .as_i64()
+        .unwrap();
+    sql(
+        &http,
+        s,
+        "T2",
+        &format!("select pg_terminate_backend({t1_pid})"),
+    )
+    .await;
+    let v = sql(&http, s, "T1", "select 1").await;
+    assert_eq!(v["connection_lost"], true, "{v}");
+    assert!(
+        v["statements"][0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reconnects")
+    );
+    let v = sql(&http, s, "T1", "select 42").await;
+    assert_eq!(v["statements"][0]["rows"][0][0], "42");
+}
