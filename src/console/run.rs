@@ -116,6 +116,7 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
                     }
                     total_rows += 1;
                     if rows.len() < limits.row_cap && bytes < limits.byte_budget {
+                        // Past the budget rows are still counted, not kept.
                         let values =
                             row_values(&row, limits, &mut values_truncated, &mut invalid_utf8);
                         bytes += values.iter().flatten().map(String::len).sum::<usize>() + 8;

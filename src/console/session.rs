@@ -47,6 +47,11 @@ pub enum ConsoleError {
     NotFound(String),
 }
 
+/// Bytes of values one run keeps for the browser, over all its statements.
+const RUN_BYTE_BUDGET: usize = 16 << 20;
+/// How long a finished run's result stays available to polls.
+const RUN_RETENTION: Duration = Duration::from_secs(120);
+
 /// One named session of a learner.
 pub struct Session {
     name: String,
@@ -205,7 +210,8 @@ impl Consoles {
         });
     }
 
-    /// One sweep: idle sessions closed, finished runs older than 10 minutes dropped.
+    /// One sweep: idle sessions closed, finished runs older than
+    /// [`RUN_RETENTION`] dropped.
     pub async fn sweep(&self) {
         let idle = Duration::from_secs(self.config.session_idle_s);
         let learners: Vec<(LearnerId, Arc<LearnerConsole>)> = lock(&self.learners)
@@ -223,9 +229,8 @@ impl Consoles {
                 let _ = self.close(learner, &name).await;
             }
         }
-        lock(&self.runs).retain(|_, run| {
-            lock(&run.finished_at).is_none_or(|t| t.elapsed() < Duration::from_secs(600))
-        });
+        lock(&self.runs)
+            .retain(|_, run| lock(&run.finished_at).is_none_or(|t| t.elapsed() < RUN_RETENTION));
     }
 
     fn learner(&self, learner: LearnerId) -> Arc<LearnerConsole> {
@@ -341,10 +346,10 @@ impl Consoles {
         items: Vec<super::split::Item>,
         timeout_s: u64,
     ) -> RunResult {
-        let limits = Limits {
+        let mut limits = Limits {
             row_cap: self.config.row_cap,
             value_cap: self.config.value_cap,
-            byte_budget: Limits::default().byte_budget,
+            byte_budget: RUN_BYTE_BUDGET,
         };
         let mut out = RunResult::default();
         let mut settings = *lock(&session.settings);
@@ -428,6 +433,16 @@ impl Consoles {
                 };
                 result.offset = item.char_offset;
                 result.line = item.line;
+                // One budget for the whole run, so that a script of many big
+                // SELECTs cannot hold more than RUN_BYTE_BUDGET in memory.
+                let kept: usize = result
+                    .rows
+                    .iter()
+                    .flatten()
+                    .flatten()
+                    .map(String::len)
+                    .sum();
+                limits.byte_budget = limits.byte_budget.saturating_sub(kept);
                 let failed = result.error.is_some();
                 if let Some(e) = result.error.as_mut() {
                     e.script_position = e.position.map(|p| p + item.char_offset);

@@ -141,17 +141,20 @@ async fn run_sql(
         }
         Err(err) => return Err(err.into()),
     };
-    if let Err(err) = history::record(
-        &state.store,
-        learner.id,
-        &req.session,
-        &req.sql,
-        req.exercise.as_deref(),
-    )
-    .await
-    {
-        tracing::warn!(error = %err, "could not record console history");
-    }
+    // History is written beside the run, off the answer's path.
+    let (store, session, exercise) = (
+        state.store.clone(),
+        req.session.clone(),
+        req.exercise.clone(),
+    );
+    let script = req.sql;
+    tokio::spawn(async move {
+        if let Err(err) =
+            history::record(&store, learner.id, &session, &script, exercise.as_deref()).await
+        {
+            tracing::warn!(error = %err, "could not record console history");
+        }
+    });
     let wait = Duration::from_millis(state.console.config().wait_ms);
     Ok(answer(&state, &run, wait).await)
 }
@@ -168,7 +171,7 @@ async fn poll_run(
     Query(q): Query<PollQuery>,
 ) -> Result<Response, AppError> {
     let run = state.console.run(learner.id, &run_id).ok_or_else(|| {
-        AppError::NotFound("no such run (finished runs are kept 10 minutes)".into())
+        AppError::NotFound("no such run (finished runs are kept 2 minutes)".into())
     })?;
     let wait = Duration::from_millis(q.wait_ms.unwrap_or(2000).min(25_000));
     Ok(answer(&state, &run, wait).await)

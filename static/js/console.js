@@ -133,6 +133,8 @@
       '<button type="button" class="con-run-part" title="Run selection or statement under the cursor (Shift+Enter)">Run statement</button>' +
       '<button type="button" class="con-cancel" title="Cancel (Esc)" disabled>Cancel</button>' +
       '<button type="button" class="con-hist" title="Search history (Ctrl+R)">History</button>' +
+      '<select class="con-timeout" title="Statement timeout for this pane\'s runs">' +
+      '<option value="">timeout 30 s</option><option value="60">60 s</option><option value="120">120 s</option><option value="300">300 s</option></select>' +
       (closable ? '<button type="button" class="con-close" title="Close this session">×</button>' : "") +
       "</span></div>" +
       '<div class="con-search" hidden><input type="search" placeholder="Search your history…"><ul></ul></div>' +
@@ -186,7 +188,8 @@
       setBusy(true, "running…");
       const started = performance.now();
       try {
-        let res = await pglab.api("POST", "/api/sql", { session: name, sql, exercise: exercise || null, timeout_s: timeout || null });
+        const chosen = +el.querySelector(".con-timeout").value || null;
+        let res = await pglab.api("POST", "/api/sql", { session: name, sql, exercise: exercise || null, timeout_s: timeout || chosen });
         while (res.status === "running") {
           const p = res.progress || {};
           const secs = ((performance.now() - started) / 1000).toFixed(1);
