@@ -615,3 +615,37 @@ async fn invalid_utf8_in_a_text_value_is_shown_with_a_warning() {
     assert_eq!(r.statements[1].rows[0][0].as_deref(), Some("café"));
     assert!(r.statements[1].notices.is_empty());
 }
+
+#[tokio::test]
+async fn idle_sessions_are_closed_and_rolled_back() {
+    let pg = TempPg::start();
+    pglab::console::notices::init_for_tests();
+    let config = ConsoleConfig {
+        session_idle_s: 1,
+        ..ConsoleConfig::default()
+    };
+    let c = Consoles::new(
+        Arc::new(Fixed(pg.options(), ProgressHub::default())),
+        config,
+    );
+    run(&c, "T1", "create table k (id int)").await;
+    let r = run(&c, "T1", "begin; insert into k values (1)").await;
+    assert_eq!(r.transaction, TxState::InTransaction);
+    run(&c, "T2", "select 1").await;
+    c.sweep().await;
+    assert_eq!(c.sessions(ME).len(), 2, "not idle yet");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(c.sessions(ME).len(), 2); // the page's listing keeps them alive
+    c.sweep().await;
+    assert_eq!(c.sessions(ME).len(), 2, "kept alive by the listing");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    c.sweep().await;
+    assert!(c.sessions(ME).is_empty(), "both idle past the limit");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = run(&c, "T3", "select count(*) from k").await;
+    assert_eq!(
+        r.statements[0].rows[0][0].as_deref(),
+        Some("0"),
+        "closing rolled back T1's open transaction"
+    );
+}
