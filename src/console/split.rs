@@ -243,7 +243,10 @@ impl<'a> Splitter<'a> {
             self.pos += 1;
         }
         let text = self.src[begin..self.pos].trim_end();
-        self.items.push(self.item(ItemKind::Meta, begin, text));
+        // `\g` only sends the statement typed before it, which is done above.
+        if text != "\\g" {
+            self.items.push(self.item(ItemKind::Meta, begin, text));
+        }
     }
 
     /// Ends the current statement at byte `end` (exclusive).
@@ -396,6 +399,8 @@ mod tests {
         // A backslash inside a string or mid-line is not a meta-command.
         assert_eq!(texts("select '\n\\dt'"), ["select '\n\\dt'"]);
         assert_eq!(split("select 1 \\x").len(), 1);
+        // `\g` on its own line sends the statement before it.
+        assert_eq!(texts("select 1\n\\g\nselect 2"), ["select 1", "select 2"]);
     }
 
     #[test]
