@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::ServeConfig;
+use crate::console::Consoles;
 use crate::course::Course;
 use crate::progress::ProgressHub;
 use crate::sandbox::Provisioner;
@@ -22,4 +23,7 @@ pub struct AppState {
     pub sandbox: Arc<dyn Provisioner>,
     /// Announces progress changes to the instructors' live views.
     pub progress: ProgressHub,
+    /// Learners' SQL console sessions and runs (each session holds a
+    /// dedicated connection to the learner's sandbox).
+    pub console: Arc<Consoles>,
 }

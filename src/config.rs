@@ -79,6 +79,10 @@ pub struct ServeConfig {
     /// Most sandboxes running at once; past it the least recently used stops.
     #[arg(long, env = "PGLAB_SANDBOX_MAX_RUNNING", default_value_t = 50)]
     pub sandbox_max_running: usize,
+
+    /// SQL console settings (timeouts, caps, session idle time).
+    #[command(flatten)]
+    pub console: crate::console::ConsoleConfig,
 }
 
 impl ServeConfig {

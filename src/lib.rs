@@ -5,6 +5,7 @@
 //! - [`startup`]: builds the application, binds the listener, serves;
 //! - [`store`]: the app's own SQLite store (users, progress, sandbox records);
 //! - [`course`]: loading and rendering course sections;
+//! - [`console`]: learners' SQL sessions, psql-faithful results;
 //! - [`sandbox`]: per-learner PostgreSQL servers (Docker or local processes);
 //! - [`auth`]: accounts, sessions, classrooms and sign-in rate limits;
 //! - [`web`]: HTTP routes, one file per area, thin over the modules above.
@@ -13,6 +14,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod course;
 pub mod progress;
 pub mod sandbox;

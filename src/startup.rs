@@ -80,12 +80,15 @@ impl Application {
         let sandbox = sandbox::select(&config, &store)
             .await
             .map_err(|e| StartupError::Sandbox(format!("{e:#}")))?;
+        let console = crate::console::Consoles::new(sandbox.clone(), config.console.clone());
+        console.spawn_sweeper();
         let state = AppState {
             config: Arc::new(config),
             store,
             course: Arc::new(course),
             sandbox,
             progress: Default::default(),
+            console,
         };
         Ok(Self { listener, state })
     }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod classrooms;
+mod console;
 mod error;
 mod health;
 pub mod identity;
@@ -25,6 +26,7 @@ pub use identity::{Instructor, Learner, MaybeUser};
 
 /// The whole application's router.
 pub fn router(state: AppState) -> Router {
+    let max_script = state.console.config().max_script_bytes;
     let static_files = Router::new()
         .fallback_service(ServeDir::new(static_dir()))
         .layer(SetResponseHeaderLayer::overriding(
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(progress::router())
         .merge(lessons::router())
         .merge(sandbox::router())
+        .merge(console::router(max_script))
         .nest("/static", static_files)
         .fallback(pages::not_found)
         // Who is calling and CSRF, for every route above: merge routers

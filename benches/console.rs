@@ -1,0 +1,297 @@
+//! Console benchmark (prints a table; `cargo bench --bench console`):
+//! 1. `select 1` through `POST /api/sql` on a warm session of the real server
+//!    (release build, local sandbox backend) vs the same statement run
+//!    directly with sqlx in-process on the same sandbox: medians, overhead,
+//!    ratio (target overhead ≤ 1 ms);
+//! 2. load: 50 concurrent sessions (L1..L50, each its own connection) each
+//!    running a 1,000-row query in a loop for 30 s (`PGLAB_BENCH_SECS`):
+//!    requests, errors (must be 0), p50/p99 latency, server RSS.
+//!
+//! Until accounts exist every request is the development learner, so the 50
+//! "learners" are 50 sessions of one learner on one sandbox: the server does
+//! the same work per request (one dedicated connection each); the sandbox's
+//! max_connections is raised for it with ALTER SYSTEM and a restart.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "../tests/common/sandbox.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{ServerOptions, TestServer};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run());
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs `sql` in `session` and waits for the answer (polling long runs).
+async fn sql(
+    http: &reqwest::Client,
+    base: &str,
+    session: &str,
+    sql: &str,
+) -> Result<Value, String> {
+    let res = http
+        .post(format!("{base}/api/sql"))
+        .json(&json!({"session": session, "sql": sql}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("HTTP {}", res.status()));
+    }
+    let mut v: Value = res.json().await.map_err(|e| e.to_string())?;
+    while v["status"] == "running" {
+        let id = v["run_id"].as_str().unwrap_or_default().to_string();
+        v = http
+            .get(format!("{base}/api/runs/{id}?wait_ms=5000"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(v)
+}
+
+async fn run() {
+    let (_temp, data) = support::data_dir();
+    let _clusters = support::LocalClusters(data.clone());
+    let server = TestServer::start_with(ServerOptions {
+        data_dir: Some(data.clone()),
+        extra_args: vec!["--console-max-sessions".into(), "60".into()],
+        ..ServerOptions::default()
+    });
+    let base = server.base.clone();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+
+    // 1. Overhead of the HTTP path on a warm session.
+    let first = sql(&http, &base, "T1", "select 1").await.unwrap();
+    assert_eq!(first["statements"][0]["rows"][0][0], "1", "{first}");
+    let n = 1000;
+    for _ in 0..100 {
+        sql(&http, &base, "T1", "select 1").await.unwrap();
+    }
+    let mut via_http = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let v = sql(&http, &base, "T1", "select 1").await.unwrap();
+        via_http.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(v["statements"][0]["error"].is_null());
+    }
+    via_http.sort_by(f64::total_cmp);
+
+    let config = support::config(&["--sandbox", "local", "--data-dir", data.to_str().unwrap()]);
+    let store = support::store(&data).await;
+    let (learner, _) = store.development_learner().await.unwrap();
+    let provisioner = pglab::sandbox::local::LocalProvisioner::new(&config, &store).unwrap();
+    let options = pglab::sandbox::Provisioner::start(&provisioner, learner)
+        .await
+        .unwrap();
+    let mut direct_conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    for _ in 0..100 {
+        sqlx::raw_sql("select 1")
+            .fetch_all(&mut direct_conn)
+            .await
+            .unwrap();
+    }
+    let mut direct = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        sqlx::raw_sql("select 1")
+            .fetch_all(&mut direct_conn)
+            .await
+            .unwrap();
+        direct.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    direct.sort_by(f64::total_cmp);
+    let _ = direct_conn.close().await;
+
+    // 2. Load: 50 sessions, a 1,000-row query each, in a loop.
+    let setup = sql(
+        &http,
+        &base,
+        "T1",
+        "alter system set max_connections = 120;\n\
+         create table if not exists bench_rows as select g as id, md5(g::text) as v, now() as at from generate_series(1, 1000) g",
+    )
+    .await
+    .unwrap();
+    assert!(setup["failed_statement"].is_null(), "{setup}");
+    let restart = http
+        .post(format!("{base}/api/sandbox/restart"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        restart.status().is_success(),
+        "restart: {}",
+        restart.status()
+    );
+    let secs: u64 = std::env::var("PGLAB_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let learners = 50;
+    // Open the sessions first (their first run connects).
+    for i in 1..=learners {
+        let _ = sql(&http, &base, &format!("L{i}"), "select 1").await;
+    }
+    let errors = Arc::new(AtomicU64::new(0));
+    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let rss_pid = server.pid();
+    let sampler = tokio::spawn(async move {
+        let mut peak = 0;
+        while Instant::now() < deadline {
+            peak = peak.max(rss_kib(rss_pid));
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        peak
+    });
+    let mut tasks = Vec::new();
+    for i in 1..=learners {
+        let http = http.clone();
+        let base = base.clone();
+        let errors = errors.clone();
+        let first_error = first_error.clone();
+        tasks.push(tokio::spawn(async move {
+            let session = format!("L{i}");
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match sql(&http, &base, &session, "select * from bench_rows").await {
+                    Ok(v)
+                        if v["statements"][0]["total_rows"] == 1000
+                            && v["statements"][0]["error"].is_null() =>
+                    {
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0)
+                    }
+                    other => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        let mut f = first_error.lock().unwrap();
+                        if f.is_none() {
+                            *f = Some(format!("{other:?}").chars().take(300).collect());
+                        }
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    let mut load = Vec::new();
+    for t in tasks {
+        load.extend(t.await.unwrap());
+    }
+    load.sort_by(f64::total_cmp);
+    let peak_rss = sampler.await.unwrap();
+    let rss_after = rss_kib(server.pid());
+
+    let (mh, md) = (percentile(&via_http, 0.5), percentile(&direct, 0.5));
+    println!();
+    println!(
+        "console benchmark (release, local sandbox backend, loopback; load average {})",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or("?")
+    );
+    println!("{:<52} {:>12}", "measure", "value");
+    println!("{:-<65}", "");
+    println!(
+        "{:<52} {:>9.3} ms",
+        "select 1 via POST /api/sql, warm session: median", mh
+    );
+    println!(
+        "{:<52} {:>9.3} ms",
+        "select 1 via POST /api/sql: p99",
+        percentile(&via_http, 0.99)
+    );
+    println!(
+        "{:<52} {:>9.3} ms",
+        "select 1 direct sqlx in-process: median", md
+    );
+    println!(
+        "{:<52} {:>9.3} ms",
+        "select 1 direct sqlx: p99",
+        percentile(&direct, 0.99)
+    );
+    println!(
+        "{:<52} {:>9.3} ms {}",
+        "median overhead (target <= 1 ms)",
+        mh - md,
+        if mh - md <= 1.0 { "OK" } else { "OVER" }
+    );
+    println!("{:<52} {:>9.2} x", "ratio http / direct", mh / md);
+    println!(
+        "{:<52} {:>12}",
+        format!("load: {learners} sessions x 1,000-row query, {secs} s"),
+        ""
+    );
+    println!("{:<52} {:>12}", "  requests completed", load.len());
+    println!(
+        "{:<52} {:>9.1} /s",
+        "  throughput",
+        load.len() as f64 / secs as f64
+    );
+    println!(
+        "{:<52} {:>12} {}",
+        "  errors (must be 0)",
+        errors.load(Ordering::Relaxed),
+        first_error.lock().unwrap().clone().unwrap_or_default()
+    );
+    println!("{:<52} {:>9.1} ms", "  latency p50", percentile(&load, 0.5));
+    println!(
+        "{:<52} {:>9.1} ms",
+        "  latency p99",
+        percentile(&load, 0.99)
+    );
+    println!(
+        "{:<52} {:>9.1} MiB",
+        "  server RSS peak",
+        peak_rss as f64 / 1024.0
+    );
+    println!(
+        "{:<52} {:>9.1} MiB",
+        "  server RSS after",
+        rss_after as f64 / 1024.0
+    );
+    drop(server);
+}

@@ -1,0 +1,99 @@
+//! The SQL console: learners' SQL run in their own sandbox with psql's
+//! semantics, in named sessions (T1, T2...) that keep their connection.
+//!
+//! The pipeline of a run:
+//! 1. [`split`] cuts the script into statements and meta-commands, as psql does;
+//! 2. [`session`] finds (or opens) the session's dedicated connection and runs
+//!    the items one at a time in a background task, stopping at the first
+//!    error (`ON_ERROR_STOP`) and tracking the transaction state;
+//! 3. [`run`] sends each statement through the simple query protocol and
+//!    builds its [`result::StatementResult`] (columns, capped rows, [`tag`],
+//!    [`notices`], errors); [`meta`] answers `\d` and friends;
+//! 4. [`plan_hook`] is where EXPLAIN output becomes a plan view;
+//! 5. [`history`] keeps what each learner ran, searchable.
+
+pub mod history;
+pub mod meta;
+pub mod notices;
+pub mod plan_hook;
+pub mod result;
+pub mod run;
+pub mod session;
+pub mod split;
+pub mod tag;
+
+use clap::Args;
+
+pub use session::{ConsoleError, Consoles};
+
+/// Settings of the console; each flag can come from the environment.
+#[derive(Clone, Debug, Args)]
+pub struct ConsoleConfig {
+    /// Default per-statement timeout of learners' SQL, in seconds.
+    #[arg(
+        long = "console-statement-timeout",
+        env = "PGLAB_CONSOLE_STATEMENT_TIMEOUT",
+        default_value_t = 30
+    )]
+    pub statement_timeout_s: u64,
+    /// Highest timeout a learner may ask for on one run, in seconds.
+    #[arg(
+        long = "console-max-timeout",
+        env = "PGLAB_CONSOLE_MAX_TIMEOUT",
+        default_value_t = 300
+    )]
+    pub max_timeout_s: u64,
+    /// Seconds a session is kept after the page stops keeping it alive.
+    #[arg(
+        long = "console-session-idle",
+        env = "PGLAB_CONSOLE_SESSION_IDLE",
+        default_value_t = 600
+    )]
+    pub session_idle_s: u64,
+    /// Rows of one statement sent to the browser (the rest are counted).
+    #[arg(
+        long = "console-row-cap",
+        env = "PGLAB_CONSOLE_ROW_CAP",
+        default_value_t = 1000
+    )]
+    pub row_cap: usize,
+    /// Bytes of one value sent to the browser (the rest is cut with a marker).
+    #[arg(
+        long = "console-value-cap",
+        env = "PGLAB_CONSOLE_VALUE_CAP",
+        default_value_t = 10_000
+    )]
+    pub value_cap: usize,
+    /// Largest script accepted, in bytes.
+    #[arg(long = "console-max-script", env = "PGLAB_CONSOLE_MAX_SCRIPT", default_value_t = 1 << 20)]
+    pub max_script_bytes: usize,
+    /// Sessions one learner may have open at once.
+    #[arg(
+        long = "console-max-sessions",
+        env = "PGLAB_CONSOLE_MAX_SESSIONS",
+        default_value_t = 6
+    )]
+    pub max_sessions: usize,
+    /// Milliseconds `POST /api/sql` waits for a run before answering "running".
+    #[arg(
+        long = "console-wait-ms",
+        env = "PGLAB_CONSOLE_WAIT_MS",
+        default_value_t = 1500
+    )]
+    pub wait_ms: u64,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            statement_timeout_s: 30,
+            max_timeout_s: 300,
+            session_idle_s: 600,
+            row_cap: 1000,
+            value_cap: 10_000,
+            max_script_bytes: 1 << 20,
+            max_sessions: 6,
+            wait_ms: 1500,
+        }
+    }
+}

@@ -1,0 +1,798 @@
+//! Learners' named sessions (T1, T2...) and the runs they execute.
+//!
+//! Each session owns one dedicated connection to the learner's sandbox (from
+//! `Provisioner::start`), kept between requests so that a `BEGIN` in T1 stays
+//! open while T2 runs, exactly as in two psql terminals. A script runs in a
+//! background task that holds the session's connection: the HTTP request only
+//! waits a short time for it, so a statement waiting for a lock never blocks
+//! the request, the page or the other session. While it waits, [`Consoles::progress`]
+//! asks a per-learner side connection what blocks it (`pg_blocking_pids`)
+//! and names the learner's own session holding the lock; cancel goes through
+//! the same side connection (`pg_cancel_backend`).
+//!
+//! Everything is keyed by learner id: a learner reaches only their own
+//! sessions, and run ids are 128-bit random strings checked against the owner.
+//! Sessions idle longer than the configured time are closed (the server rolls
+//! back what they left open).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sqlx::postgres::PgConnection;
+use sqlx::{ConnectOptions, Connection};
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard, watch};
+
+use super::ConsoleConfig;
+use super::meta::{self, Settings};
+use super::plan_hook;
+use super::result::{RunResult, StatementResult, TxState};
+use super::run::{Conn, Limits, run_statement};
+use super::split::{ItemKind, split};
+use super::tag::{self, TxEffect};
+use crate::sandbox::{LearnerId, Provisioner};
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// Bytes of values one run keeps for the browser, over all its statements.
+const RUN_BYTE_BUDGET: usize = 16 << 20;
+/// How long a finished run's result stays available to polls.
+const RUN_RETENTION: Duration = Duration::from_secs(120);
+
+/// One named session of a learner.
+pub struct Session {
+    name: String,
+    conn: Arc<AsyncMutex<Option<Conn>>>,
+    /// Backend pid of the live connection, 0 when none (read without the lock).
+    pid: AtomicI32,
+    state: Mutex<TxState>,
+    settings: Mutex<Settings>,
+    last_used: Mutex<Instant>,
+    /// The run in progress, if any.
+    running: Mutex<Option<Arc<Run>>>,
+}
+
+impl Session {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            conn: Arc::new(AsyncMutex::new(None)),
+            pid: AtomicI32::new(0),
+            state: Mutex::new(TxState::Idle),
+            settings: Mutex::new(Settings::default()),
+            last_used: Mutex::new(Instant::now()),
+            running: Mutex::new(None),
+        }
+    }
+
+    fn touch(&self) {
+        *lock(&self.last_used) = Instant::now();
+    }
+}
+
+/// What a learner has open.
+struct LearnerConsole {
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    /// For `pg_blocking_pids` and `pg_cancel_backend`, never for learners' SQL.
+    side: AsyncMutex<Option<PgConnection>>,
+}
+
+/// A script submitted to a session.
+pub struct Run {
+    pub id: String,
+    pub learner: LearnerId,
+    pub session: String,
+    started: Instant,
+    /// Index of the statement being run.
+    current: AtomicUsize,
+    total: usize,
+    cancel_requested: AtomicBool,
+    done: watch::Sender<Option<Arc<RunResult>>>,
+    finished_at: Mutex<Option<Instant>>,
+}
+
+impl Run {
+    /// The result, once finished.
+    pub fn result(&self) -> Option<Arc<RunResult>> {
+        self.done.borrow().clone()
+    }
+
+    /// Waits up to `wait` for the result.
+    pub async fn wait(&self, wait: Duration) -> Option<Arc<RunResult>> {
+        let mut rx = self.done.subscribe();
+        let _ = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
+        self.result()
+    }
+}
+
+/// A session's live state as the pane polls it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Progress {
+    pub run_id: String,
+    pub session: String,
+    /// 0-based index and text of the statement running now.
+    pub statement_index: usize,
+    pub statements: usize,
+    pub elapsed_ms: u64,
+    /// Set when the statement waits for a lock.
+    pub waiting: Option<Waiting>,
+}
+
+/// A lock wait, worded for the learner.
+#[derive(Clone, Debug, Serialize)]
+pub struct Waiting {
+    /// "waiting for lock held by T1 (pid 1234)".
+    pub message: String,
+    pub blocking: Vec<Blocker>,
+    pub wait_event_type: Option<String>,
+    pub wait_event: Option<String>,
+}
+
+/// A backend that blocks a session.
+#[derive(Clone, Debug, Serialize)]
+pub struct Blocker {
+    pub pid: i32,
+    /// The learner's own session holding that backend, if it is one.
+    pub session: Option<String>,
+}
+
+/// One session as listed for the page.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionInfo {
+    pub name: String,
+    pub transaction: TxState,
+    pub pid: Option<i32>,
+    pub running: Option<String>,
+    pub expanded: bool,
+}
+
+/// All learners' sessions and runs.
+pub struct Consoles {
+    sandbox: Arc<dyn Provisioner>,
+    config: ConsoleConfig,
+    learners: Mutex<HashMap<LearnerId, Arc<LearnerConsole>>>,
+    runs: Mutex<HashMap<String, Arc<Run>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Poisoning means a panic elsewhere; the data is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Session names: a letter then letters, digits or `_`, at most 16.
+pub fn valid_session_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 16
+}
+
+impl Consoles {
+    /// A manager using `sandbox` to reach learners' servers. Call
+    /// [`Consoles::spawn_sweeper`] once inside a runtime to expire sessions.
+    pub fn new(sandbox: Arc<dyn Provisioner>, config: ConsoleConfig) -> Arc<Self> {
+        Arc::new(Self {
+            sandbox,
+            config,
+            learners: Mutex::new(HashMap::new()),
+            runs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &ConsoleConfig {
+        &self.config
+    }
+
+    /// Closes idle sessions and forgets old runs, every 15 seconds.
+    pub fn spawn_sweeper(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                let Some(this) = weak.upgrade() else { break };
+                this.sweep().await;
+            }
+        });
+    }
+
+    /// One sweep: idle sessions closed, finished runs older than
+    /// [`RUN_RETENTION`] dropped.
+    pub async fn sweep(&self) {
+        let idle = Duration::from_secs(self.config.session_idle_s);
+        let learners: Vec<(LearnerId, Arc<LearnerConsole>)> = lock(&self.learners)
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        for (learner, lc) in learners {
+            let expired: Vec<String> = lock(&lc.sessions)
+                .values()
+                .filter(|s| lock(&s.running).is_none() && lock(&s.last_used).elapsed() > idle)
+                .map(|s| s.name.clone())
+                .collect();
+            for name in expired {
+                tracing::info!(learner, session = %name, "closing idle console session");
+                let _ = self.close(learner, &name).await;
+            }
+        }
+        lock(&self.runs)
+            .retain(|_, run| lock(&run.finished_at).is_none_or(|t| t.elapsed() < RUN_RETENTION));
+    }
+
+    fn learner(&self, learner: LearnerId) -> Arc<LearnerConsole> {
+        lock(&self.learners)
+            .entry(learner)
+            .or_insert_with(|| {
+                Arc::new(LearnerConsole {
+                    sessions: Mutex::new(HashMap::new()),
+                    side: AsyncMutex::new(None),
+                })
+            })
+            .clone()
+    }
+
+    fn session(&self, learner: LearnerId, name: &str) -> Result<Arc<Session>, ConsoleError> {
+        if !valid_session_name(name) {
+            return Err(ConsoleError::BadRequest(format!(
+                "invalid session name {name:?}: use a letter then letters, digits or _ (at most 16), like T1"
+            )));
+        }
+        let lc = self.learner(learner);
+        let mut sessions = lock(&lc.sessions);
+        if !sessions.contains_key(name) && sessions.len() >= self.config.max_sessions {
+            return Err(ConsoleError::BadRequest(format!(
+                "at most {} sessions at once: close one first",
+                self.config.max_sessions
+            )));
+        }
+        Ok(sessions
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(Session::new(name)))
+            .clone())
+    }
+
+    fn existing_session(&self, learner: LearnerId, name: &str) -> Option<Arc<Session>> {
+        let lc = lock(&self.learners).get(&learner).cloned()?;
+        lock(&lc.sessions).get(name).cloned()
+    }
+
+    /// Starts running `script` in session `name`; the run goes on in the
+    /// background. `timeout_s` raises or lowers the statement timeout for
+    /// this run, within the configured cap.
+    pub fn submit(
+        self: &Arc<Self>,
+        learner: LearnerId,
+        name: &str,
+        script: &str,
+        timeout_s: Option<u64>,
+    ) -> Result<Arc<Run>, ConsoleError> {
+        if script.len() > self.config.max_script_bytes {
+            return Err(ConsoleError::TooLarge(format!(
+                "the script is too large ({} bytes): the console runs scripts up to {} bytes",
+                script.len(),
+                self.config.max_script_bytes
+            )));
+        }
+        let timeout_s = timeout_s.unwrap_or(self.config.statement_timeout_s);
+        if timeout_s == 0 || timeout_s > self.config.max_timeout_s {
+            return Err(ConsoleError::BadRequest(format!(
+                "timeout_s must be between 1 and {} seconds",
+                self.config.max_timeout_s
+            )));
+        }
+        let session = self.session(learner, name)?;
+        let guard = session.conn.clone().try_lock_owned().map_err(|_| {
+            ConsoleError::Busy(format!(
+                "{name} is still running a statement: wait for it or cancel it"
+            ))
+        })?;
+        let items = split(script);
+        let (done, _) = watch::channel(None);
+        let run = Arc::new(Run {
+            id: format!("{:032x}", rand::random::<u128>()),
+            learner,
+            session: name.to_string(),
+            started: Instant::now(),
+            current: AtomicUsize::new(0),
+            total: items.len(),
+            cancel_requested: AtomicBool::new(false),
+            done,
+            finished_at: Mutex::new(None),
+        });
+        lock(&self.runs).insert(run.id.clone(), run.clone());
+        *lock(&session.running) = Some(run.clone());
+        session.touch();
+        let this = self.clone();
+        let task_run = run.clone();
+        tokio::spawn(async move {
+            let result = this
+                .execute(&session, guard, &task_run, items, timeout_s)
+                .await;
+            *lock(&session.running) = None;
+            *lock(&task_run.finished_at) = Some(Instant::now());
+            session.touch();
+            task_run.done.send_replace(Some(Arc::new(result)));
+        });
+        Ok(run)
+    }
+
+    /// The run `id` if it belongs to `learner`.
+    pub fn run(&self, learner: LearnerId, id: &str) -> Option<Arc<Run>> {
+        lock(&self.runs)
+            .get(id)
+            .filter(|r| r.learner == learner)
+            .cloned()
+    }
+
+    async fn execute(
+        &self,
+        session: &Session,
+        mut guard: OwnedMutexGuard<Option<Conn>>,
+        run: &Run,
+        items: Vec<super::split::Item>,
+        timeout_s: u64,
+    ) -> RunResult {
+        let mut limits = Limits {
+            row_cap: self.config.row_cap,
+            value_cap: self.config.value_cap,
+            byte_budget: RUN_BYTE_BUDGET,
+        };
+        let mut out = RunResult::default();
+        let mut settings = *lock(&session.settings);
+        if items.is_empty() {
+            out.transaction = *lock(&session.state);
+            out.expanded = settings.expanded;
+            out.timing = settings.timing;
+            return out;
+        }
+        if guard.is_none() {
+            match self.connect(run.learner).await {
+                Ok(conn) => {
+                    session.pid.store(conn.pid, Ordering::Relaxed);
+                    *lock(&session.state) = TxState::Idle;
+                    *guard = Some(conn);
+                }
+                Err(message) => {
+                    let mut r = StatementResult::client_error(&items[0].text, message);
+                    r.offset = items[0].char_offset;
+                    r.line = items[0].line;
+                    out.statements.push(r);
+                    out.failed_statement = Some(0);
+                    out.skipped = items.len() - 1;
+                    out.connection_lost = true;
+                    return out;
+                }
+            }
+        }
+        let Some(conn) = guard.as_mut() else {
+            return out;
+        };
+        let mut lost = false;
+        let state_before = *lock(&session.state);
+        if let Err(err) = apply_timeout(conn, timeout_s * 1000, state_before).await {
+            let (error, is_lost) = super::run::map_error(err);
+            lost = is_lost;
+            let mut r = StatementResult {
+                sql: items[0].text.clone(),
+                kind: "statement",
+                offset: items[0].char_offset,
+                line: items[0].line,
+                error: Some(error),
+                ..StatementResult::default()
+            };
+            if let Some(e) = r.error.as_mut() {
+                e.message = format!(
+                    "{} (the session's connection was lost; it reconnects on the next run)",
+                    e.message
+                );
+            }
+            out.statements.push(r);
+            out.failed_statement = Some(0);
+            out.skipped = items.len() - 1;
+        } else {
+            for (i, item) in items.iter().enumerate() {
+                run.current.store(i, Ordering::Relaxed);
+                if run.cancel_requested.load(Ordering::Relaxed) {
+                    out.skipped = items.len() - i;
+                    break;
+                }
+                let state = *lock(&session.state);
+                let mut result = match item.kind {
+                    ItemKind::Meta => {
+                        meta::run_meta(conn, &item.text, &mut settings, &limits).await
+                    }
+                    ItemKind::Statement => {
+                        let ran =
+                            run_statement(conn, &item.text, &limits, state == TxState::Failed)
+                                .await;
+                        lost = ran.lost;
+                        let mut result = ran.result;
+                        if result.error.is_none() && plan_hook::is_explain(&item.text) {
+                            result.plan_html =
+                                plan_hook::explain_plan_html(&mut conn.conn, &item.text, &result)
+                                    .await;
+                        }
+                        *lock(&session.state) =
+                            next_state(state, &item.text, result.error.is_some());
+                        result
+                    }
+                };
+                result.offset = item.char_offset;
+                result.line = item.line;
+                // One budget for the whole run, so that a script of many big
+                // SELECTs cannot hold more than RUN_BYTE_BUDGET in memory.
+                let kept: usize = result
+                    .rows
+                    .iter()
+                    .flatten()
+                    .flatten()
+                    .map(String::len)
+                    .sum();
+                limits.byte_budget = limits.byte_budget.saturating_sub(kept);
+                let failed = result.error.is_some();
+                if let Some(e) = result.error.as_mut() {
+                    e.script_position = e.position.map(|p| p + item.char_offset);
+                    if lost {
+                        e.message.push_str(
+                            " (the session's connection was lost; it reconnects on the next run)",
+                        );
+                    }
+                }
+                out.statements.push(result);
+                if failed {
+                    out.failed_statement = Some(i);
+                    out.skipped = items.len() - i - 1;
+                    break;
+                }
+            }
+        }
+        if state_before != TxState::Idle || *lock(&session.state) != TxState::Idle {
+            // A SET inside a transaction is undone by its rollback: set it again next time.
+            conn.applied_timeout_ms = None;
+        }
+        if lost {
+            *guard = None;
+            session.pid.store(0, Ordering::Relaxed);
+            *lock(&session.state) = TxState::Idle;
+            out.connection_lost = true;
+        }
+        *lock(&session.settings) = settings;
+        out.transaction = *lock(&session.state);
+        out.expanded = settings.expanded;
+        out.timing = settings.timing;
+        out
+    }
+
+    async fn connect(&self, learner: LearnerId) -> Result<Conn, String> {
+        let options = self
+            .sandbox
+            .start(learner)
+            .await
+            .map_err(|e| format!("your sandbox is not available: {e}"))?;
+        // Learners' slow statements are their lesson, not our log's business.
+        let options = options
+            .application_name("pglab console")
+            .disable_statement_logging();
+        let conn = tokio::time::timeout(
+            Duration::from_secs(20),
+            PgConnection::connect_with(&options),
+        )
+        .await
+        .map_err(|_| "connecting to your sandbox timed out".to_string())?
+        .map_err(|e| format!("cannot connect to your sandbox: {e}"))?;
+        Conn::new(conn)
+            .await
+            .map_err(|e| format!("cannot use the connection to your sandbox: {e}"))
+    }
+
+    /// Runs `f` on the learner's side connection (opened on first use,
+    /// reopened once if it broke).
+    async fn side<T>(
+        &self,
+        learner: LearnerId,
+        sql: &str,
+        pid: i32,
+        f: impl Fn(sqlx::postgres::PgRow) -> T,
+    ) -> Option<T> {
+        let lc = self.learner(learner);
+        let mut side = lc.side.lock().await;
+        for _ in 0..2 {
+            if side.is_none() {
+                let opts = self.sandbox.start(learner).await.ok()?;
+                let opts = opts.application_name("pglab console monitor");
+                *side =
+                    tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(&opts))
+                        .await
+                        .ok()?
+                        .ok();
+            }
+            let conn = side.as_mut()?;
+            let q = sqlx::query(sql).bind(pid).fetch_one(conn);
+            match tokio::time::timeout(Duration::from_secs(3), q).await {
+                Ok(Ok(row)) => return Some(f(row)),
+                _ => *side = None,
+            }
+        }
+        None
+    }
+
+    /// What the run is doing now, with lock-wait details.
+    pub async fn progress(&self, run: &Run) -> Progress {
+        let current = run.current.load(Ordering::Relaxed);
+        let mut progress = Progress {
+            run_id: run.id.clone(),
+            session: run.session.clone(),
+            statement_index: current,
+            statements: run.total,
+            elapsed_ms: run.started.elapsed().as_millis() as u64,
+            waiting: None,
+        };
+        let Some(session) = self.existing_session(run.learner, &run.session) else {
+            return progress;
+        };
+        let pid = session.pid.load(Ordering::Relaxed);
+        if pid == 0 || run.result().is_some() {
+            return progress;
+        }
+        use sqlx::Row;
+        let found = self
+            .side(
+                run.learner,
+                "select coalesce(pg_catalog.pg_blocking_pids($1), '{}'), \
+                 (select wait_event_type from pg_catalog.pg_stat_activity where pid = $1), \
+                 (select wait_event from pg_catalog.pg_stat_activity where pid = $1)",
+                pid,
+                |row| {
+                    let pids: Vec<i32> = row.try_get(0).unwrap_or_default();
+                    let wtype: Option<String> = row.try_get(1).ok().flatten();
+                    let wevent: Option<String> = row.try_get(2).ok().flatten();
+                    (pids, wtype, wevent)
+                },
+            )
+            .await;
+        let Some((pids, wait_event_type, wait_event)) = found else {
+            return progress;
+        };
+        if pids.is_empty() {
+            return progress;
+        }
+        let names = self.session_pids(run.learner);
+        let blocking: Vec<Blocker> = pids
+            .iter()
+            .map(|p| Blocker {
+                pid: *p,
+                session: names.get(p).cloned(),
+            })
+            .collect();
+        let who = blocking
+            .iter()
+            .map(|b| match &b.session {
+                Some(s) => format!("{s} (pid {})", b.pid),
+                None => format!("another connection (pid {})", b.pid),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        progress.waiting = Some(Waiting {
+            message: format!("waiting for lock held by {who}"),
+            blocking,
+            wait_event_type,
+            wait_event,
+        });
+        progress
+    }
+
+    fn session_pids(&self, learner: LearnerId) -> HashMap<i32, String> {
+        let Some(lc) = lock(&self.learners).get(&learner).cloned() else {
+            return HashMap::new();
+        };
+        lock(&lc.sessions)
+            .values()
+            .map(|s| (s.pid.load(Ordering::Relaxed), s.name.clone()))
+            .filter(|(pid, _)| *pid != 0)
+            .collect()
+    }
+
+    /// Cancels the statement running in session `name`; returns whether one
+    /// was running. The session stays usable.
+    pub async fn cancel(&self, learner: LearnerId, name: &str) -> Result<bool, ConsoleError> {
+        let session = self
+            .existing_session(learner, name)
+            .ok_or_else(|| ConsoleError::NotFound(format!("no session {name}")))?;
+        let Some(run) = lock(&session.running).clone() else {
+            return Ok(false);
+        };
+        run.cancel_requested.store(true, Ordering::Relaxed);
+        let pid = session.pid.load(Ordering::Relaxed);
+        if pid == 0 {
+            return Ok(true);
+        }
+        use sqlx::Row;
+        let ok = self
+            .side(
+                learner,
+                "select pg_catalog.pg_cancel_backend($1)",
+                pid,
+                |row| row.try_get::<bool, _>(0).unwrap_or(false),
+            )
+            .await;
+        Ok(ok.unwrap_or(false) || run.result().is_some())
+    }
+
+    /// Closes session `name`: cancels what runs, closes the connection (the
+    /// server rolls back an open transaction) and forgets the session.
+    pub async fn close(&self, learner: LearnerId, name: &str) -> Result<(), ConsoleError> {
+        let Some(session) = self.existing_session(learner, name) else {
+            return Err(ConsoleError::NotFound(format!("no session {name}")));
+        };
+        if let Some(lc) = lock(&self.learners).get(&learner).cloned() {
+            lock(&lc.sessions).remove(name);
+        }
+        let _ = self.cancel_pid(learner, &session).await;
+        let conn = session.conn.clone();
+        tokio::spawn(async move {
+            if let Ok(mut guard) =
+                tokio::time::timeout(Duration::from_secs(60), conn.lock_owned()).await
+                && let Some(c) = guard.take()
+            {
+                let _ = c.conn.close().await;
+            }
+        });
+        Ok(())
+    }
+
+    async fn cancel_pid(&self, learner: LearnerId, session: &Session) -> Option<bool> {
+        lock(&session.running).as_ref()?;
+        let pid = session.pid.load(Ordering::Relaxed);
+        use sqlx::Row;
+        self.side(
+            learner,
+            "select pg_catalog.pg_cancel_backend($1)",
+            pid,
+            |row| row.try_get::<bool, _>(0).unwrap_or(false),
+        )
+        .await
+    }
+
+    /// Closes every session of the learner (sign-out, page closed).
+    pub async fn close_all(&self, learner: LearnerId) {
+        let names: Vec<String> = match lock(&self.learners).get(&learner) {
+            Some(lc) => lock(&lc.sessions).keys().cloned().collect(),
+            None => return,
+        };
+        for name in names {
+            let _ = self.close(learner, &name).await;
+        }
+        if let Some(lc) = lock(&self.learners).remove(&learner) {
+            tokio::spawn(async move {
+                if let Some(c) = lc.side.lock().await.take() {
+                    let _ = c.close().await;
+                }
+            });
+        }
+    }
+
+    /// The learner's sessions; listing them also keeps them alive (the
+    /// page calls it periodically while open).
+    pub fn sessions(&self, learner: LearnerId) -> Vec<SessionInfo> {
+        let Some(lc) = lock(&self.learners).get(&learner).cloned() else {
+            return Vec::new();
+        };
+        let mut list: Vec<SessionInfo> = lock(&lc.sessions)
+            .values()
+            .map(|s| {
+                s.touch();
+                let pid = s.pid.load(Ordering::Relaxed);
+                SessionInfo {
+                    name: s.name.clone(),
+                    transaction: *lock(&s.state),
+                    pid: (pid != 0).then_some(pid),
+                    running: lock(&s.running).as_ref().map(|r| r.id.clone()),
+                    expanded: lock(&s.settings).expanded,
+                }
+            })
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+}
+
+/// Sets `statement_timeout` when the session does not have it already. Not
+/// in a failed transaction: it would fail, and statements fail anyway.
+fn apply_timeout(
+    conn: &mut Conn,
+    ms: u64,
+    state: TxState,
+) -> futures::future::BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(apply_timeout_inner(conn, ms, state))
+}
+
+async fn apply_timeout_inner(conn: &mut Conn, ms: u64, state: TxState) -> Result<(), sqlx::Error> {
+    if state == TxState::Failed || conn.applied_timeout_ms == Some(ms) {
+        return Ok(());
+    }
+    let sql = format!("set statement_timeout = {ms}");
+    let c: &mut PgConnection = &mut conn.conn;
+    // `Executor::execute` returns a boxed (Send) future, unlike `RawSql::execute`.
+    sqlx::Executor::execute(c, sqlx::raw_sql(&sql)).await?;
+    conn.applied_timeout_ms = Some(ms);
+    Ok(())
+}
+
+/// The transaction state after `sql` ran from `state`, succeeding or not.
+pub fn next_state(state: TxState, sql: &str, failed: bool) -> TxState {
+    let effect = tag::tx_effect(sql);
+    if failed {
+        return match (state, effect) {
+            // Autocommit: the failed statement's own transaction is gone.
+            (TxState::Idle, _) => TxState::Idle,
+            // COMMIT failing (deferred constraint) still ends the transaction.
+            (_, TxEffect::End) if !sql_is_prepare(sql) => TxState::Idle,
+            _ => TxState::Failed,
+        };
+    }
+    match effect {
+        TxEffect::Begin | TxEffect::Chain | TxEffect::RollbackToSavepoint => TxState::InTransaction,
+        TxEffect::End => TxState::Idle,
+        TxEffect::None => state,
+    }
+}
+
+fn sql_is_prepare(sql: &str) -> bool {
+    tag::words(sql).first().map(String::as_str) == Some("PREPARE")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_are_validated() {
+        for ok in ["T1", "T2", "t", "main_2", "ABCDEFGHIJKLMNOP"] {
+            assert!(valid_session_name(ok), "{ok}");
+        }
+        for bad in ["", "1T", "T-1", "T 1", "../x", "ABCDEFGHIJKLMNOPQ", "é"] {
+            assert!(!valid_session_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn transaction_state_machine() {
+        use TxState::*;
+        assert_eq!(next_state(Idle, "begin", false), InTransaction);
+        assert_eq!(next_state(Idle, "select 1/0", true), Idle);
+        assert_eq!(next_state(InTransaction, "select 1/0", true), Failed);
+        assert_eq!(next_state(Failed, "select 1", true), Failed);
+        assert_eq!(next_state(Failed, "commit", false), Idle);
+        assert_eq!(
+            next_state(Failed, "rollback to savepoint a", false),
+            InTransaction
+        );
+        assert_eq!(next_state(InTransaction, "commit", true), Idle);
+        assert_eq!(
+            next_state(InTransaction, "update t set a = 1", false),
+            InTransaction
+        );
+        assert_eq!(
+            next_state(InTransaction, "commit and chain", false),
+            InTransaction
+        );
+        assert_eq!(
+            next_state(InTransaction, "rollback to nosuch", true),
+            Failed
+        );
+    }
+}

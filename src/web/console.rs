@@ -1,0 +1,221 @@
+//! The console's routes: the full-page console, running SQL, polling runs,
+//! cancelling and closing sessions, history. Thin over `crate::console`.
+
+use std::time::Duration;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::console::result::RunResult;
+use crate::console::session::{Progress, Run};
+use crate::console::{ConsoleError, history};
+use crate::web::{AppError, Learner};
+
+pub fn router(max_script_bytes: usize) -> Router<AppState> {
+    // Bodies are read whole up to a generous limit, so that a script over
+    // the script limit gets a JSON 413 rather than a connection closed while
+    // the browser is still sending (JSON escaping can double a script's size).
+    let body_limit = max_script_bytes.saturating_mul(2).max(32 << 20);
+    Router::new()
+        .route("/console", get(page))
+        .route(
+            "/api/sql",
+            post(run_sql).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route("/api/runs/{run_id}", get(poll_run))
+        .route("/api/sessions", get(list_sessions))
+        .route("/api/sessions/{name}/cancel", post(cancel))
+        .route("/api/sessions/{name}/close", post(close))
+        .route("/api/history", get(search_history))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "console.html")]
+struct ConsolePage;
+
+async fn page() -> ConsolePage {
+    ConsolePage
+}
+
+/// The body of `POST /api/sql`.
+#[derive(Debug, Deserialize)]
+struct SqlRequest {
+    #[serde(default = "default_session")]
+    session: String,
+    sql: String,
+    #[serde(default)]
+    exercise: Option<String>,
+    #[serde(default)]
+    timeout_s: Option<u64>,
+}
+
+fn default_session() -> String {
+    "T1".into()
+}
+
+/// A run's answer: finished (the result's fields inline) or still running.
+#[derive(Serialize)]
+struct RunAnswer<'a> {
+    status: &'static str,
+    run_id: &'a str,
+    session: &'a str,
+    #[serde(flatten)]
+    result: Option<&'a RunResult>,
+    progress: Option<Progress>,
+}
+
+impl From<ConsoleError> for AppError {
+    fn from(err: ConsoleError) -> Self {
+        match err {
+            ConsoleError::BadRequest(m) | ConsoleError::TooLarge(m) => AppError::BadRequest(m),
+            ConsoleError::Busy(m) => AppError::Conflict(m),
+            ConsoleError::NotFound(m) => AppError::NotFound(m),
+        }
+    }
+}
+
+/// Rejections of the JSON body as JSON errors (413 for an oversized body).
+fn body_error(rejection: JsonRejection, limit: usize) -> Response {
+    let status = rejection.status();
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!(
+            "the request is too large: the console runs scripts up to {} bytes",
+            limit
+        )
+    } else {
+        format!(
+            "invalid request body: {} (expected {{\"session\": \"T1\", \"sql\": \"...\"}})",
+            rejection.body_text()
+        )
+    };
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+async fn answer(state: &AppState, run: &Run, wait: Duration) -> Response {
+    let result = run.wait(wait).await;
+    let progress = match result {
+        Some(_) => None,
+        None => Some(state.console.progress(run).await),
+    };
+    let body = RunAnswer {
+        status: if result.is_some() { "done" } else { "running" },
+        run_id: &run.id,
+        session: &run.session,
+        result: result.as_deref(),
+        progress,
+    };
+    Json(body).into_response()
+}
+
+async fn run_sql(
+    State(state): State<AppState>,
+    learner: Learner,
+    body: Result<Json<SqlRequest>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let limit = state.console.config().max_script_bytes;
+    let Json(req) = match body {
+        Ok(body) => body,
+        Err(rejection) => return Ok(body_error(rejection, limit)),
+    };
+    if let Some(ex) = &req.exercise
+        && (ex.len() > 32 || !ex.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
+    {
+        return Err(AppError::BadRequest(format!("invalid exercise id {ex:?}")));
+    }
+    let run = match state
+        .console
+        .submit(learner.id, &req.session, &req.sql, req.timeout_s)
+    {
+        Ok(run) => run,
+        Err(ConsoleError::TooLarge(m)) => {
+            return Ok((StatusCode::PAYLOAD_TOO_LARGE, Json(json!({ "error": m }))).into_response());
+        }
+        Err(err) => return Err(err.into()),
+    };
+    // History is written beside the run, off the answer's path.
+    let (store, session, exercise) = (
+        state.store.clone(),
+        req.session.clone(),
+        req.exercise.clone(),
+    );
+    let script = req.sql;
+    tokio::spawn(async move {
+        if let Err(err) =
+            history::record(&store, learner.id, &session, &script, exercise.as_deref()).await
+        {
+            tracing::warn!(error = %err, "could not record console history");
+        }
+    });
+    let wait = Duration::from_millis(state.console.config().wait_ms);
+    Ok(answer(&state, &run, wait).await)
+}
+
+#[derive(Deserialize)]
+struct PollQuery {
+    wait_ms: Option<u64>,
+}
+
+async fn poll_run(
+    State(state): State<AppState>,
+    learner: Learner,
+    Path(run_id): Path<String>,
+    Query(q): Query<PollQuery>,
+) -> Result<Response, AppError> {
+    let run = state.console.run(learner.id, &run_id).ok_or_else(|| {
+        AppError::NotFound("no such run (finished runs are kept 2 minutes)".into())
+    })?;
+    let wait = Duration::from_millis(q.wait_ms.unwrap_or(2000).min(25_000));
+    Ok(answer(&state, &run, wait).await)
+}
+
+async fn list_sessions(State(state): State<AppState>, learner: Learner) -> impl IntoResponse {
+    Json(json!({ "sessions": state.console.sessions(learner.id) }))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    learner: Learner,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let cancelled = state.console.cancel(learner.id, &name).await?;
+    Ok(Json(json!({ "cancelled": cancelled })))
+}
+
+async fn close(
+    State(state): State<AppState>,
+    learner: Learner,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let closed = state.console.close(learner.id, &name).await.is_ok();
+    Ok(Json(json!({ "closed": closed })))
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    q: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn search_history(
+    State(state): State<AppState>,
+    learner: Learner,
+    Query(q): Query<HistoryQuery>,
+) -> Result<impl IntoResponse, AppError> {
+    let entries = history::search(
+        &state.store,
+        learner.id,
+        q.q.as_deref(),
+        q.limit.unwrap_or(100),
+    )
+    .await?;
+    Ok(Json(json!({ "entries": entries })))
+}

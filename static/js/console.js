@@ -1,0 +1,332 @@
+// The SQL console panes: fills every <div data-console data-sessions="T1 T2">
+// (the lesson pages' docked pane, and the full page /console with data-full).
+// Each pane is one named session with its own connection on the server; a run
+// that takes longer than a moment is polled (GET /api/runs/{id}), showing live
+// whether it waits for a lock held by another session.
+(function () {
+  const pglab = (window.pglab = window.pglab || {});
+  const panes = [];
+
+  const ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" };
+  const ESC_RE = /[&<>"]/g;
+  function esc(s) {
+    s = String(s);
+    ESC_RE.lastIndex = 0;
+    return ESC_RE.test(s) ? s.replace(ESC_RE, (c) => ESC[c]) : s;
+  }
+  const TX_LABEL = { idle: "idle", in_transaction: "in transaction", failed: "failed transaction" };
+
+  // psql's error block: severity, message, the statement line with a caret
+  // under the position, DETAIL and HINT.
+  function renderError(st) {
+    const e = st.error;
+    let out = '<div class="con-error"><div><strong>' + esc(e.severity || "ERROR") + ":</strong>  " + esc(e.message) +
+      (e.sqlstate ? ' <span class="con-sqlstate">SQLSTATE ' + esc(e.sqlstate) + "</span>" : "") + "</div>";
+    if (e.position) {
+      const chars = Array.from(st.sql);
+      const before = chars.slice(0, e.position - 1).join("");
+      const lineNo = before.split("\n").length;
+      const lineStart = before.lastIndexOf("\n") + 1;
+      const lines = st.sql.split("\n");
+      const line = lines[lineNo - 1] || "";
+      const col = Array.from(before.slice(lineStart)).length;
+      const prefix = "LINE " + (st.line + lineNo - 1) + ": ";
+      out += '<pre class="con-caret">' + esc(prefix + line) + "\n" + " ".repeat(prefix.length + col) + "^</pre>";
+    }
+    if (e.detail) out += "<div><strong>DETAIL:</strong>  " + esc(e.detail) + "</div>";
+    if (e.hint) out += "<div><strong>HINT:</strong>  " + esc(e.hint) + "</div>";
+    return out + "</div>";
+  }
+
+  function cell(v) {
+    return v === null ? '<td class="con-null" title="NULL">∅</td>' : "<td>" + esc(v) + "</td>";
+  }
+
+  // The whole table as one string: 1,000 rows x 20 columns stays fast.
+  function renderTable(st, expanded) {
+    const cols = st.columns;
+    if (!cols.length) return "";
+    const parts = [];
+    if (expanded) {
+      parts.push('<div class="con-expanded">');
+      st.rows.forEach((row, i) => {
+        parts.push('<table class="con-table"><caption>-[ RECORD ' + (i + 1) + " ]-</caption>");
+        cols.forEach((c, j) => parts.push("<tr><th>" + esc(c.name) + "</th>" + cell(row[j]) + "</tr>"));
+        parts.push("</table>");
+      });
+      parts.push("</div>");
+      return parts.join("");
+    }
+    parts.push('<div class="con-table-wrap"><table class="con-table"><thead><tr>');
+    for (const c of cols) parts.push('<th title="' + esc(c.type) + '">' + esc(c.name) + '<span class="con-type">' + esc(c.type) + "</span></th>");
+    parts.push("</tr></thead><tbody>");
+    for (const row of st.rows) {
+      parts.push("<tr>");
+      for (let j = 0; j < row.length; j++) parts.push(cell(row[j]));
+      parts.push("</tr>");
+    }
+    parts.push("</tbody></table></div>");
+    return parts.join("");
+  }
+
+  function rowCount(n) { return "(" + n + (n === 1 ? " row)" : " rows)"); }
+
+  function renderStatement(st, i, res) {
+    const parts = ['<section class="con-stmt' + (st.error ? " con-failed" : "") + '" data-index="' + i + '">'];
+    parts.push('<div class="con-stmt-head"><code class="con-stmt-sql">' + esc(st.sql.length > 160 ? st.sql.slice(0, 160) + "…" : st.sql) + "</code>");
+    if (st.columns.length) {
+      parts.push('<span class="con-copy"><button type="button" data-copy="csv">CSV</button><button type="button" data-copy="md">Markdown</button></span>');
+    }
+    parts.push("</div>");
+    for (const n of st.notices || []) parts.push('<div class="con-notice">' + esc(n.severity) + ":  " + esc(n.message) + "</div>");
+    if (st.error) parts.push(renderError(st));
+    if (st.text && st.kind === "meta" && !st.columns.length) parts.push('<pre class="con-text">' + esc(st.text) + "</pre>");
+    if (st.text && st.columns.length) parts.push('<div class="con-title">' + esc(st.text.split("\n")[0]) + "</div>");
+    parts.push(renderTable(st, res.expanded));
+    if (st.text && st.columns.length && st.text.includes("\n")) {
+      parts.push('<pre class="con-text">' + esc(st.text.split("\n").slice(1).join("\n")) + "</pre>");
+    }
+    if (st.plan_html) parts.push('<div class="con-plan">' + st.plan_html + "</div>");
+    const foot = [];
+    if (st.columns.length && !st.error) {
+      foot.push(st.truncated ? "showing " + st.rows.length.toLocaleString("en") + " of " + st.total_rows.toLocaleString("en") + " rows"
+        : rowCount(st.total_rows));
+    }
+    if (st.values_truncated) foot.push("long values cut");
+    if (st.command_tag && st.kind !== "meta") foot.push('<span class="con-tag">' + esc(st.command_tag) + "</span>");
+    if (st.kind !== "meta") foot.push((res.timing ? "Time: " : "") + st.elapsed_ms.toFixed(3) + " ms");
+    if (foot.length) parts.push('<div class="con-foot">' + foot.join(' <span class="con-sep">·</span> ') + "</div>");
+    parts.push("</section>");
+    return parts.join("");
+  }
+
+  function toCsv(st) {
+    const q = (v) => (v === null ? "" : /[",\n\r]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v);
+    return [st.columns.map((c) => q(c.name)).join(",")].concat(st.rows.map((r) => r.map(q).join(","))).join("\n") + "\n";
+  }
+  function toMarkdown(st) {
+    const q = (v) => (v === null ? "NULL" : v.replace(/\|/g, "\\|").replace(/\n/g, "<br>"));
+    const head = "| " + st.columns.map((c) => q(c.name)).join(" | ") + " |";
+    const sep = "| " + st.columns.map(() => "---").join(" | ") + " |";
+    return [head, sep].concat(st.rows.map((r) => "| " + r.map(q).join(" | ") + " |")).join("\n") + "\n";
+  }
+  async function copyText(text, button) {
+    try {
+      await navigator.clipboard.writeText(text);
+      button.textContent = "Copied";
+    } catch (_) {
+      const ta = document.createElement("textarea");
+      ta.value = text; document.body.appendChild(ta); ta.select();
+      document.execCommand("copy"); ta.remove(); button.textContent = "Copied";
+    }
+    setTimeout(() => { button.textContent = button.dataset.copy === "csv" ? "CSV" : "Markdown"; }, 1200);
+  }
+
+  function Pane(host, name, closable) {
+    const el = document.createElement("div");
+    el.className = "con-pane";
+    el.innerHTML =
+      '<div class="con-bar"><strong class="con-name">' + esc(name) + '</strong>' +
+      '<span class="con-badge" data-tx="idle">idle</span><span class="con-status"></span>' +
+      '<span class="con-actions">' +
+      '<button type="button" class="con-run" title="Run all (Ctrl+Enter)">Run</button>' +
+      '<button type="button" class="con-run-part" title="Run selection or statement under the cursor (Shift+Enter)">Run statement</button>' +
+      '<button type="button" class="con-cancel" title="Cancel (Esc)" disabled>Cancel</button>' +
+      '<button type="button" class="con-hist" title="Search history (Ctrl+R)">History</button>' +
+      '<select class="con-timeout" title="Statement timeout for this pane\'s runs">' +
+      '<option value="">timeout 30 s</option><option value="60">60 s</option><option value="120">120 s</option><option value="300">300 s</option></select>' +
+      (closable ? '<button type="button" class="con-close" title="Close this session">×</button>' : "") +
+      "</span></div>" +
+      '<div class="con-search" hidden><input type="search" placeholder="Search your history…"><ul></ul></div>' +
+      '<div class="con-editor"></div><div class="con-results" aria-live="polite"></div>';
+    host.appendChild(el);
+    const badge = el.querySelector(".con-badge");
+    const status = el.querySelector(".con-status");
+    const results = el.querySelector(".con-results");
+    const cancelBtn = el.querySelector(".con-cancel");
+    const search = el.querySelector(".con-search");
+    const searchInput = search.querySelector("input");
+    const searchList = search.querySelector("ul");
+    let last = null;
+    let busy = false;
+
+    const pane = { name, el, run, setTx, editor: null, closed: false };
+    const editor = pglab.Editor(el.querySelector(".con-editor"), {
+      placeholder: "-- " + name + ": type SQL, Ctrl+Enter to run",
+      onRun: (sql) => run(sql, null),
+      onRunPart: (sql) => run(sql, null),
+      onCancel: cancel,
+      onSearch: openSearch,
+    });
+    pane.editor = editor;
+
+    function setTx(tx) {
+      badge.dataset.tx = tx;
+      badge.textContent = TX_LABEL[tx] || tx;
+    }
+    function setBusy(on, text) {
+      busy = on;
+      el.classList.toggle("con-busy", on);
+      cancelBtn.disabled = !on;
+      status.textContent = text || "";
+    }
+    function render(res) {
+      last = res;
+      setTx(res.transaction);
+      const parts = res.statements.map((st, i) => renderStatement(st, i, res));
+      if (res.failed_statement !== null && res.failed_statement !== undefined) {
+        const st = res.statements[res.failed_statement];
+        parts.push('<div class="con-stopped">Statement ' + (res.failed_statement + 1) + " (line " + st.line + ") failed" +
+          (res.skipped ? "; the " + res.skipped + " statement" + (res.skipped > 1 ? "s" : "") + " after it did not run" : "") + ".</div>");
+      }
+      if (res.transaction === "failed") parts.push('<div class="con-stopped">The transaction failed: commands are ignored until ROLLBACK.</div>');
+      results.innerHTML = parts.join("");
+    }
+    async function run(sql, exercise, timeout) {
+      if (!sql.trim() || busy) return;
+      editor.pushHistory(sql.trim());
+      setBusy(true, "running…");
+      const started = performance.now();
+      try {
+        const chosen = +el.querySelector(".con-timeout").value || null;
+        let res = await pglab.api("POST", "/api/sql", { session: name, sql, exercise: exercise || null, timeout_s: timeout || chosen });
+        while (res.status === "running") {
+          const p = res.progress || {};
+          const secs = ((performance.now() - started) / 1000).toFixed(1);
+          setBusy(true, (p.waiting ? p.waiting.message : "running statement " + ((p.statement_index || 0) + 1) + " of " + (p.statements || 1)) + " · " + secs + " s");
+          res = await pglab.api("GET", "/api/runs/" + encodeURIComponent(res.run_id) + "?wait_ms=1500");
+        }
+        render(res);
+      } catch (e) {
+        results.innerHTML = '<div class="con-error">' + esc(e.message) + "</div>";
+      } finally {
+        setBusy(false);
+      }
+    }
+    async function cancel() {
+      if (!busy) return;
+      status.textContent = "cancelling…";
+      try { await pglab.api("POST", "/api/sessions/" + encodeURIComponent(name) + "/cancel"); } catch (_) { /* shown by the run */ }
+    }
+    let searchTimer = null;
+    async function fillSearch() {
+      const q = searchInput.value;
+      try {
+        const h = await pglab.api("GET", "/api/history?limit=30&q=" + encodeURIComponent(q));
+        searchList.innerHTML = h.entries.map((e, i) => '<li data-i="' + i + '"><code>' + esc(e.sql.slice(0, 300)) + "</code></li>").join("") ||
+          '<li class="muted">no match</li>';
+        searchList._entries = h.entries;
+      } catch (e) { searchList.innerHTML = '<li class="muted">' + esc(e.message) + "</li>"; }
+    }
+    function openSearch() {
+      search.hidden = !search.hidden;
+      if (!search.hidden) { searchInput.focus(); fillSearch(); }
+    }
+    searchInput.addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(fillSearch, 150); });
+    searchInput.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") { search.hidden = true; editor.focus(); }
+      if (e.key === "Enter") { const first = searchList.querySelector("li[data-i]"); if (first) first.click(); }
+    });
+    searchList.addEventListener("click", (e) => {
+      const li = e.target.closest("li[data-i]");
+      if (!li) return;
+      editor.setValue(searchList._entries[+li.dataset.i].sql);
+      search.hidden = true;
+      editor.focus();
+    });
+    el.querySelector(".con-run").addEventListener("click", () => run(editor.value, null));
+    el.querySelector(".con-run-part").addEventListener("click", () => run(editor.currentStatement(), null));
+    cancelBtn.addEventListener("click", cancel);
+    el.querySelector(".con-hist").addEventListener("click", openSearch);
+    const closeBtn = el.querySelector(".con-close");
+    if (closeBtn) closeBtn.addEventListener("click", () => { closeSession(name); pane.closed = true; el.remove(); });
+    results.addEventListener("click", (e) => {
+      const b = e.target.closest("button[data-copy]");
+      if (!b || !last) return;
+      const st = last.statements[+b.closest(".con-stmt").dataset.index];
+      copyText(b.dataset.copy === "csv" ? toCsv(st) : toMarkdown(st), b);
+    });
+    panes.push(pane);
+    return pane;
+  }
+
+  function closeSession(name, onUnload) {
+    const url = "/api/sessions/" + encodeURIComponent(name) + "/close";
+    if (onUnload) {
+      // keepalive lets the request outlive the page and, unlike sendBeacon,
+      // carries the CSRF header.
+      try {
+        fetch(url, { method: "POST", keepalive: true, credentials: "same-origin", headers: { "X-CSRF-Token": pglab.csrfToken() } });
+      } catch (_) {
+        if (navigator.sendBeacon) navigator.sendBeacon(url);
+      }
+      return;
+    }
+    pglab.api("POST", url).catch(() => {});
+  }
+
+  async function loadHistory() {
+    try {
+      const h = await pglab.api("GET", "/api/history?limit=200");
+      const list = h.entries.map((e) => e.sql);
+      for (const p of panes) p.editor.setHistory(list.slice());
+    } catch (_) { /* history is a convenience */ }
+  }
+
+  async function refreshSessions() {
+    try {
+      const s = await pglab.api("GET", "/api/sessions");
+      for (const info of s.sessions) {
+        const p = panes.find((x) => x.name === info.name && !x.closed);
+        if (p) p.setTx(info.transaction);
+      }
+    } catch (_) { /* offline for a moment */ }
+  }
+
+  function mount(host) {
+    const names = (host.dataset.sessions || "T1").split(/[\s,]+/).filter(Boolean);
+    const full = host.hasAttribute("data-full");
+    host.classList.add("con-host");
+    const grid = document.createElement("div");
+    grid.className = "con-grid" + (full ? " con-full" : "");
+    host.appendChild(grid);
+    names.forEach((n) => Pane(grid, n, false));
+    if (full) {
+      const add = document.createElement("button");
+      add.type = "button";
+      add.className = "con-add";
+      add.textContent = "+ session";
+      add.title = "Open another session (its own connection)";
+      add.addEventListener("click", () => {
+        let i = 1;
+        while (panes.some((p) => p.name === "T" + i && !p.closed)) i++;
+        Pane(grid, "T" + i, true).editor.focus();
+      });
+      host.appendChild(add);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("[data-console]").forEach(mount);
+    if (!panes.length) return;
+    loadHistory();
+    refreshSessions();
+    // Listing the sessions keeps them alive on the server while the page lives.
+    setInterval(refreshSessions, 60000);
+    window.addEventListener("pagehide", () => {
+      for (const p of panes) if (!p.closed) closeSession(p.name, true);
+    });
+  });
+
+  // A lesson's Run button: put the block in the first pane's editor and run it.
+  document.addEventListener("pglab:run-sql", (e) => {
+    const d = e.detail || {};
+    const pane = panes.find((p) => !p.closed);
+    if (!pane || !d.sql) return;
+    pane.editor.setValue(d.sql);
+    pane.el.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    pane.run(d.sql, d.exercise || null);
+  });
+
+  pglab.console = { panes, renderStatement, toCsv, toMarkdown };
+})();

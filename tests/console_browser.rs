@@ -1,0 +1,227 @@
+//! The console page in a real headless Chromium (through chromedriver's
+//! WebDriver API): the panes mount, a lesson's `pglab:run-sql` event and
+//! Ctrl+Enter run SQL, results render psql-like (NULL distinct, caret under
+//! the error), and T2 shows live that it waits for T1's lock.
+//! Skipped (with a line saying so) when chromedriver is not installed.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "common/sandbox.rs"]
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ServerOptions, TestServer};
+use serde_json::{Value, json};
+
+struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start() -> Option<Self> {
+        if Command::new("chromedriver")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("SKIPPED: chromedriver is not installed");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let mut driver = Self {
+            child,
+            base,
+            session: String::new(),
+            http,
+        };
+        for _ in 0..100 {
+            if let Ok(r) = driver
+                .http
+                .get(format!("{}/status", driver.base))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"]
+        }}}});
+        let v: Value = driver
+            .http
+            .post(format!("{}/session", driver.base))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        driver.session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_string();
+        Some(driver)
+    }
+
+    async fn goto(&self, url: &str) {
+        self.http
+            .post(format!("{}/session/{}/url", self.base, self.session))
+            .json(&json!({"url": url}))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        let v: Value = self
+            .http
+            .post(format!(
+                "{}/session/{}/execute/sync",
+                self.base, self.session
+            ))
+            .json(&json!({"script": script, "args": []}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["value"].clone()
+    }
+
+    /// Evaluates `script` until it returns a truthy value.
+    async fn until(&self, script: &str, what: &str) -> Value {
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = self.js(script).await;
+            if !(v.is_null() || v == false || v == "") {
+                return v;
+            }
+            assert!(Instant::now() < end, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn console_page_runs_sql_and_shows_lock_waits() {
+    let Some(driver) = Driver::start().await else {
+        return;
+    };
+    let (_temp, data) = support::data_dir();
+    let _clusters = support::LocalClusters(data.clone());
+    let server = TestServer::start_with(ServerOptions {
+        data_dir: Some(data),
+        ..ServerOptions::default()
+    });
+
+    driver.goto(&server.url("/console")).await;
+    let panes = driver
+        .until(
+            "return document.querySelectorAll('.con-pane').length",
+            "panes",
+        )
+        .await;
+    assert_eq!(panes, 2, "T1 and T2 side by side");
+
+    // A lesson's Run button goes to the first pane.
+    driver.js("document.dispatchEvent(new CustomEvent('pglab:run-sql', {detail: {sql: \"select 1 as a, null as b, '' as c;\\nselect nope\", exercise: null}}))").await;
+    let html = driver.until("const r = document.querySelector('.con-pane .con-results'); return r.querySelector('.con-error') ? r.innerHTML : ''", "T1 results").await;
+    let html = html.as_str().unwrap();
+    assert!(html.contains("<td>1</td>"), "{html}");
+    assert!(
+        html.contains("con-null"),
+        "NULL is shown distinctly: {html}"
+    );
+    assert!(html.contains("<td></td>"), "'' is an empty cell: {html}");
+    assert!(html.contains("column \"nope\" does not exist"), "{html}");
+    assert!(
+        html.contains("LINE 2: select nope\n               ^"),
+        "caret under the error: {html}"
+    );
+    assert!(html.contains("Statement 2 (line 2) failed"), "{html}");
+
+    // Ctrl+Enter in T1's editor: begin and update, left open.
+    let type_and_run = |pane: usize, sql: &str| {
+        format!(
+            "const ta = document.querySelectorAll('.con-pane')[{pane}].querySelector('textarea'); ta.value = {sql:?}; \
+             ta.dispatchEvent(new Event('input')); \
+             ta.dispatchEvent(new KeyboardEvent('keydown', {{key: 'Enter', ctrlKey: true, bubbles: true}}));"
+        )
+    };
+    driver.js(&type_and_run(0, "create table acc (id int primary key, n int); insert into acc values (1, 0); begin; update acc set n = 1 where id = 1")).await;
+    driver
+        .until(
+            "return document.querySelectorAll('.con-badge')[0].textContent === 'in transaction'",
+            "T1 in transaction",
+        )
+        .await;
+    driver
+        .js(&type_and_run(1, "update acc set n = 2 where id = 1"))
+        .await;
+    let status = driver.until("const s = document.querySelectorAll('.con-status')[1].textContent; return s.includes('waiting for lock') ? s : ''", "T2 waiting").await;
+    assert!(
+        status
+            .as_str()
+            .unwrap()
+            .contains("waiting for lock held by T1 (pid "),
+        "{status}"
+    );
+    driver.js(&type_and_run(0, "commit")).await;
+    let t2 = driver.until("const r = document.querySelectorAll('.con-results')[1]; return r.textContent.includes('UPDATE 1') ? r.textContent : ''", "T2 done").await;
+    assert!(t2.as_str().unwrap().contains("UPDATE 1"));
+    assert_eq!(
+        driver
+            .js("return document.querySelectorAll('.con-badge')[0].textContent")
+            .await,
+        "idle"
+    );
+
+    // 1,000 rows x 20 columns render, with the cap line.
+    let cols: Vec<String> = (1..=20)
+        .map(|i| format!("md5((g * {i})::text) as c{i}"))
+        .collect();
+    let big = format!("select {} from generate_series(1, 3000) g", cols.join(", "));
+    driver.js(&type_and_run(0, &big)).await;
+    let foot = driver.until("const f = document.querySelector('.con-pane .con-foot'); return f && f.textContent.includes('showing') ? f.textContent : ''", "big result").await;
+    assert!(
+        foot.as_str()
+            .unwrap()
+            .contains("showing 1,000 of 3,000 rows"),
+        "{foot}"
+    );
+    assert_eq!(
+        driver
+            .js("return document.querySelector('.con-pane tbody').rows.length")
+            .await,
+        1000
+    );
+}
