@@ -5,6 +5,7 @@
 //! - [`startup`]: builds the application, binds the listener, serves;
 //! - [`store`]: the app's own SQLite store (users, progress, sandbox records);
 //! - [`course`]: loading and rendering course sections;
+//! - [`explain`]: query plans (EXPLAIN parsing, analysis, findings, HTML, compare);
 //! - [`sandbox`]: per-learner PostgreSQL servers (Docker or local processes);
 //! - [`web`]: HTTP routes, one file per area, thin over the modules above.
 
@@ -12,6 +13,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod course;
+pub mod explain;
 pub mod sandbox;
 pub mod startup;
 pub mod store;
