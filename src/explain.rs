@@ -43,6 +43,8 @@ pub mod statement;
 pub mod store;
 pub mod text;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use askama::Template;
 
 pub use analysis::{Analysis, NodeStats};
@@ -75,9 +77,18 @@ impl AnalyzedPlan {
         Plan::parse(json).map(Self::new)
     }
 
-    /// The HTML plan view (a fragment).
+    /// The HTML plan view (a fragment) with a fresh id prefix (`plan<N>-`),
+    /// so that several views can share a page.
     pub fn html(&self) -> String {
-        let view = html::PlanView::new(&self.plan, &self.analysis, &self.findings);
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        self.html_with_prefix(&format!("plan{n}-"))
+    }
+
+    /// The HTML plan view whose element ids start with `prefix`: nodes are
+    /// `<prefix>node-<id>`, findings `<prefix>finding-<index>`.
+    pub fn html_with_prefix(&self, prefix: &str) -> String {
+        let view = html::PlanView::new(&self.plan, &self.analysis, &self.findings, prefix);
         view.render().unwrap_or_else(|err| {
             // Rendering plain data cannot fail short of a template bug.
             tracing::error!(error = %err, "rendering a plan view");

@@ -5,6 +5,7 @@ mod error;
 mod health;
 pub mod identity;
 mod pages;
+mod plans;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(pages::router())
+        .merge(plans::router())
         .nest("/static", static_files)
         .fallback(pages::not_found)
         .layer(CompressionLayer::new())

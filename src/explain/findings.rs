@@ -27,7 +27,7 @@ pub enum FindingKind {
 /// One thing worth learning from the plan.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Finding {
-    /// The node it is about (its id, also the anchor `plan-node-<id>`).
+    /// The node it is about (its id; the view's anchor is `<prefix>node-<id>`).
     pub node: usize,
     pub kind: FindingKind,
     /// Short headline.

@@ -68,6 +68,9 @@ pub struct FindingView {
 #[derive(Template)]
 #[template(path = "plan/view.html")]
 pub struct PlanView {
+    /// Prefix of every element id (`<prefix>node-3`), unique per view so
+    /// that several plans can share a page.
+    pub prefix: String,
     pub nodes: Vec<NodeView>,
     pub findings: Vec<FindingView>,
     pub analyzed: bool,
@@ -80,7 +83,7 @@ pub struct PlanView {
 
 impl PlanView {
     /// Builds the view of a plan.
-    pub fn new(plan: &Plan, analysis: &Analysis, findings: &[Finding]) -> Self {
+    pub fn new(plan: &Plan, analysis: &Analysis, findings: &[Finding], prefix: &str) -> Self {
         let mut by_node: Vec<Vec<usize>> = vec![Vec::new(); plan.nodes.len()];
         for (i, f) in findings.iter().enumerate() {
             if let Some(v) = by_node.get_mut(f.node) {
@@ -127,6 +130,7 @@ impl PlanView {
                 .join(", ")
         });
         Self {
+            prefix: prefix.to_string(),
             nodes,
             findings,
             analyzed: plan.analyzed(),
@@ -291,7 +295,6 @@ fn node_view(plan: &Plan, n: &Node, s: &NodeStats, findings: Vec<usize>) -> Node
         ),
         _ => (None, ""),
     };
-    let _ = plan;
     NodeView {
         id: n.id,
         depth: n.depth,

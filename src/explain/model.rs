@@ -120,6 +120,12 @@ pub struct NodeFields {
     pub actual_rows: Option<f64>,
     #[serde(rename = "Actual Loops")]
     pub actual_loops: Option<f64>,
+    #[serde(rename = "Inner Unique")]
+    pub inner_unique: Option<bool>,
+    #[serde(rename = "Function Call")]
+    pub function_call: Option<String>,
+    #[serde(rename = "Table Function Call")]
+    pub table_function_call: Option<String>,
     #[serde(rename = "Output")]
     pub output: Option<Vec<String>>,
     #[serde(rename = "Filter")]
@@ -247,6 +253,50 @@ struct RawDoc {
     triggers: Vec<Trigger>,
     #[serde(rename = "Settings")]
     settings: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(rename = "JIT")]
+    jit: Option<Jit>,
+}
+
+/// JIT compilation summary (plans above `jit_above_cost`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Jit {
+    #[serde(rename = "Functions")]
+    pub functions: Option<f64>,
+    #[serde(rename = "Options")]
+    pub options: Option<JitOptions>,
+    #[serde(rename = "Timing")]
+    pub timing: Option<JitTiming>,
+}
+
+/// Which JIT steps ran.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct JitOptions {
+    #[serde(rename = "Inlining")]
+    pub inlining: bool,
+    #[serde(rename = "Optimization")]
+    pub optimization: bool,
+    #[serde(rename = "Expressions")]
+    pub expressions: bool,
+    #[serde(rename = "Deforming")]
+    pub deforming: bool,
+}
+
+/// JIT time per step, ms.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct JitTiming {
+    #[serde(rename = "Generation")]
+    pub generation: f64,
+    #[serde(rename = "Inlining")]
+    pub inlining: f64,
+    #[serde(rename = "Optimization")]
+    pub optimization: f64,
+    #[serde(rename = "Emission")]
+    pub emission: f64,
+    #[serde(rename = "Total")]
+    pub total: f64,
 }
 
 /// A node in the plan tree.
@@ -287,6 +337,7 @@ pub struct Plan {
     pub triggers: Vec<Trigger>,
     /// `SETTINGS` output, as (name, value).
     pub settings: Vec<(String, String)>,
+    pub jit: Option<Jit>,
     /// The JSON text it was parsed from (shown as is for FORMAT JSON).
     pub source: String,
 }
@@ -324,6 +375,7 @@ impl Plan {
             planning_buffers: doc.planning,
             triggers: doc.triggers,
             settings,
+            jit: doc.jit,
             source: json.to_string(),
         })
     }

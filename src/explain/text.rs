@@ -241,6 +241,9 @@ impl Renderer<'_> {
         let i = indent;
         if self.o.verbose {
             self.list(i, "Output", &f.output);
+            if f.inner_unique == Some(true) {
+                self.push(i, "Inner Unique: true");
+            }
         }
         self.details(n, i);
         if self.o.shows_buffers() {
@@ -402,6 +405,14 @@ impl Renderer<'_> {
                     );
                 }
             }
+            "Function Scan" | "Table Function Scan" => {
+                if self.o.verbose {
+                    self.prop(i, "Function Call", &f.function_call);
+                    self.prop(i, "Table Function Call", &f.table_function_call);
+                }
+                self.prop(i, "Filter", &f.filter);
+                self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
+            }
             _ => {
                 self.prop(i, "Filter", &f.filter);
                 self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
@@ -481,6 +492,30 @@ impl Renderer<'_> {
                     int(t.calls.unwrap_or(0.0))
                 ),
             );
+        }
+        if let Some(jit) = &plan.jit {
+            self.push(0, "JIT:");
+            if let Some(n) = jit.functions {
+                self.push(1, format!("Functions: {}", int(n)));
+            }
+            if let Some(o) = &jit.options {
+                self.push(
+                    1,
+                    format!(
+                        "Options: Inlining {}, Optimization {}, Expressions {}, Deforming {}",
+                        o.inlining, o.optimization, o.expressions, o.deforming
+                    ),
+                );
+            }
+            if let Some(t) = &jit.timing {
+                self.push(
+                    1,
+                    format!(
+                        "Timing: Generation {:.3} ms, Inlining {:.3} ms, Optimization {:.3} ms, Emission {:.3} ms, Total {:.3} ms",
+                        t.generation, t.inlining, t.optimization, t.emission, t.total
+                    ),
+                );
+            }
         }
         if let Some(t) = plan.execution_time {
             self.push(0, format!("Execution Time: {t:.3} ms"));
