@@ -359,3 +359,76 @@ async fn parallel_cte_initplan_and_many_partitions_render() {
         let _ = render_text(&plan.plan, &req.options);
     }
 }
+
+#[tokio::test]
+async fn text_rendering_matches_psql_structure_with_analyze() {
+    let pg = TempPg::start();
+    let mut conn = connect(&pg).await;
+    sqlx::raw_sql(
+        "create index idx_tasks_project on tasks (project_id);
+         create index idx_tasks_created on tasks (created_at)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::raw_sql("vacuum analyze tasks")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut failures = Vec::new();
+    let extra = [
+        "select project_id from tasks where project_id between 3 and 9",
+        "select count(*) from tasks where created_at > '2026-01-20'",
+    ];
+    let selects = SHAPES
+        .iter()
+        .chain(extra.iter())
+        .filter(|q| q.starts_with("select") || q.starts_with("with"));
+    for (n, q) in selects.enumerate() {
+        // Every other query may go parallel, to cover Gather and workers.
+        let parallel = if n % 2 == 0 { "0" } else { "100000" };
+        sqlx::raw_sql(&format!(
+            "set parallel_setup_cost = {parallel}; set parallel_tuple_cost = 0; set min_parallel_table_scan_size = 0"
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        for options in [
+            "(ANALYZE, BUFFERS)",
+            "(ANALYZE, TIMING off, COSTS off)",
+            "(ANALYZE, VERBOSE, BUFFERS)",
+        ] {
+            let explain = format!("EXPLAIN {options} {q}");
+            let (json, req) = explain_json(&mut conn, &explain).await;
+            // Which workers report, and with which buffers, under VERBOSE
+            // varies from run to run: compare those plans' other shapes only.
+            if options.contains("VERBOSE") && json.contains("\"Workers Planned\"") {
+                continue;
+            }
+            let psql = explain_text(&mut conn, &explain).await;
+            let plan = pglab::explain::Plan::parse(&json).unwrap();
+            let ours = render_text(&plan, &req.options);
+            let (a, b) = (loose_shape(&psql), loose_shape(&ours));
+            if a != b {
+                failures.push(format!(
+                    "{explain}\n--- psql\n{}\n--- ours\n{}",
+                    psql.join("\n"),
+                    ours.join("\n")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// [`shape`], and buffer lines reduced to their label: a second run hits
+/// pages the first one read.
+fn loose_shape(lines: &[String]) -> Vec<String> {
+    shape(lines)
+        .into_iter()
+        .map(|l| match l.find("Buffers:") {
+            Some(i) => l[..i + 8].to_string(),
+            None => l,
+        })
+        .collect()
+}

@@ -190,6 +190,10 @@ pub struct NodeFields {
     pub workers_planned: Option<f64>,
     #[serde(rename = "Workers Launched")]
     pub workers_launched: Option<f64>,
+    #[serde(rename = "Params Evaluated")]
+    pub params_evaluated: Option<Vec<String>>,
+    #[serde(rename = "Workers")]
+    pub workers: Vec<WorkerFields>,
     #[serde(rename = "Single Copy")]
     pub single_copy: Option<bool>,
     #[serde(rename = "Cache Key")]
@@ -210,6 +214,44 @@ pub struct NodeFields {
     pub wal_fpi: Option<f64>,
     #[serde(rename = "WAL Bytes")]
     pub wal_bytes: Option<f64>,
+    #[serde(flatten)]
+    pub buffers: Buffers,
+}
+
+/// One parallel worker's figures for a node (`Workers` array under ANALYZE).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WorkerFields {
+    #[serde(rename = "Worker Number")]
+    pub number: Option<f64>,
+    #[serde(rename = "Sort Method")]
+    pub sort_method: Option<String>,
+    #[serde(rename = "Sort Space Used")]
+    pub sort_space_used: Option<f64>,
+    #[serde(rename = "Sort Space Type")]
+    pub sort_space_type: Option<String>,
+    #[serde(rename = "HashAgg Batches")]
+    pub hashagg_batches: Option<f64>,
+    #[serde(rename = "Peak Memory Usage")]
+    pub peak_memory_usage: Option<f64>,
+    #[serde(rename = "Disk Usage")]
+    pub disk_usage: Option<f64>,
+    #[serde(rename = "Cache Hits")]
+    pub cache_hits: Option<f64>,
+    #[serde(rename = "Cache Misses")]
+    pub cache_misses: Option<f64>,
+    #[serde(rename = "Cache Evictions")]
+    pub cache_evictions: Option<f64>,
+    #[serde(rename = "Cache Overflows")]
+    pub cache_overflows: Option<f64>,
+    #[serde(rename = "Actual Startup Time")]
+    pub actual_startup_time: Option<f64>,
+    #[serde(rename = "Actual Total Time")]
+    pub actual_total_time: Option<f64>,
+    #[serde(rename = "Actual Rows")]
+    pub actual_rows: Option<f64>,
+    #[serde(rename = "Actual Loops")]
+    pub actual_loops: Option<f64>,
     #[serde(flatten)]
     pub buffers: Buffers,
 }

@@ -262,6 +262,7 @@ impl Renderer<'_> {
             }
             self.push(i, w);
         }
+        self.workers(n, i);
         // Children draw their arrows at this node's property indent.
         for &c in &n.children {
             self.node(c, i);
@@ -317,6 +318,7 @@ impl Renderer<'_> {
                 if let Some(w) = f.workers_planned {
                     self.push(i, format!("Workers Planned: {}", int(w)));
                 }
+                self.list(i, "Params Evaluated", &f.params_evaluated);
                 if let Some(w) = f.workers_launched.filter(|_| analyze) {
                     self.push(i, format!("Workers Launched: {}", int(w)));
                 }
@@ -416,6 +418,73 @@ impl Renderer<'_> {
             _ => {
                 self.prop(i, "Filter", &f.filter);
                 self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
+            }
+        }
+    }
+
+    /// Per-worker lines (`Worker 0:  Sort Method: ...`), printed after the
+    /// node's own properties, as PostgreSQL flushes them.
+    fn workers(&mut self, n: &Node, i: usize) {
+        let f = &n.fields;
+        let hashed = matches!(f.strategy.as_deref(), Some("Hashed" | "Mixed"));
+        for w in &f.workers {
+            // Under VERBOSE the worker's own timing and buffers come first.
+            let mut lines = Vec::new();
+            if self.o.verbose {
+                if let Some(l) = w.actual_loops {
+                    if self.o.shows_timing() {
+                        lines.push(format!(
+                            "actual time={:.3}..{:.3} rows={} loops={}",
+                            w.actual_startup_time.unwrap_or(0.0),
+                            w.actual_total_time.unwrap_or(0.0),
+                            int(w.actual_rows.unwrap_or(0.0)),
+                            int(l)
+                        ));
+                    } else {
+                        lines.push(format!(
+                            "actual rows={} loops={}",
+                            int(w.actual_rows.unwrap_or(0.0)),
+                            int(l)
+                        ));
+                    }
+                }
+                if self.o.shows_buffers() {
+                    lines.extend(buffers_line(&w.buffers));
+                }
+            }
+            if let (Some(m), Some(t), Some(u)) =
+                (&w.sort_method, &w.sort_space_type, w.sort_space_used)
+            {
+                lines.push(format!("Sort Method: {m}  {t}: {}kB", int(u)));
+            }
+            if let (true, Some(b)) = (hashed, w.hashagg_batches) {
+                let mut s = format!(
+                    "Batches: {}  Memory Usage: {}kB",
+                    int(b),
+                    int(w.peak_memory_usage.unwrap_or(0.0))
+                );
+                if b > 1.0 {
+                    let _ = write!(s, "  Disk Usage: {}kB", int(w.disk_usage.unwrap_or(0.0)));
+                }
+                lines.push(s);
+            }
+            if let (Some(h), Some(m)) = (w.cache_hits, w.cache_misses) {
+                lines.push(format!(
+                    "Hits: {}  Misses: {}  Evictions: {}  Overflows: {}  Memory Usage: {}kB",
+                    int(h),
+                    int(m),
+                    int(w.cache_evictions.unwrap_or(0.0)),
+                    int(w.cache_overflows.unwrap_or(0.0)),
+                    int(w.peak_memory_usage.unwrap_or(0.0))
+                ));
+            }
+            let mut lines = lines.into_iter();
+            if let Some(first) = lines.next() {
+                let num = int(w.number.unwrap_or(0.0));
+                self.push(i, format!("Worker {num}:  {first}"));
+                for rest in lines {
+                    self.push(i + 1, rest);
+                }
             }
         }
     }
