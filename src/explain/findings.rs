@@ -249,7 +249,8 @@ fn spill(node: &Node, out: &mut Vec<Finding>) {
 
 /// A work_mem in MB comfortably above `kb`, as a power of two.
 fn suggest_mb(kb: f64) -> u64 {
-    let mb = (kb * 2.0 / 1024.0).ceil().max(8.0) as u64;
+    // Clamped so absurd figures in a hand-made plan cannot overflow.
+    let mb = (kb * 2.0 / 1024.0).ceil().clamp(8.0, 1_048_576.0) as u64;
     mb.next_power_of_two()
 }
 
