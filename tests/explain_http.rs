@@ -2,6 +2,8 @@
 //! one plan's view, the comparison naming the scan that changed, and 404 for
 //! plans that are not the learner's.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{TestServer, client};

@@ -1,6 +1,8 @@
 //! Odd and malformed plans never panic: every truncation of a real plan,
 //! absurd numbers, missing fields, and shapes PostgreSQL never writes.
 
+#![allow(clippy::unwrap_used)]
+
 use pglab::explain::compare::compare;
 use pglab::explain::{AnalyzedPlan, ExplainOptions, Plan, plan_html, render_text};
 

@@ -3,6 +3,8 @@
 //! the scan that changed, text rendering matches psql line for line, and odd
 //! plans (CTE, InitPlan, parallel, hundreds of partitions) render.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::pg::TempPg;

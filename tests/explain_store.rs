@@ -1,6 +1,8 @@
 //! The plan store keeps each learner's last 50 plans and never shows one
 //! learner's plans to another.
 
+#![allow(clippy::unwrap_used)]
+
 use pglab::explain::store::{KEEP, get_plan, list_plans, save_plan};
 use pglab::store::Store;
 

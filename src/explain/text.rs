@@ -157,10 +157,10 @@ fn target(s: &mut String, n: &Node, verbose: bool) {
             }
         }
     }
-    if let Some(alias) = &f.alias {
-        if object != Some(alias) {
-            let _ = write!(s, " {}", ident(alias));
-        }
+    if let Some(alias) = &f.alias
+        && object != Some(alias)
+    {
+        let _ = write!(s, " {}", ident(alias));
     }
 }
 
@@ -214,7 +214,7 @@ impl Renderer<'_> {
         }
         if self.o.analyze {
             match f.actual_loops {
-                Some(l) if l == 0.0 => head.push_str(" (never executed)"),
+                Some(l) if l <= 0.0 => head.push_str(" (never executed)"),
                 Some(l) if self.o.shows_timing() => {
                     let _ = write!(
                         head,
@@ -283,10 +283,11 @@ impl Renderer<'_> {
                 self.prop(i, "Order By", &f.order_by);
                 self.prop(i, "Filter", &f.filter);
                 self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
-                if f.node_type == "Index Only Scan" && analyze {
-                    if let Some(h) = f.heap_fetches {
-                        self.push(i, format!("Heap Fetches: {}", int(h)));
-                    }
+                if f.node_type == "Index Only Scan"
+                    && analyze
+                    && let Some(h) = f.heap_fetches
+                {
+                    self.push(i, format!("Heap Fetches: {}", int(h)));
                 }
             }
             "Bitmap Index Scan" => self.prop(i, "Index Cond", &f.index_cond),
@@ -501,20 +502,21 @@ impl Renderer<'_> {
         {
             let _ = write!(s, "Planned Partitions: {}", int(p));
         }
-        if self.o.analyze && !n.never_executed() {
-            if let Some(b) = f.hashagg_batches {
-                if !s.is_empty() {
-                    s.push_str("  ");
-                }
-                let _ = write!(
-                    s,
-                    "Batches: {}  Memory Usage: {}kB",
-                    int(b),
-                    int(f.peak_memory_usage.unwrap_or(0.0))
-                );
-                if b > 1.0 {
-                    let _ = write!(s, "  Disk Usage: {}kB", int(f.disk_usage.unwrap_or(0.0)));
-                }
+        if self.o.analyze
+            && !n.never_executed()
+            && let Some(b) = f.hashagg_batches
+        {
+            if !s.is_empty() {
+                s.push_str("  ");
+            }
+            let _ = write!(
+                s,
+                "Batches: {}  Memory Usage: {}kB",
+                int(b),
+                int(f.peak_memory_usage.unwrap_or(0.0))
+            );
+            if b > 1.0 {
+                let _ = write!(s, "  Disk Usage: {}kB", int(f.disk_usage.unwrap_or(0.0)));
             }
         }
         if !s.is_empty() {
@@ -538,11 +540,11 @@ impl Renderer<'_> {
                 .collect();
             self.push(0, format!("Settings: {}", list.join(", ")));
         }
-        if let Some(b) = plan.planning_buffers.as_ref().filter(|b| b.any()) {
-            if self.o.shows_buffers() {
-                self.push(0, "Planning:");
-                self.buffers(1, b);
-            }
+        if let Some(b) = plan.planning_buffers.as_ref().filter(|b| b.any())
+            && self.o.shows_buffers()
+        {
+            self.push(0, "Planning:");
+            self.buffers(1, b);
         }
         if let Some(t) = plan.planning_time {
             self.push(0, format!("Planning Time: {t:.3} ms"));
