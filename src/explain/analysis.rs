@@ -29,6 +29,10 @@ pub struct NodeStats {
     pub misestimate: Option<f64>,
     /// Whether the planner expected fewer rows than came.
     pub underestimated: bool,
+    /// Whether the node may have stopped before producing all its rows (under
+    /// a Limit, a semi/anti or merge join, or in a subplan): then fewer rows
+    /// than estimated is expected, not a misestimate.
+    pub may_stop_early: bool,
     /// Rows removed by this node's filter over all loops.
     pub rows_removed_total: Option<f64>,
     /// Whether this node runs inside a parallel section (under Gather).
@@ -88,6 +92,9 @@ pub fn analyze(plan: &Plan) -> Analysis {
             }
         }
     }
+    for node in &plan.nodes {
+        stats[node.id].may_stop_early = may_stop_early(plan, node);
+    }
     // Exclusive time: own inclusive minus the children charged to this node.
     for node in &plan.nodes {
         let Some(incl) = stats[node.id].inclusive_ms else {
@@ -116,6 +123,27 @@ pub fn analyze(plan: &Plan) -> Analysis {
     Analysis {
         nodes: stats,
         total_ms,
+    }
+}
+
+fn may_stop_early(plan: &Plan, node: &Node) -> bool {
+    let mut cur = node;
+    loop {
+        if matches!(
+            cur.fields.parent_relationship.as_deref(),
+            Some("SubPlan" | "InitPlan")
+        ) {
+            return true;
+        }
+        let Some(p) = cur.parent else { return false };
+        let pf = &plan.nodes[p].fields;
+        if pf.node_type == "Limit"
+            || pf.node_type == "Merge Join"
+            || matches!(pf.join_type.as_deref(), Some("Semi" | "Anti"))
+        {
+            return true;
+        }
+        cur = &plan.nodes[p];
     }
 }
 

@@ -54,8 +54,8 @@ pub fn findings(plan: &Plan, analysis: &Analysis) -> Vec<Finding> {
         if !node.analyzed() || node.never_executed() {
             continue;
         }
-        missing_index(plan, analysis, node, &mut out);
-        misestimate(plan, analysis, node, &mut out);
+        missing_index(analysis, node, &mut out);
+        misestimate(analysis, node, &mut out);
         spill(node, &mut out);
         nested_loop(plan, analysis, node, &mut out);
         index_only(analysis, node, &mut out);
@@ -72,7 +72,7 @@ fn fmt_rows(v: f64) -> String {
     super::html::group_digits(v)
 }
 
-fn missing_index(plan: &Plan, a: &Analysis, node: &Node, out: &mut Vec<Finding>) {
+fn missing_index(a: &Analysis, node: &Node, out: &mut Vec<Finding>) {
     let f = &node.fields;
     if f.node_type != "Seq Scan" {
         return;
@@ -92,7 +92,6 @@ fn missing_index(plan: &Plan, a: &Analysis, node: &Node, out: &mut Vec<Finding>)
     if cols.is_empty() {
         return;
     }
-    let _ = plan;
     out.push(Finding {
         node: node.id,
         kind: FindingKind::MissingIndex,
@@ -121,31 +120,7 @@ const TABLE_SCANS: &[&str] = &[
     "Bitmap Heap Scan",
 ];
 
-/// Whether a node might have stopped before reading all its rows (under a
-/// Limit, a semi/anti join, a merge join, or a subplan), which makes "fewer
-/// rows than estimated" normal rather than a statistics problem.
-fn may_stop_early(plan: &Plan, node: &Node) -> bool {
-    let mut cur = node;
-    loop {
-        if matches!(
-            cur.fields.parent_relationship.as_deref(),
-            Some("SubPlan" | "InitPlan")
-        ) {
-            return true;
-        }
-        let Some(p) = cur.parent else { return false };
-        let pf = &plan.nodes[p].fields;
-        if pf.node_type == "Limit"
-            || pf.node_type == "Merge Join"
-            || matches!(pf.join_type.as_deref(), Some("Semi" | "Anti"))
-        {
-            return true;
-        }
-        cur = &plan.nodes[p];
-    }
-}
-
-fn misestimate(plan: &Plan, a: &Analysis, node: &Node, out: &mut Vec<Finding>) {
+fn misestimate(a: &Analysis, node: &Node, out: &mut Vec<Finding>) {
     let f = &node.fields;
     let Some(table) = rel(node) else { return };
     if !TABLE_SCANS.contains(&f.node_type.as_str()) {
@@ -160,7 +135,7 @@ fn misestimate(plan: &Plan, a: &Analysis, node: &Node, out: &mut Vec<Finding>) {
     if factor < MISESTIMATE || actual.max(est) < MANY_ROWS {
         return;
     }
-    if !s.underestimated && may_stop_early(plan, node) {
+    if !s.underestimated && s.may_stop_early {
         return;
     }
     let direction = if s.underestimated { "fewer" } else { "more" };

@@ -278,8 +278,10 @@ fn node_view(plan: &Plan, n: &Node, s: &NodeStats, findings: Vec<usize>) -> Node
         "Buffers",
         buffers_line(&f.buffers).map(|l| l.trim_start_matches("Buffers: ").to_string()),
     );
+    // Fewer rows than estimated under a Limit (and the like) is the Limit
+    // at work: no factor, so nothing looks wrong that is not.
     let (mis, class) = match s.misestimate {
-        Some(m) if m >= 1.5 => (
+        Some(m) if m >= 1.5 && (s.underestimated || !s.may_stop_early) => (
             Some(format!(
                 "{} {}",
                 if s.underestimated { "↑" } else { "↓" },
@@ -384,8 +386,38 @@ pub fn group_digits(v: f64) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::explain::AnalyzedPlan;
+
+    #[test]
+    fn limit_cut_is_not_shown_as_a_misestimate() {
+        let p = AnalyzedPlan::parse(
+            r#"[{"Plan": {"Node Type": "Limit", "Plan Rows": 20, "Actual Rows": 20, "Actual Loops": 1, "Actual Total Time": 1, "Plans": [
+            {"Node Type": "Sort", "Plan Rows": 6601, "Actual Rows": 20, "Actual Loops": 1, "Actual Total Time": 1, "Plans": [
+            {"Node Type": "Seq Scan", "Relation Name": "t", "Plan Rows": 10, "Actual Rows": 6601, "Actual Loops": 1, "Actual Total Time": 1}]}]}}]"#,
+        )
+        .unwrap();
+        let html = p.html_with_prefix("x-");
+        assert_eq!(html.matches("class=\"pn-mis").count(), 1, "{html}");
+        assert!(
+            html.contains("↑ ×660"),
+            "underestimate under a Limit still shows"
+        );
+    }
+
+    #[test]
+    fn estimates_only_plans_show_no_actuals() {
+        let p = AnalyzedPlan::parse(
+            r#"[{"Plan": {"Node Type": "Seq Scan", "Relation Name": "t", "Plan Rows": 10, "Total Cost": 5}}]"#,
+        )
+        .unwrap();
+        let html = p.html_with_prefix("x-");
+        assert!(html.contains("Estimates only"));
+        assert!(!html.contains(" actual /") && !html.contains("pn-bar") && !html.contains("Loops"));
+        assert!(html.contains("10 estimated"));
+    }
 
     #[test]
     fn numbers() {
