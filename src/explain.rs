@@ -15,6 +15,7 @@
 //! pub fn parse_explain(sql: &str) -> Option<ExplainRequest>
 //! pub fn Plan::parse(json: &str) -> Result<Plan, PlanError>
 //! pub fn render_text(plan: &Plan, options: &ExplainOptions) -> Vec<String>
+//! pub fn explain_output(req: &ExplainRequest, json: &str) -> Result<ExplainOutput, PlanError>
 //! pub fn plan_html(json: &str) -> Result<String, PlanError>
 //! pub fn render_plan_html(plan: &Plan) -> String
 //! pub async fn store::save_plan(pool: &SqlitePool, learner: LearnerId, sql: &str, json: &str) -> Result<i64, sqlx::Error>
@@ -23,10 +24,12 @@
 //! Integration recipe (one EXPLAIN statement `sql` in the console):
 //! 1. `let Some(req) = explain::parse_explain(sql)` else run it as usual.
 //! 2. If `req.run_as_written` (YAML/XML), run `sql` as usual for the output.
-//! 3. If `let Some(j) = &req.json_sql`: run it (one row, one text column) →
-//!    `json`; `let plan = Plan::parse(&json)?` (an error here is pglab's, log it).
-//! 4. Unless `run_as_written`: the result is one column `QUERY PLAN` whose rows
-//!    are `render_text(&plan, &req.options)`; `plan_html = render_plan_html(&plan)`.
+//! 3. If `let Some(j) = &req.json_sql`: run `j` instead of `sql` (a server
+//!    error is the learner's, shown as for any statement); the one value it
+//!    returns, as text, is `json`.
+//! 4. `let out = explain::explain_output(&req, &json)?`: unless
+//!    `run_as_written`, the result is one column `QUERY PLAN` (type text)
+//!    with `out.rows` (command tag `EXPLAIN`); `plan_html = out.plan_html`.
 //! 5. `explain::store::save_plan(state.store.pool(), learner.id, sql, &json).await`;
 //!    pages showing `plan_html` include `/static/css/plan.css` and `/static/js/plan.js`.
 //!
@@ -95,6 +98,35 @@ impl AnalyzedPlan {
             String::from("<div class=\"plan-view\">The plan view could not be rendered.</div>")
         })
     }
+}
+
+/// What the console shows for one EXPLAIN statement.
+#[derive(Clone, Debug)]
+pub struct ExplainOutput {
+    /// The rows of psql's one-column `QUERY PLAN` result: one per line for
+    /// FORMAT TEXT, the whole document in one row for FORMAT JSON, empty when
+    /// the learner's statement ran as written (YAML/XML).
+    pub rows: Vec<String>,
+    /// The plan view fragment (see [`render_plan_html`]).
+    pub plan_html: String,
+}
+
+/// Everything the console needs from the JSON run of `req.json_sql`: the
+/// psql-like rows and the plan view. `json` is the text of the one value
+/// that statement returns (keep it as text: FORMAT JSON shows it verbatim).
+pub fn explain_output(req: &ExplainRequest, json: &str) -> Result<ExplainOutput, PlanError> {
+    let plan = AnalyzedPlan::parse(json)?;
+    let rows = if req.run_as_written {
+        Vec::new()
+    } else if req.options.format == ExplainFormat::Json {
+        vec![json.to_string()]
+    } else {
+        render_text(&plan.plan, &req.options)
+    };
+    Ok(ExplainOutput {
+        rows,
+        plan_html: plan.html(),
+    })
 }
 
 /// The HTML plan view of a parsed plan (a fragment for the console's result).

@@ -91,3 +91,22 @@ fn deeply_nested_plans_are_refused_or_rendered_without_overflow() {
         }
     }
 }
+
+#[test]
+fn explain_output_gives_psql_rows_per_format() {
+    use pglab::explain::{explain_output, parse_explain};
+    let json = include_str!("fixtures/plans/lab_seq_scan_analyze.json");
+    let text = parse_explain("explain analyze select 1").unwrap();
+    let out = explain_output(&text, json).unwrap();
+    assert_eq!(out.rows.len(), 9, "{:?}", out.rows);
+    assert!(out.rows[0].starts_with("Limit  (cost=2801.41..2801.46"));
+    assert!(out.plan_html.contains("data-plan-view"));
+    let as_json = parse_explain("explain (analyze, format json) select 1").unwrap();
+    assert_eq!(
+        explain_output(&as_json, json).unwrap().rows,
+        [json.to_string()]
+    );
+    let yaml = parse_explain("explain (format yaml) select 1").unwrap();
+    assert!(explain_output(&yaml, json).unwrap().rows.is_empty());
+    assert!(explain_output(&text, "{").is_err());
+}
