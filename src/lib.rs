@@ -6,6 +6,7 @@
 //! - [`store`]: the app's own SQLite store (users, progress, sandbox records);
 //! - [`course`]: loading and rendering course sections;
 //! - [`console`]: learners' SQL sessions, psql-faithful results;
+//! - [`explain`]: query plans (EXPLAIN parsing, analysis, findings, HTML, compare);
 //! - [`sandbox`]: per-learner PostgreSQL servers (Docker or local processes);
 //! - [`auth`]: accounts, sessions, classrooms and sign-in rate limits;
 //! - [`web`]: HTTP routes, one file per area, thin over the modules above.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod console;
 pub mod course;
 pub mod progress;
+pub mod explain;
 pub mod sandbox;
 pub mod startup;
 pub mod store;

@@ -11,6 +11,7 @@ mod lessons;
 mod pages;
 pub mod progress;
 mod sandbox;
+mod plans;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(lessons::router())
         .merge(sandbox::router())
         .merge(console::router(max_script))
+        .merge(plans::router())
         .nest("/static", static_files)
         .fallback(pages::not_found)
         // Who is calling and CSRF, for every route above: merge routers

@@ -1,0 +1,114 @@
+//! Plan view speed: a 500-node plan (an Append over 498 partitions, the kind
+//! of plan a partitioned table gives) rendered to HTML must take ≤ 20 ms
+//! (median). Prints parse, analysis + findings, HTML and text times apart.
+//!
+//! Run: `scripts/bench.sh` or `cargo bench --bench explain`.
+
+use std::time::{Duration, Instant};
+
+use pglab::explain::{
+    AnalyzedPlan, ExplainOptions, Plan, analysis, findings, plan_html, render_text,
+};
+
+const NODES: usize = 500;
+const RUNS: usize = 200;
+const BUDGET_MS: f64 = 20.0;
+
+/// A realistic partition scan: filter, removed rows, buffers, like PostgreSQL 15 writes it.
+fn partition_scan(i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "Node Type": "Seq Scan", "Parent Relationship": "Member", "Parallel Aware": false,
+        "Async Capable": false, "Relation Name": format!("events_{i}"), "Alias": format!("events_{i}"),
+        "Startup Cost": 0.00, "Total Cost": 2.25, "Plan Rows": 100, "Plan Width": 0,
+        "Actual Startup Time": 0.004, "Actual Total Time": 0.021 + (i % 7) as f64 * 0.003,
+        "Actual Rows": 95, "Actual Loops": 1,
+        "Filter": "((payload = 'x'::text) AND (at >= '2020-01-01'::date))",
+        "Rows Removed by Filter": 5 + i % 3,
+        "Shared Hit Blocks": 1, "Shared Read Blocks": 0, "Shared Dirtied Blocks": 0,
+        "Shared Written Blocks": 0, "Local Hit Blocks": 0, "Local Read Blocks": 0,
+        "Local Dirtied Blocks": 0, "Local Written Blocks": 0, "Temp Read Blocks": 0,
+        "Temp Written Blocks": 0
+    })
+}
+
+fn big_plan() -> String {
+    let scans: Vec<_> = (0..NODES - 2).map(partition_scan).collect();
+    let plan = serde_json::json!([{
+        "Plan": {
+            "Node Type": "Aggregate", "Strategy": "Plain", "Partial Mode": "Simple",
+            "Parallel Aware": false, "Startup Cost": 1200.0, "Total Cost": 1200.01,
+            "Plan Rows": 1, "Plan Width": 8, "Actual Startup Time": 25.1,
+            "Actual Total Time": 25.1, "Actual Rows": 1, "Actual Loops": 1,
+            "Plans": [{
+                "Node Type": "Append", "Parent Relationship": "Outer", "Parallel Aware": false,
+                "Startup Cost": 0.0, "Total Cost": 1100.0, "Plan Rows": 49800, "Plan Width": 0,
+                "Actual Startup Time": 0.01, "Actual Total Time": 22.0, "Actual Rows": 47310,
+                "Actual Loops": 1, "Subplans Removed": 0, "Plans": scans
+            }]
+        },
+        "Planning Time": 12.5, "Triggers": [], "Execution Time": 25.3
+    }]);
+    plan.to_string()
+}
+
+fn measure(mut f: impl FnMut()) -> (f64, f64) {
+    for _ in 0..5 {
+        f();
+    }
+    let mut times: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    (ms(times[RUNS / 2]), ms(times[RUNS * 99 / 100]))
+}
+
+fn main() {
+    let json = big_plan();
+    let plan = Plan::parse(&json).expect("bench plan parses");
+    assert_eq!(plan.nodes.len(), NODES);
+    let analyzed = AnalyzedPlan::new(plan.clone());
+
+    let (parse, parse99) = measure(|| {
+        std::hint::black_box(Plan::parse(&json).ok());
+    });
+    let (anal, anal99) = measure(|| {
+        let a = analysis::analyze(&plan);
+        std::hint::black_box(findings::findings(&plan, &a));
+    });
+    let (html, html99) = measure(|| {
+        std::hint::black_box(analyzed.html());
+    });
+    let (full, full99) = measure(|| {
+        std::hint::black_box(plan_html(&json).ok());
+    });
+    let options = ExplainOptions {
+        analyze: true,
+        ..Default::default()
+    };
+    let (text, text99) = measure(|| {
+        std::hint::black_box(render_text(&plan, &options));
+    });
+    let size = analyzed.html().len();
+    println!(
+        "explain bench: {NODES}-node plan, {} KB JSON, {} KB HTML, {RUNS} runs",
+        json.len() / 1024,
+        size / 1024
+    );
+    println!("  parse JSON            median {parse:7.3} ms   p99 {parse99:7.3} ms");
+    println!("  analysis + findings   median {anal:7.3} ms   p99 {anal99:7.3} ms");
+    println!("  HTML render only      median {html:7.3} ms   p99 {html99:7.3} ms");
+    println!(
+        "  plan_html (all steps) median {full:7.3} ms   p99 {full99:7.3} ms   budget {BUDGET_MS} ms"
+    );
+    println!("  psql text render      median {text:7.3} ms   p99 {text99:7.3} ms");
+    if full > BUDGET_MS {
+        println!("  OVER BUDGET: plan_html median {full:.3} ms > {BUDGET_MS} ms");
+        std::process::exit(1);
+    }
+    println!("  within budget ({:.1}× headroom)", BUDGET_MS / full);
+}

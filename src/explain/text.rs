@@ -1,0 +1,714 @@
+//! psql's `QUERY PLAN` column for `FORMAT TEXT`, rebuilt from the JSON plan,
+//! line for line as PostgreSQL 15's `explain.c` writes it: node lines with
+//! `->  ` arrows, two spaces of indent per level, properties in the same
+//! order, numbers in the same precision. Only counters above zero appear,
+//! as in psql. (FORMAT JSON is shown as the JSON itself.)
+
+use std::fmt::Write;
+
+use super::model::{Buffers, Node, Plan};
+use super::statement::{ExplainFormat, ExplainOptions};
+
+/// The lines psql shows in the `QUERY PLAN` column for the learner's options.
+pub fn render_text(plan: &Plan, options: &ExplainOptions) -> Vec<String> {
+    if options.format != ExplainFormat::Text {
+        return plan.source.lines().map(str::to_string).collect();
+    }
+    let mut r = Renderer {
+        plan,
+        o: options,
+        lines: Vec::new(),
+    };
+    r.node(0, 0);
+    r.summary();
+    r.lines
+}
+
+struct Renderer<'a> {
+    plan: &'a Plan,
+    o: &'a ExplainOptions,
+    lines: Vec<String>,
+}
+
+fn pad(indent: usize) -> String {
+    " ".repeat(indent * 2)
+}
+
+/// PostgreSQL's `quote_identifier`, without its keyword list.
+fn ident(s: &str) -> String {
+    let safe = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+    if safe {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
+
+fn int(v: f64) -> String {
+    format!("{v:.0}")
+}
+
+/// The node's title as psql prints it: "Hash Left Join", "Index Scan Backward
+/// using idx on tasks t", "Partial HashAggregate", ...
+pub fn node_title(n: &Node, verbose: bool) -> String {
+    let f = &n.fields;
+    let mut s = String::new();
+    if f.parallel_aware {
+        s.push_str("Parallel ");
+    }
+    if f.async_capable {
+        s.push_str("Async ");
+    }
+    let t = f.node_type.as_str();
+    match t {
+        "Aggregate" => {
+            match f.partial_mode.as_deref() {
+                Some("Partial") => s.push_str("Partial "),
+                Some("Finalize") => s.push_str("Finalize "),
+                _ => {}
+            }
+            s.push_str(match f.strategy.as_deref() {
+                Some("Sorted") => "GroupAggregate",
+                Some("Hashed") => "HashAggregate",
+                Some("Mixed") => "MixedAggregate",
+                _ => "Aggregate",
+            });
+        }
+        "SetOp" => {
+            s.push_str(if f.strategy.as_deref() == Some("Hashed") {
+                "HashSetOp"
+            } else {
+                "SetOp"
+            });
+            if let Some(c) = &f.command {
+                let _ = write!(s, " {c}");
+            }
+        }
+        "ModifyTable" => s.push_str(f.operation.as_deref().unwrap_or("ModifyTable")),
+        "Custom Scan" => {
+            let _ = write!(
+                s,
+                "Custom Scan ({})",
+                f.custom_plan_provider.as_deref().unwrap_or("?")
+            );
+        }
+        "Nested Loop" | "Hash Join" | "Merge Join" => {
+            s.push_str(match t {
+                "Hash Join" => "Hash",
+                "Merge Join" => "Merge",
+                _ => "Nested Loop",
+            });
+            match f.join_type.as_deref() {
+                Some("Inner") | None if t == "Nested Loop" => {}
+                Some("Inner") | None => s.push_str(" Join"),
+                Some(j) => {
+                    let _ = write!(s, " {j} Join");
+                }
+            }
+        }
+        other => s.push_str(other),
+    }
+    match t {
+        "Index Scan" | "Index Only Scan" => {
+            if f.scan_direction.as_deref() == Some("Backward") {
+                s.push_str(" Backward");
+            }
+            if let Some(i) = &f.index_name {
+                let _ = write!(s, " using {}", ident(i));
+            }
+            target(&mut s, n, verbose);
+        }
+        "Bitmap Index Scan" => {
+            if let Some(i) = &f.index_name {
+                let _ = write!(s, " on {}", ident(i));
+            }
+        }
+        "ModifyTable" => target(&mut s, n, verbose),
+        _ if t.ends_with("Scan") => target(&mut s, n, verbose),
+        _ => {}
+    }
+    s
+}
+
+/// `ExplainTargetRel`: " on [schema.]object [alias]".
+fn target(s: &mut String, n: &Node, verbose: bool) {
+    let f = &n.fields;
+    let object = f
+        .relation_name
+        .as_ref()
+        .or(f.function_name.as_ref())
+        .or(f.cte_name.as_ref());
+    if object.is_none() && f.alias.is_none() {
+        return;
+    }
+    s.push_str(" on");
+    if let Some(obj) = object {
+        match (&f.schema, verbose) {
+            (Some(ns), true) => {
+                let _ = write!(s, " {}.{}", ident(ns), ident(obj));
+            }
+            _ => {
+                let _ = write!(s, " {}", ident(obj));
+            }
+        }
+    }
+    if let Some(alias) = &f.alias
+        && object != Some(alias)
+    {
+        let _ = write!(s, " {}", ident(alias));
+    }
+}
+
+impl Renderer<'_> {
+    fn push(&mut self, indent: usize, text: impl AsRef<str>) {
+        self.lines.push(format!("{}{}", pad(indent), text.as_ref()));
+    }
+
+    fn prop(&mut self, indent: usize, name: &str, value: &Option<String>) {
+        if let Some(v) = value {
+            self.push(indent, format!("{name}: {v}"));
+        }
+    }
+
+    fn list(&mut self, indent: usize, name: &str, value: &Option<Vec<String>>) {
+        if let Some(v) = value {
+            self.push(indent, format!("{name}: {}", v.join(", ")));
+        }
+    }
+
+    fn removed(&mut self, indent: usize, name: &str, v: Option<f64>) {
+        if let Some(v) = v.filter(|v| *v > 0.0) {
+            self.push(indent, format!("{name}: {}", int(v)));
+        }
+    }
+
+    fn node(&mut self, id: usize, mut indent: usize) {
+        let plan = self.plan;
+        let n = &plan.nodes[id];
+        let f = &n.fields;
+        let mut head = String::new();
+        if let Some(name) = &f.subplan_name {
+            self.push(indent, name);
+            indent += 1;
+        }
+        if indent > 0 {
+            head.push_str(&pad(indent));
+            head.push_str("->  ");
+            indent += 2;
+        }
+        head.push_str(&node_title(n, self.o.verbose));
+        if self.o.shows_costs() {
+            let _ = write!(
+                head,
+                "  (cost={:.2}..{:.2} rows={} width={})",
+                f.startup_cost.unwrap_or(0.0),
+                f.total_cost.unwrap_or(0.0),
+                int(f.plan_rows.unwrap_or(0.0)),
+                int(f.plan_width.unwrap_or(0.0)),
+            );
+        }
+        if self.o.analyze {
+            match f.actual_loops {
+                Some(l) if l <= 0.0 => head.push_str(" (never executed)"),
+                Some(l) if self.o.shows_timing() => {
+                    let _ = write!(
+                        head,
+                        " (actual time={:.3}..{:.3} rows={} loops={})",
+                        f.actual_startup_time.unwrap_or(0.0),
+                        f.actual_total_time.unwrap_or(0.0),
+                        int(f.actual_rows.unwrap_or(0.0)),
+                        int(l)
+                    );
+                }
+                Some(l) => {
+                    let _ = write!(
+                        head,
+                        " (actual rows={} loops={})",
+                        int(f.actual_rows.unwrap_or(0.0)),
+                        int(l)
+                    );
+                }
+                None => {}
+            }
+        }
+        self.lines.push(head);
+        indent += 1;
+        let i = indent;
+        if self.o.verbose {
+            self.list(i, "Output", &f.output);
+            if f.inner_unique == Some(true) {
+                self.push(i, "Inner Unique: true");
+            }
+        }
+        self.details(n, i);
+        if self.o.shows_buffers() {
+            self.buffers(i, &f.buffers);
+        }
+        if f.wal_records.is_some_and(|r| r > 0.0) || f.wal_bytes.is_some_and(|b| b > 0.0) {
+            let mut w = String::from("WAL:");
+            for (name, v) in [
+                ("records", f.wal_records),
+                ("fpi", f.wal_fpi),
+                ("bytes", f.wal_bytes),
+            ] {
+                if let Some(v) = v.filter(|v| *v > 0.0) {
+                    let _ = write!(w, " {name}={}", int(v));
+                }
+            }
+            self.push(i, w);
+        }
+        self.workers(n, i);
+        // Children draw their arrows at this node's property indent.
+        for &c in &n.children {
+            self.node(c, i);
+        }
+    }
+
+    fn details(&mut self, n: &Node, i: usize) {
+        let f = &n.fields;
+        let analyze = self.o.analyze && !n.never_executed();
+        match f.node_type.as_str() {
+            "Index Scan" | "Index Only Scan" => {
+                self.prop(i, "Index Cond", &f.index_cond);
+                self.removed(
+                    i,
+                    "Rows Removed by Index Recheck",
+                    f.rows_removed_by_index_recheck,
+                );
+                self.prop(i, "Order By", &f.order_by);
+                self.prop(i, "Filter", &f.filter);
+                self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
+                if f.node_type == "Index Only Scan"
+                    && analyze
+                    && let Some(h) = f.heap_fetches
+                {
+                    self.push(i, format!("Heap Fetches: {}", int(h)));
+                }
+            }
+            "Bitmap Index Scan" => self.prop(i, "Index Cond", &f.index_cond),
+            "Bitmap Heap Scan" => {
+                self.prop(i, "Recheck Cond", &f.recheck_cond);
+                self.removed(
+                    i,
+                    "Rows Removed by Index Recheck",
+                    f.rows_removed_by_index_recheck,
+                );
+                self.prop(i, "Filter", &f.filter);
+                self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
+                let exact = f.exact_heap_blocks.unwrap_or(0.0);
+                let lossy = f.lossy_heap_blocks.unwrap_or(0.0);
+                if analyze && (exact > 0.0 || lossy > 0.0) {
+                    let mut s = String::from("Heap Blocks:");
+                    if exact > 0.0 {
+                        let _ = write!(s, " exact={}", int(exact));
+                    }
+                    if lossy > 0.0 {
+                        let _ = write!(s, " lossy={}", int(lossy));
+                    }
+                    self.push(i, s);
+                }
+            }
+            "Gather" | "Gather Merge" => {
+                self.prop(i, "Filter", &f.filter);
+                self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
+                if let Some(w) = f.workers_planned {
+                    self.push(i, format!("Workers Planned: {}", int(w)));
+                }
+                self.list(i, "Params Evaluated", &f.params_evaluated);
+                if let Some(w) = f.workers_launched.filter(|_| analyze) {
+                    self.push(i, format!("Workers Launched: {}", int(w)));
+                }
+                if f.single_copy == Some(true) {
+                    self.push(i, "Single Copy: true");
+                }
+            }
+            "Tid Scan" => {
+                self.prop(i, "TID Cond", &f.tid_cond);
+                self.prop(i, "Filter", &f.filter);
+                self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
+            }
+            "Nested Loop" | "Merge Join" | "Hash Join" => {
+                self.prop(i, "Merge Cond", &f.merge_cond);
+                self.prop(i, "Hash Cond", &f.hash_cond);
+                self.prop(i, "Join Filter", &f.join_filter);
+                self.removed(
+                    i,
+                    "Rows Removed by Join Filter",
+                    f.rows_removed_by_join_filter,
+                );
+                self.prop(i, "Filter", &f.filter);
+                self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
+            }
+            "Aggregate" | "Group" => {
+                self.list(i, "Group Key", &f.group_key);
+                self.prop(i, "Filter", &f.filter);
+                self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
+                if f.node_type == "Aggregate" {
+                    self.hashagg(n, i);
+                }
+            }
+            "Sort" | "Incremental Sort" => {
+                self.list(i, "Sort Key", &f.sort_key);
+                self.list(i, "Presorted Key", &f.presorted_key);
+                if let (Some(m), Some(t), Some(u)) =
+                    (&f.sort_method, &f.sort_space_type, f.sort_space_used)
+                {
+                    self.push(i, format!("Sort Method: {m}  {t}: {}kB", int(u)));
+                }
+            }
+            "Merge Append" => self.list(i, "Sort Key", &f.sort_key),
+            "Result" => {
+                self.prop(i, "One-Time Filter", &f.one_time_filter);
+                self.prop(i, "Filter", &f.filter);
+                self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
+            }
+            "Hash" => {
+                if let (Some(b), Some(nb)) = (f.hash_buckets, f.hash_batches) {
+                    let ob = f.original_hash_buckets.unwrap_or(b);
+                    let onb = f.original_hash_batches.unwrap_or(nb);
+                    let mem = int(f.peak_memory_usage.unwrap_or(0.0));
+                    if nb > 0.0 {
+                        if ob != b || onb != nb {
+                            self.push(i, format!(
+                                "Buckets: {} (originally {})  Batches: {} (originally {})  Memory Usage: {mem}kB",
+                                int(b), int(ob), int(nb), int(onb)
+                            ));
+                        } else {
+                            self.push(
+                                i,
+                                format!(
+                                    "Buckets: {}  Batches: {}  Memory Usage: {mem}kB",
+                                    int(b),
+                                    int(nb)
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            "Memoize" => {
+                self.prop(i, "Cache Key", &f.cache_key);
+                self.prop(i, "Cache Mode", &f.cache_mode);
+                if let (true, Some(h), Some(m)) = (analyze, f.cache_hits, f.cache_misses) {
+                    self.push(
+                        i,
+                        format!(
+                            "Hits: {}  Misses: {}  Evictions: {}  Overflows: {}  Memory Usage: {}kB",
+                            int(h),
+                            int(m),
+                            int(f.cache_evictions.unwrap_or(0.0)),
+                            int(f.cache_overflows.unwrap_or(0.0)),
+                            int(f.peak_memory_usage.unwrap_or(0.0))
+                        ),
+                    );
+                }
+            }
+            "Function Scan" | "Table Function Scan" => {
+                if self.o.verbose {
+                    self.prop(i, "Function Call", &f.function_call);
+                    self.prop(i, "Table Function Call", &f.table_function_call);
+                }
+                self.prop(i, "Filter", &f.filter);
+                self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
+            }
+            _ => {
+                self.prop(i, "Filter", &f.filter);
+                self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
+            }
+        }
+    }
+
+    /// Per-worker lines (`Worker 0:  Sort Method: ...`), printed after the
+    /// node's own properties, as PostgreSQL flushes them.
+    fn workers(&mut self, n: &Node, i: usize) {
+        let f = &n.fields;
+        let hashed = matches!(f.strategy.as_deref(), Some("Hashed" | "Mixed"));
+        for w in &f.workers {
+            // Under VERBOSE the worker's own timing and buffers come first.
+            let mut lines = Vec::new();
+            if self.o.verbose {
+                if let Some(l) = w.actual_loops {
+                    if self.o.shows_timing() {
+                        lines.push(format!(
+                            "actual time={:.3}..{:.3} rows={} loops={}",
+                            w.actual_startup_time.unwrap_or(0.0),
+                            w.actual_total_time.unwrap_or(0.0),
+                            int(w.actual_rows.unwrap_or(0.0)),
+                            int(l)
+                        ));
+                    } else {
+                        lines.push(format!(
+                            "actual rows={} loops={}",
+                            int(w.actual_rows.unwrap_or(0.0)),
+                            int(l)
+                        ));
+                    }
+                }
+                if self.o.shows_buffers() {
+                    lines.extend(buffers_line(&w.buffers));
+                }
+            }
+            if let (Some(m), Some(t), Some(u)) =
+                (&w.sort_method, &w.sort_space_type, w.sort_space_used)
+            {
+                lines.push(format!("Sort Method: {m}  {t}: {}kB", int(u)));
+            }
+            if let (true, Some(b)) = (hashed, w.hashagg_batches) {
+                let mut s = format!(
+                    "Batches: {}  Memory Usage: {}kB",
+                    int(b),
+                    int(w.peak_memory_usage.unwrap_or(0.0))
+                );
+                if b > 1.0 {
+                    let _ = write!(s, "  Disk Usage: {}kB", int(w.disk_usage.unwrap_or(0.0)));
+                }
+                lines.push(s);
+            }
+            if let (Some(h), Some(m)) = (w.cache_hits, w.cache_misses) {
+                lines.push(format!(
+                    "Hits: {}  Misses: {}  Evictions: {}  Overflows: {}  Memory Usage: {}kB",
+                    int(h),
+                    int(m),
+                    int(w.cache_evictions.unwrap_or(0.0)),
+                    int(w.cache_overflows.unwrap_or(0.0)),
+                    int(w.peak_memory_usage.unwrap_or(0.0))
+                ));
+            }
+            let mut lines = lines.into_iter();
+            if let Some(first) = lines.next() {
+                let num = int(w.number.unwrap_or(0.0));
+                self.push(i, format!("Worker {num}:  {first}"));
+                for rest in lines {
+                    self.push(i + 1, rest);
+                }
+            }
+        }
+    }
+
+    fn hashagg(&mut self, n: &Node, i: usize) {
+        let f = &n.fields;
+        if !matches!(f.strategy.as_deref(), Some("Hashed" | "Mixed")) {
+            return;
+        }
+        let mut s = String::new();
+        if let Some(p) = f
+            .planned_partitions
+            .filter(|p| *p > 0.0 && self.o.shows_costs())
+        {
+            let _ = write!(s, "Planned Partitions: {}", int(p));
+        }
+        if self.o.analyze
+            && !n.never_executed()
+            && let Some(b) = f.hashagg_batches
+        {
+            if !s.is_empty() {
+                s.push_str("  ");
+            }
+            let _ = write!(
+                s,
+                "Batches: {}  Memory Usage: {}kB",
+                int(b),
+                int(f.peak_memory_usage.unwrap_or(0.0))
+            );
+            if b > 1.0 {
+                let _ = write!(s, "  Disk Usage: {}kB", int(f.disk_usage.unwrap_or(0.0)));
+            }
+        }
+        if !s.is_empty() {
+            self.push(i, s);
+        }
+    }
+
+    fn buffers(&mut self, i: usize, b: &Buffers) {
+        if let Some(line) = buffers_line(b) {
+            self.push(i, line);
+        }
+    }
+
+    fn summary(&mut self) {
+        let plan = self.plan;
+        if !plan.settings.is_empty() {
+            let list: Vec<String> = plan
+                .settings
+                .iter()
+                .map(|(k, v)| format!("{k} = '{v}'"))
+                .collect();
+            self.push(0, format!("Settings: {}", list.join(", ")));
+        }
+        if let Some(b) = plan.planning_buffers.as_ref().filter(|b| b.any())
+            && self.o.shows_buffers()
+        {
+            self.push(0, "Planning:");
+            self.buffers(1, b);
+        }
+        if let Some(t) = plan.planning_time {
+            self.push(0, format!("Planning Time: {t:.3} ms"));
+        }
+        for t in &plan.triggers {
+            let who = match (&t.constraint, &t.name) {
+                (Some(c), _) => format!("Trigger for constraint {c}"),
+                (None, Some(n)) => format!("Trigger {n}"),
+                (None, None) => "Trigger".to_string(),
+            };
+            self.push(
+                0,
+                format!(
+                    "{who}: time={:.3} calls={}",
+                    t.time.unwrap_or(0.0),
+                    int(t.calls.unwrap_or(0.0))
+                ),
+            );
+        }
+        if let Some(jit) = &plan.jit {
+            self.push(0, "JIT:");
+            if let Some(n) = jit.functions {
+                self.push(1, format!("Functions: {}", int(n)));
+            }
+            if let Some(o) = &jit.options {
+                self.push(
+                    1,
+                    format!(
+                        "Options: Inlining {}, Optimization {}, Expressions {}, Deforming {}",
+                        o.inlining, o.optimization, o.expressions, o.deforming
+                    ),
+                );
+            }
+            if let Some(t) = &jit.timing {
+                self.push(
+                    1,
+                    format!(
+                        "Timing: Generation {:.3} ms, Inlining {:.3} ms, Optimization {:.3} ms, Emission {:.3} ms, Total {:.3} ms",
+                        t.generation, t.inlining, t.optimization, t.emission, t.total
+                    ),
+                );
+            }
+        }
+        if let Some(t) = plan.execution_time {
+            self.push(0, format!("Execution Time: {t:.3} ms"));
+        }
+    }
+}
+
+/// psql's `Buffers: shared hit=1 read=2, temp read=3 written=4` line, or
+/// `None` when every counter is zero.
+pub fn buffers_line(b: &Buffers) -> Option<String> {
+    let groups = [
+        (
+            "shared",
+            [
+                ("hit", b.shared_hit),
+                ("read", b.shared_read),
+                ("dirtied", b.shared_dirtied),
+                ("written", b.shared_written),
+            ],
+        ),
+        (
+            "local",
+            [
+                ("hit", b.local_hit),
+                ("read", b.local_read),
+                ("dirtied", b.local_dirtied),
+                ("written", b.local_written),
+            ],
+        ),
+        (
+            "temp",
+            [
+                ("read", b.temp_read),
+                ("written", b.temp_written),
+                ("", None),
+                ("", None),
+            ],
+        ),
+    ];
+    let parts: Vec<String> = groups
+        .iter()
+        .filter_map(|(name, counters)| {
+            let shown: Vec<String> = counters
+                .iter()
+                .filter_map(|(k, v)| v.filter(|v| *v > 0.0).map(|v| format!(" {k}={}", int(v))))
+                .collect();
+            (!shown.is_empty()).then(|| format!(" {name}{}", shown.concat()))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| format!("Buffers:{}", parts.join(",")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::explain::statement::parse_explain;
+
+    #[test]
+    fn renders_the_lab_plan_like_psql() {
+        let json = include_str!("../../tests/fixtures/plans/lab_seq_scan_analyze.json");
+        let plan = Plan::parse(json).unwrap();
+        let req = parse_explain("explain (analyze, buffers) select 1").unwrap();
+        let lines = render_text(&plan, &req.options);
+        assert_eq!(
+            lines,
+            [
+                "Limit  (cost=2801.41..2801.46 rows=20 width=33) (actual time=14.534..14.539 rows=20 loops=1)",
+                "  Buffers: shared hit=1124",
+                "  ->  Sort  (cost=2801.41..2818.07 rows=6667 width=33) (actual time=14.533..14.535 rows=20 loops=1)",
+                "        Sort Key: created_at DESC",
+                "        Sort Method: top-N heapsort  Memory: 28kB",
+                "        Buffers: shared hit=1124",
+                "        ->  Seq Scan on tasks  (cost=0.00..2624.00 rows=6667 width=33) (actual time=0.006..13.313 rows=6667 loops=1)",
+                "              Filter: ((status = 'todo'::text) AND (priority = 'high'::text))",
+                "              Rows Removed by Filter: 93333",
+                "              Buffers: shared hit=1124",
+                "Planning Time: 0.064 ms",
+                "Execution Time: 14.560 ms",
+            ]
+        );
+    }
+
+    #[test]
+    fn buffers_line_shows_only_positive_counters() {
+        let b = Buffers {
+            shared_hit: Some(3.0),
+            shared_read: Some(0.0),
+            temp_written: Some(7.0),
+            ..Default::default()
+        };
+        assert_eq!(
+            buffers_line(&b).unwrap(),
+            "Buffers: shared hit=3, temp written=7"
+        );
+        assert_eq!(buffers_line(&Buffers::default()), None);
+    }
+
+    #[test]
+    fn titles() {
+        let p = Plan::parse(
+            r#"[{"Plan": {"Node Type": "Hash Join", "Join Type": "Left", "Plans": [
+            {"Node Type": "Aggregate", "Strategy": "Hashed", "Partial Mode": "Partial"},
+            {"Node Type": "Index Scan", "Scan Direction": "Backward", "Index Name": "Idx", "Relation Name": "tasks", "Alias": "t"},
+            {"Node Type": "Nested Loop", "Join Type": "Inner"},
+            {"Node Type": "Seq Scan", "Parallel Aware": true, "Relation Name": "tasks", "Alias": "tasks", "Schema": "public"}]}}]"#,
+        )
+        .unwrap();
+        let t: Vec<String> = p.nodes.iter().map(|n| node_title(n, false)).collect();
+        assert_eq!(
+            t,
+            [
+                "Hash Left Join",
+                "Partial HashAggregate",
+                "Index Scan Backward using \"Idx\" on tasks t",
+                "Nested Loop",
+                "Parallel Seq Scan on tasks"
+            ]
+        );
+        assert_eq!(
+            node_title(&p.nodes[4], true),
+            "Parallel Seq Scan on public.tasks"
+        );
+    }
+}

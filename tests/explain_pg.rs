@@ -1,0 +1,436 @@
+//! Plans from a real PostgreSQL 15 (the course's 100,000-row tasks table):
+//! findings fire where they should and not elsewhere, the compare view names
+//! the scan that changed, text rendering matches psql line for line, and odd
+//! plans (CTE, InitPlan, parallel, hundreds of partitions) render.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::pg::TempPg;
+use pglab::explain::compare::compare;
+use pglab::explain::{AnalyzedPlan, FindingKind, parse_explain, render_text};
+use sqlx::{Connection, PgConnection, Row};
+
+const LAB_QUERY: &str = "select id, title, created_at from tasks \
+    where status = 'todo' and priority = 'high' order by created_at desc limit 20";
+
+async fn connect(pg: &TempPg) -> PgConnection {
+    let mut conn = PgConnection::connect_with(&pg.options()).await.unwrap();
+    sqlx::raw_sql(include_str!("fixtures/plans/schema.sql"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn
+}
+
+/// Runs an EXPLAIN as the console would: the learner's statement through
+/// `parse_explain`, then its JSON statement; returns (json, request).
+async fn explain_json(
+    conn: &mut PgConnection,
+    sql: &str,
+) -> (String, pglab::explain::ExplainRequest) {
+    let req = parse_explain(sql).expect("an EXPLAIN statement");
+    let json_sql = req.json_sql.clone().expect("a JSON run");
+    let row = sqlx::query(&json_sql).fetch_one(&mut *conn).await.unwrap();
+    let json: serde_json::Value = row.try_get(0).unwrap();
+    (json.to_string(), req)
+}
+
+/// psql's text output of an EXPLAIN statement: the rows of its one column.
+async fn explain_text(conn: &mut PgConnection, sql: &str) -> Vec<String> {
+    sqlx::query(sql)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String, _>(0).unwrap())
+        .collect()
+}
+
+fn kinds(p: &AnalyzedPlan) -> Vec<FindingKind> {
+    p.findings.iter().map(|f| f.kind).collect()
+}
+
+#[tokio::test]
+async fn lab_query_before_and_after_the_index() {
+    let pg = TempPg::start();
+    let mut conn = connect(&pg).await;
+    let explain = format!("EXPLAIN (ANALYZE, BUFFERS) {LAB_QUERY}");
+
+    let (before_json, req) = explain_json(&mut conn, &explain).await;
+    let before = AnalyzedPlan::parse(&before_json).unwrap();
+    let missing: Vec<_> = before
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::MissingIndex)
+        .collect();
+    assert_eq!(missing.len(), 1, "{:?}", before.findings);
+    assert!(
+        missing[0].action.contains("tasks (status, priority)"),
+        "{}",
+        missing[0].action
+    );
+    let seq = &before.plan.nodes[missing[0].node];
+    assert_eq!(seq.fields.node_type, "Seq Scan");
+    // The text output has psql's structure (timings differ run to run).
+    let text = render_text(&before.plan, &req.options);
+    assert!(text[0].starts_with("Limit  (cost="), "{text:?}");
+    assert!(
+        text.iter()
+            .any(|l| l.starts_with("        ->  Seq Scan on tasks  (cost="))
+    );
+    assert!(
+        text.iter().any(|l| l
+            == "              Filter: ((status = 'todo'::text) AND (priority = 'high'::text))")
+    );
+    assert!(
+        text.iter()
+            .any(|l| l.starts_with("              Buffers: shared hit="))
+    );
+    assert!(text.last().unwrap().starts_with("Execution Time: "));
+    let psql = explain_text(&mut conn, &explain).await;
+    assert_eq!(shape(&text), shape(&psql));
+
+    sqlx::raw_sql(
+        "create index idx_tasks_status_priority on tasks (status, priority); analyze tasks",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let (after_json, _) = explain_json(&mut conn, &explain).await;
+    let after = AnalyzedPlan::parse(&after_json).unwrap();
+    assert!(
+        !kinds(&after).contains(&FindingKind::MissingIndex),
+        "{:?}",
+        after.findings
+    );
+    // With the index, the top-N sort is what is left to teach.
+    assert!(
+        kinds(&after).contains(&FindingKind::TopNSort),
+        "{:?}",
+        after.findings
+    );
+
+    let cmp = compare(&before, &after);
+    assert_eq!(cmp.scan_changes.len(), 1, "{cmp:?}");
+    assert_eq!(cmp.scan_changes[0].before, "Seq Scan on tasks");
+    let after_scan = &cmp.scan_changes[0].after;
+    assert!(
+        after_scan.contains("Scan") && after_scan.contains("idx_tasks_status_priority"),
+        "{after_scan}"
+    );
+    assert!(cmp.faster, "{cmp:?}");
+
+    // Once the order-by index exists, nothing is left to flag.
+    sqlx::raw_sql("create index idx_tasks_lab on tasks (status, priority, created_at desc)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (json, _) = explain_json(&mut conn, &explain).await;
+    let best = AnalyzedPlan::parse(&json).unwrap();
+    assert!(best.findings.is_empty(), "{:?}", best.findings);
+}
+
+/// Lines with every number replaced, to compare ANALYZE output's structure.
+/// Planning buffers differ from run to run (catalog caches), so they go.
+fn shape(lines: &[String]) -> Vec<String> {
+    let mut skip_next = false;
+    lines
+        .iter()
+        .filter(|l| {
+            let skip = skip_next;
+            skip_next = l.as_str() == "Planning:";
+            !skip && l.as_str() != "Planning:"
+        })
+        .map(|l| {
+            l.chars()
+                .map(|c| if c.is_ascii_digit() { '9' } else { c })
+                .collect::<String>()
+                .split('9')
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join("#")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sort_spill_and_stale_statistics() {
+    let pg = TempPg::start();
+    let mut conn = connect(&pg).await;
+
+    sqlx::raw_sql("set work_mem = '64kB'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (json, _) = explain_json(
+        &mut conn,
+        "explain (analyze, buffers) select * from tasks order by title",
+    )
+    .await;
+    let spill = AnalyzedPlan::parse(&json).unwrap();
+    let f = spill
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::SortSpill)
+        .unwrap_or_else(|| panic!("{:?}", spill.findings));
+    assert!(f.action.contains("work_mem"), "{}", f.action);
+    sqlx::raw_sql("set work_mem = '64MB'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (json, _) = explain_json(
+        &mut conn,
+        "explain analyze select * from tasks order by title",
+    )
+    .await;
+    assert!(!kinds(&AnalyzedPlan::parse(&json).unwrap()).contains(&FindingKind::SortSpill));
+
+    // Bulk insert without ANALYZE (autovacuum off for the table): stale stats.
+    sqlx::raw_sql(
+        "alter table tasks set (autovacuum_enabled = false);
+         insert into tasks (project_id, assignee_id, title, status, priority, created_at)
+         select 1 + (g % 200), null, 'Imported ' || g, 'todo', 'low',
+                timestamptz '2027-03-01' + g * interval '1 minute'
+         from generate_series(1, 100000) g",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let query = "explain analyze select * from tasks where created_at > '2027-01-01'";
+    let (json, _) = explain_json(&mut conn, query).await;
+    let stale = AnalyzedPlan::parse(&json).unwrap();
+    let f = stale
+        .findings
+        .iter()
+        .find(|f| f.kind == FindingKind::Misestimate)
+        .unwrap_or_else(|| panic!("{:?}", stale.findings));
+    assert!(f.action.starts_with("analyze tasks;"), "{}", f.action);
+
+    sqlx::raw_sql("analyze tasks")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (json, _) = explain_json(&mut conn, query).await;
+    let fresh = AnalyzedPlan::parse(&json).unwrap();
+    assert!(
+        !kinds(&fresh).contains(&FindingKind::Misestimate),
+        "{:?}",
+        fresh.findings
+    );
+}
+
+/// Queries of many shapes; the text rendered from JSON must equal psql's.
+const SHAPES: &[&str] = &[
+    "select * from tasks",
+    LAB_QUERY,
+    "select t.id, u.name from tasks t join users u on u.id = t.assignee_id where t.status = 'done'",
+    "select u.name, count(*) from tasks t left join users u on u.id = t.assignee_id group by u.name order by 2 desc",
+    "select * from tasks where id = 42",
+    "select * from tasks where id in (select assignee_id from tasks where status = 'todo' limit 5)",
+    "select * from tasks where created_at > (select max(created_at) - interval '1 day' from tasks)",
+    "with recent as materialized (select * from tasks order by created_at desc limit 100) select r.title, p.name from recent r join projects p on p.id = r.project_id",
+    "select * from users u where not exists (select 1 from tasks t where t.assignee_id = u.id)",
+    "select status, priority, count(*) from tasks group by status, priority",
+    "select id, rank() over (partition by status order by created_at) from tasks where project_id = 3",
+    "select id from tasks where project_id = 1 union select id from tasks where project_id = 2",
+    "select id from tasks where project_id = 1 except select id from tasks where priority = 'low'",
+    "select * from generate_series(1, 10) g join tasks t on t.id = g",
+    "select * from (values (1, 'a'), (2, 'b')) v(n, s)",
+    "select count(distinct assignee_id) from tasks",
+    "select p.name, (select count(*) from tasks t where t.project_id = p.id) from projects p",
+    "select * from tasks order by id desc limit 3",
+    "select * from tasks t1 join tasks t2 on t1.id = t2.id + 1 where t1.project_id < 5",
+    "update tasks set status = 'done' where id = 7",
+    "delete from tasks where id < 0",
+    "insert into users (email, name) values ('x@example.com', 'x')",
+    "select id from tasks where id < 100 order by title for update",
+    "select * from tasks where title like 'Task number 1%' and assignee_id is null",
+];
+
+#[tokio::test]
+async fn text_rendering_matches_psql_without_analyze() {
+    let pg = TempPg::start();
+    let mut conn = connect(&pg).await;
+    sqlx::raw_sql(
+        "create index idx_tasks_project on tasks (project_id);
+         create index idx_tasks_created on tasks (created_at)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for options in [
+        "",
+        "(VERBOSE)",
+        "(COSTS false)",
+        "(verbose, costs off)",
+        "(SETTINGS)",
+    ] {
+        if options == "(SETTINGS)" {
+            sqlx::raw_sql("set random_page_cost = 1.1")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        for q in SHAPES {
+            let explain = format!("EXPLAIN {options} {q}");
+            let psql = explain_text(&mut conn, &explain).await;
+            let (json, req) = explain_json(&mut conn, &explain).await;
+            let plan = pglab::explain::Plan::parse(&json).unwrap();
+            let ours = render_text(&plan, &req.options);
+            checked += 1;
+            if ours != psql {
+                failures.push(format!(
+                    "{explain}\n--- psql\n{}\n--- ours\n{}",
+                    psql.join("\n"),
+                    ours.join("\n")
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} differ:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[tokio::test]
+async fn parallel_cte_initplan_and_many_partitions_render() {
+    let pg = TempPg::start();
+    let mut conn = connect(&pg).await;
+    sqlx::raw_sql(
+        "set parallel_setup_cost = 0; set parallel_tuple_cost = 0; set min_parallel_table_scan_size = 0;
+         create table events (id bigint, at date not null, payload text) partition by range (at);
+         do $$ begin
+           for i in 0..299 loop
+             execute format('create table events_%s partition of events for values from (%L) to (%L)',
+                            i, date '2020-01-01' + i, date '2020-01-01' + i + 1);
+           end loop;
+         end $$;
+         insert into events select g, date '2020-01-01' + (g % 300), 'x' from generate_series(1, 30000) g;
+         analyze events",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let queries = [
+        "explain (analyze, buffers) select status, count(*) from tasks group by status",
+        "explain (analyze, buffers) with c as materialized (select * from tasks where project_id = 1) select * from c a join c b on a.id = b.id",
+        "explain (analyze) select * from tasks where created_at = (select max(created_at) from tasks)",
+        "explain (analyze, buffers) select count(*) from events where payload = 'x'",
+        "explain select * from events order by id limit 5",
+    ];
+    for q in queries {
+        let (json, req) = explain_json(&mut conn, q).await;
+        let plan = AnalyzedPlan::parse(&json).unwrap();
+        let html = plan.html_with_prefix("t-");
+        let nodes = plan.plan.nodes.len();
+        assert_eq!(html.matches("<details class=\"pn").count(), nodes, "{q}");
+        assert_eq!(html.matches("</details>").count(), nodes, "{q}: balanced");
+        assert_eq!(
+            html.matches("<div class=\"pn-children").count(),
+            plan.plan
+                .nodes
+                .iter()
+                .filter(|n| !n.children.is_empty())
+                .count()
+        );
+        if req.options.analyze {
+            assert_eq!(html.matches("class=\"pn-bar-fill\"").count(), nodes, "{q}");
+            for n in &plan.analysis.nodes {
+                assert!(n.exclusive_ms.is_some_and(|e| e >= 0.0), "{q}");
+            }
+        } else {
+            assert!(!html.contains("pn-bar-fill"), "no made-up actuals: {q}");
+            assert!(html.contains("Estimates only"));
+        }
+        for f in &plan.findings {
+            assert!(html.contains(&format!("href=\"#t-node-{}\"", f.node)));
+        }
+        if q.contains("events") {
+            assert!(nodes > 300, "{q}: {nodes} nodes");
+        }
+        if q.contains("group by status") {
+            assert!(json.contains("Gather"), "a parallel plan: {json}");
+        }
+        let _ = render_text(&plan.plan, &req.options);
+    }
+}
+
+#[tokio::test]
+async fn text_rendering_matches_psql_structure_with_analyze() {
+    let pg = TempPg::start();
+    let mut conn = connect(&pg).await;
+    sqlx::raw_sql(
+        "create index idx_tasks_project on tasks (project_id);
+         create index idx_tasks_created on tasks (created_at)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::raw_sql("vacuum analyze tasks")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut failures = Vec::new();
+    let extra = [
+        "select project_id from tasks where project_id between 3 and 9",
+        "select count(*) from tasks where created_at > '2026-01-20'",
+    ];
+    let selects = SHAPES
+        .iter()
+        .chain(extra.iter())
+        .filter(|q| q.starts_with("select") || q.starts_with("with"));
+    for (n, q) in selects.enumerate() {
+        // Every other query may go parallel, to cover Gather and workers.
+        let parallel = if n % 2 == 0 { "0" } else { "100000" };
+        sqlx::raw_sql(&format!(
+            "set parallel_setup_cost = {parallel}; set parallel_tuple_cost = 0; set min_parallel_table_scan_size = 0"
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        for options in [
+            "(ANALYZE, BUFFERS)",
+            "(ANALYZE, TIMING off, COSTS off)",
+            "(ANALYZE, VERBOSE, BUFFERS)",
+        ] {
+            let explain = format!("EXPLAIN {options} {q}");
+            let (json, req) = explain_json(&mut conn, &explain).await;
+            // Which workers report, and with which buffers, under VERBOSE
+            // varies from run to run: compare those plans' other shapes only.
+            if options.contains("VERBOSE") && json.contains("\"Workers Planned\"") {
+                continue;
+            }
+            let psql = explain_text(&mut conn, &explain).await;
+            let plan = pglab::explain::Plan::parse(&json).unwrap();
+            let ours = render_text(&plan, &req.options);
+            let (a, b) = (loose_shape(&psql), loose_shape(&ours));
+            if a != b {
+                failures.push(format!(
+                    "{explain}\n--- psql\n{}\n--- ours\n{}",
+                    psql.join("\n"),
+                    ours.join("\n")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// [`shape`], and buffer lines reduced to their label: a second run hits
+/// pages the first one read.
+fn loose_shape(lines: &[String]) -> Vec<String> {
+    shape(lines)
+        .into_iter()
+        .map(|l| match l.find("Buffers:") {
+            Some(i) => l[..i + 8].to_string(),
+            None => l,
+        })
+        .collect()
+}
