@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::ops::logging::LogFormat;
+
 /// Which sandbox backend runs learners' PostgreSQL servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SandboxKind {
@@ -42,6 +44,58 @@ pub struct ServeConfig {
     /// Image of learners' sandboxes.
     #[arg(long, env = "PGLAB_SANDBOX_IMAGE", default_value = "pglab/sandbox:15")]
     pub sandbox_image: String,
+
+    // --- operations (src/ops/) ---
+    /// Log output on stderr: text, or json (one object per line).
+    #[arg(long, env = "PGLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// The address learners use, e.g. https://pglab.example.org: used for
+    /// printed links; an https:// URL marks cookies Secure.
+    #[arg(long, env = "PGLAB_PUBLIC_URL", value_parser = crate::ops::proxy::parse_public_url)]
+    pub public_url: Option<String>,
+
+    /// Believe a reverse proxy's X-Forwarded-Proto header (only when one is
+    /// in front: anyone can send that header).
+    #[arg(
+        long,
+        env = "PGLAB_TRUST_PROXY",
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub trust_proxy: bool,
+
+    /// Bearer secret that lets a scraper read GET /metrics (unset: only
+    /// instructors may).
+    #[arg(long, env = "PGLAB_METRICS_SECRET", hide_env_values = true)]
+    pub metrics_secret: Option<Secret>,
+}
+
+/// A secret setting: compared in constant time, never printed by `Debug`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Whether `candidate` is the secret, in time that does not depend on
+    /// where they differ.
+    pub fn matches(&self, candidate: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 impl ServeConfig {

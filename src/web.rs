@@ -4,14 +4,15 @@
 mod error;
 mod health;
 pub mod identity;
+pub mod metrics;
 mod pages;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
+use axum::middleware;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 
@@ -29,10 +30,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(pages::router())
+        .merge(metrics::router())
         .nest("/static", static_files)
         .fallback(pages::not_found)
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        // Route layers see the MatchedPath: metrics and logs label by route
+        // template. The trace layer never records headers or query strings.
+        .layer(middleware::from_fn(metrics::track))
+        .layer(crate::ops::logging::http_trace_layer())
         .with_state(state)
 }
 
