@@ -1,4 +1,5 @@
-//! The command line: `pglab [serve]` and, later, maintenance subcommands.
+//! The command line: `pglab [serve]` and the maintenance subcommands
+//! `backup`, `restore` and `healthcheck`.
 //!
 //! Every failure ends as one line on stderr (`pglab: <what is wrong>`) and exit
 //! code 2, so a self-hoster never has to read a panic or a backtrace.
@@ -8,6 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::ServeConfig;
+use crate::ops::backup::{BackupArgs, RestoreArgs};
+use crate::ops::healthcheck::HealthcheckArgs;
+use crate::ops::logging::{self, BoxedLayer};
 use crate::startup::Application;
 
 #[derive(Debug, Parser)]
@@ -30,6 +34,12 @@ pub struct Cli {
 enum Command {
     /// Run the web server (the default).
     Serve(ServeConfig),
+    /// Copy the store to FILE while the server may run (consistent, online).
+    Backup(BackupArgs),
+    /// Replace the store with FILE made by `pglab backup` (server stopped).
+    Restore(RestoreArgs),
+    /// Exit 0 when the server on PGLAB_BIND answers /healthz (for Docker).
+    Healthcheck(HealthcheckArgs),
 }
 
 /// Parses the command line, runs the command and maps failures to exit code 2.
@@ -40,6 +50,9 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Serve(config)) => serve(config),
+        Some(Command::Backup(args)) => backup(args),
+        Some(Command::Restore(args)) => restore(args),
+        Some(Command::Healthcheck(args)) => crate::ops::healthcheck::run(&args),
         None => serve(cli.serve),
     };
     match result {
@@ -73,7 +86,7 @@ fn clap_error(err: clap::Error) -> ExitCode {
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    init_tracing();
+    logging::init_tracing(config.log_format, extra_tracing_layers());
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let app = Application::build(config).await?;
@@ -81,12 +94,37 @@ fn serve(config: ServeConfig) -> anyhow::Result<()> {
     })
 }
 
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sqlx=warn,bollard=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+/// Tracing layers of other areas (each with its own filter), installed
+/// beside the log output: add yours here.
+fn extra_tracing_layers() -> Vec<BoxedLayer> {
+    Vec::new()
+}
+
+fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let summary = runtime.block_on(crate::ops::backup::backup(&args))?;
+    println!(
+        "backed up {} to {} (schema {}, {} users)",
+        args.data_dir.join("pglab.db").display(),
+        args.file.display(),
+        summary.schema_version,
+        summary.users
+    );
+    Ok(())
+}
+
+fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(crate::ops::backup::restore(&args))?;
+    println!(
+        "restored {} into {} (schema {}, {} users); start the server to migrate it forward",
+        args.file.display(),
+        args.data_dir.join("pglab.db").display(),
+        report.summary.schema_version,
+        report.summary.users
+    );
+    if let Some(previous) = report.previous {
+        println!("the replaced store is kept as {}", previous.display());
+    }
+    Ok(())
 }

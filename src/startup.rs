@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use crate::app::AppState;
 use crate::config::ServeConfig;
 use crate::course::Course;
+use crate::ops::lock::{DataDirLock, LockError};
 use crate::sandbox;
 use crate::store::Store;
 use crate::web;
@@ -40,6 +41,11 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(
+        "data dir {path} is in use by another pglab server{}: stop it, or pass --data-dir (or PGLAB_DATA_DIR) pointing at another folder",
+        .pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    DataDirInUse { path: PathBuf, pid: Option<u32> },
     #[error("cannot open the store {path}: {source}")]
     Store {
         path: PathBuf,
@@ -53,6 +59,8 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// Held while the server lives: no second server, no restore under us.
+    _lock: DataDirLock,
 }
 
 impl Application {
@@ -62,6 +70,16 @@ impl Application {
             return Err(StartupError::ContentDirMissing(config.content_dir.clone()));
         }
         ensure_writable_dir(&config.data_dir)?;
+        let lock = DataDirLock::acquire(&config.data_dir).map_err(|err| match err {
+            LockError::InUse { pid, .. } => StartupError::DataDirInUse {
+                path: config.data_dir.clone(),
+                pid,
+            },
+            LockError::Io { source, .. } => StartupError::DataDirUnwritable {
+                path: config.data_dir.clone(),
+                source,
+            },
+        })?;
         let store_path = config.store_path();
         let store = Store::open(&store_path)
             .await
@@ -86,7 +104,11 @@ impl Application {
             course: Arc::new(course),
             sandbox,
         };
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            _lock: lock,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -107,6 +129,9 @@ impl Application {
         let router = web::router(self.state.clone());
         // Tests and scripts read this line to find the port when binding port 0.
         println!("pglab listening on http://{addr}");
+        if let Some(url) = &self.state.config.public_url {
+            println!("pglab public URL: {url}/");
+        }
         tracing::info!(%addr, backend = self.state.sandbox.backend_name(), "pglab is ready");
         axum::serve(
             self.listener,
