@@ -59,16 +59,18 @@ async fn instructor_may_read(_headers: &HeaderMap, _state: &AppState) -> bool {
 }
 
 /// Middleware: counts the request and its latency under its route template
-/// (`MatchedPath`, e.g. `/sections/{slug}`), or `unmatched` for 404s from the
-/// fallback, so that label values stay bounded.
+/// (`MatchedPath`, e.g. `/sections/{slug}`), `/static` for static files, or
+/// `unmatched` for the 404 fallback, so that label values stay bounded.
 pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| route_label(m.as_str()))
-        .unwrap_or("unmatched")
-        .to_string();
+    let route = match req.extensions().get::<MatchedPath>() {
+        Some(matched) => route_label(matched.as_str()),
+        // The static files are a fallback service nested under /static: it
+        // matches no route template of its own.
+        None if req.uri().path().starts_with("/static/") => "/static",
+        None => "unmatched",
+    }
+    .to_string();
     let method = method_label(req.method().as_str());
     let response = next.run(req).await;
     crate::metrics::observe_http(
