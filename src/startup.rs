@@ -130,7 +130,7 @@ impl Application {
         let shutdown = shutdown_signal();
         // Tests and scripts read this line to find the port when binding port 0.
         println!("pglab listening on http://{addr}");
-        if let Some(url) = &self.state.config.public_url {
+        if let Some(url) = self.state.config.public_url() {
             println!("pglab public URL: {url}/");
         }
         tracing::info!(%addr, backend = self.state.sandbox.backend_name(), "pglab is ready");

@@ -9,7 +9,11 @@ use common::{ServerOptions, TestServer, client};
 
 #[tokio::test]
 async fn metrics_are_hidden_when_no_secret_is_configured() {
-    let server = TestServer::start();
+    // Compose files pass unset settings as empty values: still no secret.
+    let server = TestServer::start_with(ServerOptions {
+        env: vec![("PGLAB_METRICS_SECRET".into(), String::new())],
+        ..Default::default()
+    });
     let http = client();
     let plain = http.get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(plain.status(), 404);

@@ -15,6 +15,7 @@
 //! through [`init_tracing`]'s `extra_layers`; the level filter applies only to
 //! the log output, so each extra layer brings its own filter.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -47,14 +48,16 @@ pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync + 'static>;
 pub const DEFAULT_FILTER: &str = "info,tower_http=info,sqlx=warn,sqlx::query=error,bollard=warn";
 
 /// Installs the global subscriber: the extra layers (unfiltered here), then
-/// the log output filtered by `RUST_LOG` or [`DEFAULT_FILTER`]. A second call
-/// does nothing.
+/// the log output filtered by `RUST_LOG` (when set, non-empty and valid) or
+/// [`DEFAULT_FILTER`]. A second call does nothing.
 pub fn init_tracing(format: LogFormat, extra_layers: Vec<BoxedLayer>) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let output: BoxedLayer = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            // Colours only for a person at a terminal, not in `docker logs`.
+            .with_ansi(std::io::stderr().is_terminal())
             .with_filter(filter)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()

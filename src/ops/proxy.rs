@@ -25,8 +25,7 @@ pub fn request_is_https(parts: &Parts, config: &ServeConfig) -> bool {
 /// [`request_is_https`] for code that holds only the headers.
 pub fn headers_say_https(headers: &HeaderMap, config: &ServeConfig) -> bool {
     if config
-        .public_url
-        .as_deref()
+        .public_url()
         .is_some_and(|url| url.starts_with("https://"))
     {
         return true;
@@ -57,8 +56,8 @@ fn forwarded_proto(headers: &HeaderMap) -> Option<String> {
 /// public URL, else what the request says (`Host`, and the scheme per
 /// [`request_is_https`]), else the bind address.
 pub fn public_base_url(parts: &Parts, config: &ServeConfig) -> String {
-    if let Some(url) = &config.public_url {
-        return url.clone();
+    if let Some(url) = config.public_url() {
+        return url.to_string();
     }
     let scheme = if request_is_https(parts, config) {
         "https"
@@ -75,8 +74,12 @@ pub fn public_base_url(parts: &Parts, config: &ServeConfig) -> String {
 }
 
 /// Checks a `--public-url` value: an absolute http(s) URL with a host; the
-/// trailing slash is dropped so that `format!("{base}/path")` is right.
+/// trailing slash is dropped so that `format!("{base}/path")` is right. Empty
+/// means unset (see `ServeConfig::public_url`).
 pub fn parse_public_url(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        return Ok(String::new());
+    }
     let trimmed = value.trim().trim_end_matches('/');
     let rest = trimmed
         .strip_prefix("https://")
@@ -169,6 +172,8 @@ mod tests {
             "https://a.example/pglab"
         );
         assert!(parse_public_url("pglab.example.org").is_err());
+        let unset = config(&["--public-url", ""]);
+        assert_eq!(unset.public_url(), None);
         assert!(parse_public_url("https://").is_err());
     }
 

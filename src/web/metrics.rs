@@ -27,7 +27,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let secret = state.config.metrics_secret.as_ref();
+    let secret = state.config.metrics_secret();
     let by_secret = matches!((secret, bearer), (Some(s), Some(b)) if s.matches(b));
     if !(by_secret || instructor_may_read(&headers, &state).await) {
         return if secret.is_some() {
