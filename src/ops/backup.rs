@@ -126,7 +126,16 @@ pub async fn restore(args: &RestoreArgs) -> anyhow::Result<RestoreReport> {
     std::fs::File::open(&incoming)?.sync_all()?;
 
     let mut previous = None;
-    if store.exists() {
+    if let Ok(meta) = std::fs::metadata(&store) {
+        // Root restoring for a server that runs as another user (the
+        // container's `pglab`) must leave the store writable by that user.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let _ = std::os::unix::fs::chown(&incoming, Some(meta.uid()), Some(meta.gid()));
+        }
+        #[cfg(not(unix))]
+        let _ = meta;
         // A compact copy through SQLite, which also folds in a WAL left by a
         // server that died: copying the file alone could miss those writes.
         let stamp = std::time::SystemTime::now()
