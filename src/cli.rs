@@ -1,4 +1,5 @@
-//! The command line: `pglab [serve]` and, later, maintenance subcommands.
+//! The command line: `pglab [serve]` and the maintenance subcommands
+//! `backup`, `restore` and `healthcheck`.
 //!
 //! Every failure ends as one line on stderr (`pglab: <what is wrong>`) and exit
 //! code 2, so a self-hoster never has to read a panic or a backtrace.
@@ -11,6 +12,9 @@ mod sandbox;
 mod user;
 
 use crate::config::ServeConfig;
+use crate::ops::backup::{BackupArgs, RestoreArgs};
+use crate::ops::healthcheck::HealthcheckArgs;
+use crate::ops::logging::{self, BoxedLayer};
 use crate::startup::Application;
 
 #[derive(Debug, Parser)]
@@ -33,6 +37,12 @@ pub struct Cli {
 enum Command {
     /// Run the web server (the default).
     Serve(ServeConfig),
+    /// Copy the store to FILE while the server may run (consistent, online).
+    Backup(BackupArgs),
+    /// Replace the store with FILE made by `pglab backup` (server stopped).
+    Restore(RestoreArgs),
+    /// Exit 0 when the server on PGLAB_BIND answers /healthz (for Docker).
+    Healthcheck(HealthcheckArgs),
     /// Inspect and manage learners' sandboxes.
     Sandbox(sandbox::SandboxArgs),
     /// Manage accounts: `user add NAME --instructor`, `user import FILE --classroom ID`.
@@ -79,6 +89,9 @@ pub fn main() -> ExitCode {
         }
         Some(Command::User(cmd)) => user::run(cmd),
         Some(Command::Content(ContentCommand::Check(args))) => return content_check(args),
+        Some(Command::Backup(args)) => backup(args),
+        Some(Command::Restore(args)) => restore(args),
+        Some(Command::Healthcheck(args)) => crate::ops::healthcheck::run(&args),
         None => serve(cli.serve),
     };
     match result {
@@ -112,7 +125,7 @@ fn clap_error(err: clap::Error) -> ExitCode {
 }
 
 fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    init_tracing();
+    logging::init_tracing(config.log_format, extra_tracing_layers());
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let app = Application::build(config).await?;
@@ -160,20 +173,43 @@ fn content_check(args: ContentCheckArgs) -> ExitCode {
     }
 }
 
+/// Logging for subcommands that talk to the engine (text on stderr).
 fn init_tracing() {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::{EnvFilter, Layer, fmt};
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sqlx=warn,bollard=warn"));
-    // The log output has its own filter, so that the console's notice layer
-    // receives sqlx's NOTICE events whatever RUST_LOG says.
-    let _ = tracing_subscriber::registry()
-        .with(
-            fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(filter),
-        )
-        .with(crate::console::notices::layer())
-        .try_init();
+    logging::init_tracing(logging::LogFormat::Text, extra_tracing_layers());
+}
+
+/// Tracing layers of other areas (each with its own filter), installed
+/// beside the log output. The console's layer routes sqlx's NOTICE events to
+/// the statement that raised them, whatever `RUST_LOG` says.
+fn extra_tracing_layers() -> Vec<BoxedLayer> {
+    vec![Box::new(crate::console::notices::layer())]
+}
+
+fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let summary = runtime.block_on(crate::ops::backup::backup(&args))?;
+    println!(
+        "backed up {} to {} (schema {}, {} users)",
+        args.data_dir.join("pglab.db").display(),
+        args.file.display(),
+        summary.schema_version,
+        summary.users
+    );
+    Ok(())
+}
+
+fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(crate::ops::backup::restore(&args))?;
+    println!(
+        "restored {} into {} (schema {}, {} users); start the server to migrate it forward",
+        args.file.display(),
+        args.data_dir.join("pglab.db").display(),
+        report.summary.schema_version,
+        report.summary.users
+    );
+    if let Some(previous) = report.previous {
+        println!("the replaced store is kept as {}", previous.display());
+    }
+    Ok(())
 }

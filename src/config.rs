@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::ops::logging::LogFormat;
+
 /// Which sandbox backend runs learners' PostgreSQL servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SandboxKind {
@@ -83,11 +85,75 @@ pub struct ServeConfig {
     /// SQL console settings (timeouts, caps, session idle time).
     #[command(flatten)]
     pub console: crate::console::ConsoleConfig,
+    // --- operations (src/ops/) ---
+    /// Log output on stderr: text, or json (one object per line).
+    #[arg(long, env = "PGLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Bearer secret that lets a scraper read GET /metrics (unset: only
+    /// instructors may).
+    #[arg(long, env = "PGLAB_METRICS_SECRET", hide_env_values = true)]
+    pub metrics_secret: Option<Secret>,
+}
+
+/// A yes/no setting; empty (`PGLAB_X=` from a compose file) means no.
+pub(crate) fn parse_switch(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "" | "false" | "no" | "off" | "0" => Ok(false),
+        "true" | "yes" | "on" | "1" => Ok(true),
+        other => Err(format!("{other:?} is not true/false (yes/no, on/off, 1/0)")),
+    }
+}
+
+/// A secret setting: compared in constant time, never printed by `Debug`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Whether `candidate` is the secret, in time that does not depend on
+    /// where they differ.
+    pub fn matches(&self, candidate: &str) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl Secret {
+    /// An empty secret (`PGLAB_METRICS_SECRET=`) is no secret: it opens nothing.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 impl ServeConfig {
     /// The SQLite file of the app's store.
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join("pglab.db")
+    }
+
+    /// The public URL, if one is set (an empty value, as compose files pass
+    /// for unset settings, counts as none).
+    pub fn public_url(&self) -> Option<&str> {
+        self.auth.public_url.as_deref().filter(|u| !u.is_empty())
+    }
+
+    /// The metrics secret, if a non-empty one is set.
+    pub fn metrics_secret(&self) -> Option<&Secret> {
+        self.metrics_secret.as_ref().filter(|s| !s.is_empty())
     }
 }

@@ -8,6 +8,10 @@
 //! - [`console`]: learners' SQL sessions, psql-faithful results;
 //! - [`explain`]: query plans (EXPLAIN parsing, analysis, findings, HTML, compare);
 //! - [`sandbox`]: per-learner PostgreSQL servers (Docker or local processes);
+//! - [`web`]: HTTP routes, one file per area, thin over the modules above;
+//! - [`metrics`]: Prometheus metrics every module updates;
+//! - [`ops`]: backup/restore, the data dir lock, logging, reverse proxy.
+
 //! - [`auth`]: accounts, sessions, classrooms and sign-in rate limits;
 //! - [`web`]: HTTP routes, one file per area, thin over the modules above.
 
@@ -17,6 +21,9 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod course;
+pub mod metrics;
+pub mod ops;
+
 pub mod progress;
 pub mod explain;
 pub mod sandbox;

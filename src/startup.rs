@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use crate::app::AppState;
 use crate::config::ServeConfig;
 use crate::course::Course;
+use crate::ops::lock::{DataDirLock, LockError};
 use crate::sandbox;
 use crate::store::Store;
 use crate::web;
@@ -40,6 +41,11 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(
+        "data dir {path} is in use by another pglab server{}: stop it, or pass --data-dir (or PGLAB_DATA_DIR) pointing at another folder",
+        .pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    DataDirInUse { path: PathBuf, pid: Option<u32> },
     #[error("cannot open the store {path}: {source}")]
     Store {
         path: PathBuf,
@@ -53,6 +59,8 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// Held while the server lives: no second server, no restore under us.
+    _lock: DataDirLock,
 }
 
 impl Application {
@@ -62,6 +70,16 @@ impl Application {
             return Err(StartupError::ContentDirMissing(config.content_dir.clone()));
         }
         ensure_writable_dir(&config.data_dir)?;
+        let lock = DataDirLock::acquire(&config.data_dir).map_err(|err| match err {
+            LockError::InUse { pid, .. } => StartupError::DataDirInUse {
+                path: config.data_dir.clone(),
+                pid,
+            },
+            LockError::Io { source, .. } => StartupError::DataDirUnwritable {
+                path: config.data_dir.clone(),
+                source,
+            },
+        })?;
         let store_path = config.store_path();
         let store = Store::open(&store_path)
             .await
@@ -90,7 +108,11 @@ impl Application {
             progress: Default::default(),
             console,
         };
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            _lock: lock,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -109,11 +131,15 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let addr = self.local_addr();
         let router = web::router(self.state.clone());
+        let shutdown = shutdown_signal();
         // Tests and scripts read this line to find the port when binding port 0.
         println!("pglab listening on http://{addr}");
+        if let Some(url) = self.state.config.public_url() {
+            println!("pglab public URL: {url}/");
+        }
         crate::auth::setup::announce(
             self.state.store.pool(),
-            self.state.config.auth.public_url.as_deref(),
+            self.state.config.public_url(),
             addr,
         )
         .await;
@@ -122,7 +148,7 @@ impl Application {
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await?;
         tracing::info!("pglab stopped; learners' sandboxes are kept");
         Ok(())
@@ -142,24 +168,46 @@ fn ensure_writable_dir(dir: &Path) -> Result<(), StartupError> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers the SIGINT/SIGTERM handlers now (before the "listening" line,
+/// so that a signal sent right after it is never the default, fatal one) and
+/// returns a future that ends at the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let int = async {
+                match interrupt.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let term = async {
+                match terminate.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = int => {},
+                _ = term => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received");
     }
-    tracing::info!("shutdown signal received");
 }

@@ -7,6 +7,8 @@ mod console;
 mod error;
 mod health;
 pub mod identity;
+pub mod metrics;
+
 mod lessons;
 mod pages;
 pub mod progress;
@@ -15,10 +17,10 @@ mod plans;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
+use axum::middleware;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 
@@ -37,6 +39,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(pages::router())
+        .merge(metrics::router())
+
         .merge(auth::router())
         .merge(classrooms::router())
         .merge(progress::router())
@@ -53,7 +57,10 @@ pub fn router(state: AppState) -> Router {
             auth::session_layer,
         ))
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        // Route layers see the MatchedPath: metrics and logs label by route
+        // template. The trace layer never records headers or query strings.
+        .layer(middleware::from_fn(metrics::track))
+        .layer(crate::ops::logging::http_trace_layer())
         .with_state(state)
 }
 

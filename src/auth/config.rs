@@ -13,12 +13,19 @@ pub struct AuthConfig {
 
     /// The URL learners use to reach this server, e.g. https://pglab.example.org.
     /// Printed in the setup link; an https URL makes every cookie Secure.
-    #[arg(long, env = "PGLAB_PUBLIC_URL")]
+    #[arg(long, env = "PGLAB_PUBLIC_URL", value_parser = crate::ops::proxy::parse_public_url)]
     pub public_url: Option<String>,
 
-    /// Trust X-Forwarded-For for the client address (only behind your own
-    /// reverse proxy: anyone can send that header).
-    #[arg(long, env = "PGLAB_TRUST_PROXY", default_value_t = false)]
+    /// Believe a reverse proxy's X-Forwarded-Proto and X-Forwarded-For
+    /// headers (only behind your own proxy: anyone can send those headers).
+    #[arg(
+        long,
+        env = "PGLAB_TRUST_PROXY",
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = crate::config::parse_switch
+    )]
     pub trust_proxy: bool,
 
     /// Failed sign-ins allowed per account within the window before 429.

@@ -1,0 +1,90 @@
+//! `GET /metrics`: hidden without a secret, 401 with a wrong one, Prometheus
+//! text with the right one, requests labelled by route template only.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{ServerOptions, TestServer, client};
+
+#[tokio::test]
+async fn metrics_are_hidden_when_no_secret_is_configured() {
+    // Compose files pass unset settings as empty values: still no secret.
+    let server = TestServer::start_with(ServerOptions {
+        env: vec![("PGLAB_METRICS_SECRET".into(), String::new())],
+        ..Default::default()
+    });
+    let http = client();
+    let plain = http.get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(plain.status(), 404);
+    let guessed = http
+        .get(server.url("/metrics"))
+        .bearer_auth("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(guessed.status(), 404, "an empty bearer is no secret");
+}
+
+#[tokio::test]
+async fn metrics_need_the_secret_and_label_requests_by_route() {
+    let secret = "scrape-me-7f3a";
+    let server = TestServer::start_with(ServerOptions {
+        env: vec![("PGLAB_METRICS_SECRET".into(), secret.into())],
+        ..Default::default()
+    });
+    let http = client();
+
+    let anonymous = http.get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let wrong = http
+        .get(server.url("/metrics"))
+        .bearer_auth("scrape-me-7f3b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+
+    for path in [
+        "/healthz",
+        "/healthz",
+        "/no/such/page-4711",
+        "/static/css/pglab.css",
+    ] {
+        http.get(server.url(path)).send().await.unwrap();
+    }
+    let answer = http
+        .get(server.url("/metrics"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let content_type = answer.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let text = answer.text().await.unwrap();
+    for needle in [
+        "pglab_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 2",
+        "pglab_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
+        "pglab_http_requests_total{route=\"/static\",method=\"GET\",status=\"200\"} 1",
+        "pglab_http_requests_total{route=\"/metrics\",method=\"GET\",status=\"401\"} 2",
+        "pglab_http_request_duration_seconds_count{route=\"/healthz\"} 2",
+        "# TYPE pglab_sandboxes_running gauge",
+        "# TYPE pglab_sandbox_start_seconds histogram",
+        "# TYPE pglab_sql_statements counter",
+        "# TYPE pglab_sql_errors counter",
+        "# TYPE pglab_checks_passed counter",
+    ] {
+        assert!(text.contains(needle), "{needle} in\n{text}");
+    }
+    assert!(
+        !text.contains("page-4711"),
+        "raw paths never become labels:\n{text}"
+    );
+}
