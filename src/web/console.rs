@@ -141,11 +141,13 @@ async fn run_sql(
         }
         Err(err) => return Err(err.into()),
     };
-    // History is written beside the run, off the answer's path.
-    let (store, session, exercise) = (
+    // History and progress are written beside the run, off the answer's path.
+    let (store, hub, session, exercise, finished) = (
         state.store.clone(),
+        state.progress.clone(),
         req.session.clone(),
         req.exercise.clone(),
+        run.clone(),
     );
     let script = req.sql;
     tokio::spawn(async move {
@@ -154,9 +156,43 @@ async fn run_sql(
         {
             tracing::warn!(error = %err, "could not record console history");
         }
+        // A statement may wait on a lock for long: progress is recorded when
+        // the run ends, however long that takes (runs end by timeout at worst).
+        if let Some(result) = finished.wait(Duration::from_secs(24 * 3600)).await {
+            record_progress(&store, &hub, learner.id, exercise.as_deref(), &result).await;
+        }
     });
     let wait = Duration::from_millis(state.console.config().wait_ms);
     Ok(answer(&state, &run, wait).await)
+}
+
+/// Each statement of a finished run marks its exercise in progress and goes
+/// into the learner's evidence trail (the instructor sees errors there).
+async fn record_progress(
+    store: &crate::store::Store,
+    hub: &crate::progress::ProgressHub,
+    user_id: i64,
+    exercise: Option<&str>,
+    result: &crate::console::result::RunResult,
+) {
+    use crate::progress::record::{StatementRun, record_statement};
+    for statement in &result.statements {
+        let error = statement
+            .error
+            .as_ref()
+            .map(|e| (e.sqlstate.as_str(), e.message.as_str()));
+        let run = StatementRun {
+            user_id,
+            exercise,
+            sql: &statement.sql,
+            error,
+            at: crate::progress::now(),
+        };
+        if let Err(err) = record_statement(store.pool(), hub, run).await {
+            tracing::warn!(error = %err, "could not record progress");
+            return;
+        }
+    }
 }
 
 #[derive(Deserialize)]

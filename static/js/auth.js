@@ -27,6 +27,7 @@
       return;
     }
     if (me.role === "instructor") menu.append(el("a", { href: "/instructor", class: "user-link" }, "Classrooms"));
+    else menu.append(el("a", { href: "/progress", class: "user-link" }, "My progress"));
     menu.append(el("span", { class: "user-name", "data-testid": "user-name", title: me.role }, me.username));
     const form = el("form", { method: "post", action: "/logout", class: "user-signout" });
     form.append(el("input", { type: "hidden", name: "csrf_token", value: pglab.csrfToken() }));
