@@ -24,8 +24,8 @@ pub mod course;
 pub mod metrics;
 pub mod ops;
 
-pub mod progress;
 pub mod explain;
+pub mod progress;
 pub mod sandbox;
 pub mod startup;
 pub mod store;

@@ -11,9 +11,9 @@ pub mod metrics;
 
 mod lessons;
 mod pages;
+mod plans;
 pub mod progress;
 mod sandbox;
-mod plans;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -40,7 +40,6 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(pages::router())
         .merge(metrics::router())
-
         .merge(auth::router())
         .merge(classrooms::router())
         .merge(progress::router())

@@ -30,7 +30,8 @@ pub fn headers_say_https(headers: &HeaderMap, config: &ServeConfig) -> bool {
     {
         return true;
     }
-    config.auth.trust_proxy && forwarded_proto(headers).is_some_and(|p| p.eq_ignore_ascii_case("https"))
+    config.auth.trust_proxy
+        && forwarded_proto(headers).is_some_and(|p| p.eq_ignore_ascii_case("https"))
 }
 
 /// The scheme the first proxy saw: the first `X-Forwarded-Proto` value, else

@@ -197,6 +197,8 @@
           res = await pglab.api("GET", "/api/runs/" + encodeURIComponent(res.run_id) + "?wait_ms=1500");
         }
         render(res);
+        // Progress badges and other listeners refresh after a run.
+        document.dispatchEvent(new CustomEvent("pglab:sql-done", { detail: { session: name, exercise: exercise || null } }));
       } catch (e) {
         results.innerHTML = '<div class="con-error">' + esc(e.message) + "</div>";
       } finally {

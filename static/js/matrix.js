@@ -60,7 +60,9 @@
     function onProgress(ev) {
       const row = body.querySelector(`tr[data-user="${ev.user_id}"]`);
       const col = exercises.indexOf(ev.exercise_id);
-      if (!row || col < 0) return;
+      // A learner who joined after the page was drawn: draw it again.
+      if (!row) { location.reload(); return; }
+      if (col < 0) return;
       const td = row.querySelector(`td.cell[data-ex="${col}"]`);
       td.classList.remove("passed", "in-progress", "not-started");
       td.classList.add(LABEL[ev.status] || "in-progress");
