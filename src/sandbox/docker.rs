@@ -82,7 +82,7 @@ pub struct DockerProvisioner {
     versions: std::sync::Mutex<HashMap<String, String>>,
     /// Serialises pool takes and wakes the pool filler.
     pool_lock: tokio::sync::Mutex<()>,
-    pool_wake: tokio::sync::Notify,
+    pool_wake: Arc<tokio::sync::Notify>,
 }
 
 /// The identity of one sandbox's container, volume and socket dir.
@@ -146,7 +146,7 @@ impl DockerProvisioner {
             ready: Default::default(),
             versions: Default::default(),
             pool_lock: tokio::sync::Mutex::new(()),
-            pool_wake: tokio::sync::Notify::new(),
+            pool_wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
