@@ -120,6 +120,10 @@ async fn docker_lifecycle_limits_and_faults() {
         scalar(&opts, "select current_setting('listen_addresses')").await,
         ""
     );
+    assert_eq!(
+        scalar(&opts, "select current_setting('shared_preload_libraries')").await,
+        "pg_stat_statements"
+    );
     let mut conn = support::connect(&opts).await;
     sqlx::raw_sql("create table t (x int); insert into t values (42);")
         .execute(&mut conn)
