@@ -277,7 +277,14 @@ async fn main() {
         ms(max),
         "target ≤ 300 ms".into(),
     ));
+    // Let the refill finish, then drop the provisioner (which ends the pool
+    // task) before removing everything.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while b.pool_len().await < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(p);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     drop(b);
 
     // Many at once.

@@ -120,6 +120,10 @@ async fn docker_lifecycle_limits_and_faults() {
         scalar(&opts, "select current_setting('listen_addresses')").await,
         ""
     );
+    assert_eq!(
+        scalar(&opts, "select current_setting('shared_preload_libraries')").await,
+        "pg_stat_statements"
+    );
     let mut conn = support::connect(&opts).await;
     sqlx::raw_sql("create table t (x int); insert into t values (42);")
         .execute(&mut conn)
@@ -415,6 +419,10 @@ async fn docker_sandbox_survives_pglab_restart() {
     assert!(seen.contains("\"step\":\"starting\""), "{seen}");
     assert!(seen.contains("\"step\":\"ready\""), "{seen}");
     assert_eq!(restart.await.unwrap(), 200);
+    // An open event stream does not hold up a graceful shutdown.
+    let (ok, _keep, _) = server.stop_keep_data();
+    assert!(ok, "pglab stops cleanly with an event stream open");
+    drop(events);
 }
 
 /// A missing image that cannot be pulled (no registry here, or a name no

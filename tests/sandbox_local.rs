@@ -230,6 +230,31 @@ async fn local_sandbox_survives_pglab_restart() {
     };
     let server = common::TestServer::start_with(opts());
     let http = common::client();
+    let home = http
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("data-sandbox-panel") && home.contains("/static/js/sandbox.js"));
+    assert!(home.contains("local PostgreSQL 15"), "the backend and why");
+    for asset in ["/static/js/sandbox.js", "/static/css/sandbox.css"] {
+        assert_eq!(
+            http.get(server.url(asset)).send().await.unwrap().status(),
+            200
+        );
+    }
+    let absent: serde_json::Value = http
+        .get(server.url("/api/sandbox"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(absent["state"], "absent", "{absent}");
     let started: serde_json::Value = http
         .post(server.url("/api/sandbox/start"))
         .send()

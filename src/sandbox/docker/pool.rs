@@ -15,18 +15,27 @@ use super::{BACKEND, DockerProvisioner};
 use crate::sandbox::records::{PoolRecord, SandboxRecord};
 use crate::sandbox::{LearnerId, SandboxError, SandboxState, unix_now};
 
-/// Keeps the pool full for the life of the server.
+/// Keeps the pool full for as long as the provisioner lives (it holds only
+/// a weak reference, so dropping the provisioner ends it).
 pub async fn run(p: Arc<DockerProvisioner>) {
     if let Err(err) = p.remove_strays().await {
         tracing::warn!(%err, "warm pool: could not clean up");
     }
+    let weak = Arc::downgrade(&p);
+    drop(p);
     loop {
+        let Some(p) = weak.upgrade() else { return };
         if let Err(err) = p.fill_pool().await {
             tracing::warn!(%err, "warm pool: could not refill");
         }
+        let wake = p.pool_wake.clone();
+        // Do not keep the provisioner alive while waiting.
+        drop(p);
+        let sleep = tokio::time::sleep(Duration::from_secs(30));
+        let woken = wake.notified();
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
-            _ = p.pool_wake.notified() => {}
+            _ = sleep => {}
+            _ = woken => {}
         }
     }
 }

@@ -75,6 +75,9 @@ impl ContainerSpec {
             "max_parallel_workers=2",
             "max_parallel_workers_per_gather=1",
             "jit=off",
+            // The performance labs use it; both our image and the official
+            // one ship it.
+            "shared_preload_libraries=pg_stat_statements",
         ];
         let mut cmd = vec!["postgres".to_string()];
         for s in settings {
