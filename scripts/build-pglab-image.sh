@@ -122,7 +122,8 @@ fi
 OVERLAY=$(mktemp -d)
 trap 'rm -rf "$OVERLAY"' EXIT
 mkdir -p "$OVERLAY/usr/local/bin" "$OVERLAY/opt/pglab"
-install -m 0755 "$BIN" "$OVERLAY/usr/local/bin/pglab"
+# Stripped: line tables are for local debugging, not worth ~40 MB here.
+install -s -m 0755 "$BIN" "$OVERLAY/usr/local/bin/pglab"
 cp -r static "$OVERLAY/opt/pglab/static"
 cp -r content "$OVERLAY/opt/pglab/content"
 
