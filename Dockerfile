@@ -6,7 +6,7 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin pglab \
- && install -m 0755 target/release/pglab /usr/local/bin/pglab
+ && install -s -m 0755 target/release/pglab /usr/local/bin/pglab
 
 FROM debian:bookworm-slim
 # PostgreSQL 15 server binaries so the `local` sandbox backend works inside

@@ -122,12 +122,16 @@ fi
 OVERLAY=$(mktemp -d)
 trap 'rm -rf "$OVERLAY"' EXIT
 mkdir -p "$OVERLAY/usr/local/bin" "$OVERLAY/opt/pglab"
-install -m 0755 "$BIN" "$OVERLAY/usr/local/bin/pglab"
+# Stripped: line tables are for local debugging, not worth ~40 MB here.
+install -s -m 0755 "$BIN" "$OVERLAY/usr/local/bin/pglab"
 cp -r static "$OVERLAY/opt/pglab/static"
 cp -r content "$OVERLAY/opt/pglab/content"
 
 say "docker import $IMAGE"
-tar --numeric-owner --exclude=./.pglab-rootfs-complete -c -C "$ROOTFS" . -C "$OVERLAY" . \
+# One tar stream of both trees; the overlay lists only its own paths, since
+# `docker import` refuses duplicate entries (./, ./usr, ...).
+tar --numeric-owner --exclude=./.pglab-rootfs-complete -c -C "$ROOTFS" . \
+    -C "$OVERLAY" ./usr/local/bin/pglab ./opt/pglab \
   | docker import \
       --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/postgresql/15/bin' \
       --change 'ENV LANG=C.UTF-8' \

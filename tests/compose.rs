@@ -90,18 +90,35 @@ impl Stack {
         id
     }
 
-    /// Waits until Docker reports the pglab container healthy.
-    fn wait_healthy(&self) {
+    /// When the pglab container (re)started, as Docker reports it.
+    fn started_at(&self) -> String {
+        let out = Command::new("docker")
+            .args(["inspect", "-f", "{{.State.StartedAt}}"])
+            .arg(self.container())
+            .output()
+            .unwrap();
+        text(&out.stdout).trim().to_string()
+    }
+
+    /// Waits until Docker reports the pglab container healthy, in a run that
+    /// started after `not_before` (the previous run's start, if any): right
+    /// after a restart the old run's status may still be on show.
+    fn wait_healthy(&self, not_before: Option<&str>) {
         let deadline = Instant::now() + Duration::from_secs(180);
         let mut last = String::new();
         while Instant::now() < deadline {
             let out = Command::new("docker")
-                .args(["inspect", "-f", "{{.State.Health.Status}}"])
+                .args([
+                    "inspect",
+                    "-f",
+                    "{{.State.StartedAt}} {{.State.Health.Status}}",
+                ])
                 .arg(self.container())
                 .output()
                 .unwrap();
             last = text(&out.stdout).trim().to_string();
-            if last == "healthy" {
+            let (started, status) = last.split_once(' ').unwrap_or_default();
+            if status == "healthy" && not_before.is_none_or(|old| old != started) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(500));
@@ -273,7 +290,7 @@ async fn compose_stack_runs_offline_and_keeps_its_data() {
         _temp: temp,
     };
     stack.compose_ok(&["up", "-d", "--no-build"]);
-    stack.wait_healthy();
+    stack.wait_healthy(None);
     let http = common::client();
     probes_answer(&stack, &http).await;
 
@@ -329,14 +346,19 @@ async fn compose_stack_runs_offline_and_keeps_its_data() {
     };
 
     // 5. Restart, then down + up: the same store.
+    // A fresh client after each restart: a pooled keep-alive connection to
+    // the old container's port proxy is dead.
+    let first_run = stack.started_at();
     stack.compose_ok(&["restart", "pglab"]);
-    stack.wait_healthy();
+    stack.wait_healthy(Some(&first_run));
+    let http = common::client();
     probes_answer(&stack, &http).await;
     assert_eq!(store_facts(&stack.store()).await, before, "after restart");
 
     stack.compose_ok(&["down", "--timeout", "20"]);
     stack.compose_ok(&["up", "-d", "--no-build"]);
-    stack.wait_healthy();
+    stack.wait_healthy(None);
+    let http = common::client();
     probes_answer(&stack, &http).await;
     assert_eq!(store_facts(&stack.store()).await, before, "after down + up");
     assert!(backup.is_file(), "files in the data dir survive down + up");

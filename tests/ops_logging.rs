@@ -89,3 +89,40 @@ async fn json_logs_carry_requests_but_no_credentials() {
         "404s are logged too:\n{log}"
     );
 }
+
+#[test]
+fn an_empty_rust_log_keeps_the_default_level_and_text_has_no_colours() {
+    // Compose files pass unset settings as empty values.
+    let temp = tempfile::tempdir().unwrap();
+    let log_path = temp.path().join("stderr.log");
+    let mut child = pglab()
+        .args(["serve", "--sandbox", "local", "--bind", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(temp.path().join("data"))
+        .arg("--content-dir")
+        .arg(repo_content_dir())
+        .env("RUST_LOG", "")
+        .env("PGLAB_LOG_FORMAT", "text")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("pglab listening on"), "{first}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("INFO") && log.contains("pglab is ready"),
+        "{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no ANSI colours in a file: {log:?}"
+    );
+}

@@ -51,8 +51,13 @@ pub const DEFAULT_FILTER: &str = "info,tower_http=info,sqlx=warn,sqlx::query=err
 /// the log output filtered by `RUST_LOG` (when set, non-empty and valid) or
 /// [`DEFAULT_FILTER`]. A second call does nothing.
 pub fn init_tracing(format: LogFormat, extra_layers: Vec<BoxedLayer>) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    // An empty RUST_LOG (compose files pass unset settings as empty) means
+    // the default, not "log nothing".
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER));
     let output: BoxedLayer = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
