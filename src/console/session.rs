@@ -330,6 +330,12 @@ impl Consoles {
         Ok(run)
     }
 
+    /// Forgets a finished run once its result has been delivered, so that
+    /// results do not pile up in memory under load.
+    pub fn forget(&self, id: &str) {
+        lock(&self.runs).remove(id);
+    }
+
     /// The run `id` if it belongs to `learner`.
     pub fn run(&self, learner: LearnerId, id: &str) -> Option<Arc<Run>> {
         lock(&self.runs)
