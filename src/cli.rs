@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod sandbox;
+
 use crate::config::ServeConfig;
 use crate::startup::Application;
 
@@ -30,6 +32,8 @@ pub struct Cli {
 enum Command {
     /// Run the web server (the default).
     Serve(ServeConfig),
+    /// Inspect and manage learners' sandboxes.
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// Parses the command line, runs the command and maps failures to exit code 2.
@@ -40,6 +44,10 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Serve(config)) => serve(config),
+        Some(Command::Sandbox(args)) => {
+            init_tracing();
+            sandbox::run(args)
+        }
         None => serve(cli.serve),
     };
     match result {

@@ -143,19 +143,44 @@ pub trait Provisioner: Send + Sync + 'static {
     async fn start(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError>;
     /// The learner's sandbox state.
     async fn status(&self, learner: LearnerId) -> Result<SandboxStatus, SandboxError>;
+    // The operations below have defaults so that a stand-in provisioner
+    // (tests of other areas) only needs the four above; both real backends
+    // implement every one.
+
     /// Stops the server, keeping its data. Stopping an absent or stopped
     /// sandbox succeeds.
-    async fn stop(&self, learner: LearnerId) -> Result<(), SandboxError>;
+    async fn stop(&self, _learner: LearnerId) -> Result<(), SandboxError> {
+        Err(self.unsupported("stop"))
+    }
     /// Stops then starts the server, keeping its data.
-    async fn restart(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError>;
+    async fn restart(&self, _learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
+        Err(self.unsupported("restart"))
+    }
     /// Throws the learner's data away and starts a fresh server.
-    async fn reset(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError>;
+    async fn reset(&self, _learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
+        Err(self.unsupported("reset"))
+    }
     /// Removes the server and its data (container and volume, or cluster dir).
-    async fn destroy(&self, learner: LearnerId) -> Result<(), SandboxError>;
+    async fn destroy(&self, _learner: LearnerId) -> Result<(), SandboxError> {
+        Err(self.unsupported("destroy"))
+    }
     /// Every sandbox this server owns.
-    async fn list(&self) -> Result<Vec<SandboxStatus>, SandboxError>;
+    async fn list(&self) -> Result<Vec<SandboxStatus>, SandboxError> {
+        Ok(Vec::new())
+    }
     /// Live progress of starts, per learner (for SSE).
-    fn progress(&self) -> &ProgressHub;
+    fn progress(&self) -> &ProgressHub {
+        static NONE: std::sync::LazyLock<ProgressHub> =
+            std::sync::LazyLock::new(ProgressHub::default);
+        &NONE
+    }
+    /// The error of an operation a backend does not offer.
+    fn unsupported(&self, what: &str) -> SandboxError {
+        SandboxError::Unavailable(format!("the {} backend cannot {what}", self.backend_name()))
+    }
+    /// Starts the backend's own background work (the Docker warm pool);
+    /// `select` calls it once. CLI commands do not.
+    fn start_background(self: Arc<Self>) {}
 }
 
 /// Settings shared by both backends, read from [`ServeConfig`].
@@ -180,6 +205,7 @@ impl SandboxSettings {
 /// `health().reason` says why.
 pub async fn select(config: &ServeConfig, store: &Store) -> anyhow::Result<Arc<dyn Provisioner>> {
     let provisioner = open(config, store).await?;
+    provisioner.clone().start_background();
     reaper::spawn(
         provisioner.clone(),
         store.clone(),

@@ -230,6 +230,31 @@ async fn local_sandbox_survives_pglab_restart() {
     };
     let server = common::TestServer::start_with(opts());
     let http = common::client();
+    let home = http
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("data-sandbox-panel") && home.contains("/static/js/sandbox.js"));
+    assert!(home.contains("local PostgreSQL 15"), "the backend and why");
+    for asset in ["/static/js/sandbox.js", "/static/css/sandbox.css"] {
+        assert_eq!(
+            http.get(server.url(asset)).send().await.unwrap().status(),
+            200
+        );
+    }
+    let absent: serde_json::Value = http
+        .get(server.url("/api/sandbox"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(absent["state"], "absent", "{absent}");
     let started: serde_json::Value = http
         .post(server.url("/api/sandbox/start"))
         .send()
@@ -309,4 +334,52 @@ async fn local_sandbox_survives_pglab_restart() {
         .await,
         "0"
     );
+}
+
+/// `pglab sandbox list --orphans` shows a sandbox whose learner was deleted,
+/// and `pglab sandbox rm` removes it with its data.
+#[tokio::test]
+async fn cli_lists_orphans_and_removes_them() {
+    let (_temp, data) = support::data_dir();
+    let _guard = LocalClusters(data.clone());
+    let (p, store) = provisioner(&data).await;
+    let kept = add_learner(&store, "kept").await;
+    let gone = add_learner(&store, "gone").await;
+    p.start(kept).await.unwrap();
+    p.start(gone).await.unwrap();
+    sqlx::query("delete from users where id = ?")
+        .bind(gone)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let dir = data.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = common::pglab()
+            .arg("sandbox")
+            .args(args)
+            .args(["--data-dir", dir, "--sandbox", "local"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let all = run(&["list"]);
+    assert_eq!(all.lines().count(), 3, "{all}");
+    let orphans = run(&["list", "--orphans"]);
+    let rows: Vec<&str> = orphans.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{orphans}");
+    assert!(
+        rows[0].starts_with(&gone.to_string()) && rows[0].contains("orphan"),
+        "{orphans}"
+    );
+
+    run(&["stop", &kept.to_string()]);
+    assert_eq!(p.status(kept).await.unwrap().state, SandboxState::Stopped);
+    run(&["rm", &gone.to_string()]);
+    assert!(!data.join("local").join(gone.to_string()).exists());
+    assert_eq!(run(&["list", "--orphans"]).lines().count(), 1);
 }

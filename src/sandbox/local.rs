@@ -138,6 +138,15 @@ impl LocalProvisioner {
                 .initdb(&self.bins, self.run_as, &record.password)
                 .await?;
         }
+        if !cluster.has_labdb() && cluster.running().is_none() {
+            rep.step("creating database", "creating database labdb");
+            cluster
+                .create_labdb_offline(&self.bins, self.run_as)
+                .await?;
+            cluster
+                .mark_labdb()
+                .map_err(|e| SandboxError::Failed(format!("cannot write the ready marker: {e}")))?;
+        }
         if cluster.running().is_none() {
             rep.step("starting", "starting PostgreSQL");
             self.records
@@ -146,6 +155,8 @@ impl LocalProvisioner {
             cluster.start(&self.bins, self.run_as).await?;
         }
         if !cluster.has_labdb() {
+            // A server already running without labdb (pglab stopped during
+            // a first start): create it through a connection.
             rep.step("creating database", "creating database labdb");
             create_labdb(options.clone().database("postgres")).await?;
             cluster

@@ -108,6 +108,30 @@ async fn events(
         let event = item.ok()?;
         Event::default().event("progress").json_data(event).ok()
     });
-    let stream = tokio_stream::iter(first).chain(progress).map(Ok);
+    // An open event stream would hold up the server's graceful shutdown
+    // forever: end it on SIGINT/SIGTERM (the browser reconnects by itself).
+    let stream = futures::StreamExt::take_until(
+        tokio_stream::iter(first).chain(progress).map(Ok),
+        Box::pin(shutdown_signal()),
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Resolves when the server is asked to stop.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
 }

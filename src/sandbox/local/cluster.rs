@@ -199,6 +199,49 @@ impl Cluster {
         Ok(())
     }
 
+    /// Creates `labdb` in single-user mode before the first start: no
+    /// server, no connection, and fsync off for this one command (like
+    /// initdb's --no-sync, it only guards against an OS crash during the
+    /// first start). About a second faster than CREATE DATABASE on a
+    /// running server.
+    pub async fn create_labdb_offline(
+        &self,
+        bins: &PgBinaries,
+        run_as: Option<RunAs>,
+    ) -> Result<(), SandboxError> {
+        use tokio::io::AsyncWriteExt;
+        let mut cmd = command(bins.tool("postgres"), run_as);
+        cmd.arg("--single")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-c", "fsync=off", "-c", "jit=off", "postgres"])
+            .stdin(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| SandboxError::Unavailable(format!("cannot run postgres --single: {e}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let sql = format!(
+                "CREATE DATABASE {} STRATEGY FILE_COPY;\n",
+                crate::sandbox::LAB_DB
+            );
+            stdin
+                .write_all(sql.as_bytes())
+                .await
+                .map_err(|e| SandboxError::Failed(format!("postgres --single: {e}")))?;
+        }
+        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .map_err(|_| SandboxError::Failed("creating labdb did not finish within 60 s".into()))?
+            .map_err(|e| SandboxError::Failed(format!("postgres --single: {e}")))?;
+        if !out.status.success() {
+            return Err(SandboxError::Failed(format!(
+                "creating labdb failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
     /// `pg_ctl start -w`: returns once the server accepts connections.
     pub async fn start(
         &self,

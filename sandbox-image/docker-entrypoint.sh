@@ -1,0 +1,91 @@
+#!/bin/sh
+# Entrypoint of the pglab course sandbox image (pglab/sandbox:15).
+#
+# Does what the official `postgres` image's entrypoint does, so that pglab
+# drives both the same way: reads POSTGRES_USER / POSTGRES_PASSWORD /
+# POSTGRES_DB / POSTGRES_INITDB_ARGS, runs initdb into PGDATA on first start
+# (or copies the image's template cluster made for exactly these settings),
+# creates the database, runs /docker-entrypoint-initdb.d/*.sql and *.sh, drops
+# to the postgres user and execs postgres (which becomes PID 1).
+#
+# Nothing listens on the real socket dir (/var/run/postgresql) until the
+# final server runs: the first-start work uses single-user mode, or a
+# temporary server on a private socket dir, so a client polling the socket
+# never reaches a half-initialised cluster.
+set -eu
+
+: "${PGDATA:=/var/lib/postgresql/data}"
+: "${POSTGRES_USER:=postgres}"
+: "${POSTGRES_DB:=$POSTGRES_USER}"
+export PGDATA
+
+# `docker run IMAGE -c x=y` means `postgres -c x=y`, as in the official image.
+case "${1:-postgres}" in
+  -*) set -- postgres "$@" ;;
+esac
+[ $# -gt 0 ] || set -- postgres
+
+if [ "$1" != postgres ]; then
+  exec "$@"
+fi
+
+if [ "$(id -u)" = 0 ]; then
+  mkdir -p "$PGDATA" /var/run/postgresql
+  chown postgres:postgres "$PGDATA" /var/run/postgresql
+  chmod 700 "$PGDATA"
+  # Clients outside the container (pglab) reach the socket through a bind
+  # mount of this folder.
+  chmod 3777 /var/run/postgresql
+  exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
+fi
+
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  if [ -z "${POSTGRES_PASSWORD:-}" ]; then
+    echo "docker-entrypoint: POSTGRES_PASSWORD must be set on first start" >&2
+    exit 1
+  fi
+  template=/usr/share/pglab/template
+  if [ -d "$template" ] &&
+    [ "$(cat "$template.key" 2>/dev/null)" = "$POSTGRES_USER|$POSTGRES_DB|${POSTGRES_INITDB_ARGS:-}" ]; then
+    # The image's ready-made cluster for exactly these settings (see
+    # make-template.sh): copy it and set this sandbox's password.
+    cp -a "$template/." "$PGDATA/"
+    password_sql="$(printf '%s' "$POSTGRES_PASSWORD" | sed "s/'/''/g")"
+    echo "ALTER ROLE \"$POSTGRES_USER\" PASSWORD '$password_sql';" |
+      postgres --single -D "$PGDATA" -c fsync=off -c jit=off postgres >/dev/null
+  else
+    pwfile="$(mktemp)"
+    printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
+    # shellcheck disable=SC2086 # POSTGRES_INITDB_ARGS is a list of flags.
+    initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" \
+      --auth-host=scram-sha-256 ${POSTGRES_INITDB_ARGS:-} >/dev/null
+    rm -f "$pwfile"
+    printf '\nhost all all all scram-sha-256\n' >>"$PGDATA/pg_hba.conf"
+
+    if [ "$POSTGRES_DB" != postgres ]; then
+      # Single-user mode: no socket, no password, no temporary server to
+      # stop. fsync=off for this one command only (like initdb --no-sync,
+      # it only guards against an OS crash during the first start).
+      echo "CREATE DATABASE \"$POSTGRES_DB\" STRATEGY FILE_COPY;" |
+        postgres --single -D "$PGDATA" -c fsync=off -c jit=off postgres >/dev/null
+    fi
+  fi
+
+  if [ -n "$(ls -A /docker-entrypoint-initdb.d 2>/dev/null || true)" ]; then
+    tmpsock="$(mktemp -d)"
+    pg_ctl -D "$PGDATA" -w -o "-c listen_addresses='' -c unix_socket_directories=$tmpsock" start >/dev/null
+    export PGHOST="$tmpsock" PGUSER="$POSTGRES_USER" PGDATABASE="$POSTGRES_DB" PGPASSWORD="$POSTGRES_PASSWORD"
+    for f in /docker-entrypoint-initdb.d/*; do
+      case "$f" in
+        *.sql) echo "docker-entrypoint: running $f"; psql -v ON_ERROR_STOP=1 -q -f "$f" ;;
+        *.sh) echo "docker-entrypoint: running $f"; . "$f" ;;
+        *) echo "docker-entrypoint: ignoring $f" ;;
+      esac
+    done
+    pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+    rmdir "$tmpsock"
+  fi
+  echo "docker-entrypoint: cluster initialised"
+fi
+
+exec "$@"

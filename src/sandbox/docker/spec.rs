@@ -1,0 +1,150 @@
+//! What a sandbox container is: image, environment, PostgreSQL settings,
+//! resource limits, isolation, labels, health check and mounts.
+//!
+//! The environment follows the official `postgres` image (POSTGRES_USER,
+//! POSTGRES_PASSWORD, POSTGRES_DB, POSTGRES_INITDB_ARGS, PGDATA), which our
+//! own image's entrypoint honours too, so `--sandbox-image postgres:16` works
+//! unchanged.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, Mount, MountType};
+
+use crate::config::ServeConfig;
+use crate::sandbox::{LAB_DB, LAB_USER};
+
+/// PGDATA inside the container (the official image's, and ours).
+pub const PGDATA: &str = "/var/lib/postgresql/data";
+/// PostgreSQL's socket dir inside the container (Debian's default).
+pub const SOCKET_DIR: &str = "/var/run/postgresql";
+
+/// Limits and image of every sandbox container.
+#[derive(Clone, Debug)]
+pub struct ContainerSpec {
+    pub image: String,
+    pub memory_bytes: i64,
+    pub nano_cpus: i64,
+    pub pids: i64,
+    pub shm_bytes: i64,
+}
+
+impl ContainerSpec {
+    pub fn from_config(config: &ServeConfig) -> Self {
+        const MIB: i64 = 1024 * 1024;
+        Self {
+            image: config.sandbox_image.clone(),
+            memory_bytes: i64::try_from(config.sandbox_memory_mib).unwrap_or(256) * MIB,
+            nano_cpus: (config.sandbox_cpus * 1e9).round() as i64,
+            pids: config.sandbox_pids,
+            shm_bytes: i64::try_from(config.sandbox_shm_mib).unwrap_or(64) * MIB,
+        }
+    }
+
+    /// The create body of one sandbox container.
+    pub fn body(
+        &self,
+        labels: HashMap<String, String>,
+        volume: &str,
+        socket_dir: &Path,
+        password: &str,
+    ) -> ContainerCreateBody {
+        let env = vec![
+            format!("POSTGRES_USER={LAB_USER}"),
+            format!("POSTGRES_PASSWORD={password}"),
+            format!("POSTGRES_DB={LAB_DB}"),
+            // scram on the socket too, so that one learner's password never
+            // opens another's server; --no-sync because initdb's final sync
+            // costs a second and only guards against an OS crash during
+            // initdb (the cluster would then be re-created anyway).
+            "POSTGRES_INITDB_ARGS=--auth-local=scram-sha-256 --no-sync -E UTF8 --locale=C.UTF-8"
+                .to_string(),
+            format!("PGDATA={PGDATA}"),
+        ];
+        // Small memory so that dozens fit on one machine; the socket only.
+        let settings = [
+            "listen_addresses=",
+            "max_connections=20",
+            "shared_buffers=16MB",
+            "work_mem=4MB",
+            "maintenance_work_mem=16MB",
+            "effective_cache_size=128MB",
+            "max_wal_size=256MB",
+            "min_wal_size=32MB",
+            "max_worker_processes=4",
+            "max_parallel_workers=2",
+            "max_parallel_workers_per_gather=1",
+            "jit=off",
+            // The performance labs use it; both our image and the official
+            // one ship it.
+            "shared_preload_libraries=pg_stat_statements",
+        ];
+        let mut cmd = vec!["postgres".to_string()];
+        for s in settings {
+            cmd.push("-c".into());
+            cmd.push(s.into());
+        }
+        let nanos = |ms: i64| ms * 1_000_000;
+        ContainerCreateBody {
+            image: Some(self.image.clone()),
+            env: Some(env),
+            cmd: Some(cmd),
+            labels: Some(labels),
+            // SIGINT is PostgreSQL's fast shutdown (the image cannot carry
+            // STOPSIGNAL when imported on engine 20.10).
+            stop_signal: Some("SIGINT".into()),
+            stop_timeout: Some(10),
+            healthcheck: Some(HealthConfig {
+                // PID 1 is postgres only once the entrypoint's first-start
+                // work is over: a temporary init server does not count.
+                test: Some(vec![
+                    "CMD-SHELL".into(),
+                    format!(
+                        "[ \"$(cat /proc/1/comm)\" = postgres ] && pg_isready -q -h {SOCKET_DIR} -U {LAB_USER} -d {LAB_DB}"
+                    ),
+                ]),
+                interval: Some(nanos(2_000)),
+                timeout: Some(nanos(3_000)),
+                retries: Some(3),
+                start_period: Some(nanos(60_000)),
+                ..Default::default()
+            }),
+            host_config: Some(HostConfig {
+                memory: Some(self.memory_bytes),
+                // No swap beyond the memory limit.
+                memory_swap: Some(self.memory_bytes),
+                nano_cpus: Some(self.nano_cpus),
+                pids_limit: Some(self.pids),
+                shm_size: Some(self.shm_bytes),
+                // No route out, not even to other sandboxes: pglab reaches
+                // the server through the bind-mounted socket dir.
+                network_mode: Some("none".into()),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                cap_drop: Some(vec!["ALL".into()]),
+                // The entrypoint chowns PGDATA and the socket dir as root and
+                // drops to the postgres user; nothing else is needed.
+                cap_add: Some(
+                    ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETUID", "SETGID"]
+                        .map(String::from)
+                        .to_vec(),
+                ),
+                mounts: Some(vec![
+                    Mount {
+                        target: Some(PGDATA.into()),
+                        source: Some(volume.into()),
+                        typ: Some(MountType::VOLUME),
+                        ..Default::default()
+                    },
+                    Mount {
+                        target: Some(SOCKET_DIR.into()),
+                        source: Some(socket_dir.display().to_string()),
+                        typ: Some(MountType::BIND),
+                        ..Default::default()
+                    },
+                ]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}

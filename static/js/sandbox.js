@@ -1,0 +1,173 @@
+// The sandbox panel: fills every <div data-sandbox-panel> with the signed-in
+// learner's PostgreSQL sandbox: state, version, uptime, size, and buttons
+// start / stop / restart / reset (reset asks first). While a start runs, the
+// server's progress events (SSE, /api/sandbox/events) appear as a list of
+// steps with their times. Other scripts can listen to
+// `pglab:sandbox-state` (detail: the /api/sandbox object).
+(function () {
+  "use strict";
+  const panels = [];
+  const LABELS = {
+    absent: "not created yet",
+    starting: "starting",
+    running: "running",
+    stopped: "stopped",
+    failed: "failed",
+  };
+
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function bytes(n) {
+    if (n == null) return "—";
+    const units = ["B", "KiB", "MiB", "GiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return (i === 0 ? n : n.toFixed(1)) + " " + units[i];
+  }
+
+  function duration(s) {
+    if (s == null) return "—";
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min";
+    return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+  }
+
+  class Panel {
+    constructor(root) {
+      this.root = root;
+      this.busy = false;
+      root.classList.add("sandbox-panel");
+      root.replaceChildren();
+      const head = el("div", { class: "sandbox-head" });
+      head.append(el("span", { class: "sandbox-title" }, "Your PostgreSQL sandbox"));
+      this.badge = el("span", { class: "sandbox-badge", "data-state": "absent" }, "…");
+      head.append(this.badge);
+      this.facts = el("dl", { class: "sandbox-facts" });
+      this.buttons = el("div", { class: "sandbox-buttons" });
+      for (const [action, label] of [["start", "Start"], ["stop", "Stop"], ["restart", "Restart"], ["reset", "Reset…"]]) {
+        const b = el("button", { type: "button", class: "btn", "data-action": action }, label);
+        b.addEventListener("click", () => this.act(action));
+        this.buttons.append(b);
+      }
+      this.detail = el("p", { class: "sandbox-detail", hidden: "" });
+      this.progress = el("ol", { class: "sandbox-progress", "aria-live": "polite", hidden: "" });
+      root.append(head, this.facts, this.buttons, this.detail, this.progress);
+    }
+
+    render(s) {
+      this.status = s;
+      this.badge.dataset.state = s.state;
+      this.badge.textContent = LABELS[s.state] || s.state;
+      this.facts.replaceChildren();
+      for (const [k, v] of [
+        ["Backend", s.backend],
+        ["PostgreSQL", s.pg_version || "—"],
+        ["Uptime", duration(s.uptime_s)],
+        ["Size on disk", bytes(s.size_bytes)],
+      ]) {
+        this.facts.append(el("dt", {}, k), el("dd", {}, v));
+      }
+      this.detail.hidden = !s.detail;
+      this.detail.textContent = s.detail || "";
+      this.updateButtons();
+    }
+
+    updateButtons() {
+      const state = this.status ? this.status.state : "absent";
+      for (const b of this.buttons.querySelectorAll("button")) {
+        const a = b.dataset.action;
+        let enabled = !this.busy;
+        if (a === "start") enabled = enabled && state !== "running";
+        if (a === "stop") enabled = enabled && (state === "running" || state === "starting");
+        if (a === "restart") enabled = enabled && state !== "absent";
+        if (a === "reset") enabled = enabled && state !== "absent";
+        b.disabled = !enabled;
+      }
+    }
+
+    error(message) {
+      this.detail.hidden = false;
+      this.detail.textContent = message;
+      this.detail.classList.add("error");
+    }
+
+    // One progress event from the server.
+    step(ev) {
+      if (this.progress.hidden) return; // not one of our own operations
+      const li = el("li", { class: ev.error ? "failed" : ev.done ? "done" : "" });
+      li.append(el("span", { class: "sandbox-step" }, ev.error ? ev.error : ev.message));
+      li.append(el("span", { class: "sandbox-ms" }, (ev.elapsed_ms / 1000).toFixed(2) + " s"));
+      const last = this.progress.lastElementChild;
+      if (last) last.classList.add("done");
+      this.progress.append(li);
+    }
+
+    async act(action) {
+      if (action === "reset" && !window.confirm(
+        "Reset your sandbox? Every table and row in it is thrown away and a fresh, empty database is created.")) {
+        return;
+      }
+      this.busy = true;
+      this.updateButtons();
+      this.detail.hidden = true;
+      this.detail.classList.remove("error");
+      this.progress.replaceChildren();
+      this.progress.hidden = action === "stop";
+      if (action !== "stop") {
+        this.badge.dataset.state = "starting";
+        this.badge.textContent = action === "reset" ? "resetting" : action === "restart" ? "restarting" : "starting";
+      }
+      try {
+        const s = await pglab.api("POST", "/api/sandbox/" + action);
+        broadcast(s);
+      } catch (e) {
+        this.error(e.message);
+        refresh();
+      } finally {
+        this.busy = false;
+        this.updateButtons();
+      }
+    }
+  }
+
+  function broadcast(s) {
+    for (const p of panels) p.render(s);
+    document.dispatchEvent(new CustomEvent("pglab:sandbox-state", { detail: s }));
+  }
+
+  async function refresh() {
+    try {
+      broadcast(await pglab.api("GET", "/api/sandbox"));
+    } catch (e) {
+      for (const p of panels) p.error(e.message);
+    }
+  }
+
+  function listen() {
+    if (!window.EventSource) return;
+    const es = new EventSource("/api/sandbox/events");
+    es.addEventListener("status", (m) => broadcast(JSON.parse(m.data)));
+    es.addEventListener("progress", (m) => {
+      const ev = JSON.parse(m.data);
+      for (const p of panels) p.step(ev);
+    });
+    window.addEventListener("pagehide", () => es.close());
+  }
+
+  function init() {
+    for (const root of document.querySelectorAll("[data-sandbox-panel]")) panels.push(new Panel(root));
+    if (panels.length === 0) return;
+    refresh();
+    listen();
+    // Uptime and size move on; refresh now and then while visible.
+    setInterval(() => { if (!document.hidden && !panels.some((p) => p.busy)) refresh(); }, 30000);
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();
