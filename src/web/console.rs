@@ -106,6 +106,10 @@ async fn answer(state: &AppState, run: &Run, wait: Duration) -> Response {
         Some(_) => None,
         None => Some(state.console.progress(run).await),
     };
+    if result.is_some() {
+        // Delivered: the result need not stay in memory.
+        state.console.forget(&run.id);
+    }
     let body = RunAnswer {
         status: if result.is_some() { "done" } else { "running" },
         run_id: &run.id,
@@ -207,7 +211,9 @@ async fn poll_run(
     Query(q): Query<PollQuery>,
 ) -> Result<Response, AppError> {
     let run = state.console.run(learner.id, &run_id).ok_or_else(|| {
-        AppError::NotFound("no such run (finished runs are kept 2 minutes)".into())
+        AppError::NotFound(
+            "no such run (a finished run is forgotten once its result is delivered)".into(),
+        )
     })?;
     let wait = Duration::from_millis(q.wait_ms.unwrap_or(2000).min(25_000));
     Ok(answer(&state, &run, wait).await)
