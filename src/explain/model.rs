@@ -4,7 +4,7 @@
 //! plan or a hand-made one parses; malformed JSON is a [`PlanError`].
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Why a plan could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -437,19 +437,19 @@ impl Plan {
     /// Parses `EXPLAIN (FORMAT JSON)` output: an array of one object, or the
     /// object alone. Never panics on odd input.
     pub fn parse(json: &str) -> Result<Self, PlanError> {
-        // serde_json's `Value` parser refuses nesting beyond 128 levels and
-        // uses small stack frames; each node's own fields are then read
-        // without its children, so nothing below recurses per plan level.
-        let value: Value = serde_json::from_str(json)?;
-        let doc = match value {
-            Value::Array(items) => items.into_iter().next().ok_or(PlanError::Empty)?,
-            other => other,
+        // Each node is read on its own from its slice of the text: its fields
+        // (children skipped), then its children as raw slices. No `Value`
+        // tree is built, and nothing recurses per plan level, so a deep plan
+        // is refused by serde_json's nesting limit, never a stack overflow.
+        let doc: &RawValue = if json.trim_start().starts_with('[') {
+            let docs: Vec<&RawValue> = serde_json::from_str(json)?;
+            docs.into_iter().next().ok_or(PlanError::Empty)?
+        } else {
+            serde_json::from_str(json)?
         };
-        let Value::Object(mut doc) = doc else {
-            return Err(PlanError::Empty);
-        };
-        let root = doc.remove("Plan").ok_or(PlanError::Empty)?;
-        let doc: RawDoc = serde_json::from_value(Value::Object(doc))?;
+        let top: TopDoc<'_> = serde_json::from_str(doc.get())?;
+        let root = top.plan.ok_or(PlanError::Empty)?;
+        let doc: RawDoc = serde_json::from_str(doc.get())?;
         let nodes = flatten(root)?;
         let settings = doc
             .settings
@@ -486,24 +486,27 @@ impl Plan {
     }
 }
 
+/// The plan's root, as a slice of the text.
+#[derive(Deserialize)]
+struct TopDoc<'a> {
+    #[serde(borrow, rename = "Plan")]
+    plan: Option<&'a RawValue>,
+}
+
+/// A node's children, as slices of the text.
+#[derive(Deserialize)]
+struct Kids<'a> {
+    #[serde(borrow, rename = "Plans", default)]
+    plans: Vec<&'a RawValue>,
+}
+
 /// The tree in pre-order, read with an explicit stack (no recursion).
-fn flatten(root: Value) -> Result<Vec<Node>, PlanError> {
+fn flatten(root: &RawValue) -> Result<Vec<Node>, PlanError> {
     let mut out: Vec<Node> = Vec::new();
-    let mut stack: Vec<(Value, Option<usize>, usize)> = vec![(root, None, 0)];
-    while let Some((value, parent, depth)) = stack.pop() {
-        let mut map = match value {
-            Value::Object(map) => map,
-            other => {
-                // Let serde say what is wrong ("invalid type: integer ...").
-                serde_json::from_value::<NodeFields>(other)?;
-                return Err(PlanError::Empty);
-            }
-        };
-        let children: Vec<Value> = match map.remove("Plans") {
-            Some(plans) => serde_json::from_value(plans)?,
-            None => Vec::new(),
-        };
-        let mut fields: NodeFields = serde_json::from_value(Value::Object(map))?;
+    let mut stack: Vec<(&RawValue, Option<usize>, usize)> = vec![(root, None, 0)];
+    while let Some((raw, parent, depth)) = stack.pop() {
+        let mut fields: NodeFields = serde_json::from_str(raw.get())?;
+        let kids: Kids<'_> = serde_json::from_str(raw.get())?;
         fields.buffers = take_buffers!(fields);
         for w in &mut fields.workers {
             w.buffers = take_buffers!(w);
@@ -519,7 +522,7 @@ fn flatten(root: Value) -> Result<Vec<Node>, PlanError> {
             depth,
             fields,
         });
-        for child in children.into_iter().rev() {
+        for child in kids.plans.into_iter().rev() {
             stack.push((child, Some(id), depth + 1));
         }
     }
