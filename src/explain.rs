@@ -18,15 +18,17 @@
 //! pub fn explain_output(req: &ExplainRequest, json: &str) -> Result<ExplainOutput, PlanError>
 //! pub fn plan_html(json: &str) -> Result<String, PlanError>
 //! pub fn render_plan_html(plan: &Plan) -> String
-//! pub async fn store::save_plan(pool: &SqlitePool, learner: LearnerId, sql: &str, json: &str) -> Result<i64, sqlx::Error>
+//! pub fn ExplainRequest::learner_position(&self, json_sql_position: usize) -> Option<usize>
+//! pub async fn store::save_plan(pool: &SqlitePool, learner: LearnerId, sql: &str, json: &str) -> anyhow::Result<i64>
 //! ```
 //!
 //! Integration recipe (one EXPLAIN statement `sql` in the console):
 //! 1. `let Some(req) = explain::parse_explain(sql)` else run it as usual.
 //! 2. If `req.run_as_written` (YAML/XML), run `sql` as usual for the output.
 //! 3. If `let Some(j) = &req.json_sql`: run `j` instead of `sql` (a server
-//!    error is the learner's, shown as for any statement); the one value it
-//!    returns, as text, is `json`.
+//!    error is the learner's, shown as for any statement, its caret moved
+//!    with `req.learner_position(pos)`); the one value it returns, as text,
+//!    is `json`.
 //! 4. `let out = explain::explain_output(&req, &json)?`: unless
 //!    `run_as_written`, the result is one column `QUERY PLAN` (type text)
 //!    with `out.rows` (command tag `EXPLAIN`); `plan_html = out.plan_html`.

@@ -4,6 +4,7 @@
 //! plan or a hand-made one parses; malformed JSON is a [`PlanError`].
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// Why a plan could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -214,8 +215,30 @@ pub struct NodeFields {
     pub wal_fpi: Option<f64>,
     #[serde(rename = "WAL Bytes")]
     pub wal_bytes: Option<f64>,
-    #[serde(flatten)]
+    /// Buffer counters (filled from the flat JSON keys below after parsing;
+    /// serde's `flatten` would make parsing several times slower).
+    #[serde(skip)]
     pub buffers: Buffers,
+    #[serde(rename = "Shared Hit Blocks")]
+    shared_hit: Option<f64>,
+    #[serde(rename = "Shared Read Blocks")]
+    shared_read: Option<f64>,
+    #[serde(rename = "Shared Dirtied Blocks")]
+    shared_dirtied: Option<f64>,
+    #[serde(rename = "Shared Written Blocks")]
+    shared_written: Option<f64>,
+    #[serde(rename = "Local Hit Blocks")]
+    local_hit: Option<f64>,
+    #[serde(rename = "Local Read Blocks")]
+    local_read: Option<f64>,
+    #[serde(rename = "Local Dirtied Blocks")]
+    local_dirtied: Option<f64>,
+    #[serde(rename = "Local Written Blocks")]
+    local_written: Option<f64>,
+    #[serde(rename = "Temp Read Blocks")]
+    temp_read: Option<f64>,
+    #[serde(rename = "Temp Written Blocks")]
+    temp_written: Option<f64>,
 }
 
 /// One parallel worker's figures for a node (`Workers` array under ANALYZE).
@@ -252,18 +275,46 @@ pub struct WorkerFields {
     pub actual_rows: Option<f64>,
     #[serde(rename = "Actual Loops")]
     pub actual_loops: Option<f64>,
-    #[serde(flatten)]
+    #[serde(skip)]
     pub buffers: Buffers,
+    #[serde(rename = "Shared Hit Blocks")]
+    shared_hit: Option<f64>,
+    #[serde(rename = "Shared Read Blocks")]
+    shared_read: Option<f64>,
+    #[serde(rename = "Shared Dirtied Blocks")]
+    shared_dirtied: Option<f64>,
+    #[serde(rename = "Shared Written Blocks")]
+    shared_written: Option<f64>,
+    #[serde(rename = "Local Hit Blocks")]
+    local_hit: Option<f64>,
+    #[serde(rename = "Local Read Blocks")]
+    local_read: Option<f64>,
+    #[serde(rename = "Local Dirtied Blocks")]
+    local_dirtied: Option<f64>,
+    #[serde(rename = "Local Written Blocks")]
+    local_written: Option<f64>,
+    #[serde(rename = "Temp Read Blocks")]
+    temp_read: Option<f64>,
+    #[serde(rename = "Temp Written Blocks")]
+    temp_written: Option<f64>,
 }
 
-/// The JSON shape of a node: its fields plus its children.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RawNode {
-    #[serde(flatten)]
-    fields: NodeFields,
-    #[serde(rename = "Plans")]
-    plans: Vec<RawNode>,
+/// Gathers flat buffer keys into a [`Buffers`].
+macro_rules! take_buffers {
+    ($f:expr) => {
+        Buffers {
+            shared_hit: $f.shared_hit,
+            shared_read: $f.shared_read,
+            shared_dirtied: $f.shared_dirtied,
+            shared_written: $f.shared_written,
+            local_hit: $f.local_hit,
+            local_read: $f.local_read,
+            local_dirtied: $f.local_dirtied,
+            local_written: $f.local_written,
+            temp_read: $f.temp_read,
+            temp_written: $f.temp_written,
+        }
+    };
 }
 
 /// A trigger's time (ANALYZE of a statement that fired triggers).
@@ -283,8 +334,6 @@ pub struct Trigger {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct RawDoc {
-    #[serde(rename = "Plan")]
-    plan: Option<RawNode>,
     #[serde(rename = "Planning")]
     planning: Option<Buffers>,
     #[serde(rename = "Planning Time")]
@@ -388,16 +437,20 @@ impl Plan {
     /// Parses `EXPLAIN (FORMAT JSON)` output: an array of one object, or the
     /// object alone. Never panics on odd input.
     pub fn parse(json: &str) -> Result<Self, PlanError> {
-        let value: serde_json::Value = serde_json::from_str(json)?;
-        let doc = match value {
-            serde_json::Value::Array(mut items) if !items.is_empty() => items.swap_remove(0),
-            serde_json::Value::Array(_) => return Err(PlanError::Empty),
-            other => other,
+        // Each node is read on its own from its slice of the text: its fields
+        // (children skipped), then its children as raw slices. No `Value`
+        // tree is built, and nothing recurses per plan level, so a deep plan
+        // is refused by serde_json's nesting limit, never a stack overflow.
+        let doc: &RawValue = if json.trim_start().starts_with('[') {
+            let docs: Vec<&RawValue> = serde_json::from_str(json)?;
+            docs.into_iter().next().ok_or(PlanError::Empty)?
+        } else {
+            serde_json::from_str(json)?
         };
-        let doc: RawDoc = serde_json::from_value(doc)?;
-        let root = doc.plan.ok_or(PlanError::Empty)?;
-        let mut nodes = Vec::new();
-        flatten(root, None, 0, &mut nodes);
+        let top: TopDoc<'_> = serde_json::from_str(doc.get())?;
+        let root = top.plan.ok_or(PlanError::Empty)?;
+        let doc: RawDoc = serde_json::from_str(doc.get())?;
+        let nodes = flatten(root)?;
         let settings = doc
             .settings
             .unwrap_or_default()
@@ -433,22 +486,47 @@ impl Plan {
     }
 }
 
-/// Moves the tree into `out` in pre-order without recursion limits beyond
-/// those serde_json already enforces on nesting (128 levels).
-fn flatten(raw: RawNode, parent: Option<usize>, depth: usize, out: &mut Vec<Node>) -> usize {
-    let id = out.len();
-    out.push(Node {
-        id,
-        parent,
-        children: Vec::new(),
-        depth,
-        fields: raw.fields,
-    });
-    for child in raw.plans {
-        let child_id = flatten(child, Some(id), depth + 1, out);
-        out[id].children.push(child_id);
+/// The plan's root, as a slice of the text.
+#[derive(Deserialize)]
+struct TopDoc<'a> {
+    #[serde(borrow, rename = "Plan")]
+    plan: Option<&'a RawValue>,
+}
+
+/// A node's children, as slices of the text.
+#[derive(Deserialize)]
+struct Kids<'a> {
+    #[serde(borrow, rename = "Plans", default)]
+    plans: Vec<&'a RawValue>,
+}
+
+/// The tree in pre-order, read with an explicit stack (no recursion).
+fn flatten(root: &RawValue) -> Result<Vec<Node>, PlanError> {
+    let mut out: Vec<Node> = Vec::new();
+    let mut stack: Vec<(&RawValue, Option<usize>, usize)> = vec![(root, None, 0)];
+    while let Some((raw, parent, depth)) = stack.pop() {
+        let mut fields: NodeFields = serde_json::from_str(raw.get())?;
+        let kids: Kids<'_> = serde_json::from_str(raw.get())?;
+        fields.buffers = take_buffers!(fields);
+        for w in &mut fields.workers {
+            w.buffers = take_buffers!(w);
+        }
+        let id = out.len();
+        if let Some(p) = parent {
+            out[p].children.push(id);
+        }
+        out.push(Node {
+            id,
+            parent,
+            children: Vec::new(),
+            depth,
+            fields,
+        });
+        for child in kids.plans.into_iter().rev() {
+            stack.push((child, Some(id), depth + 1));
+        }
     }
-    id
+    Ok(out)
 }
 
 #[cfg(test)]

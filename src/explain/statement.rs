@@ -64,6 +64,22 @@ pub struct ExplainRequest {
     /// as written to show its output; for TEXT and JSON the output comes from
     /// the one JSON run ([`super::render_text`]).
     pub run_as_written: bool,
+    /// Where `query` starts in the learner's statement (characters).
+    query_start: usize,
+}
+
+impl ExplainRequest {
+    /// Maps an error position (1-based, in characters, as PostgreSQL reports
+    /// it) in `json_sql` to the same spot in the learner's statement, for the
+    /// caret; `None` when it falls in the option list pglab wrote.
+    pub fn learner_position(&self, json_sql_position: usize) -> Option<usize> {
+        let json_sql = self.json_sql.as_deref()?;
+        let prefix = json_sql.chars().count() - self.query.chars().count();
+        json_sql_position
+            .checked_sub(prefix)
+            .filter(|p| *p >= 1)
+            .map(|p| p + self.query_start)
+    }
 }
 
 /// Recognises an `EXPLAIN` statement, whatever options, case and comments the
@@ -91,6 +107,7 @@ pub fn parse_explain(sql: &str) -> Option<ExplainRequest> {
         }
     }
     lx.skip_blank();
+    let query_start = sql[..lx.pos].chars().count();
     let query = sql[lx.pos..]
         .trim_end()
         .trim_end_matches(';')
@@ -110,6 +127,7 @@ pub fn parse_explain(sql: &str) -> Option<ExplainRequest> {
         query,
         json_sql,
         run_as_written,
+        query_start,
     })
 }
 
@@ -382,6 +400,20 @@ mod tests {
         assert_eq!(parse_explain("explain (analyze select 1"), None);
         assert_eq!(parse_explain("explain (format csv) select 1"), None);
         assert_eq!(parse_explain("explain (analyze maybe) select 1"), None);
+    }
+
+    #[test]
+    fn error_positions_map_back_to_the_learners_text() {
+        let sql = "/* é */ explain analyze selec 1";
+        let r = parse_explain(sql).unwrap();
+        let json = r.json_sql.clone().unwrap();
+        // PostgreSQL would point at "selec" (1-based, characters).
+        let at = json.find("selec").unwrap() + 1;
+        let mapped = r.learner_position(at).unwrap();
+        // Characters, not bytes: "é" is two bytes and one character.
+        let chars_before = sql[..sql.find("selec").unwrap()].chars().count();
+        assert_eq!(mapped, chars_before + 1);
+        assert_eq!(r.learner_position(3), None);
     }
 
     #[test]

@@ -56,7 +56,10 @@ async fn list_page(State(state): State<AppState>, learner: Learner) -> Result<Li
             id: p.id,
             when: utc_time(p.created_at),
             sql: one_line(&p.sql, 120),
-            total: p.total_ms.map(ms).unwrap_or_else(|| "estimate".into()),
+            total: p
+                .total_ms
+                .map(ms)
+                .unwrap_or_else(|| "estimates only".into()),
         })
         .collect();
     Ok(ListPage { plans })
