@@ -68,6 +68,9 @@ pub struct StatementResult {
     pub values_truncated: bool,
     /// A plan view for EXPLAIN statements (see `console::plan_hook`).
     pub plan_html: Option<String>,
+    /// The JSON plan behind `plan_html`, kept for plan compare (not sent).
+    #[serde(skip)]
+    pub plan_json: Option<String>,
     /// Plain text output of a meta-command (`\conninfo`, `\?`, `\x`).
     pub text: Option<String>,
 }

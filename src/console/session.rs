@@ -29,7 +29,7 @@ use super::ConsoleConfig;
 use super::meta::{self, Settings};
 use super::plan_hook;
 use super::result::{RunResult, StatementResult, TxState};
-use super::run::{Conn, Limits, run_statement};
+use super::run::{Conn, Limits};
 use super::split::{ItemKind, split};
 use super::tag::{self, TxEffect};
 use crate::sandbox::{LearnerId, Provisioner};
@@ -395,16 +395,15 @@ impl Consoles {
                         meta::run_meta(conn, &item.text, &mut settings, &limits).await
                     }
                     ItemKind::Statement => {
-                        let ran =
-                            run_statement(conn, &item.text, &limits, state == TxState::Failed)
-                                .await;
+                        let ran = plan_hook::run_with_plan(
+                            conn,
+                            &item.text,
+                            &limits,
+                            state == TxState::Failed,
+                        )
+                        .await;
                         lost = ran.lost;
-                        let mut result = ran.result;
-                        if result.error.is_none() && plan_hook::is_explain(&item.text) {
-                            result.plan_html =
-                                plan_hook::explain_plan_html(&mut conn.conn, &item.text, &result)
-                                    .await;
-                        }
+                        let result = ran.result;
                         *lock(&session.state) =
                             next_state(state, &item.text, result.error.is_some());
                         result

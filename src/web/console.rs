@@ -171,7 +171,8 @@ async fn run_sql(
 }
 
 /// Each statement of a finished run marks its exercise in progress and goes
-/// into the learner's evidence trail (the instructor sees errors there).
+/// into the learner's evidence trail (the instructor sees errors there);
+/// EXPLAIN plans are kept for plan compare.
 async fn record_progress(
     store: &crate::store::Store,
     hub: &crate::progress::ProgressHub,
@@ -195,6 +196,12 @@ async fn record_progress(
         if let Err(err) = record_statement(store.pool(), hub, run).await {
             tracing::warn!(error = %err, "could not record progress");
             return;
+        }
+        if let Some(json) = &statement.plan_json
+            && let Err(err) =
+                crate::explain::store::save_plan(store.pool(), user_id, &statement.sql, json).await
+        {
+            tracing::warn!(error = %err, "could not keep the plan");
         }
     }
 }
