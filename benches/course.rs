@@ -47,7 +47,11 @@ fn bench_render(content: &Path) {
         text.len() / 1024,
         median.as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3,
-        if median <= Duration::from_millis(5) { "ok" } else { "OVER" }
+        if median <= Duration::from_millis(5) {
+            "ok"
+        } else {
+            "OVER"
+        }
     );
 }
 
@@ -79,13 +83,18 @@ fn bench_serve(content: &Path) {
     std::thread::spawn(move || for _ in lines {});
     let url = format!("{base}/sections/14-postgresql-production-labs");
     // Warm the page cache.
-    let warm = Command::new("wrk").args(["-t1", "-c1", "-d1s", &url]).output().unwrap();
+    let warm = Command::new("wrk")
+        .args(["-t1", "-c1", "-d1s", &url])
+        .output()
+        .unwrap();
     assert!(warm.status.success());
     let out = Command::new("wrk")
         .args(["-t2", "-c64", "-d10s", "--latency", &url])
         .output()
         .unwrap();
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
     let report = String::from_utf8_lossy(&out.stdout);
     let rps = report
@@ -103,7 +112,12 @@ fn bench_serve(content: &Path) {
         .find_map(|l| l.trim().strip_prefix("50%"))
         .map(|v| v.trim().to_string())
         .unwrap_or_else(|| "?".into());
-    let non2xx = report.lines().find(|l| l.contains("Non-2xx")).unwrap_or("").trim().to_string();
+    let non2xx = report
+        .lines()
+        .find(|l| l.contains("Non-2xx"))
+        .unwrap_or("")
+        .trim()
+        .to_string();
     println!(
         "course/serve cached lesson page, wrk 2 threads 64 connections 10 s: {rps} requests/s, p50 {p50}, p99 {p99}  (budget ≥ 10,000 req/s, p99 ≤ 10 ms) {non2xx}"
     );
