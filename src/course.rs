@@ -121,10 +121,10 @@ impl Course {
             modified: meta.modified().ok(),
             len: meta.len(),
         };
-        if let Some(page) = self.cache.read().ok().and_then(|c| c.get(rel).cloned()) {
-            if page.stamp == stamp {
-                return Ok(page);
-            }
+        if let Some(page) = self.cache.read().ok().and_then(|c| c.get(rel).cloned())
+            && page.stamp == stamp
+        {
+            return Ok(page);
         }
         let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
         let doc_dir = rel.rsplit_once('/').map_or("", |(d, _)| d);

@@ -125,13 +125,13 @@ pub fn inspect(dir: &Path) -> Report {
                 }
             })
             .collect();
-        if let Some(next) = &section.next {
-            if !dir.join(&next.file).is_file() {
-                report.warnings.push(format!(
-                    "{file}: next section {} is not in this folder",
-                    next.file
-                ));
-            }
+        if let Some(next) = &section.next
+            && !dir.join(&next.file).is_file()
+        {
+            report.warnings.push(format!(
+                "{file}: next section {} is not in this folder",
+                next.file
+            ));
         }
         let exercises = section
             .exercises
@@ -162,14 +162,14 @@ pub fn inspect(dir: &Path) -> Report {
                     ));
                 }
                 for step in &ex.solution {
-                    if let Some(f) = &step.file {
-                        if course.resolve(f).is_err() {
-                            report.problems.push(format!(
-                                "{}: {}: solution file {f} does not exist",
-                                display_name(&sidecar_path),
-                                ex.id
-                            ));
-                        }
+                    if let Some(f) = &step.file
+                        && course.resolve(f).is_err()
+                    {
+                        report.problems.push(format!(
+                            "{}: {}: solution file {f} does not exist",
+                            display_name(&sidecar_path),
+                            ex.id
+                        ));
                     }
                 }
             }
@@ -243,13 +243,13 @@ pub async fn run(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
                 .await;
             ex.after =
                 Some(checks::run_exercise_checks_with(&mut conn, Some(&options), spec).await);
-            if let Some(after) = &ex.after {
-                if !after.passed {
-                    report.problems.push(format!(
-                        "{}: {} fails after its reference solution: {}",
-                        section.file, ex.id, after.message
-                    ));
-                }
+            if let Some(after) = &ex.after
+                && !after.passed
+            {
+                report.problems.push(format!(
+                    "{}: {} fails after its reference solution: {}",
+                    section.file, ex.id, after.message
+                ));
             }
             for e in &ex.solution_errors {
                 report.problems.push(format!(
@@ -260,13 +260,15 @@ pub async fn run(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
         }
         // Every lab script must at least run cleanly.
         for f in &section.files {
-            if f.path.ends_with(".sql") && f.exists && !ran_files.contains(&f.path) {
-                if let Err(e) = psql_file(&course, server.as_ref(), &f.path) {
-                    report.problems.push(format!(
-                        "{}: lab script {} fails: {e}",
-                        section.file, f.path
-                    ));
-                }
+            if f.path.ends_with(".sql")
+                && f.exists
+                && !ran_files.contains(&f.path)
+                && let Err(e) = psql_file(&course, server.as_ref(), &f.path)
+            {
+                report.problems.push(format!(
+                    "{}: lab script {} fails: {e}",
+                    section.file, f.path
+                ));
             }
         }
         drop(conn);
@@ -346,11 +348,14 @@ fn psql(server: &dyn ThrowAwayServer, args: &[&str], stdin: Option<&str>) -> Res
 
 type Job = (String, oneshot::Sender<Result<(), String>>);
 
+/// A background step: what it was, whether an error is expected, its answer.
+type Pending = (String, bool, oneshot::Receiver<Result<(), String>>);
+
 /// Named long-lived connections for steps that need concurrency.
 #[derive(Default)]
 struct Sessions {
     senders: HashMap<String, mpsc::UnboundedSender<Job>>,
-    pending: Vec<(String, bool, oneshot::Receiver<Result<(), String>>)>,
+    pending: Vec<Pending>,
 }
 
 impl Sessions {

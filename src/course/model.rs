@@ -126,13 +126,13 @@ pub fn classify(level: HeadingLevel, text: &str) -> Heading {
             if let Some(rest) = strip_prefix_ci(text, "PART ") {
                 let (letter, title) = split_dash(rest).unwrap_or((rest, ""));
                 let mut chars = letter.trim().chars();
-                if let (Some(c), None) = (chars.next(), chars.next()) {
-                    if c.is_ascii_alphabetic() {
-                        return Heading::Part {
-                            letter: Some(c.to_ascii_uppercase()),
-                            title: title.trim().to_string(),
-                        };
-                    }
+                if let (Some(c), None) = (chars.next(), chars.next())
+                    && c.is_ascii_alphabetic()
+                {
+                    return Heading::Part {
+                        letter: Some(c.to_ascii_uppercase()),
+                        title: title.trim().to_string(),
+                    };
                 }
             }
             Heading::Part {
@@ -251,12 +251,11 @@ impl RefTracker {
                 }
                 self.list_depth = self.list_depth.saturating_sub(1);
             }
-            Event::End(TagEnd::Paragraph) => {
+            Event::End(TagEnd::Paragraph)
                 // A plural label carries over to the list that follows it.
-                if matches!(self.label, Some((_, false))) && self.label_list_depth.is_none() {
+                if matches!(self.label, Some((_, false))) && self.label_list_depth.is_none() => {
                     self.label = None;
                 }
-            }
             Event::Start(Tag::Heading { .. }) | Event::Rule => {
                 self.label = None;
                 self.label_list_depth = None;
@@ -357,19 +356,19 @@ pub fn parse(text: &str) -> Section {
                 if let Some((_, l)) = link.as_mut() {
                     l.push_str(t);
                 }
-                if let Event::Code(code) = &event {
-                    if let Some(kind) = tracker.file_ref(code) {
-                        let exercise = current_exercise.map(|i| section.exercises[i].id.clone());
-                        let file = FileRef {
-                            path: code.to_string(),
-                            kind,
-                            exercise,
-                        };
-                        if let Some(i) = current_exercise {
-                            section.exercises[i].files.push(file.clone());
-                        }
-                        section.files.push(file);
+                if let Event::Code(code) = &event
+                    && let Some(kind) = tracker.file_ref(code)
+                {
+                    let exercise = current_exercise.map(|i| section.exercises[i].id.clone());
+                    let file = FileRef {
+                        path: code.to_string(),
+                        kind,
+                        exercise,
+                    };
+                    if let Some(i) = current_exercise {
+                        section.exercises[i].files.push(file.clone());
                     }
+                    section.files.push(file);
                 }
             }
             Event::Start(Tag::Emphasis) => emphasis_text = Some(String::new()),

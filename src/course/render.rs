@@ -343,9 +343,9 @@ impl<'a> Renderer<'a> {
                         "<button class=\"btn btn-sm run-sql\" type=\"button\" data-run-sql{ex_attr} title=\"Run in my console\">▶ Run</button>"
                     );
                 }
-                let _ = write!(
+                let _ = writeln!(
                     html,
-                    "<button class=\"btn btn-sm copy-code\" type=\"button\" data-copy-code>Copy</button></div><pre class=\"code lang-{name}\"><code>{}</code></pre></div>\n",
+                    "<button class=\"btn btn-sm copy-code\" type=\"button\" data-copy-code>Copy</button></div><pre class=\"code lang-{name}\"><code>{}</code></pre></div>",
                     highlight::highlight(code, lang)
                 );
             }

@@ -85,6 +85,16 @@
     else if (e.key === "\\") { layout.querySelector("[data-dock-toggle]")?.click(); }
   });
 
+  // Scroll only the side bar (never the page) so the active entry shows.
+  const side = document.querySelector(".lesson-side");
+  function keepVisible(a) {
+    if (!side) return;
+    const top = a.offsetTop - side.offsetTop;
+    if (top < side.scrollTop || top > side.scrollTop + side.clientHeight - 40) {
+      side.scrollTop = Math.max(0, top - side.clientHeight / 3);
+    }
+  }
+
   // Highlight the contents entry of the heading being read.
   const links = new Map();
   document.querySelectorAll("[data-toc-link]").forEach((a) => links.set(a.dataset.tocLink, a));
@@ -94,7 +104,7 @@
         if (!entry.isIntersecting) continue;
         links.forEach((a) => a.classList.remove("active"));
         const a = links.get(entry.target.id);
-        if (a) { a.classList.add("active"); a.scrollIntoView({ block: "nearest" }); }
+        if (a) { a.classList.add("active"); keepVisible(a); }
       }
     }, { rootMargin: "-60px 0px -70% 0px" });
     links.forEach((_, id) => { const el = document.getElementById(id); if (el) observer.observe(el); });
