@@ -237,7 +237,7 @@ async fn classroom_progress(
             let s = sandboxes
                 .iter()
                 .find(|s| s.learner == m.user_id)
-                .map_or_else(|| "absent".to_string(), |s| state_word(s));
+                .map_or_else(|| "absent".to_string(), state_word);
             (m.user_id, s)
         })
         .collect();
