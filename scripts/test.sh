@@ -27,4 +27,4 @@ cargo clippy --all-targets --locked -- -D warnings
 step "cargo test"
 # Test binaries run one after another; within one, at most two tests at once
 # on these 2-core machines (tests that start containers bound themselves too).
-cargo test --locked "$@" -- --test-threads="${PGLAB_TEST_THREADS:-2}"
+cargo test --locked --no-fail-fast "$@" -- --test-threads="${PGLAB_TEST_THREADS:-2}"

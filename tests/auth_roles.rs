@@ -302,7 +302,10 @@ async fn instructors_manage_classrooms_codes_passwords_and_csv_imports() {
         page.contains(&format!("data-testid=\"join-code\">{new_code}<")),
         "{page}"
     );
-    assert!(page.contains("data-progress-matrix"));
+    assert!(
+        page.contains(&format!("href=\"/instructor/classrooms/{id}/progress\"")),
+        "the classroom page links its progress matrix"
+    );
     assert!(page.contains("data-reset-password"));
     let missing = prof
         .get(server.url("/api/instructor/classrooms/999"))

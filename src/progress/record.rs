@@ -37,6 +37,7 @@ impl From<String> for StoredStatus {
 /// A statement or a check, as the instructor sees it.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 pub struct Evidence {
+    pub id: i64,
     pub user_id: i64,
     pub exercise_id: Option<String>,
     pub kind: String,
@@ -210,7 +211,7 @@ pub async fn recent_evidence(
     limit: i64,
 ) -> sqlx::Result<Vec<Evidence>> {
     sqlx::query_as(
-        "select user_id, exercise_id, kind, sql, error, sqlstate, passed, created_at
+        "select id, user_id, exercise_id, kind, sql, error, sqlstate, passed, created_at
          from learner_evidence where user_id = ? order by id desc limit ?",
     )
     .bind(user_id)

@@ -60,6 +60,7 @@ mod tests {
 
     fn stmt(at: i64, error: Option<&str>) -> Evidence {
         Evidence {
+            id: at,
             user_id: 1,
             exercise_id: Some("14.B.2".into()),
             kind: "statement".into(),
