@@ -83,6 +83,19 @@ async fn populate(data: &std::path::Path) -> i64 {
             .await
             .unwrap();
         }
+        // What recording that evidence leaves for the stuck rules: every
+        // learner active now; a third repeating an error.
+        sqlx::query(
+            "insert into learner_activity (user_id, last_activity_at, working_since, repeated_error)
+             values (?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(now - 60)
+        .bind(now - 3000)
+        .bind((l % 3 == 0).then_some("relation \"taks\" does not exist"))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
         for k in 0..40 {
             sqlx::query(
                 "insert into learner_evidence (user_id, exercise_id, kind, sql, error, sqlstate, created_at)

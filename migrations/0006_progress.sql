@@ -24,3 +24,15 @@ create table learner_evidence (
     created_at  integer not null
 );
 create index learner_evidence_by_user on learner_evidence (user_id, id desc);
+
+-- What the stuck rules need, kept up to date as learners work, so that the
+-- classroom matrix reads one row per learner (see src/progress/stuck.rs).
+create table learner_activity (
+    user_id            integer primary key references users(id) on delete cascade,
+    last_activity_at   integer not null,
+    -- Start of the current stretch of work (no pause longer than 10 minutes),
+    -- or the last pass if that came later.
+    working_since      integer not null,
+    -- The error of the last three statements when they all failed alike.
+    repeated_error     text
+);

@@ -1,6 +1,7 @@
 //! The classroom matrix: learners × exercises, with totals, last activity and
-//! stuck flags. Built with two queries whatever the class size, so 200
-//! learners × 30 exercises stays fast.
+//! stuck flags. Built with two queries whatever the class size (the stuck
+//! rules read one condensed row per learner), so 200 learners × 30
+//! exercises stays fast.
 
 use std::collections::HashMap;
 
@@ -8,11 +9,7 @@ use serde::Serialize;
 use sqlx::SqlitePool;
 
 use super::Status;
-use super::record::Evidence;
-use super::stuck::stuck_reason;
-
-/// How much recent evidence per learner the stuck rules look at.
-const EVIDENCE_FOR_STUCK: i64 = 40;
+use super::stuck::{Activity, stuck_reason};
 
 /// One exercise column.
 #[derive(Clone, Debug, Serialize)]
@@ -50,6 +47,13 @@ pub struct Matrix {
 }
 
 #[derive(sqlx::FromRow)]
+struct MemberActivity {
+    user_id: i64,
+    #[sqlx(flatten)]
+    activity: Activity,
+}
+
+#[derive(sqlx::FromRow)]
 struct Cell {
     user_id: i64,
     exercise_id: String,
@@ -73,15 +77,11 @@ pub async fn build(
     .bind(&ids)
     .fetch_all(pool)
     .await?;
-    let evidence: Vec<Evidence> = sqlx::query_as(
-        // Per learner, an index seek for their newest rows: three times
-        // faster than a window function over everyone's evidence.
-        "select e.id, e.user_id, e.exercise_id, e.kind, e.sql, e.error, e.sqlstate, e.passed, e.created_at
-         from json_each(?1) as u join learner_evidence as e on e.id in (
-             select id from learner_evidence where user_id = u.value order by id desc limit ?2)",
+    let activities: Vec<MemberActivity> = sqlx::query_as(
+        "select user_id, last_activity_at, working_since, repeated_error from learner_activity
+         where user_id in (select value from json_each(?))",
     )
     .bind(&ids)
-    .bind(EVIDENCE_FOR_STUCK)
     .fetch_all(pool)
     .await?;
 
@@ -115,16 +115,10 @@ pub async fn build(
             row.cells[i] = Status::parse(&cell.status);
         }
     }
-    let mut by_user: HashMap<i64, Vec<Evidence>> = HashMap::new();
-    for e in evidence {
-        by_user.entry(e.user_id).or_default().push(e);
-    }
-    for (user, recent) in &mut by_user {
-        recent.sort_unstable_by_key(|e| std::cmp::Reverse(e.id));
-        if let Some(row) = rows.get_mut(user) {
-            row.stuck = stuck_reason(recent, now);
-            let newest = recent.first().map(|e| e.created_at);
-            row.last_activity_at = row.last_activity_at.max(newest);
+    for a in activities {
+        if let Some(row) = rows.get_mut(&a.user_id) {
+            row.stuck = stuck_reason(&a.activity, now);
+            row.last_activity_at = row.last_activity_at.max(Some(a.activity.last_activity_at));
         }
     }
     let mut passed_per_exercise = vec![0; exercises.len()];

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::SqlitePool;
 
+use super::stuck::{Activity, same_error_three_times};
 use super::{ProgressEvent, ProgressHub, Status};
 
 /// How many evidence rows a learner keeps; older ones are dropped.
@@ -100,6 +101,7 @@ pub async fn record_statement(
         .await?;
         started = before.is_none();
     }
+    refresh_activity(&mut tx, run.user_id, run.at, false).await?;
     prune(&mut tx, run.user_id).await?;
     tx.commit().await?;
     if let (true, Some(exercise)) = (started, run.exercise) {
@@ -167,6 +169,7 @@ pub async fn record_check(
     .bind(exercise)
     .fetch_one(&mut *tx)
     .await?;
+    refresh_activity(&mut tx, user_id, at, passed).await?;
     prune(&mut tx, user_id).await?;
     tx.commit().await?;
     let status = Status::parse(&status);
@@ -176,6 +179,55 @@ pub async fn record_check(
         status,
     });
     Ok(status)
+}
+
+/// Updates what the stuck rules read (`learner_activity`) after new evidence.
+async fn refresh_activity(
+    tx: &mut sqlx::SqliteConnection,
+    user_id: i64,
+    at: i64,
+    passed: bool,
+) -> sqlx::Result<()> {
+    let prev = activity(&mut *tx, user_id).await?;
+    let last_statements: Vec<Evidence> = sqlx::query_as(
+        "select id, user_id, exercise_id, kind, sql, error, sqlstate, passed, created_at
+         from learner_evidence where user_id = ? and kind = 'statement' order by id desc limit 3",
+    )
+    .bind(user_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let next = Activity::after(
+        prev.as_ref(),
+        at,
+        passed,
+        same_error_three_times(&last_statements),
+    );
+    sqlx::query(
+        "insert into learner_activity (user_id, last_activity_at, working_since, repeated_error)
+         values (?, ?, ?, ?)
+         on conflict (user_id) do update set last_activity_at = excluded.last_activity_at,
+             working_since = excluded.working_since, repeated_error = excluded.repeated_error",
+    )
+    .bind(user_id)
+    .bind(next.last_activity_at)
+    .bind(next.working_since)
+    .bind(&next.repeated_error)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// What the stuck rules know about a learner, if they did anything yet.
+pub async fn activity<'e, E>(executor: E, user_id: i64) -> sqlx::Result<Option<Activity>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    sqlx::query_as(
+        "select last_activity_at, working_since, repeated_error from learner_activity where user_id = ?",
+    )
+    .bind(user_id)
+    .fetch_optional(executor)
+    .await
 }
 
 async fn prune(tx: &mut sqlx::SqliteConnection, user_id: i64) -> sqlx::Result<()> {

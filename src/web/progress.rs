@@ -414,7 +414,9 @@ async fn learner_detail(state: &AppState, user: i64) -> Result<LearnerDetail, Ap
         id: user,
         username,
         overview: overview(state, user).await?,
-        stuck: crate::progress::stuck::stuck_reason(&evidence, now()),
+        stuck: record::activity(state.store.pool(), user)
+            .await?
+            .and_then(|a| crate::progress::stuck::stuck_reason(&a, now())),
         evidence,
         sandbox,
     })
