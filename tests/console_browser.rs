@@ -143,6 +143,45 @@ async fn console_page_runs_sql_and_shows_lock_waits() {
         ..ServerOptions::default()
     });
 
+    // Sign in through the real form, as a learner would.
+    let out = common::pglab()
+        .args([
+            "user",
+            "add",
+            "browser-learner",
+            "--learner",
+            "--password",
+            "browser-password-1",
+            "--data-dir",
+        ])
+        .arg(&server.data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    driver.goto(&server.url("/login")).await;
+    driver
+        .until(
+            "return document.querySelector('form.auth-form') !== null",
+            "the sign-in form",
+        )
+        .await;
+    driver
+        .js(
+            "document.querySelector('input[name=username]').value = 'browser-learner'; \
+             document.querySelector('input[name=password]').value = 'browser-password-1'; \
+             document.querySelector('form.auth-form').submit(); return true;",
+        )
+        .await;
+    driver
+        .until(
+            "return !location.pathname.startsWith('/login') && document.readyState === 'complete'",
+            "signed in",
+        )
+        .await;
     driver.goto(&server.url("/console")).await;
     let panes = driver
         .until(

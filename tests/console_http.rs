@@ -10,7 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use common::{ServerOptions, TestServer, client};
+use common::{ServerOptions, TestServer};
 use serde_json::{Value, json};
 use support::LocalClusters;
 
@@ -69,7 +69,7 @@ async fn finish(http: &reqwest::Client, s: &TestServer, mut v: Value) -> Value {
 async fn sql_api_shape_lock_wait_cancel_and_limits() {
     let setup = start();
     let s = &setup.server;
-    let http = client();
+    let http = common::signed_in_learner(s, "ann").await;
 
     // The first run starts the sandbox: allow for it.
     let first = sql(&http, s, "T1", "select 1 as one, null::text as n, '' as e").await;
@@ -294,7 +294,7 @@ async fn sql_api_shape_lock_wait_cancel_and_limits() {
 async fn notices_meta_deadlock_and_terminated_connection_over_http() {
     let setup = start();
     let s = &setup.server;
-    let http = client();
+    let http = common::signed_in_learner(s, "ann").await;
 
     // Notices reach the statement through the binary's tracing layer.
     let v = finish(

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{TestServer, client};
+use common::TestServer;
 use pglab::explain::store::save_plan;
 use pglab::store::Store;
 
@@ -16,8 +16,7 @@ const AFTER: &str = include_str!("fixtures/plans/lab_after_index_analyze.json");
 #[tokio::test]
 async fn list_view_compare_and_isolation() {
     let server = TestServer::start();
-    let http = client();
-    // The first request creates the development learner.
+    let http = common::signed_in_learner(&server, "learner").await;
     let empty: serde_json::Value = http
         .get(server.url("/api/plans"))
         .send()

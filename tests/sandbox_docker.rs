@@ -327,7 +327,7 @@ async fn docker_sandbox_survives_pglab_restart() {
         ..Default::default()
     };
     let server = common::TestServer::start_with(opts());
-    let http = common::client();
+    let http = common::signed_in_learner(&server, "docker-learner").await;
     let ready: serde_json::Value = http
         .get(server.url("/readyz"))
         .send()
@@ -448,7 +448,7 @@ async fn docker_missing_image_is_a_clear_503() {
         ],
         ..Default::default()
     });
-    let http = common::client();
+    let http = common::signed_in_learner(&server, "no-image-learner").await;
     let ready: serde_json::Value = http
         .get(server.url("/readyz"))
         .send()

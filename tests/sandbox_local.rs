@@ -229,7 +229,7 @@ async fn local_sandbox_survives_pglab_restart() {
         ..Default::default()
     };
     let server = common::TestServer::start_with(opts());
-    let http = common::client();
+    let http = common::signed_in_learner(&server, "homer").await;
     let home = http
         .get(server.url("/"))
         .send()

@@ -11,6 +11,7 @@ use axum::routing::get;
 use crate::app::AppState;
 use crate::course::SectionSummary;
 use crate::sandbox::BackendHealth;
+use crate::web::identity::MaybeUser;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/", get(home))
@@ -21,12 +22,16 @@ pub fn router() -> Router<AppState> {
 struct HomePage {
     sections: Vec<SectionSummary>,
     sandbox: BackendHealth,
+    signed_in: bool,
 }
 
-async fn home(State(state): State<AppState>) -> HomePage {
+/// Anyone may read the home page; the sandbox panel is for signed-in people
+/// (its API answers 401 to nobody, which would send them to sign in).
+async fn home(State(state): State<AppState>, user: MaybeUser) -> HomePage {
     HomePage {
         sections: state.course.sections.clone(),
         sandbox: state.sandbox.health().await,
+        signed_in: user.0.is_some(),
     }
 }
 
