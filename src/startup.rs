@@ -133,9 +133,9 @@ impl Application {
         let router = web::router(self.state.clone());
         let shutdown = shutdown_signal();
         // Tests and scripts read this line to find the port when binding port 0.
-        println!("pglab listening on http://{addr}");
+        say(format_args!("pglab listening on http://{addr}"));
         if let Some(url) = self.state.config.public_url() {
-            println!("pglab public URL: {url}/");
+            say(format_args!("pglab public URL: {url}/"));
         }
         crate::auth::setup::announce(
             self.state.store.pool(),
@@ -210,4 +210,14 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         }
         tracing::info!("shutdown signal received");
     }
+}
+
+/// Prints a line for the person (or script) that started the server. A closed
+/// or full stdout must never bring the server down, so errors are ignored
+/// (`println!` would panic on a closed pipe).
+pub fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }

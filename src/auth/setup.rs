@@ -88,7 +88,9 @@ pub async fn announce(pool: &SqlitePool, public_url: Option<&str>, addr: std::ne
                 .map(|u| u.trim_end_matches('/').to_string())
                 .unwrap_or_else(|| format!("http://{addr}"));
             let link = format!("{base}/setup/{token}");
-            println!("pglab has no instructor yet: create the first one at {link}");
+            crate::startup::say(format_args!(
+                "pglab has no instructor yet: create the first one at {link}"
+            ));
             tracing::info!(%link, "no instructor yet: open the one-time setup link to create the first one");
         }
         Ok(None) => {}
