@@ -95,7 +95,44 @@ async fn run() {
         ..ServerOptions::default()
     });
     let base = server.base.clone();
+    // A real learner account, used by script through a bearer token; the
+    // in-process comparison below opens the same learner's sandbox.
+    let add = std::process::Command::new(env!("CARGO_BIN_EXE_pglab"))
+        .args([
+            "user",
+            "add",
+            "learner",
+            "--learner",
+            "--password",
+            "learner-password-1",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let login: Value = reqwest::Client::new()
+        .post(format!("{base}/api/login"))
+        .json(&json!({"username": "learner", "password": "learner-password-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        format!("Bearer {}", login["token"].as_str().expect("token"))
+            .parse()
+            .unwrap(),
+    );
     let http = reqwest::Client::builder()
+        .default_headers(headers)
         .pool_max_idle_per_host(64)
         .timeout(Duration::from_secs(120))
         .build()
@@ -119,6 +156,7 @@ async fn run() {
 
     let config = support::config(&["--sandbox", "local", "--data-dir", data.to_str().unwrap()]);
     let store = support::store(&data).await;
+    // The account made above (`development_learner` finds it by name).
     let (learner, _) = store.development_learner().await.unwrap();
     let provisioner = pglab::sandbox::local::LocalProvisioner::new(&config, &store).unwrap();
     let options = pglab::sandbox::Provisioner::start(&provisioner, learner)
