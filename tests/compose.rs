@@ -25,7 +25,7 @@ use sqlx::{ConnectOptions, Connection};
 /// Learner sign-up, sandbox start and a query through `/api/sql` need the
 /// accounts, sandbox and console branches. Turn this on once they are merged
 /// (and adjust the paths in [`learner_step`] to their final API).
-const LEARNER_STEP: bool = false;
+const LEARNER_STEP: bool = true;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -56,6 +56,8 @@ struct Stack {
     env: Vec<(String, String)>,
     data_dir: PathBuf,
     base: String,
+    /// The server's instance id once known: its sandboxes carry it as a label.
+    instance: std::sync::Mutex<Option<String>>,
     _temp: tempfile::TempDir,
 }
 
@@ -141,6 +143,25 @@ impl Drop for Stack {
         if !out.status.success() {
             eprintln!("docker-compose down failed: {}", text(&out.stderr));
         }
+        // Learners' sandboxes are pglab's, not compose's: remove them by label.
+        let instance = self.instance.lock().ok().and_then(|i| i.clone());
+        if let Some(instance) = instance {
+            let label = format!("label=pglab.instance={instance}");
+            for (list, remove) in [
+                (vec!["ps", "-aq", "--filter"], vec!["rm", "-f", "-v"]),
+                (
+                    vec!["volume", "ls", "-q", "--filter"],
+                    vec!["volume", "rm", "-f"],
+                ),
+            ] {
+                let ids = Command::new("docker").args(&list).arg(&label).output();
+                let ids = ids.map(|o| text(&o.stdout)).unwrap_or_default();
+                let ids: Vec<&str> = ids.split_whitespace().collect();
+                if !ids.is_empty() {
+                    let _ = Command::new("docker").args(&remove).args(&ids).output();
+                }
+            }
+        }
     }
 }
 
@@ -205,38 +226,97 @@ async fn probes_answer(stack: &Stack, http: &reqwest::Client) {
     assert_eq!(ready["store"], true, "{ready}");
 }
 
-/// The learner's path through the stack (see [`LEARNER_STEP`]).
-async fn learner_step(stack: &Stack, http: &reqwest::Client) -> String {
-    let base = &stack.base;
-    let signup = http
-        .post(format!("{base}/api/signup"))
-        .json(&serde_json::json!({"username": "compose-learner", "password": "a long passphrase 42", "join_code": "COMPOSE"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(signup.status().is_success(), "{:?}", signup.text().await);
-    let login: serde_json::Value = http
-        .post(format!("{base}/api/login"))
-        .json(
-            &serde_json::json!({"username": "compose-learner", "password": "a long passphrase 42"}),
-        )
+/// Runs `sql` as the bearer of `token` in session T1, polling a long run.
+async fn run_sql(http: &reqwest::Client, base: &str, token: &str, sql: &str) -> serde_json::Value {
+    let mut v: serde_json::Value = http
+        .post(format!("{base}/api/sql"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"session": "T1", "sql": sql}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let token = login["token"].as_str().unwrap().to_string();
-    let sql = http
-        .post(format!("{base}/api/sql"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"sql": "create table if not exists kept(x int); insert into kept values (42); select sum(x) from kept"}))
+    for _ in 0..120 {
+        if v["status"] != "running" {
+            return v;
+        }
+        let id = v["run_id"].as_str().unwrap().to_string();
+        v = http
+            .get(format!("{base}/api/runs/{id}?wait_ms=2000"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    }
+    panic!("the run never finished: {v}");
+}
+
+/// The learner's path through the stack (see [`LEARNER_STEP`]): an
+/// instructor made with the CLI inside the container, a classroom, a learner
+/// who signs up with its code, a sandbox started by the first statement, and
+/// a committed row. Returns the learner's bearer token.
+async fn learner_step(stack: &Stack, http: &reqwest::Client) -> String {
+    let base = &stack.base;
+    stack.compose_ok(&[
+        "exec",
+        "-T",
+        "pglab",
+        "pglab",
+        "user",
+        "add",
+        "compose-teacher",
+        "--instructor",
+        "--password",
+        "teacher passphrase 42",
+        "--data-dir",
+        stack.data_dir.to_str().unwrap(),
+    ]);
+    let login = |name: &'static str, password: &'static str| async move {
+        let v: serde_json::Value = http
+            .post(format!("{base}/api/login"))
+            .json(&serde_json::json!({"username": name, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["token"].as_str().expect("a token").to_string()
+    };
+    let teacher = login("compose-teacher", "teacher passphrase 42").await;
+    let room: serde_json::Value = http
+        .post(format!("{base}/api/instructor/classrooms"))
+        .bearer_auth(&teacher)
+        .json(&serde_json::json!({"name": "Compose class"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = room["join_code"].as_str().expect("join code");
+    let signup = http
+        .post(format!("{base}/api/signup"))
+        .json(&serde_json::json!({"username": "compose-learner", "password": "a long passphrase 42", "join_code": code}))
         .send()
         .await
         .unwrap();
-    assert_eq!(sql.status(), 200);
-    let body = sql.text().await.unwrap();
-    assert!(body.contains("42"), "{body}");
+    assert_eq!(signup.status(), 201, "{:?}", signup.text().await);
+    let token = login("compose-learner", "a long passphrase 42").await;
+    let v = run_sql(
+        http,
+        base,
+        &token,
+        "create table if not exists kept(x int); insert into kept values (42); select sum(x) from kept",
+    )
+    .await;
+    assert!(v["failed_statement"].is_null(), "{v}");
+    assert_eq!(v["statements"][2]["rows"][0][0], "42", "{v}");
     token
 }
 
@@ -283,10 +363,12 @@ async fn compose_stack_runs_offline_and_keeps_its_data() {
             ("PGLAB_METRICS_SECRET".into(), secret.into()),
             ("PGLAB_HEALTH_INTERVAL".into(), "2s".into()),
             ("PGLAB_SANDBOX".into(), "auto".into()),
+            ("PGLAB_SANDBOX_POOL".into(), "0".into()),
         ],
         project,
         data_dir,
         base: format!("http://127.0.0.1:{port}"),
+        instance: std::sync::Mutex::new(None),
         _temp: temp,
     };
     stack.compose_ok(&["up", "-d", "--no-build"]);
@@ -338,6 +420,7 @@ async fn compose_stack_runs_offline_and_keeps_its_data() {
     assert!(backup.is_file());
     let before = store_facts(&stack.store()).await;
     assert_eq!(before.1, 1);
+    *stack.instance.lock().unwrap() = Some(before.0.clone());
     let learner_token = if LEARNER_STEP {
         Some(learner_step(&stack, &http).await)
     } else {
@@ -364,15 +447,11 @@ async fn compose_stack_runs_offline_and_keeps_its_data() {
     assert!(backup.is_file(), "files in the data dir survive down + up");
 
     if let Some(token) = learner_token {
-        let sql = http
-            .post(format!("{}/api/sql", stack.base))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"sql": "select sum(x) from kept"}))
-            .send()
-            .await
-            .unwrap();
-        let body = sql.text().await.unwrap();
-        assert!(body.contains("42"), "the learner's data is intact: {body}");
+        let v = run_sql(&http, &stack.base, &token, "select sum(x) from kept").await;
+        assert_eq!(
+            v["statements"][0]["rows"][0][0], "42",
+            "the learner's data is intact after down + up: {v}"
+        );
     }
     // 6. `stack` drops here: down -v.
 }
