@@ -109,6 +109,10 @@ async fn learner_passes_a_check_and_the_instructor_sees_it_live() {
     learner
         .wait_for_text(".con-results", "CREATE ROLE", 90)
         .await;
+    // The sandbox panel learns at once that the console started the sandbox.
+    learner
+        .wait_for("[data-sandbox-panel] .sandbox-badge[data-state='running']")
+        .await;
 
     // Check my work on exercise 14.B.1.
     let check = learner.wait_for("[data-check-exercise='14.B.1']").await;

@@ -164,6 +164,8 @@
     if (panels.length === 0) return;
     refresh();
     listen();
+    // The console starts the sandbox on a first run: show it at once.
+    document.addEventListener("pglab:sql-done", () => { if (!panels.some((p) => p.busy)) refresh(); });
     // Uptime and size move on; refresh now and then while visible.
     setInterval(() => { if (!document.hidden && !panels.some((p) => p.busy)) refresh(); }, 30000);
   }
