@@ -260,8 +260,11 @@ async fn run_sql(http: &reqwest::Client, base: &str, token: &str, sql: &str) -> 
 /// instructor made with the CLI inside the container, a classroom, a learner
 /// who signs up with its code, a sandbox started by the first statement, and
 /// a committed row. Returns the learner's bearer token.
-async fn learner_step(stack: &Stack, http: &reqwest::Client) -> String {
+async fn learner_step(stack: &Stack) -> String {
     let base = &stack.base;
+    // A script's client: no cookie store, bearer tokens only (a cookie
+    // session would need the CSRF token on every write).
+    let http = &reqwest::Client::new();
     stack.compose_ok(&[
         "exec",
         "-T",
@@ -422,7 +425,7 @@ async fn compose_stack_runs_offline_and_keeps_its_data() {
     assert_eq!(before.1, 1);
     *stack.instance.lock().unwrap() = Some(before.0.clone());
     let learner_token = if LEARNER_STEP {
-        Some(learner_step(&stack, &http).await)
+        Some(learner_step(&stack).await)
     } else {
         eprintln!("learner sign-up + sandbox + /api/sql step is off (LEARNER_STEP)");
         None
@@ -447,7 +450,8 @@ async fn compose_stack_runs_offline_and_keeps_its_data() {
     assert!(backup.is_file(), "files in the data dir survive down + up");
 
     if let Some(token) = learner_token {
-        let v = run_sql(&http, &stack.base, &token, "select sum(x) from kept").await;
+        let script = reqwest::Client::new();
+        let v = run_sql(&script, &stack.base, &token, "select sum(x) from kept").await;
         assert_eq!(
             v["statements"][0]["rows"][0][0], "42",
             "the learner's data is intact after down + up: {v}"
