@@ -36,7 +36,10 @@ async fn sql(http: &reqwest::Client, server: &TestServer, sql: &str) -> Value {
 
 #[tokio::test]
 async fn explain_runs_once_and_shows_text_and_plan_view() {
-    let server = TestServer::start();
+    let server = TestServer::start_with(common::ServerOptions {
+        extra_args: vec!["--metrics-secret".into(), "plan-metrics".into()],
+        ..Default::default()
+    });
     let http = signed_in_learner(&server, "planner").await;
     let setup = sql(
         &http,
@@ -115,4 +118,25 @@ async fn explain_runs_once_and_shows_text_and_plan_view() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(plans.as_array().unwrap().len() >= 2, "{plans}");
+
+    // The statements and the learner's error are counted in /metrics.
+    let metric = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    let scrape = reqwest::Client::new()
+        .get(server.url("/metrics"))
+        .bearer_auth("plan-metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metric(&scrape, "pglab_sql_statements_total") >= 6.0,
+        "{scrape}"
+    );
+    assert!(metric(&scrape, "pglab_sql_errors_total") >= 1.0, "{scrape}");
 }

@@ -181,7 +181,11 @@ async fn record_progress(
     result: &crate::console::result::RunResult,
 ) {
     use crate::progress::record::{StatementRun, record_statement};
+    crate::metrics::sql_statements_run(result.statements.len() as u64);
     for statement in &result.statements {
+        if statement.error.is_some() {
+            crate::metrics::sql_error();
+        }
         let error = statement
             .error
             .as_ref()

@@ -79,6 +79,9 @@ async fn check_exercise(
         .map_err(|e| AppError::Unavailable(format!("cannot connect to your sandbox: {e}")))?;
     let outcome = run_exercise_checks_with(&mut conn, Some(&options), &checks).await;
     let _ = conn.close().await;
+    if outcome.passed {
+        crate::metrics::check_passed();
+    }
     let status = record::record_check(
         state.store.pool(),
         &state.progress,

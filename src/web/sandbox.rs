@@ -66,6 +66,7 @@ where
 {
     let began = Instant::now();
     op.await?;
+    crate::metrics::observe_sandbox_start(began.elapsed());
     let elapsed_ms = began.elapsed().as_millis() as u64;
     let status = state.sandbox.status(learner.id).await?;
     let mut answer = body(&status);
