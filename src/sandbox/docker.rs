@@ -39,7 +39,7 @@ use sqlx::postgres::PgConnectOptions;
 use engine::{Engine, Found};
 use spec::ContainerSpec;
 
-use super::progress::Reporter;
+use super::progress::{Reporter, finish_start};
 use super::records::{Records, SandboxRecord};
 use super::{
     BackendHealth, LAB_DB, LAB_USER, LearnerId, LearnerLocks, ProgressHub, Provisioner,
@@ -383,26 +383,6 @@ impl DockerProvisioner {
         Ok(record)
     }
 
-    /// Ends a start-like operation: final progress event, state on failure.
-    async fn finish(
-        &self,
-        learner: LearnerId,
-        rep: &Reporter<'_>,
-        result: Result<PgConnectOptions, SandboxError>,
-    ) -> Result<PgConnectOptions, SandboxError> {
-        match &result {
-            Ok(_) => {
-                rep.done("ready", format!("ready in {} ms", rep.elapsed_ms()));
-                self.hub.started.notify_one();
-            }
-            Err(err) => {
-                rep.failed(&err.to_string());
-                let _ = self.records.set_state(learner, SandboxState::Failed).await;
-            }
-        }
-        result
-    }
-
     async fn stop_locked(&self, learner: LearnerId) -> Result<(), SandboxError> {
         let Some(record) = self.records.get(learner).await? else {
             return Ok(());
@@ -480,7 +460,7 @@ impl Provisioner for DockerProvisioner {
         let _guard = self.locks.lock(learner).await;
         let rep = self.hub.reporter(learner);
         let result = self.start_locked(learner, &rep).await;
-        self.finish(learner, &rep, result).await
+        finish_start(&self.hub, &self.records, learner, &rep, result).await
     }
 
     async fn status(&self, learner: LearnerId) -> Result<SandboxStatus, SandboxError> {
@@ -503,7 +483,7 @@ impl Provisioner for DockerProvisioner {
             Ok(()) => self.start_locked(learner, &rep).await,
             Err(e) => Err(e),
         };
-        self.finish(learner, &rep, result).await
+        finish_start(&self.hub, &self.records, learner, &rep, result).await
     }
 
     async fn reset(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
@@ -514,7 +494,7 @@ impl Provisioner for DockerProvisioner {
             Ok(()) => self.start_locked(learner, &rep).await,
             Err(e) => Err(e),
         };
-        self.finish(learner, &rep, result).await
+        finish_start(&self.hub, &self.records, learner, &rep, result).await
     }
 
     async fn destroy(&self, learner: LearnerId) -> Result<(), SandboxError> {

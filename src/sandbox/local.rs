@@ -25,7 +25,7 @@ pub use binaries::PgBinaries;
 use binaries::RunAs;
 use cluster::Cluster;
 
-use super::progress::Reporter;
+use super::progress::{Reporter, finish_start};
 use super::records::{Records, SandboxRecord};
 use super::{
     BackendHealth, LAB_DB, LAB_USER, LearnerId, LearnerLocks, ProgressHub, Provisioner,
@@ -167,26 +167,6 @@ impl LocalProvisioner {
         Ok(options)
     }
 
-    /// Ends a start-like operation: final progress event, state on failure.
-    async fn finish(
-        &self,
-        learner: LearnerId,
-        rep: &Reporter<'_>,
-        result: Result<PgConnectOptions, SandboxError>,
-    ) -> Result<PgConnectOptions, SandboxError> {
-        match &result {
-            Ok(_) => {
-                rep.done("ready", format!("ready in {} ms", rep.elapsed_ms()));
-                self.hub.started.notify_one();
-            }
-            Err(err) => {
-                rep.failed(&err.to_string());
-                let _ = self.records.set_state(learner, SandboxState::Failed).await;
-            }
-        }
-        result
-    }
-
     async fn stop_cluster(&self, learner: LearnerId, immediate: bool) -> Result<(), SandboxError> {
         self.cluster(learner)
             .stop(&self.bins, self.run_as, immediate)
@@ -268,7 +248,7 @@ impl Provisioner for LocalProvisioner {
         let _guard = self.locks.lock(learner).await;
         let rep = self.hub.reporter(learner);
         let result = self.start_locked(learner, &rep).await;
-        self.finish(learner, &rep, result).await
+        finish_start(&self.hub, &self.records, learner, &rep, result).await
     }
 
     async fn status(&self, learner: LearnerId) -> Result<SandboxStatus, SandboxError> {
@@ -289,7 +269,7 @@ impl Provisioner for LocalProvisioner {
             Ok(()) => self.start_locked(learner, &rep).await,
             Err(e) => Err(e),
         };
-        self.finish(learner, &rep, result).await
+        finish_start(&self.hub, &self.records, learner, &rep, result).await
     }
 
     async fn reset(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
@@ -300,7 +280,7 @@ impl Provisioner for LocalProvisioner {
             Ok(()) => self.start_locked(learner, &rep).await,
             Err(e) => Err(e),
         };
-        self.finish(learner, &rep, result).await
+        finish_start(&self.hub, &self.records, learner, &rep, result).await
     }
 
     async fn destroy(&self, learner: LearnerId) -> Result<(), SandboxError> {

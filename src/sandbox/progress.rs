@@ -116,3 +116,27 @@ impl Reporter<'_> {
         );
     }
 }
+
+/// Ends a start-like operation of any backend: the final progress event, and
+/// the `failed` state in the records when it did not work.
+pub async fn finish_start(
+    hub: &ProgressHub,
+    records: &super::records::Records,
+    learner: LearnerId,
+    rep: &Reporter<'_>,
+    result: Result<sqlx::postgres::PgConnectOptions, super::SandboxError>,
+) -> Result<sqlx::postgres::PgConnectOptions, super::SandboxError> {
+    match &result {
+        Ok(_) => {
+            rep.done("ready", format!("ready in {} ms", rep.elapsed_ms()));
+            hub.started.notify_one();
+        }
+        Err(err) => {
+            rep.failed(&err.to_string());
+            let _ = records
+                .set_state(learner, super::SandboxState::Failed)
+                .await;
+        }
+    }
+    result
+}
