@@ -54,15 +54,22 @@ async fn monitor_follows_the_learners_queries(backend: &'static str) {
     }
     // The statistics collector (pgstat) flushes at transaction end, at most
     // once a second per backend: allow for it.
-    let mut after = Value::Null;
-    let moved = labs::eventually(std::time::Duration::from_secs(15), || async {
+    let mut after: Value;
+    let began = std::time::Instant::now();
+    let moved = loop {
         after = lab.ok("GET", "/api/labs/stats").await;
         let t = table(&after, "watched");
-        t["seq_scan"].as_i64().unwrap() >= seq0 + 3
+        if t["seq_scan"].as_i64().unwrap() >= seq0 + 3
             && t["idx_scan"].as_i64().unwrap() >= idx0 + 2
             && t["n_dead_tup"].as_i64().unwrap() >= 100
-    })
-    .await;
+        {
+            break true;
+        }
+        if began.elapsed() > std::time::Duration::from_secs(15) {
+            break false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
     assert!(moved, "scans did not show: before {before}, after {after}");
     let pkey = after["indexes"]
         .as_array()

@@ -30,10 +30,9 @@ const WRITE: [&str; 2] = [
     "INSERT INTO restart_proof (note) VALUES ('written by the volume demo')",
 ];
 
-/// Counts its rows (NULL when the table does not exist).
-const COUNT: &str = "select case when to_regclass('restart_proof') is null then null
-  else (select count(*) from restart_proof) end::bigint,
-  pg_postmaster_start_time()::text";
+/// Whether the table exists, and when the server started.
+const PROBE: &str =
+    "select to_regclass('restart_proof') is not null, pg_postmaster_start_time()::text";
 
 /// What one server holds, as the demo shows it.
 #[derive(Debug, Serialize)]
@@ -134,12 +133,22 @@ pub async fn write_row(options: &PgConnectOptions) -> Result<(), String> {
 pub async fn read_side(options: &PgConnectOptions) -> Side {
     let read = async {
         let mut conn = connect(options).await?;
-        let row: (Option<i64>, String) = sqlx::query_as(COUNT)
+        let (exists, started): (bool, String) = sqlx::query_as(PROBE)
             .fetch_one(&mut conn)
             .await
             .map_err(|e| e.to_string())?;
+        // A query naming a missing table fails at parse time, hence two.
+        let rows = if exists {
+            let n: i64 = sqlx::query_scalar("select count(*) from restart_proof")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            Some(n)
+        } else {
+            None
+        };
         let _ = conn.close().await;
-        Ok::<_, String>(row)
+        Ok::<_, String>((rows, started))
     };
     match read.await {
         Ok((rows, started)) => Side {
