@@ -33,6 +33,10 @@ async fn leak_is_refused_seen_ended_and_released(backend: &'static str) {
 
     let leak = lab.ok("POST", "/api/labs/connections/leak").await;
     let opened = leak["opened"].as_u64().unwrap();
+    eprintln!(
+        "{backend}: the leak opened {opened} connections before: {}",
+        leak["error"]
+    );
     assert_eq!(leak["max_connections"], 20, "{leak}");
     assert!(opened > 5 && opened < 20, "{leak}");
     assert_eq!(leak["sqlstate"], "53300", "{leak}");

@@ -147,6 +147,16 @@ async fn volume_keeps_data_and_the_throwaway_loses_it(backend: &'static str) {
     cli(&lab, &["sandbox", "rm", &id]);
     let listed = cli(&lab, &["sandbox", "list"]);
     assert!(!listed.contains("ephemeral"), "{listed}");
+    if backend == "docker" {
+        // Its socket dir went too, though the CLI never knew its key.
+        let left: Vec<_> = std::fs::read_dir(lab.server().data_dir.join("sockets"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('e') && n.len() == 11)
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }
 
 #[tokio::test]

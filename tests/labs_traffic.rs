@@ -93,6 +93,11 @@ async fn traffic_shows_the_index_and_stops_by_itself() {
     let after = collect(&lab, 4).await;
     assert!(after.len() >= 5, "too few points: {after:?}");
     let (slow, fast) = (median(&before), median(&after));
+    eprintln!(
+        "traffic: {} points before the index (median {slow:.2} ms), {} after (median {fast:.2} ms)",
+        before.len(),
+        after.len()
+    );
     assert!(
         fast * 2.0 < slow,
         "the index did not lower the latency: median {slow:.2} ms before, {fast:.2} ms after"

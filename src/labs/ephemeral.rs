@@ -45,6 +45,10 @@ pub struct Side {
     pub error: Option<String>,
 }
 
+/// Most throw-away servers at once on this server (each is a second
+/// PostgreSQL server, with the sandbox's memory limit).
+pub const MAX_EPHEMERAL: usize = 20;
+
 /// Last use of each learner's throw-away server.
 pub struct EphemeralUse {
     idle: Duration,
@@ -59,9 +63,15 @@ impl EphemeralUse {
         }
     }
 
-    /// Notes a use now.
-    pub fn touch(&self, learner: LearnerId) {
-        self.map().insert(learner, Instant::now());
+    /// Notes a use now, unless that would make one server more than
+    /// [`MAX_EPHEMERAL`]; says whether the learner may have one.
+    pub fn admit(&self, learner: LearnerId) -> bool {
+        let mut map = self.map();
+        if !map.contains_key(&learner) && map.len() >= MAX_EPHEMERAL {
+            return false;
+        }
+        map.insert(learner, Instant::now());
+        true
     }
 
     /// Whether the learner has a throw-away server this process made.

@@ -138,6 +138,18 @@ async fn sides(state: &AppState, learner: &Learner) -> Value {
     json!({ "sandbox": sandbox, "ephemeral": throwaway })
 }
 
+/// Counts the learner's throw-away server against the server-wide cap.
+fn admit_ephemeral(state: &AppState, learner: &Learner) -> Result<(), AppError> {
+    if state.labs.ephemeral.admit(learner.id) {
+        Ok(())
+    } else {
+        Err(AppError::Conflict(format!(
+            "{} throw-away servers run already: try again in a few minutes",
+            ephemeral::MAX_EPHEMERAL
+        )))
+    }
+}
+
 async fn volume_demo(State(state): State<AppState>, learner: Learner) -> Json<Value> {
     Json(sides(&state, &learner).await)
 }
@@ -147,8 +159,8 @@ async fn volume_write(
     learner: Learner,
 ) -> Result<Json<Value>, AppError> {
     let sandbox = running_sandbox(&state, &learner).await?;
+    admit_ephemeral(&state, &learner)?;
     let throwaway = state.sandbox.ephemeral_start(learner.id).await?;
-    state.labs.ephemeral.touch(learner.id);
     for (name, options) in [
         ("your sandbox", &sandbox),
         ("the throw-away server", &throwaway),
@@ -165,10 +177,10 @@ async fn volume_recreate(
     learner: Learner,
 ) -> Result<Json<Value>, AppError> {
     let began = std::time::Instant::now();
+    admit_ephemeral(&state, &learner)?;
     state.labs.release_learner(learner.id).await;
     state.sandbox.ephemeral_remove(learner.id).await?;
     state.sandbox.ephemeral_start(learner.id).await?;
-    state.labs.ephemeral.touch(learner.id);
     state.sandbox.restart(learner.id).await?;
     let mut answer = sides(&state, &learner).await;
     answer["elapsed_ms"] = json!(began.elapsed().as_millis() as u64);

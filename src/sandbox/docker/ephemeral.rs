@@ -109,8 +109,19 @@ impl DockerProvisioner {
 
     async fn remove_ephemeral_locked(&self, learner: LearnerId) -> Result<(), SandboxError> {
         let container = self.ephemeral_container(learner);
-        let known = self.ephemeral.lock().remove(&learner);
-        if let Some((key, _)) = known {
+        let known = self.ephemeral.lock().remove(&learner).map(|(key, _)| key);
+        // A container made by an earlier pglab process: its key is a label.
+        let key = match known {
+            Some(key) => Some(key),
+            None => match self.engine.inspect(&container).await? {
+                Found::Yes(info) => info
+                    .config
+                    .and_then(|c| c.labels)
+                    .and_then(|l| l.get("pglab.key").cloned()),
+                Found::No => None,
+            },
+        };
+        if let Some(key) = key.filter(|k| k.starts_with('e') && !k.contains(['/', '.'])) {
             let _ = tokio::fs::remove_dir_all(self.socket_dir(&key)).await;
         }
         // v: the anonymous PGDATA volume goes with the container.
