@@ -70,7 +70,7 @@ async fn volume_keeps_data_and_the_throwaway_loses_it(backend: &'static str) {
             "{mounts}"
         );
         assert!(
-            !mounts.contains(&format!("volume:pglab-")),
+            !mounts.contains("volume:pglab-"),
             "a named volume: {mounts}"
         );
         // Same limits as the sandbox.
