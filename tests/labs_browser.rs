@@ -164,5 +164,14 @@ async fn traffic_switch_draws_the_chart_and_the_leak_error_reaches_the_console()
     browser
         .wait_for_text("details[data-lab=leak] .lab-msg", "Released", 15)
         .await;
+    // PGLAB_LABS_SCREENSHOT=/tmp/labs.png: look at the panel by hand.
+    if let Ok(path) = std::env::var("PGLAB_LABS_SCREENSHOT") {
+        js(
+            &browser,
+            "document.querySelector('[data-labs-panel]').scrollIntoView(); return true;",
+        )
+        .await;
+        browser.screenshot(std::path::Path::new(&path)).await;
+    }
     browser.close().await;
 }

@@ -111,6 +111,7 @@
       facts.textContent = (running ? "Running" : "Stopped") + " · " + s.queries + " queries · " + s.errors + " errors · recent median " +
         fmtMs(median) + (s.ends_in_s != null ? " · stops by itself in " + s.ends_in_s + " s" : "");
       chart.replaceChildren(lineChart(ms, 300, 80, "lab-line"));
+      if (ms.length) chart.append(el("span", { class: "lab-chart-max" }, "max " + fmtMs(Math.max(...ms))));
       chart.dataset.points = String(ms.length);
       if (s.stopped_reason && !running) say(msg, s.stopped_reason, !!s.last_error && s.stopped_reason.includes("fail"));
       else if (s.last_error) say(msg, "last error: " + s.last_error, true);
