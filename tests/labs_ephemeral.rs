@@ -33,7 +33,8 @@ fn cli(lab: &labs::Lab, args: &[&str]) -> String {
 
 async fn volume_keeps_data_and_the_throwaway_loses_it(backend: &'static str) {
     let name = format!("vol{backend}");
-    let Some(lab) = labs::start(backend, &name, &["--lab-ephemeral-idle-secs", "8"]).await else {
+    let Some(mut lab) = labs::start(backend, &name, &["--lab-ephemeral-idle-secs", "8"]).await
+    else {
         return;
     };
     let none = lab.ok("GET", "/api/labs/volume-demo").await;
@@ -137,6 +138,17 @@ async fn volume_keeps_data_and_the_throwaway_loses_it(backend: &'static str) {
     })
     .await;
     assert!(idle_gone, "the idle throw-away server was not removed");
+
+    // Removed when pglab starts again (nobody knows its password any more).
+    lab.ok("POST", "/api/labs/volume-demo/write").await;
+    lab.restart_server();
+    let swept = labs::eventually(Duration::from_secs(30), || async {
+        cli(&lab, &["sandbox", "list"])
+            .lines()
+            .all(|l| !l.contains("ephemeral"))
+    })
+    .await;
+    assert!(swept, "a throw-away server outlived pglab's restart");
 
     // Removed with the learner's sandbox.
     lab.ok("POST", "/api/labs/volume-demo/write").await;

@@ -564,6 +564,8 @@ impl Provisioner for DockerProvisioner {
     }
 
     fn start_background(self: Arc<Self>) {
+        let sweeper = self.clone();
+        tokio::spawn(async move { sweeper.sweep_ephemerals().await });
         if self.pool_size > 0 {
             tokio::spawn(pool::run(self));
         }

@@ -16,6 +16,7 @@ mod cluster;
 mod ephemeral;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -331,6 +332,10 @@ impl Provisioner for LocalProvisioner {
 
     fn progress(&self) -> &ProgressHub {
         &self.hub
+    }
+
+    fn start_background(self: Arc<Self>) {
+        tokio::spawn(async move { self.sweep_ephemerals().await });
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Lab {
     pub http: reqwest::Client,
     pub backend: &'static str,
     instance: String,
+    /// The server's data dir and flags, for a restart.
+    data: std::path::PathBuf,
+    args: Vec<String>,
     _clusters: Option<LocalClusters>,
     _temp: tempfile::TempDir,
 }
@@ -132,12 +135,7 @@ pub async fn start(backend: &'static str, name: &str, extra: &[&str]) -> Option<
         args.extend(["--sandbox-image".into(), image]);
     }
     args.extend(extra.iter().map(|s| s.to_string()));
-    let server = TestServer::start_with(ServerOptions {
-        data_dir: Some(data.clone()),
-        sandbox: backend.into(),
-        extra_args: args,
-        ..ServerOptions::default()
-    });
+    let server = serve(backend, &data, &args);
     let instance = instance_of(&data).await;
     let http = crate::common::signed_in_learner(&server, name).await;
     let lab = Lab {
@@ -145,12 +143,34 @@ pub async fn start(backend: &'static str, name: &str, extra: &[&str]) -> Option<
         http,
         backend,
         instance,
+        data: data.clone(),
+        args,
         _clusters: (backend == "local").then(|| LocalClusters(data.clone())),
         _temp: temp,
     };
     let started = lab.ok("POST", "/api/sandbox/start").await;
     assert_eq!(started["state"], "running", "{started}");
     Some(lab)
+}
+
+fn serve(backend: &str, data: &std::path::Path, args: &[String]) -> TestServer {
+    TestServer::start_with(ServerOptions {
+        data_dir: Some(data.to_path_buf()),
+        sandbox: backend.into(),
+        extra_args: args.to_vec(),
+        ..ServerOptions::default()
+    })
+}
+
+impl Lab {
+    /// Stops the server and starts it again on the same data dir and flags;
+    /// the learner's session (in the store) stays signed in.
+    pub fn restart_server(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            assert!(server.stop(), "the server did not stop cleanly");
+        }
+        self.server = Some(serve(self.backend, &self.data, &self.args));
+    }
 }
 
 /// The instance id the server labels its containers with.

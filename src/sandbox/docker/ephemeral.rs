@@ -149,4 +149,29 @@ impl DockerProvisioner {
             ))),
         }
     }
+
+    /// Removes the throw-away containers an earlier pglab process left: their
+    /// passwords died with it, so nobody can use them any more.
+    pub(super) async fn sweep_ephemerals(&self) {
+        let left = self
+            .engine
+            .list(&[
+                format!("pglab.instance={}", self.instance),
+                "pglab.ephemeral".into(),
+            ])
+            .await;
+        let Ok(left) = left else { return };
+        for c in left {
+            let learner = c
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("pglab.ephemeral"))
+                .and_then(|l| l.parse::<LearnerId>().ok());
+            if let Some(learner) = learner
+                && let Err(e) = self.remove_ephemeral(learner).await
+            {
+                tracing::warn!(learner, error = %e, "could not remove a throw-away container");
+            }
+        }
+    }
 }

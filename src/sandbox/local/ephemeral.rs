@@ -104,4 +104,14 @@ impl LocalProvisioner {
             })
             .collect()
     }
+
+    /// Removes the throw-away clusters an earlier pglab process left (their
+    /// passwords died with it).
+    pub(super) async fn sweep_ephemerals(&self) {
+        for (learner, _) in self.ephemeral_learners() {
+            if let Err(e) = self.remove_ephemeral(learner).await {
+                tracing::warn!(learner, error = %e, "could not remove a throw-away cluster");
+            }
+        }
+    }
 }
