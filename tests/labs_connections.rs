@@ -103,6 +103,23 @@ async fn leak_is_refused_seen_ended_and_released(backend: &'static str) {
     })
     .await;
     assert!(closed, "the server still has taskflow_app sessions");
+
+    // With fewer than 3 reserved slots a full server would lock the learner
+    // out too: pglab refuses to leak and says how to undo it.
+    lab.sql("T1", "alter system set superuser_reserved_connections = 1")
+        .await;
+    lab.ok("POST", "/api/sandbox/restart").await;
+    let refused = lab.ok("POST", "/api/labs/connections/leak").await;
+    assert_eq!(refused["opened"], 0, "{refused}");
+    assert_eq!(refused["superuser_reserved_connections"], 1, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("ALTER SYSTEM RESET superuser_reserved_connections"),
+        "{refused}"
+    );
+    assert_eq!(lab.scalar(APP_SESSIONS).await, "0");
 }
 
 #[tokio::test]

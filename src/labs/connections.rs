@@ -14,7 +14,9 @@
 //! default) stay free for `labuser`, the superuser pglab's console, checks
 //! and monitor connect as. pglab never asks for more than
 //! `max_connections`, never more than [`MAX_PER_LEARNER`] per learner and
-//! [`MAX_TOTAL`] in all, and the release needs no connection at all.
+//! [`MAX_TOTAL`] in all, refuses to leak while fewer than [`MIN_RESERVED`]
+//! slots are reserved (a learner may have lowered the setting with ALTER
+//! SYSTEM), and the release needs no connection at all.
 //!
 //! The held connections live in [`Leaks`] (`AppState.labs.leaks`), keyed by
 //! learner, and are closed by the release button, by the lab's own timeout
@@ -39,6 +41,10 @@ pub const APP_PASSWORD: &str = "taskflow-lab-only";
 pub const MAX_PER_LEARNER: usize = 100;
 /// Most leaked connections pglab holds for all learners together.
 pub const MAX_TOTAL: usize = 1000;
+/// Fewest superuser-reserved slots pglab leaks with: pglab's own new
+/// connections while the server is full (a console session, a check, the
+/// monitor) need them.
+pub const MIN_RESERVED: i64 = 3;
 /// Deadline of one connection attempt.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -98,6 +104,21 @@ pub struct LeakStatus {
     pub release_in_s: Option<u64>,
 }
 
+impl LeakOutcome {
+    /// A leak pglab did not start, and why.
+    fn refused(max_connections: i64, reserved: i64, why: String) -> Self {
+        Self {
+            opened: 0,
+            held: 0,
+            error: Some(why),
+            sqlstate: None,
+            max_connections,
+            superuser_reserved_connections: reserved,
+            release_in_s: 0,
+        }
+    }
+}
+
 impl Leaks {
     pub fn new(hold: Duration) -> Self {
         Self {
@@ -121,6 +142,18 @@ impl Leaks {
         admin: PgConnectOptions,
     ) -> Result<LeakOutcome, sqlx::Error> {
         let (max_connections, reserved) = prepare(&admin).await?;
+        if reserved < MIN_RESERVED {
+            return Ok(LeakOutcome::refused(
+                max_connections,
+                reserved,
+                format!(
+                    "pglab does not leak while superuser_reserved_connections is {reserved}: \
+                     with fewer than {MIN_RESERVED} slots kept for superusers a full server would \
+                     lock you out too. Run ALTER SYSTEM RESET superuser_reserved_connections; \
+                     and restart the sandbox"
+                ),
+            ));
+        }
         let app = admin
             .clone()
             .username(APP_ROLE)
