@@ -532,7 +532,7 @@ impl Provisioner for DockerProvisioner {
         for c in labelled {
             let labels = c.labels.clone().unwrap_or_default();
             if let Some(learner) = labels.get("pglab.ephemeral").and_then(|l| l.parse().ok()) {
-                out.push(ephemeral_status(learner, &c));
+                out.push(ephemeral::listed(learner, &c));
                 continue;
             }
             let Some(learner) = labels.get("pglab.learner").and_then(|l| l.parse().ok()) else {
@@ -600,26 +600,6 @@ fn open_engine(host: Option<&str>) -> Result<(Docker, String), String> {
             .map(|d| (d, "unix:///var/run/docker.sock".to_string()))
             .map_err(|_| "no Docker engine at /var/run/docker.sock".to_string()),
     }
-}
-
-/// A 14.D.4 throw-away container as `list` shows it.
-fn ephemeral_status(learner: LearnerId, c: &bollard::models::ContainerSummary) -> SandboxStatus {
-    let running = c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
-    let mut status = SandboxStatus::bare(
-        learner,
-        BACKEND,
-        if running {
-            SandboxState::Running
-        } else {
-            SandboxState::Stopped
-        },
-        Some("ephemeral (14.D.4 demo, no volume)".into()),
-    );
-    status.name = c
-        .names
-        .as_ref()
-        .and_then(|n| n.first().map(|s| s.trim_start_matches('/').to_string()));
-    status
 }
 
 /// The random key at the end of a volume name.

@@ -22,7 +22,7 @@ use sqlx::postgres::PgConnectOptions;
 use super::engine::Found;
 use super::spec::PGDATA;
 use super::{DockerProvisioner, Slot, prepare_socket_dir, ready};
-use crate::sandbox::{LearnerId, SandboxError, new_password};
+use crate::sandbox::{LearnerId, SandboxError, SandboxState, SandboxStatus, new_password};
 
 /// Slots of the throw-away containers this process made.
 #[derive(Default)]
@@ -174,4 +174,24 @@ impl DockerProvisioner {
             }
         }
     }
+}
+
+/// A 14.D.4 throw-away container as `list` shows it.
+pub(super) fn listed(learner: LearnerId, c: &bollard::models::ContainerSummary) -> SandboxStatus {
+    let running = c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
+    let mut status = SandboxStatus::bare(
+        learner,
+        super::BACKEND,
+        if running {
+            SandboxState::Running
+        } else {
+            SandboxState::Stopped
+        },
+        Some("ephemeral (14.D.4 demo, no volume)".into()),
+    );
+    status.name = c
+        .names
+        .as_ref()
+        .and_then(|n| n.first().map(|s| s.trim_start_matches('/').to_string()));
+    status
 }
