@@ -57,6 +57,28 @@ async fn leak_is_refused_seen_ended_and_released(backend: &'static str) {
     assert_eq!(again["opened"], 0, "{again}");
     assert_eq!(again["held"], opened, "{again}");
 
+    // Another learner neither sees nor releases them.
+    let other = common::signed_in_learner(lab.server(), &format!("other{backend}")).await;
+    let theirs: serde_json::Value = other
+        .get(lab.url("/api/labs/connections"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["held"], 0, "{theirs}");
+    let theirs: serde_json::Value = other
+        .post(lab.url("/api/labs/connections/release"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["released"], 0, "{theirs}");
+    assert_eq!(lab.scalar(APP_SESSIONS).await, opened.to_string());
+
     // The learner ends them by hand; pglab sees they are dead, then lets go.
     lab.sql(
         "T1",

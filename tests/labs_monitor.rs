@@ -96,6 +96,23 @@ async fn monitor_follows_the_learners_queries(backend: &'static str) {
     let state = lab.ok("GET", "/api/sandbox").await;
     assert_eq!(state["state"], "stopped", "{state}");
 
+    // A write without the CSRF header (a cross-site form) is refused.
+    let no_csrf = common::client();
+    let res = no_csrf
+        .post(lab.url("/api/login"))
+        .json(&serde_json::json!({"username": format!("mon{backend}"), "password": format!("mon{backend}-password")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = no_csrf
+        .post(lab.url("/api/labs/traffic/start"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(lab.ok("GET", "/api/labs/traffic").await["running"], false);
+
     // Signed out: 401.
     let anonymous = reqwest::Client::new();
     let res = anonymous
