@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::ServeConfig;
 use crate::console::Consoles;
 use crate::course::Course;
+use crate::labs::Labs;
 use crate::progress::ProgressHub;
 use crate::sandbox::Provisioner;
 use crate::store::Store;
@@ -26,4 +27,10 @@ pub struct AppState {
     /// Learners' SQL console sessions and runs (each session holds a
     /// dedicated connection to the learner's sandbox).
     pub console: Arc<Consoles>,
+    /// The section 14 labs that act on a learner's sandbox from the server:
+    /// production traffic (one background task per learner), the
+    /// connections a leak holds (per learner, released on a timeout and
+    /// before the sandbox stops, restarts or resets), the monitor, and the
+    /// throw-away server of the volume demo.
+    pub labs: Arc<Labs>,
 }

@@ -85,6 +85,10 @@ pub struct ServeConfig {
     /// SQL console settings (timeouts, caps, session idle time).
     #[command(flatten)]
     pub console: crate::console::ConsoleConfig,
+
+    /// Section 14 labs settings (traffic and leak time limits).
+    #[command(flatten)]
+    pub labs: crate::labs::LabsConfig,
     // --- operations (src/ops/) ---
     /// Log output on stderr: text, or json (one object per line).
     #[arg(long, env = "PGLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

@@ -6,6 +6,7 @@
 //! - [`store`]: the app's own SQLite store (users, progress, sandbox records);
 //! - [`course`]: loading and rendering course sections;
 //! - [`console`]: learners' SQL sessions, psql-faithful results;
+//! - [`labs`]: section 14's server-side labs (traffic, leak, monitor, volume demo);
 //! - [`explain`]: query plans (EXPLAIN parsing, analysis, findings, HTML, compare);
 //! - [`sandbox`]: per-learner PostgreSQL servers (Docker or local processes);
 //! - [`web`]: HTTP routes, one file per area, thin over the modules above;
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod course;
+pub mod labs;
 pub mod metrics;
 pub mod ops;
 

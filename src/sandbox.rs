@@ -164,6 +164,17 @@ pub trait Provisioner: Send + Sync + 'static {
     async fn destroy(&self, _learner: LearnerId) -> Result<(), SandboxError> {
         Err(self.unsupported("destroy"))
     }
+    /// Starts (or re-attaches to) the learner's throw-away server of the
+    /// 14.D.4 "no volume" demonstration: the same limits and isolation as
+    /// the sandbox, but no volume, so its data dies with it. Independent of
+    /// the sandbox's own state; [`Provisioner::destroy`] removes it too.
+    async fn ephemeral_start(&self, _learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
+        Err(self.unsupported("run a throw-away server"))
+    }
+    /// Removes the learner's throw-away server and its data (absent is fine).
+    async fn ephemeral_remove(&self, _learner: LearnerId) -> Result<(), SandboxError> {
+        Ok(())
+    }
     /// Every sandbox this server owns.
     async fn list(&self) -> Result<Vec<SandboxStatus>, SandboxError> {
         Ok(Vec::new())

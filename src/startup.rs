@@ -100,6 +100,7 @@ impl Application {
             .map_err(|e| StartupError::Sandbox(format!("{e:#}")))?;
         let console = crate::console::Consoles::new(sandbox.clone(), config.console.clone());
         console.spawn_sweeper();
+        let labs = crate::labs::Labs::new(sandbox.clone(), &config.labs);
         let state = AppState {
             config: Arc::new(config),
             store,
@@ -107,6 +108,7 @@ impl Application {
             sandbox,
             progress: Default::default(),
             console,
+            labs,
         };
         Ok(Self {
             listener,

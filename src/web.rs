@@ -7,6 +7,7 @@ mod console;
 mod error;
 mod health;
 pub mod identity;
+mod labs;
 pub mod metrics;
 
 mod lessons;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(progress::router())
         .merge(lessons::router())
         .merge(sandbox::router())
+        .merge(labs::router())
         .merge(console::router(max_script))
         .merge(plans::router())
         .nest("/static", static_files)

@@ -21,6 +21,7 @@
 //! - Warm pool ([`pool`]): ready containers handed to new learners by rename.
 
 mod engine;
+mod ephemeral;
 mod pool;
 mod ready;
 mod spec;
@@ -83,6 +84,9 @@ pub struct DockerProvisioner {
     /// Serialises pool takes and wakes the pool filler.
     pool_lock: tokio::sync::Mutex<()>,
     pool_wake: Arc<tokio::sync::Notify>,
+    /// The 14.D.4 throw-away containers this process made, and their locks.
+    ephemeral: ephemeral::Throwaways,
+    ephemeral_locks: LearnerLocks,
 }
 
 /// The identity of one sandbox's container, volume and socket dir.
@@ -147,6 +151,8 @@ impl DockerProvisioner {
             versions: Default::default(),
             pool_lock: tokio::sync::Mutex::new(()),
             pool_wake: Arc::new(tokio::sync::Notify::new()),
+            ephemeral: Default::default(),
+            ephemeral_locks: LearnerLocks::default(),
         })
     }
 
@@ -499,7 +505,16 @@ impl Provisioner for DockerProvisioner {
 
     async fn destroy(&self, learner: LearnerId) -> Result<(), SandboxError> {
         let _guard = self.locks.lock(learner).await;
+        self.remove_ephemeral(learner).await?;
         self.remove_locked(learner).await
+    }
+
+    async fn ephemeral_start(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
+        self.start_ephemeral(learner).await
+    }
+
+    async fn ephemeral_remove(&self, learner: LearnerId) -> Result<(), SandboxError> {
+        self.remove_ephemeral(learner).await
     }
 
     async fn list(&self) -> Result<Vec<SandboxStatus>, SandboxError> {
@@ -515,7 +530,11 @@ impl Provisioner for DockerProvisioner {
             .list(&[format!("pglab.instance={}", self.instance)])
             .await?;
         for c in labelled {
-            let labels = c.labels.unwrap_or_default();
+            let labels = c.labels.clone().unwrap_or_default();
+            if let Some(learner) = labels.get("pglab.ephemeral").and_then(|l| l.parse().ok()) {
+                out.push(ephemeral::listed(learner, &c));
+                continue;
+            }
             let Some(learner) = labels.get("pglab.learner").and_then(|l| l.parse().ok()) else {
                 continue;
             };
@@ -545,6 +564,8 @@ impl Provisioner for DockerProvisioner {
     }
 
     fn start_background(self: Arc<Self>) {
+        let sweeper = self.clone();
+        tokio::spawn(async move { sweeper.sweep_ephemerals().await });
         if self.pool_size > 0 {
             tokio::spawn(pool::run(self));
         }

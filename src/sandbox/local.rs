@@ -13,8 +13,10 @@
 
 mod binaries;
 mod cluster;
+mod ephemeral;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -46,6 +48,9 @@ pub struct LocalProvisioner {
     hub: ProgressHub,
     /// Why `--sandbox auto` chose this backend (no Docker engine, ...).
     choice_reason: Option<String>,
+    /// Passwords of the 14.D.4 throw-away clusters, and their locks.
+    ephemeral: ephemeral::Throwaways,
+    ephemeral_locks: LearnerLocks,
 }
 
 impl LocalProvisioner {
@@ -76,6 +81,8 @@ impl LocalProvisioner {
             locks: LearnerLocks::default(),
             hub: ProgressHub::default(),
             choice_reason: None,
+            ephemeral: Default::default(),
+            ephemeral_locks: LearnerLocks::default(),
         })
     }
 
@@ -285,20 +292,50 @@ impl Provisioner for LocalProvisioner {
 
     async fn destroy(&self, learner: LearnerId) -> Result<(), SandboxError> {
         let _guard = self.locks.lock(learner).await;
+        self.remove_ephemeral(learner).await?;
         self.remove_cluster(learner).await?;
         self.records.delete(learner).await
     }
 
+    async fn ephemeral_start(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
+        self.start_ephemeral(learner).await
+    }
+
+    async fn ephemeral_remove(&self, learner: LearnerId) -> Result<(), SandboxError> {
+        self.remove_ephemeral(learner).await
+    }
+
     async fn list(&self) -> Result<Vec<SandboxStatus>, SandboxError> {
         let records = self.records.all(BACKEND).await?;
-        Ok(records
+        let mut out: Vec<SandboxStatus> = records
             .iter()
             .map(|r| self.describe(r.learner_id, Some(r)))
-            .collect())
+            .collect();
+        // 14.D.4 throw-away clusters, listed beside the learners' sandboxes.
+        for (learner, dir) in self.ephemeral_learners() {
+            let cluster = Cluster::new(dir.clone().into());
+            let state = match cluster.running() {
+                Some(_) => SandboxState::Running,
+                None => SandboxState::Stopped,
+            };
+            let mut s = SandboxStatus::bare(
+                learner,
+                BACKEND,
+                state,
+                Some("ephemeral (14.D.4 demo)".into()),
+            );
+            s.name = Some(dir);
+            out.push(s);
+        }
+        Ok(out)
     }
 
     fn progress(&self) -> &ProgressHub {
         &self.hub
+    }
+
+    fn start_background(self: Arc<Self>) {
+        tokio::spawn(async move { self.sweep_ephemerals().await });
     }
 }
 

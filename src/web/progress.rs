@@ -456,6 +456,9 @@ async fn learner_sandbox(
     Path((id, action)): Path<(i64, String)>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     learner_detail(&state, id).await?;
+    if matches!(action.as_str(), "stop" | "reset") {
+        state.labs.release_learner(id).await;
+    }
     let result = match action.as_str() {
         "stop" => state.sandbox.stop(id).await.map(|_| ()),
         "reset" => state.sandbox.reset(id).await.map(|_| ()),

@@ -79,14 +79,18 @@ async fn start(State(state): State<AppState>, learner: Learner) -> Result<Json<V
 }
 
 async fn restart(State(state): State<AppState>, learner: Learner) -> Result<Json<Value>, AppError> {
+    // The labs' traffic and leaked connections end before the server does.
+    state.labs.release_learner(learner.id).await;
     timed(&state, &learner, state.sandbox.restart(learner.id)).await
 }
 
 async fn reset(State(state): State<AppState>, learner: Learner) -> Result<Json<Value>, AppError> {
+    state.labs.release_learner(learner.id).await;
     timed(&state, &learner, state.sandbox.reset(learner.id)).await
 }
 
 async fn stop(State(state): State<AppState>, learner: Learner) -> Result<Json<Value>, AppError> {
+    state.labs.release_learner(learner.id).await;
     state.sandbox.stop(learner.id).await?;
     let status = state.sandbox.status(learner.id).await?;
     Ok(Json(body(&status)))
