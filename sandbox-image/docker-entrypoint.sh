@@ -88,4 +88,17 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   echo "docker-entrypoint: cluster initialised"
 fi
 
+# A learner may lower max_connections with ALTER SYSTEM (the connections
+# lab). Below 10 nothing is left for pglab's own sessions beside the 3 slots
+# reserved for superusers (below 4 the server would not start at all), so
+# such a value is overridden here, and the log says so.
+auto="$PGDATA/postgresql.auto.conf"
+if [ -f "$auto" ]; then
+  mc="$(sed -n "s/^[[:space:]]*max_connections[[:space:]]*=[[:space:]]*'*\([0-9][0-9]*\).*/\1/p" "$auto" | tail -n 1)"
+  if [ -n "$mc" ] && [ "$mc" -lt 10 ]; then
+    echo "docker-entrypoint: max_connections = $mc (from ALTER SYSTEM) is below pglab's minimum of 10; starting with 10" >&2
+    set -- "$@" -c max_connections=10
+  fi
+fi
+
 exec "$@"

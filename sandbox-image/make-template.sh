@@ -26,6 +26,9 @@ chown postgres "$pw"
 as_pg "$BIN/initdb" -D "$T" -U "$USER_NAME" --pwfile="$pw" --auth-host=scram-sha-256 $ARGS >/dev/null
 rm -f "$pw"
 printf '\nhost all all all scram-sha-256\n' >>"$T/pg_hba.conf"
+# In the config file rather than on pglab's command line, so that the
+# connections lab can lower it with ALTER SYSTEM and a restart.
+printf '\n# pglab sandbox\nmax_connections = 20\n' >>"$T/postgresql.conf"
 echo "CREATE DATABASE $DB STRATEGY FILE_COPY;" |
   as_pg "$BIN/postgres" --single -D "$T" -c fsync=off -c jit=off postgres >/dev/null
 echo "$USER_NAME|$DB|$ARGS" >/usr/share/pglab/template.key

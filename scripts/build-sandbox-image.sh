@@ -2,7 +2,7 @@
 # Builds the course sandbox image (pglab/sandbox:15) offline, from the Debian
 # packages of this machine's apt mirror: no container registry needed.
 #
-#   scripts/build-sandbox-image.sh           # exits at once when the image exists
+#   scripts/build-sandbox-image.sh           # exits at once when the image is up to date
 #   scripts/build-sandbox-image.sh --force   # rebuilds it
 #
 # Steps: debootstrap a minimal bookworm root; install postgresql-15 (with
@@ -32,9 +32,17 @@ if ! docker info >/dev/null 2>&1; then
   echo "build-sandbox-image: no Docker engine answers (start dockerd first)" >&2
   exit 1
 fi
-if [ "$FORCE" = 0 ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
-  echo "$IMAGE is present (use --force to rebuild)"
-  exit 0
+# The image carries a hash of its recipe (this script and sandbox-image/):
+# an image built from an older recipe is rebuilt, so a machine that keeps
+# its images between runs (CI's) never tests a stale one.
+RECIPE="$(cat "$0" sandbox-image/* | sha256sum | cut -c1-16)"
+if [ "$FORCE" = 0 ]; then
+  have="$(docker image inspect --format '{{ index .Config.Labels "pglab.recipe" }}' "$IMAGE" 2>/dev/null || true)"
+  if [ "$have" = "$RECIPE" ]; then
+    echo "$IMAGE is present and up to date (recipe $RECIPE; use --force to rebuild)"
+    exit 0
+  fi
+  [ -z "$have" ] || echo "$IMAGE was built from another recipe ($have): rebuilding"
 fi
 if [ "$(id -u)" != 0 ]; then
   echo "build-sandbox-image: debootstrap and chroot need root" >&2
@@ -149,6 +157,7 @@ tar -C "$ROOT" --numeric-owner -c . | docker import \
   --change 'ENTRYPOINT ["docker-entrypoint.sh"]' \
   --change 'CMD ["postgres"]' \
   --change 'LABEL org.opencontainers.image.title=pglab-sandbox org.opencontainers.image.description="PostgreSQL 15 course sandbox (offline build)"' \
+  --change "LABEL pglab.recipe=$RECIPE" \
   - "$IMAGE" >/dev/null
 # Engine 20.10 refuses STOPSIGNAL in --change: pglab sets SIGINT per container.
 size=$(docker image inspect --format '{{.Size}}' "$IMAGE")

@@ -3,7 +3,9 @@
 //! connections" (SQLSTATE 53300), the learner still gets in as the
 //! superuser and ends them with pg_terminate_backend, a role limit changes
 //! PostgreSQL's answer, and the leak is always released: by the button, by
-//! a restart of the sandbox, and by the lab's own timeout.
+//! a restart of the sandbox, and by the lab's own timeout. The learner
+//! lowers max_connections with ALTER SYSTEM and a restart, but never below
+//! pglab's floor.
 
 #![allow(clippy::unwrap_used)]
 
@@ -125,6 +127,23 @@ async fn leak_is_refused_seen_ended_and_released(backend: &'static str) {
     })
     .await;
     assert!(closed, "the server still has taskflow_app sessions");
+
+    // The lesson's step 3: the learner lowers max_connections with ALTER
+    // SYSTEM and a restart from the panel, and the leak stops sooner. pglab
+    // never starts a sandbox with fewer than 10 (else no way in is left).
+    lab.sql("T1", "alter system set max_connections = 15").await;
+    lab.ok("POST", "/api/sandbox/restart").await;
+    assert_eq!(lab.scalar("show max_connections").await, "15");
+    let smaller = lab.ok("POST", "/api/labs/connections/leak").await;
+    assert_eq!(smaller["max_connections"], 15, "{smaller}");
+    assert_eq!(smaller["sqlstate"], "53300", "{smaller}");
+    let fewer = smaller["opened"].as_u64().unwrap();
+    assert!(fewer > 5 && fewer < 12 && fewer < opened, "{smaller}");
+    lab.ok("POST", "/api/labs/connections/release").await;
+    lab.sql("T1", "alter system set max_connections = 3").await;
+    lab.ok("POST", "/api/sandbox/restart").await;
+    assert_eq!(lab.scalar("show max_connections").await, "10");
+    lab.sql("T1", "alter system reset max_connections").await;
 
     // With fewer than 3 reserved slots a full server would lock the learner
     // out too: pglab refuses to leak and says how to undo it.

@@ -62,9 +62,12 @@ impl ContainerSpec {
             format!("PGDATA={PGDATA}"),
         ];
         // Small memory so that dozens fit on one machine; the socket only.
+        // Not max_connections: the connections lab lowers it with ALTER
+        // SYSTEM, which a command-line setting would outrank. The image's
+        // template cluster has 20, and its entrypoint never starts with
+        // fewer than 10, so pglab always has a way in.
         let settings = [
             "listen_addresses=",
-            "max_connections=20",
             "shared_buffers=16MB",
             "work_mem=4MB",
             "maintenance_work_mem=16MB",
