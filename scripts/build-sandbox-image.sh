@@ -107,7 +107,7 @@ mount -t proc proc "$ROOT/proc"
 # postgresql-15; postgresql-contrib is the metapackage that names it.
 chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive LC_ALL=C apt-get install -y -q \
   --no-install-recommends postgresql-15 postgresql-contrib python3-alembic \
-  python3-psycopg2 nano less >"$WORK/apt.log" 2>&1 || {
+  alembic python3-psycopg2 nano less procps >"$WORK/apt.log" 2>&1 || {
   cp "$WORK/apt.log" /var/tmp/pglab-sandbox-image-apt.log
   grep -iE 'error|fail' "$WORK/apt.log" | head -20 >&2
   echo "full log: /var/tmp/pglab-sandbox-image-apt.log" >&2

@@ -21,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod course;
+pub mod dumps;
 pub mod metrics;
 pub mod ops;
 
@@ -29,4 +30,5 @@ pub mod progress;
 pub mod sandbox;
 pub mod startup;
 pub mod store;
+pub mod terminal;
 pub mod web;

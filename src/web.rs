@@ -4,6 +4,7 @@
 pub mod auth;
 mod classrooms;
 mod console;
+mod dumps;
 mod error;
 mod health;
 pub mod identity;
@@ -14,6 +15,8 @@ mod pages;
 mod plans;
 pub mod progress;
 mod sandbox;
+mod terminal;
+mod vendor;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -45,6 +48,9 @@ pub fn router(state: AppState) -> Router {
         .merge(progress::router())
         .merge(lessons::router())
         .merge(sandbox::router())
+        .merge(terminal::router())
+        .merge(dumps::router())
+        .merge(vendor::router())
         .merge(console::router(max_script))
         .merge(plans::router())
         .nest("/static", static_files)

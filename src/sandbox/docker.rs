@@ -21,6 +21,7 @@
 //! - Warm pool ([`pool`]): ready containers handed to new learners by rename.
 
 mod engine;
+mod exec;
 mod pool;
 mod ready;
 mod spec;
@@ -542,6 +543,22 @@ impl Provisioner for DockerProvisioner {
 
     fn progress(&self) -> &ProgressHub {
         &self.hub
+    }
+
+    async fn open_terminal(
+        &self,
+        learner: LearnerId,
+        size: super::TerminalSize,
+    ) -> Result<super::Terminal, SandboxError> {
+        self.exec_terminal(learner, size).await
+    }
+
+    async fn run_tool(
+        &self,
+        learner: LearnerId,
+        run: super::ToolRun,
+    ) -> Result<super::ToolOutput, SandboxError> {
+        self.exec_tool(learner, run).await
     }
 
     fn start_background(self: Arc<Self>) {

@@ -13,6 +13,7 @@
 
 mod binaries;
 mod cluster;
+mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -299,6 +300,22 @@ impl Provisioner for LocalProvisioner {
 
     fn progress(&self) -> &ProgressHub {
         &self.hub
+    }
+
+    async fn open_terminal(
+        &self,
+        learner: LearnerId,
+        size: super::TerminalSize,
+    ) -> Result<super::Terminal, SandboxError> {
+        self.psql_terminal(learner, size).await
+    }
+
+    async fn run_tool(
+        &self,
+        learner: LearnerId,
+        run: super::ToolRun,
+    ) -> Result<super::ToolOutput, SandboxError> {
+        self.local_tool(learner, run).await
     }
 }
 
