@@ -51,7 +51,7 @@ pub struct TerminalConfig {
 }
 
 /// How often the sign-in session is looked up again.
-const SESSION_CHECK: Duration = Duration::from_secs(3);
+const SESSION_CHECK: Duration = Duration::from_secs(2);
 /// Largest input frame (a paste) accepted from the browser.
 pub const MAX_INPUT_FRAME: usize = 64 * 1024;
 

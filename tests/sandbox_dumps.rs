@@ -69,7 +69,7 @@ async fn dump_download_restore_with_equal_counts() {
         return;
     }
     let (_temp, data) = data_dir();
-    let (server, _cleanup) = term::docker_server(data.clone(), &["--dump-max-count", "2"]).await;
+    let (_cleanup, server) = term::docker_server(data.clone(), &["--dump-max-count", "2"]).await;
     let ada = common::signed_in_learner(&server, "ada").await;
     let bob = common::signed_in_learner(&server, "bob").await;
     let setup = sql(

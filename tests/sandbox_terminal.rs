@@ -33,7 +33,7 @@ async fn terminal_round_trip_resize_and_only_the_owner() {
     }
     let _one = DOCKER.lock().await;
     let (_temp, data) = data_dir();
-    let (server, _cleanup) = term::docker_server(data, &["--terminal-max", "2"]).await;
+    let (_cleanup, server) = term::docker_server(data, &["--terminal-max", "2"]).await;
     common::signed_in_learner(&server, "ada").await;
     common::signed_in_learner(&server, "bob").await;
     let (ada, _) = term::cookies(&server, "ada").await;
@@ -97,7 +97,7 @@ async fn idle_and_signed_out_terminals_close() {
     }
     let _one = DOCKER.lock().await;
     let (_temp, data) = data_dir();
-    let (server, _cleanup) = term::docker_server(data, &["--terminal-idle-secs", "4"]).await;
+    let (_cleanup, server) = term::docker_server(data, &["--terminal-idle-secs", "6"]).await;
     common::signed_in_learner(&server, "cyd").await;
     let (cookie, csrf) = term::cookies(&server, "cyd").await;
 
@@ -108,15 +108,17 @@ async fn idle_and_signed_out_terminals_close() {
     let began = Instant::now();
     assert_eq!(t.closed_reason(15).await, "idle");
     let waited = began.elapsed();
-    assert!(waited >= Duration::from_secs(3), "closed after {waited:?}");
+    assert!(waited >= Duration::from_secs(5), "closed after {waited:?}");
     let msg = t.control.iter().find(|c| c["type"] == "closed").unwrap();
-    assert!(msg["message"].as_str().unwrap().contains("idle for 4 s"), "{msg}");
+    assert!(msg["message"].as_str().unwrap().contains("idle for 6 s"), "{msg}");
 
     let mut t = term::open(&server, Some(&cookie), None, 80, 24).await.unwrap();
     // (the image has no ps: read /proc)
     let count = "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 1000' || true";
     let out = t.run(&format!("sleep 3; {count}"), 20).await;
     assert!(out.lines().any(|l| l.trim() == "0"), "the background job outlived its terminal: {out}");
+    // A keystroke now, so that only the sign-out can close it in time.
+    t.line("").await;
     let res = reqwest::Client::new()
         .post(server.url("/api/logout"))
         .header("cookie", &cookie)
@@ -127,7 +129,7 @@ async fn idle_and_signed_out_terminals_close() {
     assert!(res.status().is_success(), "logout: {}", res.status());
     let began = Instant::now();
     assert_eq!(t.closed_reason(15).await, "signed_out");
-    assert!(began.elapsed() < Duration::from_secs(8));
+    assert!(began.elapsed() < Duration::from_secs(4), "{:?}", began.elapsed());
     // The old cookie opens nothing any more.
     assert_eq!(term::open(&server, Some(&cookie), None, 80, 24).await.err(), Some(401));
 }
@@ -139,8 +141,8 @@ async fn a_flood_of_output_is_rate_limited_and_the_server_stays_quick() {
     }
     let _one = DOCKER.lock().await;
     let (_temp, data) = data_dir();
-    let rate: usize = 64 * 1024;
-    let (server, _cleanup) =
+    let rate: usize = 256 * 1024;
+    let (_cleanup, server) =
         term::docker_server(data, &["--terminal-output-rate", &rate.to_string()]).await;
     common::signed_in_learner(&server, "dee").await;
     let (cookie, _) = term::cookies(&server, "dee").await;
@@ -167,15 +169,22 @@ async fn a_flood_of_output_is_rate_limited_and_the_server_stays_quick() {
         "urandom flood: {received} bytes in {secs:.1} s ({:.0} B/s, limit {rate}); slowest /healthz {slowest:?}",
         received as f64 / secs
     );
-    // A second of burst plus the rate; the flood itself is unbounded.
-    assert!(received as f64 <= rate as f64 * (secs + 1.5), "{received} bytes");
+    // A second of burst plus the rate, plus one read (16 KiB) of slack; the
+    // flood itself is unbounded.
+    assert!(
+        received as f64 <= rate as f64 * (secs + 1.0) + 16384.0,
+        "{received} bytes"
+    );
     assert!(received >= rate, "the terminal sent almost nothing: {received}");
     assert!(slowest < Duration::from_millis(500), "/healthz took {slowest:?}");
-    // Ctrl-C stops it and the shell answers again.
+    // Ctrl-C stops it and the shell answers again, once what the flood had
+    // already queued (pipes, socket buffers) has drained at the rate.
     t.send_bytes(b"\x03").await;
     let from = t.screen.len();
+    let stopped = Instant::now();
     t.line("echo after-$((6*7))").await;
-    t.expect(from, "after-42", 30).await;
+    t.expect(from, "after-42", 90).await;
+    eprintln!("prompt back {:?} after Ctrl-C", stopped.elapsed());
     t.close().await;
 }
 
@@ -186,7 +195,7 @@ async fn alembic_upgrade_and_downgrade_in_the_sandbox() {
     }
     let _one = DOCKER.lock().await;
     let (_temp, data) = data_dir();
-    let (server, _cleanup) = term::docker_server(data, &[]).await;
+    let (_cleanup, server) = term::docker_server(data, &[]).await;
     common::signed_in_learner(&server, "eve").await;
     let (cookie, _) = term::cookies(&server, "eve").await;
     let mut t = term::open(&server, Some(&cookie), None, 160, 40).await.unwrap();

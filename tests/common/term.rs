@@ -148,7 +148,7 @@ impl Term {
         // output has the status digits.
         self.line(&format!("{cmd}; echo __END_$?")).await;
         let seen = self.expect(from, "__END_0", secs).await;
-        seen
+        strip_ansi(&seen)
     }
 
     /// Waits for the server's `closed` control message; returns its reason.
@@ -170,6 +170,36 @@ impl Term {
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
+}
+
+/// The text without terminal escape sequences and carriage returns.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.next() {
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    for c in chars.by_ref() {
+                        if c == '\x07' {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The instance id of a server's store.
@@ -215,12 +245,13 @@ pub fn image() -> String {
     std::env::var("PGLAB_SANDBOX_IMAGE").unwrap_or_else(|_| "pglab/sandbox:15".into())
 }
 
-/// A server on the Docker backend (no warm pool) with `extra` flags, plus
-/// the guard that removes its containers.
+/// A server on the Docker backend (no warm pool) with `extra` flags, after
+/// the guard that removes its containers (bind them in this order, so that
+/// the server stops first).
 pub async fn docker_server(
     data: std::path::PathBuf,
     extra: &[&str],
-) -> (TestServer, DockerCleanup) {
+) -> (DockerCleanup, TestServer) {
     let mut extra_args: Vec<String> = vec![
         "--sandbox-pool".into(),
         "0".into(),
@@ -239,5 +270,5 @@ pub async fn docker_server(
         extra_args,
         ..Default::default()
     });
-    (server, cleanup)
+    (cleanup, server)
 }

@@ -124,7 +124,7 @@ impl DockerProvisioner {
         let start = StartExecOptions {
             detach: false,
             tty: true,
-            output_capacity: Some(64 * 1024),
+            output_capacity: Some(16 * 1024),
         };
         let StartExecResults::Attached { output, input } = quick(
             "start the terminal",
