@@ -16,18 +16,24 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sqlx::{ConnectOptions, Connection, Row};
 
-use crate::sandbox::{
-    LAB_DB, LearnerId, LearnerLocks, Provisioner, SandboxError, Tool, ToolRun,
-};
+use crate::sandbox::{LAB_DB, LearnerId, LearnerLocks, Provisioner, SandboxError, Tool, ToolRun};
 
 /// Settings of learners' dumps (flags of `pglab serve`).
 #[derive(Clone, Debug, clap::Args)]
 pub struct DumpsConfig {
     /// Largest dump a learner may make, in MiB.
-    #[arg(long = "dump-max-mib", env = "PGLAB_DUMP_MAX_MIB", default_value_t = 256)]
+    #[arg(
+        long = "dump-max-mib",
+        env = "PGLAB_DUMP_MAX_MIB",
+        default_value_t = 256
+    )]
     pub max_mib: u64,
     /// Dumps kept per learner (delete one to make another).
-    #[arg(long = "dump-max-count", env = "PGLAB_DUMP_MAX_COUNT", default_value_t = 5)]
+    #[arg(
+        long = "dump-max-count",
+        env = "PGLAB_DUMP_MAX_COUNT",
+        default_value_t = 5
+    )]
     pub max_count: usize,
 }
 
@@ -52,7 +58,9 @@ pub enum DumpError {
 }
 
 fn io(err: std::io::Error) -> DumpError {
-    DumpError::Io(format!("the dump files could not be read or written: {err}"))
+    DumpError::Io(format!(
+        "the dump files could not be read or written: {err}"
+    ))
 }
 
 /// One kept dump.
@@ -79,7 +87,11 @@ pub struct TableCount {
 /// Checks a database name for a restore: a plain lowercase identifier, and
 /// never one of the databases the sandbox needs.
 pub fn check_database_name(name: &str) -> Result<(), DumpError> {
-    let bad = |why: &str| Err(DumpError::BadRequest(format!("database name {name:?}: {why}")));
+    let bad = |why: &str| {
+        Err(DumpError::BadRequest(format!(
+            "database name {name:?}: {why}"
+        )))
+    };
     let mut chars = name.chars();
     match chars.next() {
         None => return bad("empty"),
@@ -101,7 +113,11 @@ pub fn check_database_name(name: &str) -> Result<(), DumpError> {
 }
 
 fn check_id(id: &str) -> Result<(), DumpError> {
-    if id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+    if id.len() == 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
         Ok(())
     } else {
         Err(DumpError::NotFound)
@@ -235,7 +251,10 @@ impl Dumps {
             sandbox.run_tool(self.learner, drop).await?.ok("dropdb")?;
         }
         let create = ToolRun::new(Tool::Createdb, &[database]);
-        sandbox.run_tool(self.learner, create).await?.ok("createdb")?;
+        sandbox
+            .run_tool(self.learner, create)
+            .await?
+            .ok("createdb")?;
         let dbname = format!("--dbname={database}");
         let mut restore = ToolRun::new(Tool::PgRestore, &["--no-owner", &dbname]);
         restore.stdin = Some(path);
@@ -266,8 +285,12 @@ fn pg_failed(err: sqlx::Error) -> DumpError {
     )))
 }
 
-async fn connect(options: &sqlx::postgres::PgConnectOptions) -> Result<sqlx::PgConnection, DumpError> {
-    let options = options.clone().log_statements(tracing::log::LevelFilter::Debug);
+async fn connect(
+    options: &sqlx::postgres::PgConnectOptions,
+) -> Result<sqlx::PgConnection, DumpError> {
+    let options = options
+        .clone()
+        .log_statements(tracing::log::LevelFilter::Debug);
     tokio::time::timeout(Duration::from_secs(20), options.connect())
         .await
         .map_err(|_| DumpError::Sandbox(SandboxError::Failed("connecting timed out".into())))?
@@ -279,11 +302,12 @@ async fn database_exists(
     name: &str,
 ) -> Result<bool, DumpError> {
     let mut conn = connect(options).await?;
-    let exists: bool = sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
-        .bind(name)
-        .fetch_one(&mut conn)
-        .await
-        .map_err(pg_failed)?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select from pg_database where datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(pg_failed)?;
     let _ = conn.close().await;
     Ok(exists)
 }
@@ -330,8 +354,17 @@ mod tests {
             assert!(check_database_name(good).is_ok(), "{good}");
         }
         for bad in [
-            "", "labdb", "postgres", "template1", "template_x", "Copy", "1copy", "a-b", "a b",
-            "x;drop", &"a".repeat(64),
+            "",
+            "labdb",
+            "postgres",
+            "template1",
+            "template_x",
+            "Copy",
+            "1copy",
+            "a-b",
+            "a b",
+            "x;drop",
+            &"a".repeat(64),
         ] {
             assert!(check_database_name(bad).is_err(), "{bad}");
         }

@@ -187,7 +187,11 @@ pub trait Provisioner: Send + Sync + 'static {
     }
     /// Runs one of the allowed PostgreSQL tools against the learner's
     /// sandbox (starting it if needed), as `labuser` on its socket.
-    async fn run_tool(&self, _learner: LearnerId, _run: ToolRun) -> Result<ToolOutput, SandboxError> {
+    async fn run_tool(
+        &self,
+        _learner: LearnerId,
+        _run: ToolRun,
+    ) -> Result<ToolOutput, SandboxError> {
         Err(self.unsupported("run PostgreSQL tools"))
     }
     /// The error of an operation a backend does not offer.

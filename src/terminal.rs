@@ -209,9 +209,10 @@ pub async fn run(mut socket: WebSocket, mut term: Terminal, mut watch: Watch) ->
         return ended;
     }
     let (reason, message) = match &ended {
-        Ended::Exit | Ended::ClientGone => {
-            ("exit", "terminal closed: the shell ended — reconnect".to_string())
-        }
+        Ended::Exit | Ended::ClientGone => (
+            "exit",
+            "terminal closed: the shell ended — reconnect".to_string(),
+        ),
         Ended::Idle => (
             "idle",
             format!(

@@ -13,7 +13,10 @@ use serde_json::{Value, json};
 
 fn data_dir() -> (tempfile::TempDir, std::path::PathBuf) {
     use std::os::unix::fs::PermissionsExt;
-    let temp = tempfile::Builder::new().prefix("pglab-dump-").tempdir().unwrap();
+    let temp = tempfile::Builder::new()
+        .prefix("pglab-dump-")
+        .tempdir()
+        .unwrap();
     std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let data = temp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -83,13 +86,20 @@ async fn dump_download_restore_with_equal_counts() {
     assert!(setup["error"].is_null(), "{setup}");
 
     // Make one: 201 with its id, size and duration.
-    let res = ada.post(server.url("/api/sandbox/dumps")).send().await.unwrap();
+    let res = ada
+        .post(server.url("/api/sandbox/dumps"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     let made: Value = res.json().await.unwrap();
     let id = made["id"].as_str().unwrap().to_string();
     let size = made["size_bytes"].as_u64().unwrap();
     assert!(size > 1000, "{made}");
-    eprintln!("pg_dump of 1,311 rows: {size} bytes in {} ms", made["duration_ms"]);
+    eprintln!(
+        "pg_dump of 1,311 rows: {size} bytes in {} ms",
+        made["duration_ms"]
+    );
     let list: Value = ada
         .get(server.url("/api/sandbox/dumps"))
         .send()
@@ -107,7 +117,10 @@ async fn dump_download_restore_with_equal_counts() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let disposition = res.headers()["content-disposition"].to_str().unwrap().to_string();
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(disposition.starts_with("attachment"), "{disposition}");
     let body = res.bytes().await.unwrap();
     assert_eq!(body.len() as u64, size);
@@ -124,10 +137,20 @@ async fn dump_download_restore_with_equal_counts() {
     assert_eq!(status, 404);
 
     // Bad names are refused before anything runs.
-    for bad in ["labdb", "postgres", "template1", "Bad-Name", "x; drop database labdb", ""] {
+    for bad in [
+        "labdb",
+        "postgres",
+        "template1",
+        "Bad-Name",
+        "x; drop database labdb",
+        "",
+    ] {
         let (status, answer) = restore(&ada, &server, &id, json!({"database": bad})).await;
         assert_eq!(status, 400, "{bad}: {answer}");
-        assert!(answer["error"].as_str().unwrap().contains("database name"), "{answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("database name"),
+            "{answer}"
+        );
     }
 
     // Restore: every table with labdb's count.
@@ -140,7 +163,10 @@ async fn dump_download_restore_with_equal_counts() {
         .iter()
         .find(|t| t["table"] == "public.tasks")
         .unwrap();
-    assert_eq!((tasks["rows"].as_i64(), tasks["labdb_rows"].as_i64()), (Some(1234), Some(1234)));
+    assert_eq!(
+        (tasks["rows"].as_i64(), tasks["labdb_rows"].as_i64()),
+        (Some(1234), Some(1234))
+    );
 
     // The 14.C.4 check compares the two databases' task counts.
     let check: Value = ada
@@ -177,9 +203,17 @@ async fn dump_download_restore_with_equal_counts() {
     assert_eq!(answer["counts_match_labdb"], false, "{answer}");
 
     // The count cap (2 here), and delete.
-    let res = ada.post(server.url("/api/sandbox/dumps")).send().await.unwrap();
+    let res = ada
+        .post(server.url("/api/sandbox/dumps"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
-    let res = ada.post(server.url("/api/sandbox/dumps")).send().await.unwrap();
+    let res = ada
+        .post(server.url("/api/sandbox/dumps"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 409);
     let res = ada
         .delete(server.url(&format!("/api/sandbox/dumps/{id}")))
@@ -187,7 +221,11 @@ async fn dump_download_restore_with_equal_counts() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    let res = ada.post(server.url("/api/sandbox/dumps")).send().await.unwrap();
+    let res = ada
+        .post(server.url("/api/sandbox/dumps"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 201);
     // A path in place of an id finds nothing.
     let res = ada

@@ -19,7 +19,10 @@ static DOCKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn data_dir() -> (tempfile::TempDir, std::path::PathBuf) {
     use std::os::unix::fs::PermissionsExt;
-    let temp = tempfile::Builder::new().prefix("pglab-term-").tempdir().unwrap();
+    let temp = tempfile::Builder::new()
+        .prefix("pglab-term-")
+        .tempdir()
+        .unwrap();
     std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let data = temp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -40,7 +43,10 @@ async fn terminal_round_trip_resize_and_only_the_owner() {
     let (bob, _) = term::cookies(&server, "bob").await;
 
     // Nobody signed in, and a page of another site with ada's cookie.
-    assert_eq!(term::open(&server, None, None, 80, 24).await.err(), Some(401));
+    assert_eq!(
+        term::open(&server, None, None, 80, 24).await.err(),
+        Some(401)
+    );
     let foreign = term::open(&server, Some(&ada), Some("http://evil.example"), 80, 24).await;
     assert_eq!(foreign.err(), Some(403));
 
@@ -50,14 +56,23 @@ async fn terminal_round_trip_resize_and_only_the_owner() {
         .await
         .unwrap();
     let out = t.run("psql -Atc 'select 42'", 60).await;
-    eprintln!("first psql through the terminal after {:?}", began.elapsed());
+    eprintln!(
+        "first psql through the terminal after {:?}",
+        began.elapsed()
+    );
     assert!(out.lines().any(|l| l.trim() == "42"), "{out}");
     let banner = t.control.iter().find(|c| c["type"] == "banner").unwrap();
-    assert!(banner["message"].as_str().unwrap().contains("bash"), "{banner}");
+    assert!(
+        banner["message"].as_str().unwrap().contains("bash"),
+        "{banner}"
+    );
 
     // Who and where: the unprivileged user, the lesson's defaults.
     let out = t.run("id -un; echo $PGUSER/$PGDATABASE; pwd", 10).await;
-    assert!(out.contains("postgres") && out.contains("labuser/labdb"), "{out}");
+    assert!(
+        out.contains("postgres") && out.contains("labuser/labdb"),
+        "{out}"
+    );
     assert!(out.contains("/var/lib/postgresql/lab"), "{out}");
 
     // The TTY has the size asked for, and follows resizes.
@@ -71,17 +86,26 @@ async fn terminal_round_trip_resize_and_only_the_owner() {
     t.run("psql -qc 'create table ada_only (x int)'", 20).await;
     let mut b = term::open(&server, Some(&bob), None, 80, 24).await.unwrap();
     let out = b
-        .run("psql -Atc \"select coalesce(to_regclass('ada_only')::text, 'absent')\"", 60)
+        .run(
+            "psql -Atc \"select coalesce(to_regclass('ada_only')::text, 'absent')\"",
+            60,
+        )
         .await;
     assert!(out.lines().any(|l| l.trim() == "absent"), "{out}");
     let out = t
-        .run("psql -Atc \"select coalesce(to_regclass('ada_only')::text, 'absent')\"", 10)
+        .run(
+            "psql -Atc \"select coalesce(to_regclass('ada_only')::text, 'absent')\"",
+            10,
+        )
         .await;
     assert!(out.lines().any(|l| l.trim() == "ada_only"), "{out}");
 
     // At most --terminal-max terminals per learner.
     let second = term::open(&server, Some(&ada), None, 80, 24).await.unwrap();
-    assert_eq!(term::open(&server, Some(&ada), None, 80, 24).await.err(), Some(429));
+    assert_eq!(
+        term::open(&server, Some(&ada), None, 80, 24).await.err(),
+        Some(429)
+    );
     second.close().await;
 
     // `exit` ends the shell; the server says so.
@@ -101,7 +125,9 @@ async fn idle_and_signed_out_terminals_close() {
     common::signed_in_learner(&server, "cyd").await;
     let (cookie, csrf) = term::cookies(&server, "cyd").await;
 
-    let mut t = term::open(&server, Some(&cookie), None, 80, 24).await.unwrap();
+    let mut t = term::open(&server, Some(&cookie), None, 80, 24)
+        .await
+        .unwrap();
     t.run("true", 60).await;
     // A process started from the terminal ends with it.
     t.line("sleep 1000 &").await;
@@ -110,13 +136,21 @@ async fn idle_and_signed_out_terminals_close() {
     let waited = began.elapsed();
     assert!(waited >= Duration::from_secs(5), "closed after {waited:?}");
     let msg = t.control.iter().find(|c| c["type"] == "closed").unwrap();
-    assert!(msg["message"].as_str().unwrap().contains("idle for 6 s"), "{msg}");
+    assert!(
+        msg["message"].as_str().unwrap().contains("idle for 6 s"),
+        "{msg}"
+    );
 
-    let mut t = term::open(&server, Some(&cookie), None, 80, 24).await.unwrap();
+    let mut t = term::open(&server, Some(&cookie), None, 80, 24)
+        .await
+        .unwrap();
     // (the image has no ps: read /proc)
     let count = "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 1000' || true";
     let out = t.run(&format!("sleep 3; {count}"), 20).await;
-    assert!(out.lines().any(|l| l.trim() == "0"), "the background job outlived its terminal: {out}");
+    assert!(
+        out.lines().any(|l| l.trim() == "0"),
+        "the background job outlived its terminal: {out}"
+    );
     // A keystroke now, so that only the sign-out can close it in time.
     t.line("").await;
     let res = reqwest::Client::new()
@@ -129,9 +163,16 @@ async fn idle_and_signed_out_terminals_close() {
     assert!(res.status().is_success(), "logout: {}", res.status());
     let began = Instant::now();
     assert_eq!(t.closed_reason(15).await, "signed_out");
-    assert!(began.elapsed() < Duration::from_secs(4), "{:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        began.elapsed()
+    );
     // The old cookie opens nothing any more.
-    assert_eq!(term::open(&server, Some(&cookie), None, 80, 24).await.err(), Some(401));
+    assert_eq!(
+        term::open(&server, Some(&cookie), None, 80, 24).await.err(),
+        Some(401)
+    );
 }
 
 #[tokio::test]
@@ -146,7 +187,9 @@ async fn a_flood_of_output_is_rate_limited_and_the_server_stays_quick() {
         term::docker_server(data, &["--terminal-output-rate", &rate.to_string()]).await;
     common::signed_in_learner(&server, "dee").await;
     let (cookie, _) = term::cookies(&server, "dee").await;
-    let mut t = term::open(&server, Some(&cookie), None, 80, 24).await.unwrap();
+    let mut t = term::open(&server, Some(&cookie), None, 80, 24)
+        .await
+        .unwrap();
     t.run("true", 60).await;
     t.line("cat /dev/urandom").await;
     let http = reqwest::Client::new();
@@ -175,8 +218,14 @@ async fn a_flood_of_output_is_rate_limited_and_the_server_stays_quick() {
         received as f64 <= rate as f64 * (secs + 1.0) + 16384.0,
         "{received} bytes"
     );
-    assert!(received >= rate, "the terminal sent almost nothing: {received}");
-    assert!(slowest < Duration::from_millis(500), "/healthz took {slowest:?}");
+    assert!(
+        received >= rate,
+        "the terminal sent almost nothing: {received}"
+    );
+    assert!(
+        slowest < Duration::from_millis(500),
+        "/healthz took {slowest:?}"
+    );
     // Ctrl-C stops it and the shell answers again, once what the flood had
     // already queued (pipes, socket buffers) has drained at the rate.
     t.send_bytes(b"\x03").await;
@@ -198,8 +247,11 @@ async fn alembic_upgrade_and_downgrade_in_the_sandbox() {
     let (_cleanup, server) = term::docker_server(data, &[]).await;
     common::signed_in_learner(&server, "eve").await;
     let (cookie, _) = term::cookies(&server, "eve").await;
-    let mut t = term::open(&server, Some(&cookie), None, 160, 40).await.unwrap();
-    t.run("psql -qc 'create table tasks (id int primary key)'", 60).await;
+    let mut t = term::open(&server, Some(&cookie), None, 160, 40)
+        .await
+        .unwrap();
+    t.run("psql -qc 'create table tasks (id int primary key)'", 60)
+        .await;
     t.run("alembic init migrations", 60).await;
     t.run(
         "sed -i 's#^sqlalchemy.url = .*#sqlalchemy.url = postgresql://labuser@/labdb#' alembic.ini",

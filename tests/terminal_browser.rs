@@ -55,22 +55,40 @@ async fn the_terminal_pane_runs_psql_and_the_backup_buttons_restore() {
         .unwrap();
 
     // The pane: open, psql's prompt, a query typed into xterm.js.
-    b.wait_for("[data-terminal-open]").await.click().await.unwrap();
+    b.wait_for("[data-terminal-open]")
+        .await
+        .click()
+        .await
+        .unwrap();
     b.wait_for_text("[data-terminal-status]", "psql", 60).await;
     b.wait_for_text(".terminal-screen .xterm-rows", "labdb=#", 60)
         .await;
     let input = b.wait_for(".terminal-screen textarea").await;
     input.send_keys("select 6 * 7 as answer;\n").await.unwrap();
-    b.wait_for_text(".terminal-screen .xterm-rows", "42", 30).await;
+    b.wait_for_text(".terminal-screen .xterm-rows", "42", 30)
+        .await;
     // Closing says so in the status line.
-    b.wait_for("[data-terminal-close]").await.click().await.unwrap();
-    b.wait_for_text("[data-terminal-status]", "closed", 15).await;
+    b.wait_for("[data-terminal-close]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("[data-terminal-status]", "closed", 15)
+        .await;
 
     // Backup: make a dump, restore it into labdb_restore.
-    b.wait_for("[data-backup-toggle]").await.click().await.unwrap();
+    b.wait_for("[data-backup-toggle]")
+        .await
+        .click()
+        .await
+        .unwrap();
     b.wait_for("[data-dump-make]").await.click().await.unwrap();
     b.wait_for_text("[data-dump-note]", "Dump made", 60).await;
-    b.wait_for("[data-dump-restore]").await.click().await.unwrap();
+    b.wait_for("[data-dump-restore]")
+        .await
+        .click()
+        .await
+        .unwrap();
     // The prompt for the database name.
     for _ in 0..100 {
         if b.client.get_alert_text().await.is_ok() {
@@ -80,8 +98,13 @@ async fn the_terminal_pane_runs_psql_and_the_backup_buttons_restore() {
     }
     b.client.send_alert_text("labdb_restore").await.unwrap();
     b.client.accept_alert().await.unwrap();
-    let note = b.wait_for_text("[data-dump-note]", "Restored into", 60).await;
+    let note = b
+        .wait_for_text("[data-dump-note]", "Restored into", 60)
+        .await;
     assert!(note.contains("every table has labdb's row count"), "{note}");
-    assert!(note.contains("public.tasks") && note.contains("321"), "{note}");
+    assert!(
+        note.contains("public.tasks") && note.contains("321"),
+        "{note}"
+    );
     b.close().await;
 }

@@ -37,7 +37,11 @@ impl From<DumpError> for AppError {
 }
 
 fn dumps(state: &AppState, learner: &Learner) -> Dumps {
-    Dumps::new(&state.config.data_dir, learner.id, state.config.dumps.clone())
+    Dumps::new(
+        &state.config.data_dir,
+        learner.id,
+        state.config.dumps.clone(),
+    )
 }
 
 async fn list(State(state): State<AppState>, learner: Learner) -> Result<Json<Value>, AppError> {

@@ -157,7 +157,8 @@ mod tests {
         assert!(origin_allowed(&headers("127.0.0.1:8080", None), &config));
         let evil = headers("127.0.0.1:8080", Some("http://evil.example"));
         assert!(!origin_allowed(&evil, &config));
-        let public = Cli::parse_from(["pglab", "--public-url", "https://lab.example.org/pg"]).config;
+        let public =
+            Cli::parse_from(["pglab", "--public-url", "https://lab.example.org/pg"]).config;
         let via_proxy = headers("10.0.0.5:8080", Some("https://lab.example.org"));
         assert!(origin_allowed(&via_proxy, &public));
         let plain = headers("10.0.0.5:8080", Some("http://lab.example.org"));

@@ -49,7 +49,10 @@ async fn serve(Path(file): Path<String>, request: Request) -> Response {
         )
             .into_response();
     }
-    match tower_http::services::ServeFile::new(path).oneshot(request).await {
+    match tower_http::services::ServeFile::new(path)
+        .oneshot(request)
+        .await
+    {
         Ok(res) => {
             let mut res = res.map(axum::body::Body::new).into_response();
             res.headers_mut().insert(

@@ -261,7 +261,9 @@ pub async fn docker_server(
     extra_args.extend(extra.iter().map(|s| s.to_string()));
     // The store (and its instance id) exists before the server starts, so
     // the guard is armed even if the server fails.
-    let store = pglab::store::Store::open(&data.join("pglab.db")).await.unwrap();
+    let store = pglab::store::Store::open(&data.join("pglab.db"))
+        .await
+        .unwrap();
     let cleanup = DockerCleanup(store.instance_id().await.unwrap());
     drop(store);
     let server = TestServer::start_with(crate::common::ServerOptions {

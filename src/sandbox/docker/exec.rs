@@ -56,9 +56,7 @@ fn env(password: &str, tty: bool) -> Vec<String> {
         format!("PGDATABASE={LAB_DB}"),
         format!("PGPASSWORD={password}"),
         format!("HOME={HOME}"),
-        format!(
-            "PATH={HOME}/.local/bin:/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin:/bin"
-        ),
+        format!("PATH={HOME}/.local/bin:/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin:/bin"),
         "LANG=C.UTF-8".to_string(),
         "EDITOR=nano".to_string(),
     ];
@@ -116,11 +114,7 @@ impl DockerProvisioner {
             working_dir: Some("/var/lib/postgresql".to_string()),
             ..Default::default()
         };
-        let exec = quick(
-            "open a terminal",
-            docker.create_exec(&container, options),
-        )
-        .await?;
+        let exec = quick("open a terminal", docker.create_exec(&container, options)).await?;
         let start = StartExecOptions {
             detach: false,
             tty: true,

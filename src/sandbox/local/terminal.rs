@@ -146,8 +146,14 @@ impl LocalProvisioner {
         let mut child = cmd.spawn().map_err(|e| failed(what, e))?;
         let mut sink = ToolSink::new(&run).await?;
         let stdin = child.stdin.take();
-        let mut stdout = child.stdout.take().ok_or_else(|| failed(what, "no stdout"))?;
-        let mut stderr = child.stderr.take().ok_or_else(|| failed(what, "no stderr"))?;
+        let mut stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| failed(what, "no stdout"))?;
+        let mut stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| failed(what, "no stderr"))?;
         let path = run.stdin.clone();
         let feed = async move {
             if let (Some(mut pipe), Some(path)) = (stdin, path) {
