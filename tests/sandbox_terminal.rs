@@ -246,7 +246,7 @@ async fn alembic_upgrade_and_downgrade_in_the_sandbox() {
     let (_temp, data) = data_dir();
     let (_cleanup, server) = term::docker_server(data, &[]).await;
     common::signed_in_learner(&server, "eve").await;
-    let (cookie, _) = term::cookies(&server, "eve").await;
+    let (cookie, csrf) = term::cookies(&server, "eve").await;
     let mut t = term::open(&server, Some(&cookie), None, 160, 40)
         .await
         .unwrap();
@@ -285,6 +285,8 @@ PY"#;
         )
         .await;
     assert!(out.contains("0001_estimates|1"), "{out}");
+    // The part E check sees the revision and the migrated schema.
+    assert_eq!(alembic_check(&server, &cookie, &csrf).await, Some(true));
     let out = t.run("alembic history", 30).await;
     assert!(out.contains("<base> -> 0001_estimates (head)"), "{out}");
     t.run("alembic downgrade -1", 60).await;
@@ -295,7 +297,27 @@ PY"#;
         )
         .await;
     assert!(out.lines().any(|l| l.trim() == "0/0"), "{out}");
+    assert_eq!(alembic_check(&server, &cookie, &csrf).await, Some(false));
     t.close().await;
+}
+
+/// Whether exercise 14.E's Alembic check passes for the learner.
+async fn alembic_check(server: &common::TestServer, cookie: &str, csrf: &str) -> Option<bool> {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(server.url("/api/exercises/14.E/check"))
+        .header("cookie", cookie)
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["details"]
+        .as_array()?
+        .iter()
+        .find(|d| d["name"] == "the Alembic revision is applied")
+        .map(|d| d["passed"] == true)
 }
 
 #[tokio::test]
