@@ -288,8 +288,10 @@ fn pg_failed(err: sqlx::Error) -> DumpError {
 async fn connect(
     options: &sqlx::postgres::PgConnectOptions,
 ) -> Result<sqlx::PgConnection, DumpError> {
+    // Counting a huge table must not hold the request forever.
     let options = options
         .clone()
+        .options([("statement_timeout", "30s")])
         .log_statements(tracing::log::LevelFilter::Debug);
     tokio::time::timeout(Duration::from_secs(20), options.connect())
         .await

@@ -52,6 +52,9 @@ pub struct TerminalConfig {
 
 /// How often the sign-in session is looked up again.
 const SESSION_CHECK: Duration = Duration::from_secs(2);
+/// Least time between two resizes passed on to the backend (a burst of
+/// them while a window is dragged becomes one, with the latest size).
+const RESIZE_GAP: Duration = Duration::from_millis(100);
 /// Largest input frame (a paste) accepted from the browser.
 pub const MAX_INPUT_FRAME: usize = 64 * 1024;
 
@@ -161,6 +164,8 @@ pub async fn run(mut socket: WebSocket, mut term: Terminal, mut watch: Watch) ->
     let mut throttle: Option<tokio::time::Instant> = None;
     let mut last_input = tokio::time::Instant::now();
     let mut check = tokio::time::interval(SESSION_CHECK);
+    let mut resize: Option<TerminalSize> = None;
+    let mut last_resize = tokio::time::Instant::now() - RESIZE_GAP;
     let ended = loop {
         let wait_until = throttle.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
@@ -175,10 +180,8 @@ pub async fn run(mut socket: WebSocket, mut term: Terminal, mut watch: Watch) ->
                     }
                 }
                 Some(Ok(Message::Text(text))) => {
-                    if let Ok(Control::Resize { cols, rows }) = serde_json::from_str(&text)
-                        && let Err(e) = term.control.resize(TerminalSize::clamped(cols, rows)).await
-                    {
-                        tracing::debug!("terminal resize: {e}");
+                    if let Ok(Control::Resize { cols, rows }) = serde_json::from_str(&text) {
+                        resize = Some(TerminalSize::clamped(cols, rows));
                     }
                 }
                 Some(Ok(_)) => {}
@@ -195,6 +198,14 @@ pub async fn run(mut socket: WebSocket, mut term: Terminal, mut watch: Watch) ->
                 }
             },
             _ = tokio::time::sleep_until(wait_until), if throttle.is_some() => throttle = None,
+            _ = tokio::time::sleep_until(last_resize + RESIZE_GAP), if resize.is_some() => {
+                last_resize = tokio::time::Instant::now();
+                if let Some(size) = resize.take()
+                    && let Err(e) = term.control.resize(size).await
+                {
+                    tracing::debug!("terminal resize: {e}");
+                }
+            }
             _ = tokio::time::sleep_until(last_input + idle) => break Ended::Idle,
             _ = check.tick() => {
                 if !session_live(&watch.pool, watch.session).await {

@@ -79,6 +79,8 @@ async fn terminal_round_trip_resize_and_only_the_owner() {
     let out = t.run("stty size", 10).await;
     assert!(out.contains("30 100"), "{out}");
     t.resize(132, 43).await;
+    // Resizes are applied at most every 100 ms (coalesced).
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let out = t.run("stty size", 10).await;
     assert!(out.contains("43 132"), "{out}");
 
