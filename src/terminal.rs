@@ -13,7 +13,10 @@
 //! filling server memory. A terminal closes after `--terminal-idle-secs`
 //! without a keystroke, when its sign-in session ends (checked every few
 //! seconds), and when the server stops. Each learner has at most
-//! `--terminal-max` terminals open.
+//! `--terminal-max` terminals open. Instructors may watch one read-only
+//! ([`watch`]).
+
+pub mod watch;
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
@@ -148,6 +151,8 @@ async fn session_live(pool: &SqlitePool, id: i64) -> bool {
 
 /// What `run` needs besides the socket and the terminal.
 pub struct Watch {
+    /// Whose terminal it is (for instructors watching).
+    pub learner: LearnerId,
     pub config: TerminalConfig,
     pub pool: SqlitePool,
     pub session: i64,
@@ -191,6 +196,7 @@ pub async fn run(mut socket: WebSocket, mut term: Terminal, mut watch: Watch) ->
                 Some(Err(e)) => break Ended::Error(e.to_string()),
                 Some(Ok(bytes)) => {
                     let n = bytes.len();
+                    watch::publish(watch.learner, &bytes);
                     if socket.send(Message::Binary(bytes.into())).await.is_err() {
                         break Ended::ClientGone;
                     }

@@ -102,6 +102,38 @@ async fn terminal_round_trip_resize_and_only_the_owner() {
         .await;
     assert!(out.lines().any(|l| l.trim() == "ada_only"), "{out}");
 
+    // An instructor watches ada's terminal, read-only; a learner may not.
+    common::signed_in_instructor(&server, "teach").await;
+    let (teach, _) = term::cookies(&server, "teach").await;
+    let me: serde_json::Value = reqwest::Client::new()
+        .get(server.url("/api/me"))
+        .header("cookie", &ada)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let watch = format!("/api/instructor/learners/{}/terminal", me["id"]);
+    let refused = term::open_path(&server, &watch, Some(&bob), None).await;
+    assert_eq!(refused.err(), Some(403));
+    let mut w = term::open_path(&server, &watch, Some(&teach), Some(&server.base))
+        .await
+        .unwrap();
+    while !w.control.iter().any(|c| c["type"] == "banner") {
+        assert!(w.read_once(Duration::from_secs(5)).await.is_some());
+    }
+    t.run("echo watched-$((40+2))", 10).await;
+    w.expect(0, "watched-42", 10).await;
+    w.line("echo typed-by-$((1+1))").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    t.run("true", 10).await;
+    assert!(
+        !t.screen.contains("typed-by-2"),
+        "a watcher's keys reached the shell"
+    );
+    w.close().await;
+
     // At most --terminal-max terminals per learner.
     let second = term::open(&server, Some(&ada), None, 80, 24).await.unwrap();
     assert_eq!(

@@ -1,6 +1,7 @@
 //! `GET /api/sandbox/terminal?cols=&rows=`: the signed-in learner's sandbox
 //! terminal over a WebSocket (protocol and limits in [`crate::terminal`]);
-//! `GET /terminal`: the same pane on a page of its own.
+//! `GET /terminal`: the same pane on a page of its own. Instructors watch a
+//! learner's terminal read-only at `/instructor/learners/{id}/terminal`.
 //!
 //! Refused before the upgrade: nobody signed in (401), a browser page of
 //! another origin (403: cross-site WebSocket hijacking, since browsers send
@@ -11,7 +12,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Extension, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,12 +25,67 @@ use crate::config::ServeConfig;
 use crate::sandbox::TerminalSize;
 use crate::terminal::{MAX_INPUT_FRAME, Slot, Watch};
 use crate::web::identity::CurrentSession;
-use crate::web::{AppError, Learner};
+use crate::web::{AppError, Instructor, Learner};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/terminal", get(page))
         .route("/api/sandbox/terminal", get(open))
+        .route("/instructor/learners/{id}/terminal", get(watch_page))
+        .route("/api/instructor/learners/{id}/terminal", get(watch))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "terminal_watch.html")]
+struct WatchPage {
+    learner: i64,
+    username: String,
+}
+
+/// The learner's username, or 404.
+async fn username(state: &AppState, learner: i64) -> Result<String, AppError> {
+    sqlx::query_scalar("select username from users where id = ?")
+        .bind(learner)
+        .fetch_optional(state.store.pool())
+        .await?
+        .ok_or_else(|| AppError::NotFound("no such learner".into()))
+}
+
+/// An instructor's read-only view of a learner's terminal.
+async fn watch_page(
+    State(state): State<AppState>,
+    _instructor: Instructor,
+    Path(learner): Path<i64>,
+) -> Result<WatchPage, AppError> {
+    let username = username(&state, learner).await?;
+    Ok(WatchPage { learner, username })
+}
+
+/// `GET /api/instructor/learners/{id}/terminal`: the learner's terminal
+/// output from now on, read-only (see [`crate::terminal::watch`]).
+async fn watch(
+    State(state): State<AppState>,
+    instructor: Instructor,
+    Extension(CurrentSession(session)): Extension<CurrentSession>,
+    Path(learner): Path<i64>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    if !origin_allowed(&headers, &state.config) {
+        return Err(AppError::Forbidden(
+            "this terminal can only be watched from pglab's own pages".into(),
+        ));
+    }
+    let session = session.ok_or(AppError::Unauthorized)?;
+    let who = username(&state, learner).await?;
+    let pool = state.store.pool().clone();
+    tracing::info!(instructor = instructor.id, learner, "watching a terminal");
+    Ok(ws
+        .max_message_size(MAX_INPUT_FRAME)
+        .on_upgrade(move |socket| async move {
+            let shutdown = Box::pin(super::sandbox::shutdown_signal());
+            crate::terminal::watch::run(socket, learner, &who, pool, session.id, shutdown).await;
+        }))
 }
 
 #[derive(Template, WebTemplate)]
@@ -118,6 +174,7 @@ async fn open(
                 }
             };
             let watch = Watch {
+                learner: learner.id,
                 config,
                 pool,
                 session: session.id,

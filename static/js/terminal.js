@@ -8,6 +8,8 @@
 //   closes it, the status line says why and offers to reconnect.
 // - "Backup": make a pg_dump of labdb, download it, restore it into a new
 //   database (the answer shows each table's rows next to labdb's).
+// - With data-watch="<learner id>" (instructors): the learner's terminal
+//   output, read-only, from /api/instructor/learners/<id>/terminal.
 (function () {
   "use strict";
 
@@ -46,6 +48,7 @@
     constructor(root) {
       this.root = root;
       this.ws = null;
+      this.watch = root.dataset.watch || null;
       root.classList.add("terminal-pane");
       root.replaceChildren();
       const bar = el("div", { class: "terminal-bar" });
@@ -55,6 +58,10 @@
       this.closeBtn.addEventListener("click", () => this.close());
       this.backupBtn = el("button", { type: "button", class: "btn", "data-backup-toggle": "" }, "Backup…");
       this.backupBtn.addEventListener("click", () => this.toggleBackups());
+      if (this.watch) {
+        this.openBtn.textContent = "Watch";
+        this.backupBtn.hidden = true;
+      }
       bar.append(el("strong", {}, "Terminal"), this.openBtn, this.closeBtn, this.backupBtn);
       this.status = el("p", { class: "terminal-status", "data-terminal-status": "", "aria-live": "polite" });
       this.screen = el("div", { class: "terminal-screen", hidden: "" });
@@ -86,7 +93,9 @@
       }
       this.screen.hidden = false;
       if (!this.term) {
-        this.term = new window.Terminal({ convertEol: false, cursorBlink: true, fontSize: 13, scrollback: 2000 });
+        this.term = new window.Terminal({
+          convertEol: false, cursorBlink: !this.watch, disableStdin: !!this.watch, fontSize: 13, scrollback: 2000,
+        });
         this.fitter = new window.FitAddon.FitAddon();
         this.term.loadAddon(this.fitter);
         this.term.open(this.screen);
@@ -98,13 +107,16 @@
       }
       this.fit();
       const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-      const url = scheme + "//" + location.host + "/api/sandbox/terminal?cols=" + this.term.cols + "&rows=" + this.term.rows;
+      const path = this.watch
+        ? "/api/instructor/learners/" + encodeURIComponent(this.watch) + "/terminal"
+        : "/api/sandbox/terminal?cols=" + this.term.cols + "&rows=" + this.term.rows;
+      const url = scheme + "//" + location.host + path;
       const ws = new WebSocket(url);
       ws.binaryType = "arraybuffer";
       this.ws = ws;
       this.closedMessage = null;
       ws.onopen = () => {
-        this.say("connected (starting your sandbox if needed)");
+        this.say(this.watch ? "connected" : "connected (starting your sandbox if needed)");
         this.closeBtn.hidden = false;
         this.term.focus();
       };
@@ -128,10 +140,12 @@
     }
 
     send(bytes) {
+      if (this.watch) return;
       if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(bytes);
     }
 
     control(msg) {
+      if (this.watch) return;
       if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
     }
 

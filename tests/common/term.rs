@@ -59,10 +59,18 @@ pub async fn open(
     cols: u16,
     rows: u16,
 ) -> Result<Term, u16> {
-    let url = format!(
-        "{}/api/sandbox/terminal?cols={cols}&rows={rows}",
-        server.base.replacen("http://", "ws://", 1)
-    );
+    let path = format!("/api/sandbox/terminal?cols={cols}&rows={rows}");
+    open_path(server, &path, cookie, origin).await
+}
+
+/// Opens the WebSocket at `path`; `Err(status)` when refused.
+pub async fn open_path(
+    server: &TestServer,
+    path: &str,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+) -> Result<Term, u16> {
+    let url = format!("{}{path}", server.base.replacen("http://", "ws://", 1));
     let mut req = url.into_client_request().unwrap();
     if let Some(c) = cookie {
         req.headers_mut().insert("cookie", c.parse().unwrap());
