@@ -6,8 +6,8 @@
 #   scripts/build-sandbox-image.sh --force   # rebuilds it
 #
 # Steps: debootstrap a minimal bookworm root; install postgresql-15 (with
-# contrib: pg_stat_statements...), python3-alembic and python3-psycopg2 (the
-# migrations lab), nano and less, with service starts blocked and no default
+# contrib: pg_stat_statements...), alembic (its command and python3-alembic) and python3-psycopg2 (the
+# migrations lab), nano, less and procps (ps, for the terminal), with service starts blocked and no default
 # cluster; make a template cluster for pglab's settings
 # (sandbox-image/make-template.sh); strip docs, locales, man pages and the
 # LLVM JIT; add our entrypoint (sandbox-image/docker-entrypoint.sh);
