@@ -55,6 +55,8 @@ async fn terminal_round_trip_resize_and_only_the_owner() {
     let mut t = term::open(&server, Some(&ada), Some(&server.base), 100, 30)
         .await
         .unwrap();
+    // The prompt shows before any newline (raw bytes, not lines).
+    t.expect(0, ":~$ ", 60).await;
     let out = t.run("psql -Atc 'select 42'", 60).await;
     eprintln!(
         "first psql through the terminal after {:?}",
@@ -246,10 +248,10 @@ async fn a_flood_of_output_is_rate_limited_and_the_server_stays_quick() {
         "urandom flood: {received} bytes in {secs:.1} s ({:.0} B/s, limit {rate}); slowest /healthz {slowest:?}",
         received as f64 / secs
     );
-    // A second of burst plus the rate, plus one read (16 KiB) of slack; the
-    // flood itself is unbounded.
+    // A second of burst plus the rate, plus two reads (16 KiB each) of
+    // slack for clock skew between the two ends; the flood is unbounded.
     assert!(
-        received as f64 <= rate as f64 * (secs + 1.0) + 16384.0,
+        received as f64 <= rate as f64 * (secs + 1.0) + 32768.0,
         "{received} bytes"
     );
     assert!(

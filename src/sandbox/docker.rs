@@ -22,6 +22,7 @@
 
 mod engine;
 mod exec;
+mod hijack;
 mod pool;
 mod ready;
 mod spec;

@@ -115,19 +115,11 @@ impl DockerProvisioner {
             ..Default::default()
         };
         let exec = quick("open a terminal", docker.create_exec(&container, options)).await?;
-        let start = StartExecOptions {
-            detach: false,
-            tty: true,
-            output_capacity: Some(16 * 1024),
-        };
-        let StartExecResults::Attached { output, input } = quick(
-            "start the terminal",
-            docker.start_exec(&exec.id, Some(start)),
-        )
-        .await?
-        else {
-            return Err(failed("start the terminal", "the engine detached it"));
-        };
+        // Raw bytes both ways (see hijack.rs for why not bollard's start_exec).
+        let version = docker.client_version();
+        let api = format!("{}.{}", version.major_version, version.minor_version);
+        let (output, input) =
+            super::hijack::start_tty(&self.engine.address, &api, &exec.id, QUICK).await?;
         let control = DockerTerminal {
             docker,
             container,
@@ -136,13 +128,8 @@ impl DockerProvisioner {
         };
         // API 1.41 takes no size at create: set it once the TTY exists.
         control.resize(size).await?;
-        let output = output.map(|chunk| {
-            chunk
-                .map(|log| log.into_bytes().to_vec())
-                .map_err(std::io::Error::other)
-        });
         Ok(Terminal {
-            output: Box::pin(output),
+            output,
             input,
             control: Box::new(control),
             banner: "bash in your sandbox container, as the postgres OS user \
