@@ -1,13 +1,16 @@
 //! The terminal pane and the Backup buttons in real headless Chromium, on
 //! the local backend (psql in the pane): xterm.js loads from node_modules,
 //! typing reaches psql and its answer appears; a dump is made and restored
-//! into a new database whose row counts match labdb's.
+//! into a new database whose row counts match labdb's. On Docker: the
+//! shell's prompt shows and psql answers through the pane.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 #[path = "common/sandbox.rs"]
 mod support;
+#[path = "common/term.rs"]
+mod term;
 
 use common::TestServer;
 use common::browser::Browser;
@@ -106,5 +109,49 @@ async fn the_terminal_pane_runs_psql_and_the_backup_buttons_restore() {
         note.contains("public.tasks") && note.contains("321"),
         "{note}"
     );
+    b.close().await;
+}
+
+/// Signs `name` in through the login form and opens the lesson page.
+async fn lesson_page(b: &Browser, server: &TestServer, name: &str) {
+    b.client.goto(&server.url("/login")).await.unwrap();
+    fill(b, "input[name=username]", name).await;
+    fill(b, "input[name=password]", &format!("{name}-password")).await;
+    b.client
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("[data-testid=user-name]", name, 15).await;
+    b.client
+        .goto(&server.url("/sections/14-postgresql-production-labs"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_docker_terminal_pane_shows_a_prompt_and_runs_psql() {
+    if !common::require_docker() {
+        return;
+    }
+    let (_temp, data) = support::data_dir();
+    let (_cleanup, server) = term::docker_server(data, &[]).await;
+    common::signed_in_learner(&server, "hal").await;
+    let b = Browser::start().await;
+    lesson_page(&b, &server, "hal").await;
+    b.wait_for("[data-terminal-open]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("[data-terminal-status]", "bash", 60).await;
+    b.wait_for_text(".terminal-screen .xterm-rows", ":~$", 60)
+        .await;
+    let input = b.wait_for(".terminal-screen textarea").await;
+    input.send_keys("psql -Atc 'select 6 * 7'\n").await.unwrap();
+    b.wait_for_text(".terminal-screen .xterm-rows", "42", 30)
+        .await;
     b.close().await;
 }
