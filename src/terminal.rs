@@ -19,7 +19,7 @@
 pub mod watch;
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -29,7 +29,7 @@ use serde_json::json;
 use sqlx::SqlitePool;
 use tokio::io::AsyncWriteExt;
 
-use crate::sandbox::{LearnerId, Terminal, TerminalSize};
+use crate::sandbox::{LearnerId, Provisioner, Terminal, TerminalSize};
 
 /// Settings of the sandbox terminal (flags of `pglab serve`).
 #[derive(Clone, Debug, clap::Args)]
@@ -55,6 +55,8 @@ pub struct TerminalConfig {
 
 /// How often the sign-in session is looked up again.
 const SESSION_CHECK: Duration = Duration::from_secs(2);
+/// How often a terminal in use marks its sandbox used.
+const KEEPALIVE: Duration = Duration::from_secs(60);
 /// Least time between two resizes passed on to the backend (a burst of
 /// them while a window is dragged becomes one, with the latest size).
 const RESIZE_GAP: Duration = Duration::from_millis(100);
@@ -153,6 +155,9 @@ async fn session_live(pool: &SqlitePool, id: i64) -> bool {
 pub struct Watch {
     /// Whose terminal it is (for instructors watching).
     pub learner: LearnerId,
+    /// The backend, to mark the sandbox used while the learner types (the
+    /// idle reaper would otherwise stop it under an open terminal).
+    pub sandbox: Arc<dyn Provisioner>,
     pub config: TerminalConfig,
     pub pool: SqlitePool,
     pub session: i64,
@@ -171,6 +176,7 @@ pub async fn run(mut socket: WebSocket, mut term: Terminal, mut watch: Watch) ->
     let mut check = tokio::time::interval(SESSION_CHECK);
     let mut resize: Option<TerminalSize> = None;
     let mut last_resize = tokio::time::Instant::now() - RESIZE_GAP;
+    let mut last_keepalive = tokio::time::Instant::now();
     let ended = loop {
         let wait_until = throttle.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
@@ -216,6 +222,17 @@ pub async fn run(mut socket: WebSocket, mut term: Terminal, mut watch: Watch) ->
             _ = check.tick() => {
                 if !session_live(&watch.pool, watch.session).await {
                     break Ended::SignedOut;
+                }
+                let now = tokio::time::Instant::now();
+                if now - last_keepalive >= KEEPALIVE && last_input > last_keepalive {
+                    last_keepalive = now;
+                    // `start` of a running sandbox only records the use.
+                    let (sandbox, learner) = (watch.sandbox.clone(), watch.learner);
+                    tokio::spawn(async move {
+                        if let Err(e) = sandbox.start(learner).await {
+                            tracing::debug!("terminal keep-alive: {e}");
+                        }
+                    });
                 }
             }
             _ = &mut watch.shutdown => break Ended::Shutdown,

@@ -175,6 +175,7 @@ async fn open(
             };
             let watch = Watch {
                 learner: learner.id,
+                sandbox: sandbox.clone(),
                 config,
                 pool,
                 session: session.id,
