@@ -2,10 +2,19 @@
 #     docker build -t pglab/server:latest .     (or: docker compose build)
 # Offline, scripts/build-pglab-image.sh makes the same image with debootstrap.
 
+# The sandbox terminal's browser files (xterm.js), from package-lock.json.
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error \
+ && for f in @xterm/xterm/lib/xterm.js @xterm/xterm/css/xterm.css @xterm/addon-fit/lib/addon-fit.js; do \
+      install -D -m 0644 "node_modules/$f" "/vendor/$f"; done
+
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin pglab \
+# npm runs in the `web` stage; build.rs need not look for it here.
+RUN PGLAB_SKIP_NPM=1 cargo build --release --locked --bin pglab \
  && install -s -m 0755 target/release/pglab /usr/local/bin/pglab
 
 FROM debian:bookworm-slim
@@ -24,12 +33,14 @@ RUN mkdir -p /etc/postgresql-common \
 COPY --from=build /usr/local/bin/pglab /usr/local/bin/pglab
 COPY static /opt/pglab/static
 COPY content /opt/pglab/content
+COPY --from=web /vendor /opt/pglab/vendor
 ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/postgresql/15/bin \
     LANG=C.UTF-8 \
     PGLAB_BIND=0.0.0.0:8080 \
     PGLAB_DATA_DIR=/var/lib/pglab/data \
     PGLAB_CONTENT_DIR=/opt/pglab/content \
     PGLAB_STATIC_DIR=/opt/pglab/static \
+    PGLAB_VENDOR_DIR=/opt/pglab/vendor \
     PGLAB_LOG_FORMAT=json
 WORKDIR /opt/pglab
 USER pglab

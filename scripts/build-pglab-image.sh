@@ -110,8 +110,20 @@ TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 BIN="$TARGET_DIR/release/pglab"
 [ -x "$BIN" ] || die "no binary at $BIN"
 
+# The sandbox terminal's browser files (xterm.js), installed by npm from
+# package-lock.json; only the files the server serves go into the image.
+VENDOR_FILES="@xterm/xterm/lib/xterm.js @xterm/xterm/css/xterm.css @xterm/addon-fit/lib/addon-fit.js"
+for f in $VENDOR_FILES; do
+  if [ ! -f "node_modules/$f" ]; then
+    command -v npm >/dev/null || die "node_modules/$f is missing and npm is not installed (apt-get install npm)"
+    say "npm ci (front-end packages for the terminal)"
+    npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed"
+    break
+  fi
+done
+
 # What the image is made of; an image carrying the same digest is up to date.
-DIGEST=$( { sha256sum "$BIN" "$0"; find static content -type f -print0 | sort -z | xargs -0 sha256sum; } \
+DIGEST=$( { sha256sum "$BIN" "$0" package-lock.json; find static content -type f -print0 | sort -z | xargs -0 sha256sum; } \
           | sha256sum | cut -c1-32)
 if [ "$FORCE" = 0 ] && [ "$(docker image inspect -f '{{index .Config.Labels "org.pglab.build"}}' "$IMAGE" 2>/dev/null || true)" = "$DIGEST" ]; then
   say "$IMAGE is up to date (build $DIGEST); --force rebuilds"
@@ -126,6 +138,9 @@ mkdir -p "$OVERLAY/usr/local/bin" "$OVERLAY/opt/pglab"
 install -s -m 0755 "$BIN" "$OVERLAY/usr/local/bin/pglab"
 cp -r static "$OVERLAY/opt/pglab/static"
 cp -r content "$OVERLAY/opt/pglab/content"
+for f in $VENDOR_FILES; do
+  install -D -m 0644 "node_modules/$f" "$OVERLAY/opt/pglab/vendor/$f"
+done
 
 say "docker import $IMAGE"
 # One tar stream of both trees; the overlay lists only its own paths, since
@@ -139,6 +154,7 @@ tar --numeric-owner --exclude=./.pglab-rootfs-complete -c -C "$ROOTFS" . \
       --change 'ENV PGLAB_DATA_DIR=/var/lib/pglab/data' \
       --change 'ENV PGLAB_CONTENT_DIR=/opt/pglab/content' \
       --change 'ENV PGLAB_STATIC_DIR=/opt/pglab/static' \
+      --change 'ENV PGLAB_VENDOR_DIR=/opt/pglab/vendor' \
       --change 'ENV PGLAB_LOG_FORMAT=json' \
       --change 'EXPOSE 8080' \
       --change 'WORKDIR /opt/pglab' \

@@ -6,8 +6,8 @@
 #   scripts/build-sandbox-image.sh --force   # rebuilds it
 #
 # Steps: debootstrap a minimal bookworm root; install postgresql-15 (with
-# contrib: pg_stat_statements...), python3-alembic and python3-psycopg2 (the
-# migrations lab), nano and less, with service starts blocked and no default
+# contrib: pg_stat_statements...), alembic (its command and python3-alembic) and python3-psycopg2 (the
+# migrations lab), nano, less and procps (ps, for the terminal), with service starts blocked and no default
 # cluster; make a template cluster for pglab's settings
 # (sandbox-image/make-template.sh); strip docs, locales, man pages and the
 # LLVM JIT; add our entrypoint (sandbox-image/docker-entrypoint.sh);
@@ -115,7 +115,7 @@ mount -t proc proc "$ROOT/proc"
 # postgresql-15; postgresql-contrib is the metapackage that names it.
 chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive LC_ALL=C apt-get install -y -q \
   --no-install-recommends postgresql-15 postgresql-contrib python3-alembic \
-  python3-psycopg2 nano less >"$WORK/apt.log" 2>&1 || {
+  alembic python3-psycopg2 nano less procps >"$WORK/apt.log" 2>&1 || {
   cp "$WORK/apt.log" /var/tmp/pglab-sandbox-image-apt.log
   grep -iE 'error|fail' "$WORK/apt.log" | head -20 >&2
   echo "full log: /var/tmp/pglab-sandbox-image-apt.log" >&2

@@ -89,6 +89,13 @@ pub struct ServeConfig {
     /// Section 14 labs settings (traffic and leak time limits).
     #[command(flatten)]
     pub labs: crate::labs::LabsConfig,
+    /// Sandbox terminal settings (idle time, output rate, count).
+    #[command(flatten)]
+    pub terminal: crate::terminal::TerminalConfig,
+
+    /// Learners' database dumps (size and count caps).
+    #[command(flatten)]
+    pub dumps: crate::dumps::DumpsConfig,
     // --- operations (src/ops/) ---
     /// Log output on stderr: text, or json (one object per line).
     #[arg(long, env = "PGLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

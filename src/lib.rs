@@ -23,6 +23,7 @@ pub mod config;
 pub mod console;
 pub mod course;
 pub mod labs;
+pub mod dumps;
 pub mod metrics;
 pub mod ops;
 
@@ -31,4 +32,5 @@ pub mod progress;
 pub mod sandbox;
 pub mod startup;
 pub mod store;
+pub mod terminal;
 pub mod web;

@@ -12,6 +12,7 @@ pub mod local;
 pub mod progress;
 pub mod reaper;
 pub mod records;
+pub mod terminal;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::config::{SandboxKind, ServeConfig};
 use crate::store::Store;
 
 pub use progress::{ProgressEvent, ProgressHub};
+pub use terminal::{Terminal, TerminalSize, Tool, ToolOutput, ToolRun};
 
 /// A learner's id in the store (`users.id`); names a sandbox.
 pub type LearnerId = i64;
@@ -184,6 +186,24 @@ pub trait Provisioner: Send + Sync + 'static {
         static NONE: std::sync::LazyLock<ProgressHub> =
             std::sync::LazyLock::new(ProgressHub::default);
         &NONE
+    }
+    /// Opens a terminal in the learner's sandbox (starting it if needed):
+    /// a shell in the container (Docker), psql on the cluster (local).
+    async fn open_terminal(
+        &self,
+        _learner: LearnerId,
+        _size: TerminalSize,
+    ) -> Result<Terminal, SandboxError> {
+        Err(self.unsupported("open a terminal"))
+    }
+    /// Runs one of the allowed PostgreSQL tools against the learner's
+    /// sandbox (starting it if needed), as `labuser` on its socket.
+    async fn run_tool(
+        &self,
+        _learner: LearnerId,
+        _run: ToolRun,
+    ) -> Result<ToolOutput, SandboxError> {
+        Err(self.unsupported("run PostgreSQL tools"))
     }
     /// The error of an operation a backend does not offer.
     fn unsupported(&self, what: &str) -> SandboxError {

@@ -4,6 +4,7 @@
 pub mod auth;
 mod classrooms;
 mod console;
+mod dumps;
 mod error;
 mod health;
 pub mod identity;
@@ -15,6 +16,8 @@ mod pages;
 mod plans;
 pub mod progress;
 mod sandbox;
+mod terminal;
+mod vendor;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -47,6 +50,9 @@ pub fn router(state: AppState) -> Router {
         .merge(lessons::router())
         .merge(sandbox::router())
         .merge(labs::router())
+        .merge(terminal::router())
+        .merge(dumps::router())
+        .merge(vendor::router())
         .merge(console::router(max_script))
         .merge(plans::router())
         .nest("/static", static_files)

@@ -22,6 +22,8 @@
 
 mod engine;
 mod ephemeral;
+mod exec;
+mod hijack;
 mod pool;
 mod ready;
 mod spec;
@@ -561,6 +563,22 @@ impl Provisioner for DockerProvisioner {
 
     fn progress(&self) -> &ProgressHub {
         &self.hub
+    }
+
+    async fn open_terminal(
+        &self,
+        learner: LearnerId,
+        size: super::TerminalSize,
+    ) -> Result<super::Terminal, SandboxError> {
+        self.exec_terminal(learner, size).await
+    }
+
+    async fn run_tool(
+        &self,
+        learner: LearnerId,
+        run: super::ToolRun,
+    ) -> Result<super::ToolOutput, SandboxError> {
+        self.exec_tool(learner, run).await
     }
 
     fn start_background(self: Arc<Self>) {

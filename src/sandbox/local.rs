@@ -14,6 +14,7 @@
 mod binaries;
 mod cluster;
 mod ephemeral;
+mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -336,6 +337,22 @@ impl Provisioner for LocalProvisioner {
 
     fn start_background(self: Arc<Self>) {
         tokio::spawn(async move { self.sweep_ephemerals().await });
+    }
+
+    async fn open_terminal(
+        &self,
+        learner: LearnerId,
+        size: super::TerminalSize,
+    ) -> Result<super::Terminal, SandboxError> {
+        self.psql_terminal(learner, size).await
+    }
+
+    async fn run_tool(
+        &self,
+        learner: LearnerId,
+        run: super::ToolRun,
+    ) -> Result<super::ToolOutput, SandboxError> {
+        self.local_tool(learner, run).await
     }
 }
 

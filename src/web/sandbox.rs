@@ -123,7 +123,7 @@ async fn events(
 }
 
 /// Resolves when the server is asked to stop.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
