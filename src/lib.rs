@@ -22,8 +22,8 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod course;
-pub mod labs;
 pub mod dumps;
+pub mod labs;
 pub mod metrics;
 pub mod ops;
 

@@ -57,7 +57,13 @@ async fn the_terminal_pane_runs_psql_and_the_backup_buttons_restore() {
         .await
         .unwrap();
 
-    // The pane: open, psql's prompt, a query typed into xterm.js.
+    // The pane: closed on a lesson page until asked (no Close button yet),
+    // then open, psql's prompt, a query typed into xterm.js.
+    let close = b.wait_for("[data-terminal-close]").await;
+    assert!(
+        !close.is_displayed().await.unwrap(),
+        "no Close before opening"
+    );
     b.wait_for("[data-terminal-open]")
         .await
         .click()
@@ -141,12 +147,18 @@ async fn the_docker_terminal_pane_shows_a_prompt_and_runs_psql() {
     common::signed_in_learner(&server, "hal").await;
     let b = Browser::start().await;
     lesson_page(&b, &server, "hal").await;
-    b.wait_for("[data-terminal-open]")
+    // The top bar's Terminal link: its page opens the terminal by itself.
+    b.wait_for("nav a[href='/terminal']")
         .await
         .click()
         .await
         .unwrap();
     b.wait_for_text("[data-terminal-status]", "bash", 60).await;
+    let close = b.wait_for("[data-terminal-close]").await;
+    assert!(
+        close.is_displayed().await.unwrap(),
+        "Close shows while open"
+    );
     b.wait_for_text(".terminal-screen .xterm-rows", ":~$", 60)
         .await;
     let input = b.wait_for(".terminal-screen textarea").await;

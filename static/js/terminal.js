@@ -68,6 +68,8 @@
       this.backups = el("div", { class: "terminal-backups", hidden: "" });
       root.append(bar, this.status, this.screen, this.backups);
       window.addEventListener("resize", () => this.fit());
+      // The terminal's own page is there to type in: open at once.
+      if (root.hasAttribute("data-full")) this.open();
     }
 
     say(text, isError) {
