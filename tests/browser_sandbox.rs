@@ -17,34 +17,6 @@ use common::{ServerOptions, TestServer};
 use fantoccini::Locator;
 use serde_json::{Value, json};
 
-/// Removes every container and volume of one pglab instance, also on failure.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let label = format!("label=pglab.instance={}", self.0);
-        for (list, rm) in [
-            (&["ps", "-aq", "--filter"][..], &["rm", "-f"][..]),
-            (
-                &["volume", "ls", "-q", "--filter"][..],
-                &["volume", "rm", "-f"][..],
-            ),
-        ] {
-            let out = Command::new("docker")
-                .args(list)
-                .arg(&label)
-                .output()
-                .unwrap();
-            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .map(String::from)
-                .collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker").args(rm).args(&ids).output();
-            }
-        }
-    }
-}
 
 /// Waits until the panel's badge shows `state` (its `data-state`; the text
 /// itself is styled in capitals).
@@ -126,10 +98,10 @@ async fn learner_drives_the_sandbox_panel() {
         ],
         ..Default::default()
     });
+    let _cleanup = common::docker::DockerCleanup::for_data_dir(&server.data_dir).await;
     let store = pglab::store::Store::open(&server.data_dir.join("pglab.db"))
         .await
         .unwrap();
-    let _cleanup = Cleanup(store.instance_id().await.unwrap());
     // The account is made over HTTP; the browser signs in with its password.
     let http = common::signed_in_learner(&server, "panel-pat").await;
 

@@ -25,35 +25,7 @@ use support::{add_learner, scalar};
 /// One Docker test at a time.
 static DOCKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Removes every container and volume labelled with the instance id.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let label = format!("label=pglab.instance={}", self.0);
-        let ids = |args: &[&str]| -> Vec<String> {
-            let out = Command::new("docker").args(args).output().unwrap();
-            String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .map(String::from)
-                .collect()
-        };
-        let containers = ids(&["ps", "-aq", "--filter", &label]);
-        if !containers.is_empty() {
-            let _ = Command::new("docker")
-                .args(["rm", "-f"])
-                .args(&containers)
-                .output();
-        }
-        let volumes = ids(&["volume", "ls", "-q", "--filter", &label]);
-        if !volumes.is_empty() {
-            let _ = Command::new("docker")
-                .args(["volume", "rm", "-f"])
-                .args(&volumes)
-                .output();
-        }
-    }
-}
+use common::docker::DockerCleanup as Cleanup;
 
 fn image() -> String {
     std::env::var("PGLAB_SANDBOX_IMAGE").unwrap_or_else(|_| "pglab/sandbox:15".into())

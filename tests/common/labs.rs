@@ -226,28 +226,6 @@ impl Drop for Lab {
         if self.backend != "docker" {
             return;
         }
-        let label = format!("label=pglab.instance={}", self.instance);
-        let ids = |args: &[&str]| -> Vec<String> {
-            let out = Command::new("docker").args(args).output().unwrap();
-            String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .map(String::from)
-                .collect()
-        };
-        let containers = ids(&["ps", "-aq", "--filter", &label]);
-        if !containers.is_empty() {
-            // -v: anonymous volumes (the throw-away server's) go too.
-            let _ = Command::new("docker")
-                .args(["rm", "-f", "-v"])
-                .args(&containers)
-                .output();
-        }
-        let volumes = ids(&["volume", "ls", "-q", "--filter", &label]);
-        if !volumes.is_empty() {
-            let _ = Command::new("docker")
-                .args(["volume", "rm", "-f"])
-                .args(&volumes)
-                .output();
-        }
+        drop(crate::common::docker::DockerCleanup(self.instance.clone()));
     }
 }

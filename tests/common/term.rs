@@ -5,7 +5,6 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
@@ -218,35 +217,7 @@ pub async fn instance_of(server: &TestServer) -> String {
     store.instance_id().await.unwrap()
 }
 
-/// Removes every container and volume labelled with the instance id.
-pub struct DockerCleanup(pub String);
-
-impl Drop for DockerCleanup {
-    fn drop(&mut self) {
-        let label = format!("label=pglab.instance={}", self.0);
-        let ids = |args: &[&str]| -> Vec<String> {
-            let out = Command::new("docker").args(args).output().unwrap();
-            String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .map(String::from)
-                .collect()
-        };
-        let containers = ids(&["ps", "-aq", "--filter", &label]);
-        if !containers.is_empty() {
-            let _ = Command::new("docker")
-                .args(["rm", "-f"])
-                .args(&containers)
-                .output();
-        }
-        let volumes = ids(&["volume", "ls", "-q", "--filter", &label]);
-        if !volumes.is_empty() {
-            let _ = Command::new("docker")
-                .args(["volume", "rm", "-f"])
-                .args(&volumes)
-                .output();
-        }
-    }
-}
+pub use crate::common::docker::DockerCleanup;
 
 /// The sandbox image under test.
 pub fn image() -> String {
