@@ -540,6 +540,15 @@ impl Provisioner for DockerProvisioner {
         Ok(out)
     }
 
+    async fn running_count(&self) -> Result<usize, SandboxError> {
+        self.engine
+            .count_running(&[
+                format!("pglab.instance={}", self.instance),
+                "pglab.learner".to_string(),
+            ])
+            .await
+    }
+
     fn progress(&self) -> &ProgressHub {
         &self.hub
     }
