@@ -89,7 +89,10 @@ async fn engine_stop_and_start_give_clear_errors_and_keep_the_data() {
     .await;
     assert_eq!(status, 200, "{body}");
     while body["status"] == "running" {
-        let run = format!("/api/runs/{}?wait_ms=5000", body["run_id"].as_str().unwrap());
+        let run = format!(
+            "/api/runs/{}?wait_ms=5000",
+            body["run_id"].as_str().unwrap()
+        );
         body = timed(http.get(server.url(&run)), quick).await.1;
     }
     assert_eq!(body["status"], "done", "{body}");
@@ -103,7 +106,10 @@ async fn engine_stop_and_start_give_clear_errors_and_keep_the_data() {
     assert_eq!(status, 200, "{panel}");
     assert_eq!(panel["state"], "failed", "{panel}");
     let detail = panel["detail"].as_str().unwrap();
-    assert!(detail.contains(&format!("Docker engine at {address}")), "{detail}");
+    assert!(
+        detail.contains(&format!("Docker engine at {address}")),
+        "{detail}"
+    );
 
     // The open session's connection died with the container: the first run
     // says so (200, a lost connection); the next one cannot start the
@@ -117,11 +123,17 @@ async fn engine_stop_and_start_give_clear_errors_and_keep_the_data() {
     assert_eq!(status, 503, "{body}");
     let error = body["error"].as_str().unwrap();
     assert!(error.contains("your sandbox is not available"), "{error}");
-    assert!(error.contains(&format!("Docker engine at {address}")), "{error}");
+    assert!(
+        error.contains(&format!("Docker engine at {address}")),
+        "{error}"
+    );
 
     let (status, body) = timed(http.post(server.url("/api/sandbox/start")), quick).await;
     assert_eq!(status, 503, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("Docker engine"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("Docker engine"),
+        "{body}"
+    );
 
     let (status, ready) = timed(http.get(server.url("/readyz")), quick).await;
     assert_eq!(status, 200);
@@ -147,7 +159,11 @@ async fn engine_stop_and_start_give_clear_errors_and_keep_the_data() {
     assert_eq!(running_gauge(&server).await, "1");
 
     // A stopped sandbox no longer counts.
-    let (status, _) = timed(http.post(server.url("/api/sandbox/stop")), Duration::from_secs(60)).await;
+    let (status, _) = timed(
+        http.post(server.url("/api/sandbox/stop")),
+        Duration::from_secs(60),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(running_gauge(&server).await, "0");
     drop(server);

@@ -460,7 +460,26 @@ impl Consoles {
 
     /// Starts the learner's sandbox and connects; the error says whether
     /// the backend itself is unavailable (true) or only this sandbox failed.
+    ///
+    /// Nothing of the learner's has run yet, so a connection that fails
+    /// right after the start (the sandbox was stopped in between, e.g. by
+    /// the running cap or a fault) is tried once more: start again, connect
+    /// again.
     async fn connect(&self, learner: LearnerId) -> Result<Conn, (String, bool)> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.connect_once(learner).await {
+                // A timeout already took 20 s: no second one.
+                Err((message, false)) if attempt < 2 && !message.contains("timed out") => {
+                    tracing::debug!(learner, %message, "console connect failed; starting again");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn connect_once(&self, learner: LearnerId) -> Result<Conn, (String, bool)> {
         let options = self.sandbox.start(learner).await.map_err(|e| {
             let unavailable = matches!(e, SandboxError::Unavailable(_));
             (format!("your sandbox is not available: {e}"), unavailable)

@@ -231,7 +231,10 @@ pub fn run_deadline(cmd: &mut Command, deadline: Duration) -> Result<String, Str
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+    let (out, err) = (
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    );
     if status.success() {
         Ok(out.trim().to_string())
     } else {
@@ -245,7 +248,9 @@ fn kill_pidfile(path: &Path) {
         && std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
             .is_ok_and(|c| c.contains("containerd"))
     {
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
     }
 }
 
