@@ -8,14 +8,14 @@
 # 8) as part of scripts/test.sh.
 # Needs root (the private dockerd) and the shared engine with the sandbox
 # image (copied into the private engine); the shared engine is never stopped.
-# Usage: scripts/load.sh [--learners 200] [--cap 50] [--rounds 3]
+# Usage: scripts/load.sh [--learners 200] [--cap 50] [--rounds 2]
 #          [--concurrency 16] [--faults kill,engine,restart|none]
 #          [--limit-secs 2400] [--report FILE] [--debug]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 
-learners=200 cap=50 rounds=3 concurrency=16 faults=kill,engine,restart
+learners=200 cap=50 rounds=2 concurrency=16 faults=kill,engine,restart
 limit=2400 report="" profile=(--release)
 while [ $# -gt 0 ]; do
   case "$1" in
