@@ -10,13 +10,14 @@
 # image (copied into the private engine); the shared engine is never stopped.
 # Usage: scripts/load.sh [--learners 200] [--cap 50] [--rounds 2]
 #          [--concurrency 16] [--faults kill,engine,restart|none]
+#          [--arrival-ms 300 (learner i arrives i × this into the run)]
 #          [--limit-secs 2400] [--report FILE] [--debug]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 
 learners=200 cap=50 rounds=2 concurrency=16 faults=kill,engine,restart
-limit=2400 report="" profile=(--release)
+arrival=300 limit=2400 report="" profile=(--release)
 while [ $# -gt 0 ]; do
   case "$1" in
     --learners) learners="$2"; shift 2 ;;
@@ -24,6 +25,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds="$2"; shift 2 ;;
     --concurrency) concurrency="$2"; shift 2 ;;
     --faults) faults="$2"; shift 2 ;;
+    --arrival-ms) arrival="$2"; shift 2 ;;
     --limit-secs) limit="$2"; shift 2 ;;
     --report) report="$2"; shift 2 ;;
     --debug) profile=(); shift ;;
@@ -41,6 +43,6 @@ use_shared_target_dir
 
 step "classroom load: $learners learners, cap $cap, faults $faults"
 PGLAB_LOAD_LEARNERS="$learners" PGLAB_LOAD_CAP="$cap" PGLAB_LOAD_ROUNDS="$rounds" \
-PGLAB_LOAD_CONCURRENCY="$concurrency" PGLAB_LOAD_FAULTS="$faults" \
+PGLAB_LOAD_CONCURRENCY="$concurrency" PGLAB_LOAD_FAULTS="$faults" PGLAB_LOAD_ARRIVAL_MS="$arrival" \
 PGLAB_LOAD_LIMIT_S="$limit" PGLAB_LOAD_REPORT="$report" \
   cargo test --locked "${profile[@]}" --test classroom_load -- --nocapture --test-threads=1

@@ -18,6 +18,7 @@
 //! cap 8); `scripts/load.sh --learners 200 --cap 50` the full one. Settings
 //! come from the environment: PGLAB_LOAD_LEARNERS, PGLAB_LOAD_CAP,
 //! PGLAB_LOAD_ROUNDS, PGLAB_LOAD_CONCURRENCY, PGLAB_LOAD_LIMIT_S,
+//! PGLAB_LOAD_ARRIVAL_MS (learner i arrives i × this into the run; 300),
 //! PGLAB_LOAD_FAULTS (comma list of kill, engine, restart; "none"),
 //! PGLAB_LOAD_REPORT (a file to write the markdown report to).
 
@@ -94,7 +95,13 @@ async fn a_classroom_under_load_with_faults_loses_nothing() {
     };
     let server = common::TestServer::start_with(opts());
     let pid = Arc::new(AtomicU32::new(server.pid()));
-    let ctx = Arc::new(Ctx::new(server.base.clone(), concurrency, limit));
+    let arrival_ms = setting("PGLAB_LOAD_ARRIVAL_MS", 300) as u64;
+    let ctx = Arc::new(Ctx::new(
+        server.base.clone(),
+        concurrency,
+        limit,
+        arrival_ms,
+    ));
     let stop_sampling = Arc::new(AtomicBool::new(false));
     let sampler = report::sample_usage(pid.clone(), stop_sampling.clone());
 

@@ -90,10 +90,12 @@ pub struct Ctx {
     pub gate: tokio::sync::Semaphore,
     pub faults_done: AtomicBool,
     pub deadline: Instant,
+    /// Learner i starts working i × this many milliseconds into the run.
+    pub arrival_ms: u64,
 }
 
 impl Ctx {
-    pub fn new(base: String, concurrency: usize, limit: Duration) -> Self {
+    pub fn new(base: String, concurrency: usize, limit: Duration, arrival_ms: u64) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .timeout(HANG)
@@ -110,6 +112,7 @@ impl Ctx {
             gate: tokio::sync::Semaphore::new(concurrency),
             faults_done: AtomicBool::new(false),
             deadline: Instant::now() + limit,
+            arrival_ms,
         }
     }
 

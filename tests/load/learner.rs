@@ -111,8 +111,8 @@ async fn call(
 impl Learner {
     /// Runs the learner until its rounds are done and the faults are over.
     pub async fn run(mut self, ctx: Arc<Ctx>, labs: Arc<Labs>, rounds: usize) -> Self {
-        // Spread the class's arrival over a few seconds.
-        tokio::time::sleep(Duration::from_millis((self.index as u64 * 37) % 3000)).await;
+        // A class arrives over a minute or two, not in one instant.
+        tokio::time::sleep(Duration::from_millis(self.index as u64 * ctx.arrival_ms)).await;
         let mut round = 0;
         while (round < rounds || !ctx.faults_done.load(Ordering::Relaxed))
             && Instant::now() < ctx.deadline

@@ -175,7 +175,10 @@ pub fn render(ctx: &Ctx, sum: &Summary) -> String {
             sum.learners, sum.cap, sum.rounds, sum.concurrency
         ),
     );
-    row("run time", format!("{wall:.0} s"));
+    row(
+        "run time (learners arrive one every N ms)",
+        format!("{wall:.0} s ({} ms)", ctx.arrival_ms),
+    );
     row(
         "HTTP requests",
         format!("{} ({:.1}/s)", requests.len(), requests.len() as f64 / wall),
