@@ -12,9 +12,10 @@
 //!   in `<data-dir>/sockets/<key>/`, bind-mounted at /var/run/postgresql.
 //!   pglab connects there with the per-sandbox random password (scram).
 //! - Limits and isolation: see [`spec`].
-//! - Readiness: `start` returns once PostgreSQL runs as the container's PID 1
-//!   and answers `select 1` on `labdb` through the socket (polled every
-//!   25 ms, faster than the engine's health check, which the status shows).
+//! - Readiness: `start` returns once PostgreSQL is the container's main
+//!   process (the child of its init, docker-init) and answers `select 1` on
+//!   `labdb` through the socket (polled every 25 ms, faster than the
+//!   engine's health check, which the status shows).
 //! - Faults: a container killed or removed behind pglab's back is started or
 //!   re-created on the same volume by the next `start`; an engine that does
 //!   not answer gives [`SandboxError::Unavailable`] after a deadline.
