@@ -5,7 +5,8 @@
 //! Plain functions, cheap (atomics) and callable from anywhere; no handle to
 //! thread through:
 //! - [`set_sandboxes_running`]`(n)`: the number of running sandboxes, when the
-//!   backend knows it (e.g. after a list); or [`sandbox_running_inc`] /
+//!   backend knows it (`GET /metrics` sets it at each scrape from
+//!   `Provisioner::running_count`); or [`sandbox_running_inc`] /
 //!   [`sandbox_running_dec`] on each start and stop;
 //! - [`observe_sandbox_start`]`(duration)`: how long a `Provisioner::start`
 //!   that actually started something took (not re-attaches);

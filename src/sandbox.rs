@@ -181,6 +181,13 @@ pub trait Provisioner: Send + Sync + 'static {
     async fn list(&self) -> Result<Vec<SandboxStatus>, SandboxError> {
         Ok(Vec::new())
     }
+    /// How many learners' sandboxes run right now, as the backend sees them
+    /// (the engine's container list, the clusters' pid files): one cheap
+    /// call, read at every scrape of `GET /metrics`. Pooled spares do not
+    /// count.
+    async fn running_count(&self) -> Result<usize, SandboxError> {
+        Ok(0)
+    }
     /// Live progress of starts, per learner (for SSE).
     fn progress(&self) -> &ProgressHub {
         static NONE: std::sync::LazyLock<ProgressHub> =

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "common/sandbox.rs"]
+mod support;
 
 use common::{ServerOptions, TestServer, client};
 
@@ -87,4 +89,51 @@ async fn metrics_need_the_secret_and_label_requests_by_route() {
         !text.contains("page-4711"),
         "raw paths never become labels:\n{text}"
     );
+}
+
+/// The running-sandboxes gauge is counted by the backend at each scrape
+/// (here local clusters): 0, then 1 while a learner's sandbox runs, then 0
+/// after it stops. (tests/sandbox_engine.rs covers the Docker backend.)
+#[tokio::test]
+async fn the_running_sandboxes_gauge_follows_starts_and_stops() {
+    let secret = "gauge-secret-5c1e";
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let _clusters = support::LocalClusters(data.clone());
+    let server = TestServer::start_with(ServerOptions {
+        data_dir: Some(data),
+        env: vec![("PGLAB_METRICS_SECRET".into(), secret.into())],
+        ..Default::default()
+    });
+    let gauge = || async {
+        let text = client()
+            .get(server.url("/metrics"))
+            .bearer_auth(secret)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("pglab_sandboxes_running "))
+            .unwrap_or("missing")
+            .to_string()
+    };
+    assert_eq!(gauge().await, "0");
+    let http = common::signed_in_learner(&server, "gauge-learner").await;
+    let started = http
+        .post(server.url("/api/sandbox/start"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 200);
+    assert_eq!(gauge().await, "1");
+    let stopped = http
+        .post(server.url("/api/sandbox/stop"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stopped.status(), 200);
+    assert_eq!(gauge().await, "0");
 }

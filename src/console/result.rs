@@ -107,4 +107,9 @@ pub struct RunResult {
     pub timing: bool,
     /// Whether the session's connection was lost (it reconnects next run).
     pub connection_lost: bool,
+    /// Set when the run could not start because the sandbox backend is
+    /// unavailable (e.g. the Docker engine is stopped): the answer is then a
+    /// 503 carrying this message as `error`.
+    #[serde(skip)]
+    pub sandbox_unavailable: Option<String>,
 }

@@ -32,7 +32,7 @@ use super::result::{RunResult, StatementResult, TxState};
 use super::run::{Conn, Limits};
 use super::split::{ItemKind, split};
 use super::tag::{self, TxEffect};
-use crate::sandbox::{LearnerId, Provisioner};
+use crate::sandbox::{LearnerId, Provisioner, SandboxError};
 
 mod monitor;
 
@@ -345,7 +345,10 @@ impl Consoles {
                     *lock(&session.state) = TxState::Idle;
                     *guard = Some(conn);
                 }
-                Err(message) => {
+                Err((message, unavailable)) => {
+                    if unavailable {
+                        out.sandbox_unavailable = Some(message.clone());
+                    }
                     let mut r = StatementResult::client_error(&items[0].text, message);
                     r.offset = items[0].char_offset;
                     r.line = items[0].line;
@@ -455,12 +458,32 @@ impl Consoles {
         out
     }
 
-    async fn connect(&self, learner: LearnerId) -> Result<Conn, String> {
-        let options = self
-            .sandbox
-            .start(learner)
-            .await
-            .map_err(|e| format!("your sandbox is not available: {e}"))?;
+    /// Starts the learner's sandbox and connects; the error says whether
+    /// the backend itself is unavailable (true) or only this sandbox failed.
+    ///
+    /// Nothing of the learner's has run yet, so a connection that fails
+    /// right after the start (the sandbox was stopped in between, e.g. by
+    /// the running cap or a fault) is tried once more: start again, connect
+    /// again.
+    async fn connect(&self, learner: LearnerId) -> Result<Conn, (String, bool)> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.connect_once(learner).await {
+                // A timeout already took 20 s: no second one.
+                Err((message, false)) if attempt < 2 && !message.contains("timed out") => {
+                    tracing::debug!(learner, %message, "console connect failed; starting again");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn connect_once(&self, learner: LearnerId) -> Result<Conn, (String, bool)> {
+        let options = self.sandbox.start(learner).await.map_err(|e| {
+            let unavailable = matches!(e, SandboxError::Unavailable(_));
+            (format!("your sandbox is not available: {e}"), unavailable)
+        })?;
         // Learners' slow statements are their lesson, not our log's business.
         let options = options
             .application_name("pglab console")
@@ -470,11 +493,14 @@ impl Consoles {
             PgConnection::connect_with(&options),
         )
         .await
-        .map_err(|_| "connecting to your sandbox timed out".to_string())?
-        .map_err(|e| format!("cannot connect to your sandbox: {e}"))?;
-        Conn::new(conn)
-            .await
-            .map_err(|e| format!("cannot use the connection to your sandbox: {e}"))
+        .map_err(|_| ("connecting to your sandbox timed out".to_string(), false))?
+        .map_err(|e| (format!("cannot connect to your sandbox: {e}"), false))?;
+        Conn::new(conn).await.map_err(|e| {
+            (
+                format!("cannot use the connection to your sandbox: {e}"),
+                false,
+            )
+        })
     }
 
     /// Closes session `name`: cancels what runs, closes the connection (the

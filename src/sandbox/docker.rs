@@ -12,9 +12,10 @@
 //!   in `<data-dir>/sockets/<key>/`, bind-mounted at /var/run/postgresql.
 //!   pglab connects there with the per-sandbox random password (scram).
 //! - Limits and isolation: see [`spec`].
-//! - Readiness: `start` returns once PostgreSQL runs as the container's PID 1
-//!   and answers `select 1` on `labdb` through the socket (polled every
-//!   25 ms, faster than the engine's health check, which the status shows).
+//! - Readiness: `start` returns once PostgreSQL is the container's main
+//!   process (the child of its init, docker-init) and answers `select 1` on
+//!   `labdb` through the socket (polled every 25 ms, faster than the
+//!   engine's health check, which the status shows).
 //! - Faults: a container killed or removed behind pglab's back is started or
 //!   re-created on the same volume by the next `start`; an engine that does
 //!   not answer gives [`SandboxError::Unavailable`] after a deadline.
@@ -89,6 +90,8 @@ pub struct DockerProvisioner {
     /// The 14.D.4 throw-away containers this process made, and their locks.
     ephemeral: ephemeral::Throwaways,
     ephemeral_locks: LearnerLocks,
+    /// Bounds the container starts running at once (see `start_slot`).
+    start_slots: tokio::sync::Semaphore,
 }
 
 /// The identity of one sandbox's container, volume and socket dir.
@@ -155,6 +158,9 @@ impl DockerProvisioner {
             pool_wake: Arc::new(tokio::sync::Notify::new()),
             ephemeral: Default::default(),
             ephemeral_locks: LearnerLocks::default(),
+            start_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
+            ),
         })
     }
 
@@ -248,6 +254,8 @@ impl DockerProvisioner {
         let mut first_start = false;
         // Whether the container may run without its CPU limit right now.
         let mut cpu_burst = false;
+        // Held from the container's start until it is ready.
+        let mut _start_slot = None;
         match self.engine.inspect(&slot.container).await? {
             Found::Yes(info) => {
                 cpu_burst = info.host_config.and_then(|h| h.nano_cpus) != Some(self.spec.nano_cpus);
@@ -258,12 +266,14 @@ impl DockerProvisioner {
                         return Ok(());
                     }
                 } else {
+                    _start_slot = Some(self.start_slot(rep).await?);
                     rep.step("starting", "starting the sandbox container");
                     prepare_socket_dir(&socket_dir)?;
                     self.engine.start(&slot.container).await?;
                 }
             }
             Found::No => {
+                _start_slot = Some(self.start_slot(rep).await?);
                 self.ensure_image(rep).await?;
                 first_start = !self.engine.volume_exists(&slot.volume).await?;
                 if first_start {
@@ -310,6 +320,28 @@ impl DockerProvisioner {
         }
         self.mark_ready(&slot.container, ready.started_at, ready.version);
         Ok(())
+    }
+
+    /// Waits for one of the start slots: at most one start per core (2 to
+    /// 8) runs at once. A class pressing "start" together (200 learners in
+    /// 3 s) otherwise had 159 containers starting on 2 cores, engine calls
+    /// timing out after 30 s and the running cap unable to keep up; queued,
+    /// each start stays quick and the queue says so.
+    async fn start_slot(
+        &self,
+        rep: &Reporter<'_>,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, SandboxError> {
+        if let Ok(permit) = self.start_slots.try_acquire() {
+            return Ok(permit);
+        }
+        rep.step(
+            "queued",
+            "waiting for a free start slot: other sandboxes are starting",
+        );
+        self.start_slots
+            .acquire()
+            .await
+            .map_err(|_| SandboxError::Failed("the start slots are closed".into()))
     }
 
     fn is_ready(&self, container: &str, started_at: &str) -> bool {
@@ -559,6 +591,15 @@ impl Provisioner for DockerProvisioner {
             out.push(status);
         }
         Ok(out)
+    }
+
+    async fn running_count(&self) -> Result<usize, SandboxError> {
+        self.engine
+            .count_running(&[
+                format!("pglab.instance={}", self.instance),
+                "pglab.learner".to_string(),
+            ])
+            .await
     }
 
     fn progress(&self) -> &ProgressHub {

@@ -331,6 +331,14 @@ impl Provisioner for LocalProvisioner {
         Ok(out)
     }
 
+    async fn running_count(&self) -> Result<usize, SandboxError> {
+        let records = self.records.all(BACKEND).await?;
+        Ok(records
+            .iter()
+            .filter(|r| self.cluster(r.learner_id).running().is_some())
+            .count())
+    }
+
     fn progress(&self) -> &ProgressHub {
         &self.hub
     }

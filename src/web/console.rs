@@ -117,6 +117,17 @@ async fn answer(state: &AppState, run: &Run, wait: Duration) -> Response {
         result: result.as_deref(),
         progress,
     };
+    // The backend itself is down (e.g. the Docker engine stopped): nothing
+    // the learner's SQL did, so an HTTP 503 with the reason as `error`, and
+    // the usual fields beside it so the pane can still render the run.
+    if let Some(why) = result
+        .as_deref()
+        .and_then(|r| r.sandbox_unavailable.as_ref())
+    {
+        let mut json = serde_json::to_value(&body).unwrap_or_else(|_| json!({}));
+        json["error"] = json!(why);
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json)).into_response();
+    }
     Json(body).into_response()
 }
 

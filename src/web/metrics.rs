@@ -6,7 +6,7 @@
 //! [`instructor_may_read`]. Without a configured secret the route answers 404
 //! to everyone else (it does not exist for them), with one it answers 401.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -40,6 +40,20 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         } else {
             (StatusCode::NOT_FOUND, "not found\n").into_response()
         };
+    }
+    // The gauge is read from the backend at each scrape (one engine call),
+    // so it is true whatever stopped a sandbox: a stop, the idle reaper, a
+    // killed container or an engine restart. An engine that refuses to
+    // answer runs no usable sandbox (0); a slow one leaves the last value in
+    // place rather than holding up the scrape.
+    let count = tokio::time::timeout(Duration::from_secs(3), state.sandbox.running_count()).await;
+    match count {
+        Ok(Ok(n)) => crate::metrics::set_sandboxes_running(i64::try_from(n).unwrap_or(i64::MAX)),
+        Ok(Err(err)) => {
+            tracing::debug!(%err, "metrics: cannot count running sandboxes");
+            crate::metrics::set_sandboxes_running(0);
+        }
+        Err(_) => tracing::debug!("metrics: counting running sandboxes timed out"),
     }
     (
         [(

@@ -168,6 +168,7 @@ pub fn client() -> reqwest::Client {
 
 pub mod browser;
 pub mod docker;
+pub mod engine;
 pub mod pg;
 
 /// Whether a Docker engine answers. Tests that need one call this: outside CI

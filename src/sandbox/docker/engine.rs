@@ -231,6 +231,24 @@ impl Engine {
         .await
     }
 
+    /// How many running containers carry all these labels.
+    pub async fn count_running(&self, labels: &[String]) -> Result<usize, SandboxError> {
+        let filters: HashMap<String, Vec<String>> = HashMap::from([
+            ("label".to_string(), labels.to_vec()),
+            ("status".to_string(), vec!["running".to_string()]),
+        ]);
+        let options = ListContainersOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        self.must(
+            "list containers",
+            QUICK,
+            self.docker.list_containers(Some(options)),
+        )
+        .await
+        .map(|list| list.len())
+    }
+
     /// The last lines of a container's output, to explain a failure.
     pub async fn log_tail(&self, name: &str, lines: usize) -> String {
         let options = LogsOptionsBuilder::default()

@@ -1,8 +1,9 @@
 //! Waiting until a started container's PostgreSQL accepts connections.
 //!
 //! Faster than the engine's health check: the socket is polled every 25 ms,
-//! and a connection counts only once PostgreSQL is the container's PID 1
-//! (the entrypoint has exec'ed it), so that a temporary server the official
+//! and a connection counts only once PostgreSQL is the container's main
+//! process (PID 1, or the child of its init: the entrypoint has exec'ed it),
+//! so that a temporary server the official
 //! image runs during its first start is never mistaken for the real one.
 
 use std::time::{Duration, Instant};
@@ -88,14 +89,24 @@ pub async fn wait(
     }
 }
 
-/// Whether the container's main process (seen from the host) is postgres.
+/// Whether the container's main process (seen from the host) is postgres:
+/// PID 1 itself, or the first child of the container's init process.
 /// When /proc cannot tell (an engine on another machine), trust the socket.
 fn pid1_is_postgres(host_pid: Option<i64>) -> bool {
     let Some(pid) = host_pid.filter(|p| *p > 0) else {
         return false;
     };
-    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-        Ok(comm) => comm.trim() == "postgres",
+    let comm = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/comm"));
+    let pid = pid.to_string();
+    match comm(&pid) {
+        Ok(c) if c.trim() == "postgres" => true,
+        Ok(_) => std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()
+            .and_then(|children| {
+                let first = children.split_whitespace().next()?.to_string();
+                comm(&first).ok()
+            })
+            .is_some_and(|c| c.trim() == "postgres"),
         Err(_) => true,
     }
 }

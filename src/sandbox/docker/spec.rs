@@ -98,12 +98,14 @@ impl ContainerSpec {
             stop_signal: Some("SIGINT".into()),
             stop_timeout: Some(10),
             healthcheck: Some(HealthConfig {
-                // PID 1 is postgres only once the entrypoint's first-start
-                // work is over: a temporary init server does not count.
+                // The container's main process (PID 1, or the child of the
+                // init process) is postgres only once the entrypoint's
+                // first-start work is over: a temporary server does not count.
                 test: Some(vec![
                     "CMD-SHELL".into(),
                     format!(
-                        "[ \"$(cat /proc/1/comm)\" = postgres ] && pg_isready -q -h {SOCKET_DIR} -U {LAB_USER} -d {LAB_DB}"
+                        "main=1; [ \"$(cat /proc/1/comm)\" = postgres ] || main=$(cut -d' ' -f1 /proc/1/task/1/children); \
+                         [ \"$(cat /proc/$main/comm)\" = postgres ] && pg_isready -q -h {SOCKET_DIR} -U {LAB_USER} -d {LAB_DB}"
                     ),
                 ]),
                 interval: Some(nanos(2_000)),
@@ -119,6 +121,13 @@ impl ContainerSpec {
                 nano_cpus: Some(self.nano_cpus),
                 pids_limit: Some(self.pids),
                 shm_size: Some(self.shm_bytes),
+                // A tiny init (docker-init, tini) as PID 1 reaps orphans. With
+                // postgres as PID 1, a process of a `docker exec` (the health
+                // check, a web terminal) orphaned when its parent died was
+                // re-parented to the postmaster; its death by SIGPIPE then
+                // looked like a crashed backend and PostgreSQL restarted,
+                // dropping every session (seen under the 200-learner load).
+                init: Some(true),
                 // No route out, not even to other sandboxes: pglab reaches
                 // the server through the bind-mounted socket dir.
                 network_mode: Some("none".into()),
