@@ -17,7 +17,6 @@ use common::{ServerOptions, TestServer};
 use fantoccini::Locator;
 use serde_json::{Value, json};
 
-
 /// Waits until the panel's badge shows `state` (its `data-state`; the text
 /// itself is styled in capitals).
 async fn wait_state(browser: &Browser, state: &str, secs: u64) {
