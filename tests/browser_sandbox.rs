@@ -13,9 +13,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::browser::Browser;
+use common::console::{first_error, run_t1};
 use common::{ServerOptions, TestServer};
 use fantoccini::Locator;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Waits until the panel's badge shows `state` (its `data-state`; the text
 /// itself is styled in capitals).
@@ -48,36 +49,6 @@ async fn click(browser: &Browser, css: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     button.click().await.unwrap();
-}
-
-/// Runs a script in the console's T1 session; once more when the session's
-/// connection was lost (the container behind it was killed).
-async fn run_sql(http: &reqwest::Client, server: &TestServer, sql: &str) -> Value {
-    for _ in 0..2 {
-        let answer: Value = http
-            .post(server.url("/api/sql"))
-            .json(&json!({"session": "T1", "sql": sql}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(answer["status"], "done", "{answer}");
-        if answer["connection_lost"] != true {
-            return answer;
-        }
-    }
-    panic!("the console did not reconnect after the sandbox came back");
-}
-
-/// The first statement error of a console answer, if any.
-fn first_error(answer: &Value) -> Option<String> {
-    answer["statements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|s| s["error"]["message"].as_str().map(String::from))
 }
 
 #[tokio::test]
@@ -153,7 +124,7 @@ async fn learner_drives_the_sandbox_panel() {
         .await;
 
     // A committed row, then the container is killed behind pglab's back.
-    let made = run_sql(
+    let made = run_t1(
         &http,
         &server,
         "create table kept (x int); insert into kept values (7);",
@@ -175,7 +146,7 @@ async fn learner_drives_the_sandbox_panel() {
     wait_state(&browser, "stopped", 20).await;
     click(&browser, ".sandbox-panel button[data-action=restart]").await;
     wait_state(&browser, "running", 60).await;
-    let kept = run_sql(&http, &server, "select x from kept").await;
+    let kept = run_t1(&http, &server, "select x from kept").await;
     assert_eq!(
         kept["statements"][0]["rows"],
         json!([["7"]]),
@@ -188,7 +159,7 @@ async fn learner_drives_the_sandbox_panel() {
     assert!(prompt.contains("thrown away"), "confirm text: {prompt}");
     browser.client.accept_alert().await.unwrap();
     wait_state(&browser, "running", 90).await;
-    let gone = run_sql(&http, &server, "select x from kept").await;
+    let gone = run_t1(&http, &server, "select x from kept").await;
     let error = first_error(&gone).unwrap_or_default();
     assert!(
         error.contains("does not exist"),

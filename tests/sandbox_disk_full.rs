@@ -15,6 +15,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::console::{first_error, run_t1};
 use common::docker::DockerCleanup;
 use common::{ServerOptions, TestServer};
 use serde_json::{Value, json};
@@ -74,44 +75,6 @@ impl Drop for SmallDisk {
     }
 }
 
-/// Runs a script in T1 (once more if the session's connection was lost with
-/// a restart); returns the answer.
-async fn sql(http: &reqwest::Client, server: &TestServer, script: &str) -> Value {
-    for _ in 0..2 {
-        let res = http
-            .post(server.url("/api/sql"))
-            .json(&json!({"session": "T1", "sql": script, "timeout_s": 120}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{script}");
-        let mut answer: Value = res.json().await.unwrap();
-        while answer["status"] == "running" {
-            let id = answer["run_id"].as_str().unwrap().to_string();
-            answer = http
-                .get(server.url(&format!("/api/runs/{id}?wait_ms=5000")))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-        }
-        if answer["connection_lost"] != true {
-            return answer;
-        }
-    }
-    panic!("{script}: the console did not reconnect");
-}
-
-fn error_of(answer: &Value) -> Option<String> {
-    answer["statements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find_map(|s| s["error"]["message"].as_str().map(String::from))
-}
-
 async fn post(http: &reqwest::Client, server: &TestServer, path: &str) -> Value {
     let res = http.post(server.url(path)).send().await.unwrap();
     assert_eq!(res.status(), 200, "{path}");
@@ -143,13 +106,13 @@ async fn a_full_sandbox_disk_is_a_clear_sql_error_and_loses_nothing() {
     let _cleanup = DockerCleanup::for_data_dir(&server.data_dir).await;
     let http = common::signed_in_learner(&server, "fill-fay").await;
     post(&http, &server, "/api/sandbox/start").await;
-    let made = sql(
+    let made = run_t1(
         &http,
         &server,
         "create table kept (x int); insert into kept select generate_series(1, 1000)",
     )
     .await;
-    assert_eq!(error_of(&made), None, "{made}");
+    assert_eq!(first_error(&made), None, "{made}");
 
     // The learner's volume gets a 160 MiB disk of its own.
     post(&http, &server, "/api/sandbox/stop").await;
@@ -169,14 +132,14 @@ async fn a_full_sandbox_disk_is_a_clear_sql_error_and_loses_nothing() {
     assert_eq!(started["state"], "running", "{started}");
 
     // Fill it (an unlogged table: the data files fill the disk, not the WAL).
-    let full = sql(
+    let full = run_t1(
         &http,
         &server,
         "create unlogged table filler (pad text);\n\
          insert into filler select repeat(md5(g::text), 30) from generate_series(1, 3000000) g",
     )
     .await;
-    let error = error_of(&full).unwrap_or_default();
+    let error = first_error(&full).unwrap_or_default();
     assert!(
         error.contains("No space left on device"),
         "PostgreSQL's own error reaches the learner: {full}"
@@ -190,19 +153,19 @@ async fn a_full_sandbox_disk_is_a_clear_sql_error_and_loses_nothing() {
         .await
         .unwrap();
     assert_eq!(status["state"], "running", "{status}");
-    let kept = sql(&http, &server, "select count(*) from kept").await;
+    let kept = run_t1(&http, &server, "select count(*) from kept").await;
     assert_eq!(kept["statements"][0]["rows"], json!([["1000"]]), "{kept}");
 
     // Freeing the space is the way out; the data survives a restart too.
-    let freed = sql(
+    let freed = run_t1(
         &http,
         &server,
         "drop table filler; create table after_full as select 1 as x",
     )
     .await;
-    assert_eq!(error_of(&freed), None, "{freed}");
+    assert_eq!(first_error(&freed), None, "{freed}");
     post(&http, &server, "/api/sandbox/restart").await;
-    let after = sql(
+    let after = run_t1(
         &http,
         &server,
         "select (select count(*) from kept) || '/' || (select count(*) from after_full)",

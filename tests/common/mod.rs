@@ -167,6 +167,7 @@ pub fn client() -> reqwest::Client {
 }
 
 pub mod browser;
+pub mod console;
 pub mod docker;
 pub mod engine;
 pub mod pg;
