@@ -105,6 +105,12 @@ pub struct ServeConfig {
     /// instructors may).
     #[arg(long, env = "PGLAB_METRICS_SECRET", hide_env_values = true)]
     pub metrics_secret: Option<Secret>,
+
+    /// On SIGTERM/SIGINT, how long requests still in flight (a sandbox start
+    /// waiting its turn, a long-polled run) may finish before pglab exits
+    /// anyway; what they were doing is safe to cut (see docs/architecture.md).
+    #[arg(long, env = "PGLAB_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
+    pub shutdown_grace_secs: u64,
 }
 
 /// A yes/no setting; empty (`PGLAB_X=` from a compose file) means no.

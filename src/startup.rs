@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -146,12 +147,36 @@ impl Application {
         )
         .await;
         tracing::info!(%addr, backend = self.state.sandbox.backend_name(), "pglab is ready");
-        axum::serve(
+        // The signal starts the drain: no new connections, and in-flight
+        // requests get the grace period to finish, not longer (a start queued
+        // behind others could otherwise hold the stop for a minute).
+        let (stopping, _) = tokio::sync::watch::channel(false);
+        let signalled = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let (drain, cut) = (
+            signalled(stopping.subscribe()),
+            signalled(stopping.subscribe()),
+        );
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stopping.send(true);
+        });
+        let grace = Duration::from_secs(self.state.config.shutdown_grace_secs);
+        let serve = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        .with_graceful_shutdown(drain);
+        tokio::select! {
+            served = std::future::IntoFuture::into_future(serve) => served?,
+            () = async { cut.await; tokio::time::sleep(grace).await } => {
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "requests still in flight after the shutdown grace period; stopping anyway"
+                );
+            }
+        }
         tracing::info!("pglab stopped; learners' sandboxes are kept");
         Ok(())
     }

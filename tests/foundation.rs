@@ -222,3 +222,38 @@ fn settings_come_from_the_environment_too() {
         .unwrap();
     assert_clear_failure(&out, "missing-from-env");
 }
+
+/// A request still in flight at SIGTERM (here a body that never finishes
+/// arriving) holds the stop for the grace period, then pglab exits cleanly
+/// anyway instead of waiting for it (or being killed).
+#[test]
+fn a_stop_waits_for_requests_in_flight_only_for_the_grace_period() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    let mut server = TestServer::start_with(ServerOptions {
+        extra_args: vec!["--shutdown-grace-secs".into(), "1".into()],
+        ..Default::default()
+    });
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.write_all(
+        b"POST /api/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 1000\r\n\r\n{\"username\":",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let began = Instant::now();
+    let clean = server.stop();
+    let took = began.elapsed();
+    assert!(
+        clean,
+        "pglab exits by itself (code 0) after the grace period, not killed"
+    );
+    assert!(
+        took >= Duration::from_millis(900),
+        "the request in flight had its grace period first ({took:?})"
+    );
+    drop(slow);
+}
