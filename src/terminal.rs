@@ -4,8 +4,10 @@
 //! Protocol (also in docs/api.md): binary frames carry terminal bytes both
 //! ways; text frames carry JSON control messages. From the browser:
 //! `{"type":"resize","cols":C,"rows":R}`. From the server: `{"type":"banner",
-//! "message":..}` first, and `{"type":"closed","reason":R,"message":..}`
-//! last, where R is `exit`, `idle`, `signed_out`, `error` or `shutdown`.
+//! "message":..}` first, `{"type":"watchers","names":[..],"message":..}`
+//! whenever who watches (instructors, [`watch`]) changes, and
+//! `{"type":"closed","reason":R,"message":..}` last, where R is `exit`,
+//! `idle`, `signed_out`, `error` or `shutdown`.
 //!
 //! Limits: output is rate-limited with a token bucket (a second's worth of
 //! burst); the limiter stops *reading* the program's output, so a flood
@@ -177,6 +179,13 @@ pub async fn run(mut socket: WebSocket, mut term: Terminal, mut watch: Watch) ->
     let mut resize: Option<TerminalSize> = None;
     let mut last_resize = tokio::time::Instant::now() - RESIZE_GAP;
     let mut last_keepalive = tokio::time::Instant::now();
+    // Who is watching: said at once when someone already is, then on change.
+    let mut watchers = watch::watchers(watch.learner);
+    let mut watchers_open = true;
+    if !watchers.borrow_and_update().is_empty() {
+        let msg = watch::watchers_message(&watchers.borrow());
+        let _ = socket.send(Message::Text(msg.into())).await;
+    }
     let ended = loop {
         let wait_until = throttle.unwrap_or_else(tokio::time::Instant::now);
         tokio::select! {
@@ -233,6 +242,16 @@ pub async fn run(mut socket: WebSocket, mut term: Terminal, mut watch: Watch) ->
                             tracing::debug!("terminal keep-alive: {e}");
                         }
                     });
+                }
+            }
+            changed = watchers.changed(), if watchers_open => {
+                if changed.is_err() {
+                    watchers_open = false;
+                    continue;
+                }
+                let msg = watch::watchers_message(&watchers.borrow_and_update());
+                if socket.send(Message::Text(msg.into())).await.is_err() {
+                    break Ended::ClientGone;
                 }
             }
             _ = &mut watch.shutdown => break Ended::Shutdown,

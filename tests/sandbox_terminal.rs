@@ -15,6 +15,8 @@ mod term;
 
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 static DOCKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn data_dir() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -125,6 +127,16 @@ async fn terminal_round_trip_resize_and_only_the_owner() {
     while !w.control.iter().any(|c| c["type"] == "banner") {
         assert!(w.read_once(Duration::from_secs(5)).await.is_some());
     }
+    // ada is told who watches her terminal.
+    let told = t
+        .wait_control(10, |c| {
+            c["type"] == "watchers" && c["names"] == json!(["teach"])
+        })
+        .await;
+    assert!(
+        told["message"].as_str().unwrap().contains("teach"),
+        "{told}"
+    );
     t.run("echo watched-$((40+2))", 10).await;
     w.expect(0, "watched-42", 10).await;
     w.line("echo typed-by-$((1+1))").await;
@@ -135,6 +147,8 @@ async fn terminal_round_trip_resize_and_only_the_owner() {
         "a watcher's keys reached the shell"
     );
     w.close().await;
+    t.wait_control(10, |c| c["type"] == "watchers" && c["names"] == json!([]))
+        .await;
 
     // At most --terminal-max terminals per learner.
     let second = term::open(&server, Some(&ada), None, 80, 24).await.unwrap();

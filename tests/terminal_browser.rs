@@ -2,7 +2,8 @@
 //! the local backend (psql in the pane): xterm.js loads from node_modules,
 //! typing reaches psql and its answer appears; a dump is made and restored
 //! into a new database whose row counts match labdb's. On Docker: the
-//! shell's prompt shows and psql answers through the pane.
+//! shell's prompt shows and psql answers through the pane. A learner sees
+//! when an instructor watches their terminal.
 
 #![allow(clippy::unwrap_used)]
 
@@ -76,6 +77,41 @@ async fn the_terminal_pane_runs_psql_and_the_backup_buttons_restore() {
     input.send_keys("select 6 * 7 as answer;\n").await.unwrap();
     b.wait_for_text(".terminal-screen .xterm-rows", "42", 30)
         .await;
+    // An instructor starts watching: the pane says who, until they leave.
+    common::signed_in_instructor(&server, "teach").await;
+    let (teach, _) = term::cookies(&server, "teach").await;
+    let me: serde_json::Value = http
+        .get(server.url("/api/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/instructor/learners/{}/terminal", me["id"]);
+    let watcher = term::open_path(&server, &path, Some(&teach), Some(&server.base))
+        .await
+        .unwrap();
+    let notice = b
+        .wait_for_text("[data-terminal-watchers]", "teach", 15)
+        .await;
+    assert!(notice.contains("watching your terminal"), "{notice}");
+    watcher.close().await;
+    for _ in 0..100 {
+        let shown = b.wait_for("[data-terminal-watchers]").await;
+        if !shown.is_displayed().await.unwrap() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        !b.wait_for("[data-terminal-watchers]")
+            .await
+            .is_displayed()
+            .await
+            .unwrap(),
+        "the notice goes once the instructor has left"
+    );
     // Closing says so in the status line.
     b.wait_for("[data-terminal-close]")
         .await

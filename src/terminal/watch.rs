@@ -4,7 +4,9 @@
 //! limit, so watchers get the same bounded stream) is also published on a
 //! per-learner broadcast channel; an instructor's WebSocket subscribes to it.
 //! Watchers see output from the moment they join, never send input, and a
-//! slow watcher skips chunks rather than slowing the learner down.
+//! slow watcher skips chunks rather than slowing the learner down. The
+//! learner is told who is watching (a `watchers` message on their own
+//! terminal, whenever the list changes).
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use serde_json::json;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use super::{SESSION_CHECK, session_live};
 use crate::sandbox::LearnerId;
@@ -20,38 +22,103 @@ use crate::sandbox::LearnerId;
 /// Chunks kept for a lagging watcher before it skips.
 const BACKLOG: usize = 256;
 
-static CHANNELS: LazyLock<Mutex<HashMap<LearnerId, broadcast::Sender<Vec<u8>>>>> =
-    LazyLock::new(Default::default);
+/// One learner's terminal output for watchers, and who is watching.
+struct Channel {
+    output: broadcast::Sender<Vec<u8>>,
+    watchers: watch::Sender<Vec<String>>,
+}
+
+static CHANNELS: LazyLock<Mutex<HashMap<LearnerId, Channel>>> = LazyLock::new(Default::default);
+
+/// Runs `f` on `learner`'s channel, made on first use.
+fn with_channel<T>(learner: LearnerId, f: impl FnOnce(&Channel) -> T) -> T {
+    let mut channels = CHANNELS.lock().unwrap_or_else(|e| e.into_inner());
+    let channel = channels.entry(learner).or_insert_with(|| Channel {
+        output: broadcast::channel(BACKLOG).0,
+        watchers: watch::channel(Vec::new()).0,
+    });
+    f(channel)
+}
 
 /// Publishes output of `learner`'s terminal to its watchers, if any.
 pub(super) fn publish(learner: LearnerId, bytes: &[u8]) {
     let channels = CHANNELS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(tx) = channels.get(&learner)
-        && tx.receiver_count() > 0
+    if let Some(c) = channels.get(&learner)
+        && c.output.receiver_count() > 0
     {
-        let _ = tx.send(bytes.to_vec());
+        let _ = c.output.send(bytes.to_vec());
     }
 }
 
-fn subscribe(learner: LearnerId) -> broadcast::Receiver<Vec<u8>> {
-    let mut channels = CHANNELS.lock().unwrap_or_else(|e| e.into_inner());
-    channels
-        .entry(learner)
-        .or_insert_with(|| broadcast::channel(BACKLOG).0)
-        .subscribe()
+/// Who is watching `learner`'s terminal, for the learner's own socket.
+pub(super) fn watchers(learner: LearnerId) -> watch::Receiver<Vec<String>> {
+    with_channel(learner, |c| c.watchers.subscribe())
 }
 
-/// Sends `learner`'s terminal output to an instructor's socket until the
+/// What the learner's terminal is told about its watchers.
+pub(super) fn watchers_message(names: &[String]) -> String {
+    let message = match names {
+        [] => "no one is watching your terminal now".to_string(),
+        [one] => format!("{one} (instructor) is watching your terminal, read-only"),
+        many => format!(
+            "{} (instructors) are watching your terminal, read-only",
+            many.join(", ")
+        ),
+    };
+    json!({"type": "watchers", "names": names, "message": message}).to_string()
+}
+
+/// An instructor on the watchers list for as long as it lives.
+struct Watching {
+    learner: LearnerId,
+    who: String,
+}
+
+impl Watching {
+    fn join(learner: LearnerId, who: &str) -> (Self, broadcast::Receiver<Vec<u8>>) {
+        let rx = with_channel(learner, |c| {
+            c.watchers.send_modify(|w| w.push(who.to_string()));
+            c.output.subscribe()
+        });
+        let me = Self {
+            learner,
+            who: who.to_string(),
+        };
+        (me, rx)
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        with_channel(self.learner, |c| {
+            c.watchers.send_modify(|w| {
+                if let Some(i) = w.iter().position(|n| *n == self.who) {
+                    w.remove(i);
+                }
+            })
+        });
+    }
+}
+
+/// Who watches whose terminal.
+pub struct Viewer {
+    pub learner: LearnerId,
+    pub learner_name: String,
+    /// Shown to the learner while watching.
+    pub instructor_name: String,
+}
+
+/// Sends the learner's terminal output to an instructor's socket until the
 /// instructor leaves, signs out, or the server stops. Input is ignored.
 pub async fn run(
     mut socket: WebSocket,
-    learner: LearnerId,
-    who: &str,
+    viewer: Viewer,
     pool: sqlx::SqlitePool,
     session: i64,
     shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
 ) {
-    let mut rx = subscribe(learner);
+    let (_watching, mut rx) = Watching::join(viewer.learner, &viewer.instructor_name);
+    let who = &viewer.learner_name;
     let mut shutdown = shutdown;
     let banner = json!({"type": "banner",
         "message": format!("watching {who}'s terminal, read-only: output from now on")});

@@ -84,7 +84,12 @@ async fn watch(
         .max_message_size(MAX_INPUT_FRAME)
         .on_upgrade(move |socket| async move {
             let shutdown = Box::pin(super::sandbox::shutdown_signal());
-            crate::terminal::watch::run(socket, learner, &who, pool, session.id, shutdown).await;
+            let viewer = crate::terminal::watch::Viewer {
+                learner,
+                learner_name: who,
+                instructor_name: instructor.username,
+            };
+            crate::terminal::watch::run(socket, viewer, pool, session.id, shutdown).await;
         }))
 }
 

@@ -3,7 +3,8 @@
 // - "Open terminal" loads xterm.js (served from node_modules under
 //   /static/vendor/) and connects to /api/sandbox/terminal over a WebSocket:
 //   binary frames are terminal bytes both ways, text frames JSON control
-//   ({"type":"resize"} from here; "banner" and "closed" from the server).
+//   ({"type":"resize"} from here; "banner", "watchers" (who is watching,
+//   shown above the screen) and "closed" from the server).
 //   The terminal fits its box and follows window resizes; when the server
 //   closes it, the status line says why and offers to reconnect.
 // - "Backup": make a pg_dump of labdb, download it, restore it into a new
@@ -64,9 +65,11 @@
       }
       bar.append(el("strong", {}, "Terminal"), this.openBtn, this.closeBtn, this.backupBtn);
       this.status = el("p", { class: "terminal-status", "data-terminal-status": "", "aria-live": "polite" });
+      // Who watches this terminal (instructors, read-only): the learner is told.
+      this.watchers = el("p", { class: "terminal-watchers", "data-terminal-watchers": "", "aria-live": "polite", hidden: "" });
       this.screen = el("div", { class: "terminal-screen", hidden: "" });
       this.backups = el("div", { class: "terminal-backups", hidden: "" });
-      root.append(bar, this.status, this.screen, this.backups);
+      root.append(bar, this.status, this.watchers, this.screen, this.backups);
       window.addEventListener("resize", () => this.fit());
       // The terminal's own page is there to type in: open at once.
       if (root.hasAttribute("data-full")) this.open();
@@ -128,12 +131,17 @@
           try { msg = JSON.parse(m.data); } catch (_) { return; }
           if (msg.type === "banner") this.say(msg.message);
           if (msg.type === "closed") this.closedMessage = msg.message;
+          if (msg.type === "watchers") {
+            this.watchers.textContent = msg.message;
+            this.watchers.hidden = !(msg.names && msg.names.length);
+          }
         } else {
           this.term.write(new Uint8Array(m.data));
         }
       };
       ws.onclose = (ev) => {
         this.ws = null;
+        this.watchers.hidden = true;
         this.openBtn.disabled = false;
         this.openBtn.textContent = "Reconnect";
         this.closeBtn.hidden = true;

@@ -160,14 +160,25 @@ impl Term {
 
     /// Waits for the server's `closed` control message; returns its reason.
     pub async fn closed_reason(&mut self, secs: u64) -> String {
+        let closed = self.wait_control(secs, |c| c["type"] == "closed").await;
+        closed["reason"].as_str().unwrap().to_string()
+    }
+
+    /// Waits for a control message (received so far or from now on) that
+    /// `pred` accepts; panics after `secs`.
+    pub async fn wait_control(
+        &mut self,
+        secs: u64,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
-            if let Some(c) = self.control.iter().find(|c| c["type"] == "closed") {
-                return c["reason"].as_str().unwrap().to_string();
+            if let Some(c) = self.control.iter().find(|c| pred(c)) {
+                return c.clone();
             }
             assert!(
                 Instant::now() < deadline && !self.closed,
-                "no closed message within {secs} s; control: {:?}",
+                "no such control message within {secs} s; control: {:?}",
                 self.control
             );
             self.read_once(Duration::from_millis(200)).await;
