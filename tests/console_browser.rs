@@ -1,8 +1,6 @@
-//! The console page in a real headless Chromium (through chromedriver's
-//! WebDriver API): the panes mount, a lesson's `pglab:run-sql` event and
+//! The console page in a real headless Chromium (common::browser): the panes mount, a lesson's `pglab:run-sql` event and
 //! Ctrl+Enter run SQL, results render psql-like (NULL distinct, caret under
 //! the error), and T2 shows live that it waits for T1's lock.
-//! Skipped (with a line saying so) when chromedriver is not installed.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,132 +8,12 @@ mod common;
 #[path = "common/sandbox.rs"]
 mod support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
+use common::browser::Browser;
 use common::{ServerOptions, TestServer};
-use serde_json::{Value, json};
-
-struct Driver {
-    child: Child,
-    base: String,
-    session: String,
-    http: reqwest::Client,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Driver {
-    async fn start() -> Option<Self> {
-        if Command::new("chromedriver")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            eprintln!("SKIPPED: chromedriver is not installed");
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let mut driver = Self {
-            child,
-            base,
-            session: String::new(),
-            http,
-        };
-        for _ in 0..100 {
-            if let Ok(r) = driver
-                .http
-                .get(format!("{}/status", driver.base))
-                .send()
-                .await
-                && r.status().is_success()
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"]
-        }}}});
-        let v: Value = driver
-            .http
-            .post(format!("{}/session", driver.base))
-            .json(&caps)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        driver.session = v["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {v}"))
-            .to_string();
-        Some(driver)
-    }
-
-    async fn goto(&self, url: &str) {
-        self.http
-            .post(format!("{}/session/{}/url", self.base, self.session))
-            .json(&json!({"url": url}))
-            .send()
-            .await
-            .unwrap();
-    }
-
-    async fn js(&self, script: &str) -> Value {
-        let v: Value = self
-            .http
-            .post(format!(
-                "{}/session/{}/execute/sync",
-                self.base, self.session
-            ))
-            .json(&json!({"script": script, "args": []}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["value"].clone()
-    }
-
-    /// Evaluates `script` until it returns a truthy value.
-    async fn until(&self, script: &str, what: &str) -> Value {
-        let end = Instant::now() + Duration::from_secs(60);
-        loop {
-            let v = self.js(script).await;
-            if !(v.is_null() || v == false || v == "") {
-                return v;
-            }
-            assert!(Instant::now() < end, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        }
-    }
-}
 
 #[tokio::test]
 async fn console_page_runs_sql_and_shows_lock_waits() {
-    let Some(driver) = Driver::start().await else {
-        return;
-    };
+    let driver = Browser::start().await;
     let (_temp, data) = support::data_dir();
     let _clusters = support::LocalClusters(data.clone());
     let server = TestServer::start_with(ServerOptions {
@@ -162,7 +40,7 @@ async fn console_page_runs_sql_and_shows_lock_waits() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    driver.goto(&server.url("/login")).await;
+    driver.client.goto(&server.url("/login")).await.unwrap();
     driver
         .until(
             "return document.querySelector('form.auth-form') !== null",
@@ -182,7 +60,7 @@ async fn console_page_runs_sql_and_shows_lock_waits() {
             "signed in",
         )
         .await;
-    driver.goto(&server.url("/console")).await;
+    driver.client.goto(&server.url("/console")).await.unwrap();
     let panes = driver
         .until(
             "return document.querySelectorAll('.con-pane').length",
@@ -263,4 +141,5 @@ async fn console_page_runs_sql_and_shows_lock_waits() {
             .await,
         1000
     );
+    driver.close().await;
 }
