@@ -39,37 +39,58 @@ if [ "$(id -u)" = 0 ]; then
   exec setpriv --reuid=postgres --regid=postgres --init-groups "$0" "$@"
 fi
 
+# First start, made restartable: a marker goes into PGDATA before anything
+# else and leaves it last, and the cluster is built in a staging folder and
+# moved into place. A first start cut short (the container killed, the engine
+# stopped mid-copy) leaves the marker behind; the next start finds it, clears
+# the half-made cluster (no learner has used it yet) and begins again. Without
+# it, a half-copied cluster with PG_VERSION in it looked initialised and
+# never started again (seen under the classroom load test).
+marker="$PGDATA/.pglab-init-incomplete"
+if [ -e "$marker" ]; then
+  echo "docker-entrypoint: an earlier first start was cut short: initialising again" >&2
+  find "$PGDATA" -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf {} +
+fi
+
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   if [ -z "${POSTGRES_PASSWORD:-}" ]; then
     echo "docker-entrypoint: POSTGRES_PASSWORD must be set on first start" >&2
     exit 1
   fi
+  : >"$marker"
+  staging="$PGDATA/.pglab-staging"
+  rm -rf "$staging"
+  mkdir -m 700 "$staging"
   template=/usr/share/pglab/template
   if [ -d "$template" ] &&
     [ "$(cat "$template.key" 2>/dev/null)" = "$POSTGRES_USER|$POSTGRES_DB|${POSTGRES_INITDB_ARGS:-}" ]; then
     # The image's ready-made cluster for exactly these settings (see
     # make-template.sh): copy it and set this sandbox's password.
-    cp -a "$template/." "$PGDATA/"
+    cp -a "$template/." "$staging/"
     password_sql="$(printf '%s' "$POSTGRES_PASSWORD" | sed "s/'/''/g")"
     echo "ALTER ROLE \"$POSTGRES_USER\" PASSWORD '$password_sql';" |
-      postgres --single -D "$PGDATA" -c fsync=off -c jit=off postgres >/dev/null
+      postgres --single -D "$staging" -c fsync=off -c jit=off postgres >/dev/null
   else
     pwfile="$(mktemp)"
     printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
     # shellcheck disable=SC2086 # POSTGRES_INITDB_ARGS is a list of flags.
-    initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" \
+    initdb -D "$staging" -U "$POSTGRES_USER" --pwfile="$pwfile" \
       --auth-host=scram-sha-256 ${POSTGRES_INITDB_ARGS:-} >/dev/null
     rm -f "$pwfile"
-    printf '\nhost all all all scram-sha-256\n' >>"$PGDATA/pg_hba.conf"
+    printf '\nhost all all all scram-sha-256\n' >>"$staging/pg_hba.conf"
 
     if [ "$POSTGRES_DB" != postgres ]; then
       # Single-user mode: no socket, no password, no temporary server to
       # stop. fsync=off for this one command only (like initdb --no-sync,
       # it only guards against an OS crash during the first start).
       echo "CREATE DATABASE \"$POSTGRES_DB\" STRATEGY FILE_COPY;" |
-        postgres --single -D "$PGDATA" -c fsync=off -c jit=off postgres >/dev/null
+        postgres --single -D "$staging" -c fsync=off -c jit=off postgres >/dev/null
     fi
   fi
+  # Into place: renames within the volume, PG_VERSION last of all.
+  find "$staging" -mindepth 1 -maxdepth 1 ! -name PG_VERSION -exec mv -t "$PGDATA" {} +
+  mv "$staging/PG_VERSION" "$PGDATA/"
+  rmdir "$staging"
 
   if [ -n "$(ls -A /docker-entrypoint-initdb.d 2>/dev/null || true)" ]; then
     tmpsock="$(mktemp -d)"
@@ -85,6 +106,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
     rmdir "$tmpsock"
   fi
+  rm -f "$marker"
   echo "docker-entrypoint: cluster initialised"
 fi
 

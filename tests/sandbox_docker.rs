@@ -489,3 +489,162 @@ async fn without_an_engine_auto_falls_back_and_docker_says_why() {
     let err = pglab::sandbox::open(&config, &store).await.err().unwrap();
     assert!(err.to_string().contains("no Docker engine"), "{err}");
 }
+
+/// Removes the named containers and volume on drop (also on failure).
+struct RemoveOnDrop {
+    containers: Vec<String>,
+    volume: String,
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = Command::new("docker").args(["rm", "-f", c]).output();
+        }
+        let _ = Command::new("docker")
+            .args(["volume", "rm", "-f", &self.volume])
+            .output();
+    }
+}
+
+/// A first start cut short (the container killed while the entrypoint makes
+/// the cluster) is made again from scratch by the next start, instead of
+/// leaving a half-made cluster that never starts: seen under the classroom
+/// load test, when the engine stopped while a new sandbox's template was
+/// being copied. Here an init hook holds the first start at a known point
+/// (the cluster in place, its hook half done) while the test kills it.
+#[tokio::test]
+async fn an_interrupted_first_start_initialises_again() {
+    if !common::require_docker() {
+        return;
+    }
+    let _one = DOCKER.lock().await;
+    let tag = format!("{:08x}", rand::random::<u32>());
+    let (first, second, volume) = (
+        format!("pglab-test-init-a-{tag}"),
+        format!("pglab-test-init-b-{tag}"),
+        format!("pglab-test-init-{tag}"),
+    );
+    let _cleanup = RemoveOnDrop {
+        containers: vec![first.clone(), second.clone()],
+        volume: volume.clone(),
+    };
+    let hooks = tempfile::tempdir().unwrap();
+    std::fs::write(
+        hooks.path().join("hold.sh"),
+        "psql -v ON_ERROR_STOP=1 -q -c 'create table half_made (x int)'\n\
+         echo held\nsleep 600\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for (path, mode) in [
+        (hooks.path().to_path_buf(), 0o755),
+        (hooks.path().join("hold.sh"), 0o644),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let img = image();
+    let run = |name: &str, hook: Option<&std::path::Path>| {
+        let mut args = vec![
+            "run".to_string(),
+            "-d".into(),
+            "--name".into(),
+            name.into(),
+            "--network".into(),
+            "none".into(),
+            "-v".into(),
+            format!("{volume}:/var/lib/postgresql/data"),
+            "-e".into(),
+            "POSTGRES_USER=labuser".into(),
+            "-e".into(),
+            "POSTGRES_PASSWORD=init-test-pw".into(),
+            "-e".into(),
+            "POSTGRES_DB=labdb".into(),
+        ];
+        if let Some(dir) = hook {
+            args.extend([
+                "-v".into(),
+                format!("{}:/docker-entrypoint-initdb.d:ro", dir.display()),
+            ]);
+        }
+        args.push(img.clone());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        docker(&args)
+    };
+    let logs_contain = |name: &str, needle: &str, secs: u64| {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let out = Command::new("docker")
+                .args(["logs", name])
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} never logged {needle:?}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+
+    // The first start, held inside its init hook, then killed there.
+    run(&first, Some(hooks.path()));
+    logs_contain(&first, "held", 60);
+    docker(&["kill", &first]);
+
+    // The next start on the same volume (as pglab re-creates a container
+    // that went away) clears the half-made cluster and makes it again.
+    run(&second, None);
+    let log = logs_contain(&second, "cluster initialised", 60);
+    assert!(log.contains("cut short: initialising again"), "{log}");
+    let psql = |sql: &str| -> Result<String, String> {
+        let out = Command::new("docker")
+            .args([
+                "exec",
+                "-u",
+                "postgres",
+                "-e",
+                "PGPASSWORD=init-test-pw",
+                &second,
+                "psql",
+                "-h",
+                "/var/run/postgresql",
+                "-U",
+                "labuser",
+                "-d",
+                "labdb",
+                "-Atc",
+                sql,
+            ])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).to_string())
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let answer = loop {
+        match psql("select 40 + 2") {
+            Ok(a) => break a,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "the server never answered: {e}");
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
+    };
+    assert_eq!(answer, "42");
+    assert_eq!(
+        psql("select coalesce(to_regclass('half_made')::text, 'gone')").unwrap(),
+        "gone",
+        "the half-made cluster was made again from scratch"
+    );
+}
