@@ -23,14 +23,24 @@ pub async fn run(p: Arc<DockerProvisioner>) {
     }
     let weak = Arc::downgrade(&p);
     drop(p);
+    let mut backoff = Duration::ZERO;
     loop {
         let Some(p) = weak.upgrade() else { return };
-        if let Err(err) = p.fill_pool().await {
-            tracing::warn!(%err, "warm pool: could not refill");
-        }
+        let failed = p.fill_pool().await.err();
         let wake = p.pool_wake.clone();
         // Do not keep the provisioner alive while waiting.
         drop(p);
+        if let Some(err) = failed {
+            // The engine is down or failing: wait before trying again, longer
+            // each time, whatever wakes the pool meanwhile (every learner's
+            // start does), so that an outage is one line now and then in the
+            // log, not one per request.
+            backoff = (backoff * 2).clamp(Duration::from_secs(2), Duration::from_secs(60));
+            tracing::warn!(%err, retry_in_s = backoff.as_secs(), "warm pool: could not refill");
+            tokio::time::sleep(backoff).await;
+            continue;
+        }
+        backoff = Duration::ZERO;
         let sleep = tokio::time::sleep(Duration::from_secs(30));
         let woken = wake.notified();
         tokio::select! {
