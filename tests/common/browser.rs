@@ -143,5 +143,15 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        // Killing chromedriver (a test that panicked never closed its
+        // session) leaves Chromium running: end it by its profile folder.
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(format!(
+                "--user-data-dir={}",
+                self._profile.path().display()
+            ))
+            .status();
     }
 }
