@@ -172,6 +172,25 @@ async fn local_server_killed_behind_our_back_is_restarted_with_its_data() {
     assert_eq!(scalar(&opts, "select x::text from t").await, "7");
 }
 
+/// A first start cut short (pglab killed while initdb ran; initdb writes
+/// PG_VERSION early) leaves pglab's marker beside the half-made cluster: the
+/// next start makes the cluster again instead of failing on it for good.
+#[tokio::test]
+async fn local_first_start_cut_short_is_made_again() {
+    let (_temp, data) = support::data_dir();
+    let _guard = LocalClusters(data.clone());
+    let (p, store) = provisioner(&data).await;
+    let a = add_learner(&store, "ann").await;
+    let dir = data.join("local").join(a.to_string());
+    // What an initdb killed early leaves: PG_VERSION and little else.
+    std::fs::create_dir_all(dir.join("data/base")).unwrap();
+    std::fs::write(dir.join("data/PG_VERSION"), "15\n").unwrap();
+    std::fs::write(dir.join(".pglab-init-incomplete"), "initdb in progress\n").unwrap();
+    let opts = p.start(a).await.unwrap();
+    assert_eq!(scalar(&opts, "select (40 + 2)::text").await, "42");
+    assert!(!dir.join(".pglab-init-incomplete").exists());
+}
+
 #[tokio::test]
 async fn local_idle_sandboxes_are_stopped_and_come_back() {
     let (_temp, data) = support::data_dir();

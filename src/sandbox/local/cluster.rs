@@ -85,9 +85,15 @@ impl Cluster {
         self.dir.join(".pglab-ready")
     }
 
-    /// Whether `initdb` ran.
+    /// Present from before `initdb` until the cluster is complete (settings
+    /// written): found at a start, the first start was cut short.
+    fn init_marker(&self) -> PathBuf {
+        self.dir.join(".pglab-init-incomplete")
+    }
+
+    /// Whether `initdb` ran to the end (initdb writes PG_VERSION early on).
     pub fn initialised(&self) -> bool {
-        self.data().join("PG_VERSION").is_file()
+        self.data().join("PG_VERSION").is_file() && !self.init_marker().exists()
     }
 
     /// Whether `labdb` was created (the last step of a first start).
@@ -175,6 +181,17 @@ impl Cluster {
     ) -> Result<(), SandboxError> {
         use std::os::unix::fs::PermissionsExt;
         self.create_dir(run_as)?;
+        let marker = self.init_marker();
+        if marker.exists() && self.data().exists() {
+            // A first start cut short (pglab killed during initdb): the
+            // half-made cluster was never used; make it again.
+            tracing::warn!(dir = %self.dir.display(), "a first start was cut short: initialising again");
+            std::fs::remove_dir_all(self.data()).map_err(|e| {
+                SandboxError::Failed(format!("cannot clear a half-made cluster: {e}"))
+            })?;
+        }
+        std::fs::write(&marker, b"initdb in progress\n")
+            .map_err(|e| SandboxError::Failed(format!("cannot write {}: {e}", marker.display())))?;
         let pwfile = self.dir.join(".pwfile");
         let write_pw = || -> std::io::Result<()> {
             std::fs::write(&pwfile, format!("{password}\n"))?;
@@ -216,6 +233,9 @@ impl Cluster {
         text.push_str(&settings);
         std::fs::write(&conf, text)
             .map_err(|e| SandboxError::Failed(format!("cannot write {}: {e}", conf.display())))?;
+        std::fs::remove_file(&marker).map_err(|e| {
+            SandboxError::Failed(format!("cannot remove {}: {e}", marker.display()))
+        })?;
         Ok(())
     }
 
