@@ -5,8 +5,11 @@
 //!
 //! Each learner signs up and in, then works through rounds of section 14's
 //! first labs (tests/load/learner.rs) while the instructor polls the
-//! classroom matrix every 2 s and the running cap stops the least recently
-//! used sandboxes. During the run: a random sandbox container is killed, the
+//! classroom matrix every 2 s. A round is done at a seat: at most
+//! PGLAB_LOAD_ACTIVE learners (default: the running cap) work at the same
+//! moment, the others are away and queue for a seat again, so the whole
+//! class passes through the running cap, which stops the least recently
+//! used sandboxes (a learner back for round two finds theirs stopped). During the run: a random sandbox container is killed, the
 //! engine is stopped and started, pglab is restarted (SIGTERM, then started
 //! again on the same data dir). Afterwards every committed marker row and
 //! every acknowledged check pass must still be there, and every answer a
@@ -17,7 +20,8 @@
 //! `cargo test --test classroom_load` runs the reduced CI form (20 learners,
 //! cap 8); `scripts/load.sh --learners 200 --cap 50` the full one. Settings
 //! come from the environment: PGLAB_LOAD_LEARNERS, PGLAB_LOAD_CAP,
-//! PGLAB_LOAD_ROUNDS, PGLAB_LOAD_CONCURRENCY, PGLAB_LOAD_LIMIT_S,
+//! PGLAB_LOAD_ROUNDS, PGLAB_LOAD_ACTIVE (0: everyone at once),
+//! PGLAB_LOAD_CONCURRENCY, PGLAB_LOAD_LIMIT_S,
 //! PGLAB_LOAD_ARRIVAL_MS (learner i arrives i × this into the run; 300),
 //! PGLAB_LOAD_FAULTS (comma list of kill, engine, restart; "none"),
 //! PGLAB_LOAD_REPORT (a file to write the markdown report to).
@@ -66,6 +70,11 @@ async fn a_classroom_under_load_with_faults_loses_nothing() {
     let cap = setting("PGLAB_LOAD_CAP", 8);
     let rounds = setting("PGLAB_LOAD_ROUNDS", 2);
     let concurrency = setting("PGLAB_LOAD_CONCURRENCY", 8);
+    // At work at once: as many as the cap lets run (0: the whole class).
+    let active = match setting("PGLAB_LOAD_ACTIVE", cap) {
+        0 => learners,
+        n => n.min(learners),
+    };
     let limit = Duration::from_secs(setting("PGLAB_LOAD_LIMIT_S", 600) as u64);
     let fault_list =
         std::env::var("PGLAB_LOAD_FAULTS").unwrap_or_else(|_| "kill,engine,restart".into());
@@ -99,6 +108,7 @@ async fn a_classroom_under_load_with_faults_loses_nothing() {
     let ctx = Arc::new(Ctx::new(
         server.base.clone(),
         concurrency,
+        active,
         limit,
         arrival_ms,
     ));
@@ -192,6 +202,7 @@ async fn a_classroom_under_load_with_faults_loses_nothing() {
         title: format!("Classroom load: {learners} learners, running cap {cap}"),
         learners,
         cap,
+        active,
         rounds,
         concurrency,
         usage,
@@ -307,8 +318,8 @@ async fn sign_up(ctx: &Ctx, i: usize, code: &str) -> Learner {
 
 /// Every learner's acknowledged marker rows are in their sandbox and every
 /// acknowledged pass is in the store: (lost markers, lost passes). Learners
-/// are checked concurrently (the request gate bounds it): most sandboxes
-/// were stopped by the running cap and must start again.
+/// are checked concurrently (seats and the request gate bound it): most
+/// sandboxes were stopped by the running cap and must start again.
 async fn verify(ctx: &Ctx, done: &[Learner]) -> (usize, usize) {
     let checks = done.iter().map(|l| verify_one(ctx, l));
     futures::future::join_all(checks)
@@ -318,6 +329,9 @@ async fn verify(ctx: &Ctx, done: &[Learner]) -> (usize, usize) {
 }
 
 async fn verify_one(ctx: &Ctx, l: &Learner) -> (usize, usize) {
+    // A seat, like a learner at work: at most as many sandboxes at once as
+    // the class had, so the check does not thrash the running cap.
+    let _seat = ctx.seats.acquire().await.unwrap();
     let mut rows = None;
     for _ in 0..30 {
         let (class, v) = ctx

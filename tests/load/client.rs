@@ -88,6 +88,10 @@ pub struct Ctx {
     pub starts_ms: Mutex<Vec<f64>>,
     /// Bounds the requests in flight (2 cores serve server, engine, sandboxes).
     pub gate: tokio::sync::Semaphore,
+    /// Seats at the keyboard: a learner holds one for a round of work, then
+    /// takes a break and queues again (first come, first served), so at most
+    /// this many learners work at the same moment.
+    pub seats: tokio::sync::Semaphore,
     pub faults_done: AtomicBool,
     pub deadline: Instant,
     /// Learner i starts working i × this many milliseconds into the run.
@@ -95,7 +99,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(base: String, concurrency: usize, limit: Duration, arrival_ms: u64) -> Self {
+    pub fn new(
+        base: String,
+        concurrency: usize,
+        active: usize,
+        limit: Duration,
+        arrival_ms: u64,
+    ) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .timeout(HANG)
@@ -110,6 +120,7 @@ impl Ctx {
             statements: AtomicU64::new(0),
             starts_ms: Mutex::default(),
             gate: tokio::sync::Semaphore::new(concurrency),
+            seats: tokio::sync::Semaphore::new(active),
             faults_done: AtomicBool::new(false),
             deadline: Instant::now() + limit,
             arrival_ms,

@@ -117,7 +117,9 @@ impl Learner {
         while (round < rounds || !ctx.faults_done.load(Ordering::Relaxed))
             && Instant::now() < ctx.deadline
         {
+            let seat = ctx.seats.acquire().await.unwrap();
             self.round(&ctx, &labs, round).await;
+            drop(seat);
             round += 1;
             let think = 500 + (self.index as u64 * 131 + round as u64 * 17) % 1500;
             tokio::time::sleep(Duration::from_millis(think)).await;

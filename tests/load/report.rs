@@ -139,6 +139,8 @@ pub struct Summary {
     pub title: String,
     pub learners: usize,
     pub cap: usize,
+    /// Learners working at the same moment (the rest are away).
+    pub active: usize,
     pub rounds: usize,
     pub concurrency: usize,
     pub usage: Usage,
@@ -169,10 +171,10 @@ pub fn render(ctx: &Ctx, sum: &Summary) -> String {
         let _ = writeln!(out, "| {k} | {v} |");
     };
     row(
-        "learners / running cap / rounds each (at least) / requests in flight",
+        "learners / at work at once / running cap / rounds each (at least) / requests in flight",
         format!(
-            "{} / {} / {} / {}",
-            sum.learners, sum.cap, sum.rounds, sum.concurrency
+            "{} / {} / {} / {} / {}",
+            sum.learners, sum.active, sum.cap, sum.rounds, sum.concurrency
         ),
     );
     row(
