@@ -648,3 +648,84 @@ async fn an_interrupted_first_start_initialises_again() {
         "the half-made cluster was made again from scratch"
     );
 }
+
+/// Removes image names on drop (also on failure).
+struct RemoveImages(Vec<String>);
+
+impl Drop for RemoveImages {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = Command::new("docker").args(["rmi", "-f", name]).output();
+        }
+    }
+}
+
+/// A sandbox image upgrade (here: a new image under the configured name,
+/// made offline with `docker commit`): a running sandbox is left alone; once
+/// stopped, its next start re-creates the container from the new image on
+/// the same volume, and the learner's data is there.
+#[tokio::test]
+async fn docker_image_upgrade_recreates_a_stopped_sandbox_on_its_volume() {
+    if !common::require_docker() {
+        return;
+    }
+    let _one = DOCKER.lock().await;
+    let tag = format!("{:08x}", rand::random::<u32>());
+    let configured = format!("pglab-test/sandbox:upgrade-{tag}");
+    let newer = format!("pglab-test/sandbox:newer-{tag}");
+    let _images = RemoveImages(vec![configured.clone(), newer.clone()]);
+    docker(&["tag", &image(), &configured]);
+    let base = docker(&["create", &image()]);
+    docker(&[
+        "commit",
+        "--change",
+        &format!("LABEL pglab.upgrade-test={tag}"),
+        &base,
+        &newer,
+    ]);
+    docker(&["rm", &base]);
+    let newer_id = docker(&["image", "inspect", "-f", "{{.Id}}", &newer]);
+
+    let (_temp, data) = support::data_dir();
+    let config = support::config(&[
+        "--sandbox",
+        "docker",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--sandbox-pool",
+        "0",
+        "--sandbox-image",
+        &configured,
+    ]);
+    let store = support::store(&data).await;
+    let _cleanup = Cleanup(store.instance_id().await.unwrap());
+    let p = pglab::sandbox::open(&config, &store).await.unwrap();
+    let a = add_learner(&store, "ann").await;
+    let opts = p.start(a).await.unwrap();
+    let mut conn = support::connect(&opts).await;
+    sqlx::raw_sql("create table kept (x int); insert into kept values (15);")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let name = container_of(&store, a).await;
+    let first_id = docker(&["inspect", "-f", "{{.Id}}", &name]);
+
+    // The upgrade: the configured name now points to the newer image.
+    docker(&["tag", &newer, &configured]);
+    p.start(a).await.unwrap();
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.Id}}", &name]),
+        first_id,
+        "a running sandbox is not re-created under the learner"
+    );
+    p.stop(a).await.unwrap();
+    let opts = p.start(a).await.unwrap();
+    assert_ne!(docker(&["inspect", "-f", "{{.Id}}", &name]), first_id);
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.Image}}", &name]),
+        newer_id,
+        "re-created from the new image"
+    );
+    assert_eq!(scalar(&opts, "select x::text from kept").await, "15");
+}

@@ -37,6 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bollard::models::ContainerInspectResponse;
 use bollard::{API_DEFAULT_VERSION, Docker};
 use sqlx::postgres::PgConnectOptions;
 
@@ -256,7 +257,21 @@ impl DockerProvisioner {
         let mut cpu_burst = false;
         // Held from the container's start until it is ready.
         let mut _start_slot = None;
-        match self.engine.inspect(&slot.container).await? {
+        let mut existing = self.engine.inspect(&slot.container).await?;
+        if let Found::Yes(info) = &existing
+            && info.state.as_ref().and_then(|s| s.running) != Some(true)
+            && self.made_from_another_image(info).await
+        {
+            // The image was upgraded (e.g. a new PostgreSQL minor version):
+            // a stopped container is re-created from it on its volume.
+            rep.step(
+                "upgrading",
+                "the sandbox image changed: re-creating the container on its volume",
+            );
+            self.engine.remove(&slot.container).await?;
+            existing = Found::No;
+        }
+        match existing {
             Found::Yes(info) => {
                 cpu_burst = info.host_config.and_then(|h| h.nano_cpus) != Some(self.spec.nano_cpus);
                 let state = info.state.unwrap_or_default();
@@ -320,6 +335,15 @@ impl DockerProvisioner {
         }
         self.mark_ready(&slot.container, ready.started_at, ready.version);
         Ok(())
+    }
+
+    /// Whether the container was made from another image than the one the
+    /// configured name points to now (unknown counts as no).
+    async fn made_from_another_image(&self, info: &ContainerInspectResponse) -> bool {
+        let Ok(Some(current)) = self.engine.image_id(&self.spec.image).await else {
+            return false;
+        };
+        info.image.as_deref().is_some_and(|had| had != current)
     }
 
     /// Waits for one of the start slots: at most one start per core (2 to

@@ -306,6 +306,19 @@ impl Engine {
         ))
     }
 
+    /// The id (`sha256:...`) the image name points to now, if present.
+    pub async fn image_id(&self, image: &str) -> Result<Option<String>, SandboxError> {
+        Ok(
+            match self
+                .call("inspect an image", QUICK, self.docker.inspect_image(image))
+                .await?
+            {
+                Found::Yes(info) => info.id,
+                Found::No => None,
+            },
+        )
+    }
+
     /// Pulls the image from its registry, reporting progress.
     pub async fn pull(&self, image: &str, rep: &Reporter<'_>) -> Result<(), String> {
         let (repo, tag) = split_image(image);
