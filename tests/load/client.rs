@@ -19,6 +19,9 @@ pub enum Class {
     ConnectionLost,
     /// 503 with a message, or a SQL run that could not start the sandbox.
     Unavailable,
+    /// 409 from a sandbox start with a message: the container died while
+    /// starting (killed from outside); starting again is the way out.
+    SandboxFailed,
     /// pglab itself did not answer (connection refused or reset).
     ServerDown,
     /// No answer within the hang deadline.
@@ -37,6 +40,7 @@ impl Class {
             Class::Ok => "ok",
             Class::ConnectionLost => "connection lost, rerun",
             Class::Unavailable => "503 with a clear message",
+            Class::SandboxFailed => "409 sandbox failed, with a clear message",
             Class::ServerDown => "pglab not answering",
             Class::Hang => "hang (no answer in 60 s)",
             Class::ServerError => "500 / unclear 5xx",
@@ -178,6 +182,9 @@ impl Ctx {
                 let class = match status {
                     200..=299 => Class::Ok,
                     503 if !error.is_empty() => Class::Unavailable,
+                    409 if !error.is_empty() && endpoint == "POST /api/sandbox/start" => {
+                        Class::SandboxFailed
+                    }
                     500..=599 => Class::ServerError,
                     _ => Class::Refused,
                 };

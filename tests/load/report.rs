@@ -129,7 +129,9 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub fn explained(ctx: &Ctx, s: &Sample) -> bool {
     match s.class {
         Class::Ok | Class::ConnectionLost => true,
-        Class::Unavailable | Class::ServerDown => ctx.in_fault(s.began, s.ended),
+        Class::Unavailable | Class::SandboxFailed | Class::ServerDown => {
+            ctx.in_fault(s.began, s.ended)
+        }
         _ => false,
     }
 }
