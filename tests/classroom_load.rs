@@ -176,6 +176,7 @@ async fn a_classroom_under_load_with_faults_loses_nothing() {
         pid: pid.clone(),
         start_server: Arc::new(opts),
         warm_runs: learners,
+        all_arrived: Duration::from_millis(learners as u64 * arrival_ms),
     };
     plan.run(&fault_list).await;
     ctx.faults_done.store(true, Ordering::Relaxed);
