@@ -12,9 +12,9 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use common::TestServer;
 use common::browser::Browser;
 use common::console::{first_error, run_t1};
-use common::{ServerOptions, TestServer};
 use fantoccini::Locator;
 use serde_json::json;
 
@@ -56,18 +56,11 @@ async fn learner_drives_the_sandbox_panel() {
     if !common::require_docker() {
         return;
     }
-    let image = std::env::var("PGLAB_SANDBOX_IMAGE").unwrap_or_else(|_| "pglab/sandbox:15".into());
-    let server = TestServer::start_with(ServerOptions {
-        sandbox: "docker".into(),
-        // No warm pool: the learner's start is a cold one with every step.
-        extra_args: vec![
-            "--sandbox-pool".into(),
-            "0".into(),
-            "--sandbox-image".into(),
-            image,
-        ],
-        ..Default::default()
-    });
+    // No warm pool: the learner's start is a cold one with every step.
+    let server = TestServer::start_with(common::docker::server_options(
+        &common::docker::image(),
+        &[],
+    ));
     let _cleanup = common::docker::DockerCleanup::for_data_dir(&server.data_dir).await;
     let store = pglab::store::Store::open(&server.data_dir.join("pglab.db"))
         .await

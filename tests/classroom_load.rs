@@ -55,9 +55,7 @@ fn setting(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn image() -> String {
-    std::env::var("PGLAB_SANDBOX_IMAGE").unwrap_or_else(|_| "pglab/sandbox:15".into())
-}
+use common::docker::image;
 
 pub const METRICS_SECRET: &str = "load-test-metrics";
 

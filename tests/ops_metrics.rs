@@ -105,21 +105,7 @@ async fn the_running_sandboxes_gauge_follows_starts_and_stops() {
         env: vec![("PGLAB_METRICS_SECRET".into(), secret.into())],
         ..Default::default()
     });
-    let gauge = || async {
-        let text = client()
-            .get(server.url("/metrics"))
-            .bearer_auth(secret)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix("pglab_sandboxes_running "))
-            .unwrap_or("missing")
-            .to_string()
-    };
+    let gauge = || common::metric(&server, secret, "pglab_sandboxes_running");
     assert_eq!(gauge().await, "0");
     let http = common::signed_in_learner(&server, "gauge-learner").await;
     let started = http

@@ -15,9 +15,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::TestServer;
 use common::console::{first_error, run_t1};
 use common::docker::DockerCleanup;
-use common::{ServerOptions, TestServer};
 use serde_json::{Value, json};
 
 fn run(cmd: &str, args: &[&str]) -> String {
@@ -90,17 +90,10 @@ async fn a_full_sandbox_disk_is_a_clear_sql_error_and_loses_nothing() {
         eprintln!("SKIPPED: mounting a small filesystem needs root");
         return;
     }
-    let image = std::env::var("PGLAB_SANDBOX_IMAGE").unwrap_or_else(|_| "pglab/sandbox:15".into());
-    let server = TestServer::start_with(ServerOptions {
-        sandbox: "docker".into(),
-        extra_args: vec![
-            "--sandbox-pool".into(),
-            "0".into(),
-            "--sandbox-image".into(),
-            image,
-        ],
-        ..Default::default()
-    });
+    let server = TestServer::start_with(common::docker::server_options(
+        &common::docker::image(),
+        &[],
+    ));
     // Dropped last: removes the container and the volume once the small
     // disk below is unmounted.
     let _cleanup = DockerCleanup::for_data_dir(&server.data_dir).await;

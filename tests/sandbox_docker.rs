@@ -27,9 +27,7 @@ static DOCKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 use common::docker::DockerCleanup as Cleanup;
 
-fn image() -> String {
-    std::env::var("PGLAB_SANDBOX_IMAGE").unwrap_or_else(|_| "pglab/sandbox:15".into())
-}
+use common::docker::image;
 
 async fn provisioner(
     data: &std::path::Path,
@@ -289,14 +287,7 @@ async fn docker_sandbox_survives_pglab_restart() {
     let _cleanup = Cleanup(store.instance_id().await.unwrap());
     let opts = || common::ServerOptions {
         data_dir: Some(data.clone()),
-        sandbox: "docker".into(),
-        extra_args: vec![
-            "--sandbox-pool".into(),
-            "0".into(),
-            "--sandbox-image".into(),
-            image(),
-        ],
-        ..Default::default()
+        ..common::docker::server_options(&image(), &[])
     };
     let server = common::TestServer::start_with(opts());
     let http = common::signed_in_learner(&server, "docker-learner").await;
@@ -411,14 +402,7 @@ async fn docker_missing_image_is_a_clear_503() {
     let _cleanup = Cleanup(store.instance_id().await.unwrap());
     let server = common::TestServer::start_with(common::ServerOptions {
         data_dir: Some(data.clone()),
-        sandbox: "docker".into(),
-        extra_args: vec![
-            "--sandbox-pool".into(),
-            "0".into(),
-            "--sandbox-image".into(),
-            "pglab/no-such-image:0".into(),
-        ],
-        ..Default::default()
+        ..common::docker::server_options("pglab/no-such-image:0", &[])
     });
     let http = common::signed_in_learner(&server, "no-image-learner").await;
     let ready: serde_json::Value = http

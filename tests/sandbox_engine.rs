@@ -20,9 +20,7 @@ use serde_json::{Value, json};
 
 const SECRET: &str = "engine-test-metrics";
 
-fn image() -> String {
-    std::env::var("PGLAB_SANDBOX_IMAGE").unwrap_or_else(|_| "pglab/sandbox:15".into())
-}
+use common::docker::image;
 
 /// A request that must answer within `limit` (no hang): status and JSON.
 async fn timed(req: reqwest::RequestBuilder, limit: Duration) -> (u16, Value) {
@@ -38,19 +36,7 @@ async fn timed(req: reqwest::RequestBuilder, limit: Duration) -> (u16, Value) {
 }
 
 async fn running_gauge(server: &common::TestServer) -> String {
-    let text = common::client()
-        .get(server.url("/metrics"))
-        .bearer_auth(SECRET)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("pglab_sandboxes_running "))
-        .unwrap_or("missing")
-        .to_string()
+    common::metric(server, SECRET, "pglab_sandboxes_running").await
 }
 
 #[tokio::test]
@@ -61,17 +47,8 @@ async fn engine_stop_and_start_give_clear_errors_and_keep_the_data() {
     let mut engine = PrivateEngine::start(&image());
     let address = engine.host_address();
     let server = common::TestServer::start_with(common::ServerOptions {
-        sandbox: "docker".into(),
-        extra_args: vec![
-            "--docker-host".into(),
-            address.clone(),
-            "--sandbox-pool".into(),
-            "0".into(),
-            "--sandbox-image".into(),
-            image(),
-        ],
         env: vec![("PGLAB_METRICS_SECRET".into(), SECRET.into())],
-        ..Default::default()
+        ..common::docker::server_options(&image(), &["--docker-host", &address])
     });
     let http = common::signed_in_learner(&server, "engine-learner").await;
     let sql = |text: &str| {

@@ -96,7 +96,7 @@ async fn a_missing_image_is_pulled_from_a_registry_with_progress() {
     if !common::require_docker() {
         return;
     }
-    let source = std::env::var("PGLAB_SANDBOX_IMAGE").unwrap_or_else(|_| "pglab/sandbox:15".into());
+    let source = common::docker::image();
     let registry = Registry::start();
     let name = format!("{}/pglab-pull-test:15", registry.addr);
     let _untag = Untag(name.clone());
@@ -112,14 +112,7 @@ async fn a_missing_image_is_pulled_from_a_registry_with_progress() {
     let _cleanup = DockerCleanup::for_data_dir(&data).await;
     let server = common::TestServer::start_with(common::ServerOptions {
         data_dir: Some(data.clone()),
-        sandbox: "docker".into(),
-        extra_args: vec![
-            "--sandbox-pool".into(),
-            "0".into(),
-            "--sandbox-image".into(),
-            name.clone(),
-        ],
-        ..Default::default()
+        ..common::docker::server_options(&name, &[])
     });
     let http = common::signed_in_learner(&server, "puller").await;
     let mut events = http

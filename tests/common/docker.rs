@@ -5,6 +5,28 @@
 
 use std::process::Command;
 
+/// The sandbox image under test (`PGLAB_SANDBOX_IMAGE`, else the offline one).
+pub fn image() -> String {
+    std::env::var("PGLAB_SANDBOX_IMAGE").unwrap_or_else(|_| "pglab/sandbox:15".into())
+}
+
+/// A server on the Docker backend with no warm pool (every start is a
+/// learner's own), running `image`, with `extra` flags after those.
+pub fn server_options(image: &str, extra: &[&str]) -> super::ServerOptions {
+    let mut extra_args: Vec<String> = vec![
+        "--sandbox-pool".into(),
+        "0".into(),
+        "--sandbox-image".into(),
+        image.into(),
+    ];
+    extra_args.extend(extra.iter().map(|s| s.to_string()));
+    super::ServerOptions {
+        sandbox: "docker".into(),
+        extra_args,
+        ..Default::default()
+    }
+}
+
 /// Removes every container (with its anonymous volumes, e.g. a throw-away
 /// server's) and every named volume labelled with a pglab instance id, on
 /// drop: also when the test failed. Only that instance's: other tests and

@@ -299,3 +299,22 @@ fn with_csrf(server: &TestServer, jar: std::sync::Arc<reqwest::cookie::Jar>) -> 
         .build()
         .expect("client")
 }
+
+/// The value of metric `name` (a line `name value`) from `GET /metrics`
+/// with the scrape secret, or "missing".
+pub async fn metric(server: &TestServer, secret: &str, name: &str) -> String {
+    let text = client()
+        .get(server.url("/metrics"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .unwrap_or("missing")
+        .to_string()
+}

@@ -230,10 +230,7 @@ pub async fn instance_of(server: &TestServer) -> String {
 
 pub use crate::common::docker::DockerCleanup;
 
-/// The sandbox image under test.
-pub fn image() -> String {
-    std::env::var("PGLAB_SANDBOX_IMAGE").unwrap_or_else(|_| "pglab/sandbox:15".into())
-}
+pub use crate::common::docker::image;
 
 /// A server on the Docker backend (no warm pool) with `extra` flags, after
 /// the guard that removes its containers (bind them in this order, so that
@@ -242,13 +239,6 @@ pub async fn docker_server(
     data: std::path::PathBuf,
     extra: &[&str],
 ) -> (DockerCleanup, TestServer) {
-    let mut extra_args: Vec<String> = vec![
-        "--sandbox-pool".into(),
-        "0".into(),
-        "--sandbox-image".into(),
-        image(),
-    ];
-    extra_args.extend(extra.iter().map(|s| s.to_string()));
     // The store (and its instance id) exists before the server starts, so
     // the guard is armed even if the server fails.
     let store = pglab::store::Store::open(&data.join("pglab.db"))
@@ -258,9 +248,7 @@ pub async fn docker_server(
     drop(store);
     let server = TestServer::start_with(crate::common::ServerOptions {
         data_dir: Some(data),
-        sandbox: "docker".into(),
-        extra_args,
-        ..Default::default()
+        ..crate::common::docker::server_options(&image(), extra)
     });
     (cleanup, server)
 }
