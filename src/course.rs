@@ -6,7 +6,8 @@
 //! - [`render`] and [`highlight`]: markdown to lesson HTML;
 //! - [`checks`]: the exercise checks sidecar and running its checks;
 //! - [`content_check`]: `pglab content check`, the course testing itself;
-//! - [`scratch`]: a throw-away PostgreSQL for `content check --run`.
+//! - [`scratch`]: a throw-away PostgreSQL for `content check --run`;
+//! - [`prepared`]: whole pages as bytes to send (gzip and ETag made once).
 //!
 //! Rendered pages are cached in memory per file and re-rendered when the
 //! file's modification time or size changes, so authors see edits on reload.
@@ -16,6 +17,7 @@ pub mod content_check;
 pub mod highlight;
 pub mod markdown;
 pub mod model;
+pub mod prepared;
 pub mod render;
 pub mod scratch;
 
@@ -76,6 +78,8 @@ pub struct Course {
     pub sections: Vec<SectionSummary>,
     dir: PathBuf,
     cache: RwLock<HashMap<String, Arc<Page>>>,
+    /// The cached pages laid out, compressed and tagged for serving.
+    pub prepared: prepared::PreparedPages,
 }
 
 impl Course {
@@ -85,6 +89,7 @@ impl Course {
             sections: list_sections(dir),
             dir: dir.to_path_buf(),
             cache: RwLock::default(),
+            prepared: prepared::PreparedPages::default(),
         }
     }
 
