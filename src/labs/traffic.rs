@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection};
+use sqlx::{ConnectOptions, Connection, PgConnection};
 use tokio::sync::watch;
 
 use crate::sandbox::LearnerId;
@@ -189,9 +189,11 @@ async fn drive(
     options: PgConnectOptions,
     mut stopped: watch::Receiver<Option<String>>,
 ) {
+    // Seconds-long runs are the lab's point, not news for pglab's log.
     let options = options
         .application_name("taskflow-dashboard")
-        .options([("statement_timeout", STATEMENT_TIMEOUT)]);
+        .options([("statement_timeout", STATEMENT_TIMEOUT)])
+        .disable_statement_logging();
     let deadline = tokio::time::Instant::from_std(run.started + run.limit);
     let mut conn: Option<Backend> = None;
     // A query still running on the server when the run stops: without the
