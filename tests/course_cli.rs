@@ -108,10 +108,10 @@ fn content_check_run_passes_on_section_14() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(!out.contains("FAIL"), "{out}");
     assert!(
-        out.contains("PASS  the urgent blocked tasks query does not scan tasks sequentially"),
+        out.contains("PASS  the open, important tasks query does not scan tasks sequentially"),
         "{out}"
     );
-    assert!(out.contains("PASS  a row survived a restart"), "{out}");
+    assert!(out.contains("PASS  the data survived a restart"), "{out}");
     assert!(
         out.contains("expected error: ") && out.contains("deadlock detected"),
         "{out}"
