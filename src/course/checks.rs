@@ -658,20 +658,36 @@ pub fn rows_in_common(expected: &TextRows, got: &TextRows) -> usize {
 /// Whether a statement only reads: a SELECT, `WITH ... SELECT`, TABLE or
 /// VALUES (not EXPLAIN, not DML, not a WITH whose main statement writes).
 pub fn is_read_only_query(sql: &str) -> bool {
-    let words = tag::words(sql);
+    let words = tag::words(strip_leading_parens(sql));
     match words.first().map(String::as_str) {
         Some("SELECT" | "TABLE" | "VALUES") => true,
-        Some("WITH") => words
-            .iter()
-            .skip(1)
-            .find(|w| {
-                matches!(
-                    w.as_str(),
-                    "SELECT" | "TABLE" | "VALUES" | "INSERT" | "UPDATE" | "DELETE" | "MERGE"
-                )
-            })
-            .is_some_and(|w| matches!(w.as_str(), "SELECT" | "TABLE" | "VALUES")),
+        // A WITH may hide a writing statement in a CTE's parentheses, which
+        // `words` skips: any writing keyword anywhere disqualifies it.
+        Some("WITH") => !sql
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|w| {
+                ["INSERT", "UPDATE", "DELETE", "MERGE"]
+                    .iter()
+                    .any(|k| w.eq_ignore_ascii_case(k))
+            }),
         _ => false,
+    }
+}
+
+/// `sql` after its leading blanks, comments and opening parentheses:
+/// `(SELECT ...) UNION (SELECT ...)` starts with SELECT.
+fn strip_leading_parens(mut sql: &str) -> &str {
+    loop {
+        let before = sql.len();
+        sql = sql.trim_start().trim_start_matches('(');
+        if let Some(rest) = sql.strip_prefix("--") {
+            sql = rest.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(rest) = sql.strip_prefix("/*") {
+            sql = rest.split_once("*/").map_or("", |(_, r)| r);
+        }
+        if sql.len() == before {
+            return sql;
+        }
     }
 }
 
@@ -910,5 +926,162 @@ sql = "begin"
             {"Node Type": "Index Scan", "Relation Name": "tasks"}]}}]);
         assert!(has_seq_scan_on(&plan, "users"));
         assert!(!has_seq_scan_on(&plan, "tasks"));
+    }
+
+    #[test]
+    fn parses_learner_result_checks_and_block_entries() {
+        let text = r#"
+[[block]]
+contains = "UPDATE accounts"
+expect_sqlstate = "40P01"
+
+[[block]]
+contains = "pg_terminate_backend(<pid>)"
+skip = "needs a pid"
+
+[[exercise]]
+id = "14.B.3"
+[[exercise.check]]
+name = "query 1"
+kind = "learner_result"
+sql = "select 1"
+ordered = true
+message = "None of your recent queries returns it"
+"#;
+        let f = ChecksFile::parse(text).expect("valid");
+        let check = &f.exercises[0].checks[0];
+        assert_eq!(check.kind, Some(CheckKind::LearnerResult));
+        assert!(check.ordered);
+        assert!(f.exercises[0].uses_learner_queries());
+        assert_eq!(f.blocks.len(), 2);
+        assert_eq!(f.blocks[0].expect_sqlstate.as_deref(), Some("40P01"));
+        assert_eq!(f.blocks[1].skip.as_deref(), Some("needs a pid"));
+
+        let bad = |extra: &str| {
+            ChecksFile::parse(&format!(
+                "[[exercise]]\nid = \"1\"\n[[exercise.check]]\nname = \"x\"\nsql = \"select 1\"\nmessage = \"m\"\n{extra}\n"
+            ))
+        };
+        assert!(bad("kind = \"learner_result\"").is_ok());
+        let e = bad("kind = \"learner_result\"\nmin_rows = 1").unwrap_err();
+        assert!(e.contains("learner_result"), "{e}");
+        assert!(bad("kind = \"learner_result\"\ndatabase = \"x\"").is_err());
+        let e = bad("ordered = true").unwrap_err();
+        assert!(e.contains("ordered only goes with"), "{e}");
+        assert!(
+            bad("kind = \"row_count\"").is_err(),
+            "unknown kinds are refused"
+        );
+
+        let block = |body: &str| ChecksFile::parse(&format!("[[block]]\n{body}\n"));
+        assert!(
+            block("contains = \"x\"").is_err(),
+            "needs expect_sqlstate or skip"
+        );
+        assert!(block("contains = \"x\"\nskip = \"a\"\nexpect_sqlstate = \"40P01\"").is_err());
+        assert!(block("contains = \"  \"\nskip = \"a\"").is_err());
+        let e = block("contains = \"x\"\nexpect_sqlstate = \"deadlock\"").unwrap_err();
+        assert!(e.contains("is not a SQLSTATE"), "{e}");
+        assert!(block("contains = \"x\"\nskip = \"a\"\nbogus = 1").is_err());
+    }
+
+    fn rows(r: &[&[Option<&str>]]) -> TextRows {
+        r.iter()
+            .map(|row| row.iter().map(|v| v.map(str::to_string)).collect())
+            .collect()
+    }
+
+    #[test]
+    fn rows_compare_as_text_multisets_unless_ordered() {
+        let a = rows(&[
+            &[Some("1"), Some("x")],
+            &[Some("2"), None],
+            &[Some("1"), Some("x")],
+        ]);
+        let shuffled = rows(&[
+            &[Some("2"), None],
+            &[Some("1"), Some("x")],
+            &[Some("1"), Some("x")],
+        ]);
+        assert!(same_rows(&a, &a, true));
+        assert!(same_rows(&a, &shuffled, false));
+        assert!(!same_rows(&a, &shuffled, true), "order counts when ordered");
+        // NULL is not the empty string.
+        let empty = rows(&[
+            &[Some("1"), Some("x")],
+            &[Some("2"), Some("")],
+            &[Some("1"), Some("x")],
+        ]);
+        assert!(!same_rows(&a, &empty, false));
+        // Duplicates count: a set comparison would call these equal.
+        let once = rows(&[
+            &[Some("1"), Some("x")],
+            &[Some("2"), None],
+            &[Some("2"), None],
+        ]);
+        assert!(!same_rows(&a, &once, false));
+        // An extra column is a different row.
+        let wide = rows(&[&[Some("1"), Some("x"), Some("y")]]);
+        assert!(!same_rows(&rows(&[&[Some("1"), Some("x")]]), &wide, false));
+        assert!(same_rows(&Vec::new(), &Vec::new(), false));
+
+        assert_eq!(rows_in_common(&a, &once), 2);
+        assert_eq!(rows_in_common(&a, &shuffled), 3);
+        assert_eq!(rows_in_common(&a, &wide), 0);
+    }
+
+    #[test]
+    fn only_read_only_queries_are_replayed() {
+        for sql in [
+            "select 1",
+            "  -- a comment\n SELECT * FROM tasks",
+            "(select 1) union (select 2)",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "with recursive r(n) as (values (1) union all select n + 1 from r where n < 3) select * from r",
+            "TABLE tasks",
+            "values (1), (2)",
+        ] {
+            assert!(is_read_only_query(sql), "{sql}");
+        }
+        for sql in [
+            "explain select 1",
+            "explain analyze select 1",
+            "insert into t values (1)",
+            "update tasks set title = title",
+            "delete from tasks",
+            "WITH gone AS (DELETE FROM tasks RETURNING *) SELECT count(*) FROM gone",
+            "create table t as select 1",
+            "begin",
+        ] {
+            assert!(!is_read_only_query(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn candidates_are_split_deduplicated_newest_first_and_capped() {
+        let recent: Vec<String> = vec![
+            "select 2".into(),
+            "insert into t values (1); select 1; select 2;".into(),
+            "select 1".into(),
+        ];
+        assert_eq!(candidate_queries(&recent), ["select 2", "select 1"]);
+        let many: Vec<String> = (0..100).map(|i| format!("select {i}")).collect();
+        let c = candidate_queries(&many);
+        assert_eq!(c.len(), LEARNER_QUERIES_TRIED);
+        assert_eq!(c[0], "select 0");
+    }
+
+    #[test]
+    fn hints_follow_the_message() {
+        assert_eq!(
+            with_hint("Create the index.", Some("x")),
+            "Create the index: x"
+        );
+        assert_eq!(with_hint("Create the index.", None), "Create the index.");
+        assert_eq!(
+            one_line("select\n   a,\n b  from t", 100),
+            "select a, b from t"
+        );
+        assert_eq!(one_line("select 123456", 6), "select…");
     }
 }
