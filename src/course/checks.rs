@@ -97,9 +97,10 @@ pub struct Check {
     pub sql: String,
     /// What to tell the learner when the check fails: exactly what is missing.
     pub message: String,
-    /// Statements run first, inside the check's savepoint (rolled back).
+    /// Statements run first, inside the check's savepoint (rolled back):
+    /// one string (split like psql does) or a list of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub before: Option<String>,
+    pub before: Option<Before>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_rows: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,6 +116,24 @@ pub struct Check {
     /// `learner_result` only: rows must come in the reference's order.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ordered: bool,
+}
+
+/// A check's `before`: `before = "..."` or `before = ["...", "..."]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Before {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Before {
+    /// The texts, in order.
+    pub fn texts(&self) -> &[String] {
+        match self {
+            Self::One(s) => std::slice::from_ref(s),
+            Self::Many(v) => v,
+        }
+    }
 }
 
 /// The kinds of check besides the SQL assertions.
@@ -526,8 +545,9 @@ async fn single_value(conn: &mut PgConnection, sql: &str) -> Result<Option<Strin
 
 /// Runs a check's `before` statements one at a time; the first that fails
 /// fails the check, with the server's error in the learner's message.
-async fn run_before(conn: &mut PgConnection, before: &str) -> Result<(), Failure> {
-    for item in split::split(before) {
+async fn run_before(conn: &mut PgConnection, before: &Before) -> Result<(), Failure> {
+    let items = before.texts().iter().flat_map(|t| split::split(t));
+    for item in items {
         if item.kind != ItemKind::Statement {
             continue;
         }
@@ -963,6 +983,15 @@ message = "None of your recent queries returns it"
             ))
         };
         assert!(bad("kind = \"learner_result\"").is_ok());
+        let list = bad("before = [\"update t set a = a\", \"select 1; select 2\"]").unwrap();
+        let texts = list.exercises[0].checks[0]
+            .before
+            .as_ref()
+            .unwrap()
+            .texts()
+            .to_vec();
+        assert_eq!(texts, ["update t set a = a", "select 1; select 2"]);
+        assert!(bad("before = 3").is_err());
         let e = bad("kind = \"learner_result\"\nmin_rows = 1").unwrap_err();
         assert!(e.contains("learner_result"), "{e}");
         assert!(bad("kind = \"learner_result\"\ndatabase = \"x\"").is_err());
