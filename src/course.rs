@@ -6,6 +6,7 @@
 //! - [`render`] and [`highlight`]: markdown to lesson HTML;
 //! - [`checks`]: the exercise checks sidecar and running its checks;
 //! - [`content_check`]: `pglab content check`, the course testing itself;
+//! - [`play`]: its play of every sql block of a section, after the lab scripts;
 //! - [`scratch`]: a throw-away PostgreSQL for `content check --run`;
 //! - [`prepared`]: whole pages as bytes to send (gzip and ETag made once).
 //!
@@ -17,6 +18,7 @@ pub mod content_check;
 pub mod highlight;
 pub mod markdown;
 pub mod model;
+pub mod play;
 pub mod prepared;
 pub mod render;
 pub mod scratch;
