@@ -597,6 +597,29 @@ async fn big_and_odd_plans_match_psql_and_render() {
                 "{explain}"
             );
         }
+        // The lines this test is about are there (and so compared).
+        let has = |prefix: &str| ours.iter().any(|l| l.trim_start().starts_with(prefix));
+        for (needle, line) in [
+            ("order by id, title", "Full-sort Groups: "),
+            ("update tasks", "Trigger tasks_audit: time="),
+            (
+                "delete from users",
+                "Trigger for constraint tasks_assignee_id_fkey: time=",
+            ),
+            ("update events", "Update on events_199 events_200"),
+            ("do nothing", "Conflict Resolution: NOTHING"),
+            ("do update", "Conflict Filter: "),
+            ("SETTINGS", "Settings: work_mem = '8MB'"),
+            ("group by status", "Workers Launched: "),
+            ("materialized", "CTE recent"),
+        ] {
+            if explain.contains(needle) {
+                assert!(has(line), "{explain}: no {line:?} in\n{}", ours.join("\n"));
+            }
+        }
+        if explain.contains("compute_query_id") || set.contains("compute_query_id") {
+            assert!(has("Query Identifier: "), "{explain}");
+        }
         let same = if req.options.analyze {
             loose_shape(&psql) == loose_shape(&ours)
         } else {

@@ -309,6 +309,11 @@ node_fields! {
     /// Named Tuplestore Scan (a trigger's transition table).
     ["Tuplestore Name"]
     pub tuplestore_name: Option<String>,
+    /// Incremental Sort's groups under ANALYZE.
+    ["Full-sort Groups"]
+    pub full_sort_groups: Option<SortGroups>,
+    ["Pre-sorted Groups"]
+    pub pre_sorted_groups: Option<SortGroups>,
     /// WindowAgg's run condition (PostgreSQL 15).
     ["Run Condition"]
     pub run_condition: Option<String>,
@@ -424,6 +429,30 @@ macro_rules! take_buffers {
             io_write_time: $f.io_write_time,
         }
     };
+}
+
+/// An Incremental Sort's full-sort or pre-sorted groups.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SortGroups {
+    #[serde(rename = "Group Count")]
+    pub group_count: f64,
+    #[serde(rename = "Sort Methods Used")]
+    pub sort_methods: Vec<String>,
+    #[serde(rename = "Sort Space Memory")]
+    pub memory: Option<SortSpace>,
+    #[serde(rename = "Sort Space Disk")]
+    pub disk: Option<SortSpace>,
+}
+
+/// Average and peak sort space of a group kind, kB.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SortSpace {
+    #[serde(rename = "Average Sort Space Used")]
+    pub average: f64,
+    #[serde(rename = "Peak Sort Space Used")]
+    pub peak: f64,
 }
 
 /// One table a ModifyTable node writes to, when it writes to several.

@@ -364,6 +364,12 @@ impl Renderer<'_> {
                 {
                     self.push(i, format!("Sort Method: {m}  {t}: {}kB", int(u)));
                 }
+                if let Some(full) = f.full_sort_groups.as_ref().filter(|_| analyze) {
+                    self.push(i, sort_groups_line("Full-sort", full));
+                    if let Some(pre) = &f.pre_sorted_groups {
+                        self.push(i, sort_groups_line("Pre-sorted", pre));
+                    }
+                }
             }
             "Merge Append" => self.list(i, "Sort Key", &f.sort_key),
             "WindowAgg" => {
@@ -684,6 +690,27 @@ fn triggers_name_relation(plan: &Plan) -> bool {
             .triggers
             .iter()
             .any(|t| t.relation.as_deref().is_some_and(|r| !targets.contains(&r)))
+}
+
+/// `Full-sort Groups: 4  Sort Method: quicksort  Average Memory: 26kB  Peak Memory: 26kB`.
+fn sort_groups_line(label: &str, g: &super::model::SortGroups) -> String {
+    let mut s = format!(
+        "{label} Groups: {}  Sort Method{} {}",
+        int(g.group_count),
+        if g.sort_methods.len() > 1 { "s:" } else { ":" },
+        g.sort_methods.join(", ")
+    );
+    for (name, space) in [("Memory", &g.memory), ("Disk", &g.disk)] {
+        if let Some(sp) = space.as_ref().filter(|sp| sp.peak > 0.0) {
+            let _ = write!(
+                s,
+                "  Average {name}: {}kB  Peak {name}: {}kB",
+                int(sp.average),
+                int(sp.peak)
+            );
+        }
+    }
+    s
 }
 
 /// psql's `WAL: records=1 fpi=0 bytes=2` line (positive counters only).
