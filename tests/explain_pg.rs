@@ -657,7 +657,7 @@ async fn big_and_odd_plans_match_psql_and_render() {
         let text = server.to_string();
         run("rollback").execute(&mut conn).await.unwrap();
         let out = pglab::explain::explain_output(&req, &text).unwrap();
-        assert_eq!(out.rows, [text.clone()]);
+        assert_eq!(out.rows, std::slice::from_ref(&text));
         assert!(
             out.plan_html.is_some() && out.no_view.is_none(),
             "{as_json}"
