@@ -242,7 +242,7 @@ fn row_values(
 
 /// Cuts a value at `cap` bytes (on a character boundary) with a marker
 /// saying how much was left out.
-fn cap_value(text: &str, cap: usize, cut: &mut bool) -> String {
+pub(super) fn cap_value(text: &str, cap: usize, cut: &mut bool) -> String {
     if text.len() <= cap {
         return text.to_string();
     }
