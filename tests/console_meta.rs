@@ -54,7 +54,8 @@ fn stderr_text(r: &StatementResult) -> String {
         Some(t)
             if r.kind == "meta"
                 && (t.starts_with("Did not find any")
-                    || r.sql.trim_start().starts_with("\\errverbose")) =>
+                    || (r.sql.trim_start().starts_with("\\errverbose")
+                        && t != "There is no previous error.")) =>
         {
             format!("{t}\n")
         }

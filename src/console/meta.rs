@@ -275,8 +275,10 @@ async fn run_meta_inner(
     for m in &mut result.more {
         m.kind = "meta";
     }
-    if result.error.is_none() {
-        result.command_tag = None;
+    match result.error.as_mut() {
+        // A position would point into our catalog query, not the line.
+        Some(e) => e.position = None,
+        None => result.command_tag = None,
     }
     result
 }

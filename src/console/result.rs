@@ -124,6 +124,10 @@ pub struct StatementResult {
     /// table (listings do, `\d NAME` does not); never in expanded form.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub count_footer: bool,
+    /// psql prints this table unexpanded even under `\x` (`\d NAME` of
+    /// anything but a sequence).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unexpanded: bool,
     /// Further tables of the same meta-command (`\d lab.*` describes each
     /// relation it matches), each with its own title and footers.
     #[serde(skip_serializing_if = "Vec::is_empty")]

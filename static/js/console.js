@@ -48,6 +48,7 @@
   // psql's "(N rows)" where it prints one), then the further tables of the
   // same command (`\d lab.*`).
   function renderMeta(st, expanded) {
+    if (st.unexpanded) expanded = false;
     let out = '<div class="con-title">' + esc(st.title) + "</div>" + renderTable(st, expanded);
     const foot = (st.footers || []).slice();
     if (st.count_footer && !foot.length && (!expanded || !st.rows.length)) foot.push(rowCount(st.total_rows));

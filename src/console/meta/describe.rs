@@ -257,7 +257,14 @@ async fn one(
     if matches!(kind.as_str(), "r" | "m" | "f" | "p" | "I" | "t") {
         finish_table_footers(c, oid, &kind, &info, verbose, &mut footers).await?;
     }
-    Ok(table(title, &headers, rows, footers))
+    if verbose && !s(&info, 8).is_empty() {
+        footers.push(format!("Options: {}", s(&info, 8)));
+    }
+    let mut result = table(title, &headers, rows, footers);
+    // psql prints a relation's description unexpanded whatever \x says
+    // (only a sequence's follows \x).
+    result.unexpanded = true;
+    Ok(result)
 }
 
 async fn sequence(
@@ -503,8 +510,10 @@ async fn table_footers(
             &format!(
                 "SELECT r.conrelid = '{oid}'::pg_catalog.regclass, r.conname, \
                    pg_catalog.pg_get_constraintdef(r.oid, true), r.conrelid::pg_catalog.regclass \
-                 FROM pg_catalog.pg_constraint r, pg_catalog.pg_partition_ancestors('{oid}') a \
-                 WHERE r.conrelid = a.relid AND r.contype = 'f' AND r.conparentid = 0 \
+                 FROM pg_catalog.pg_constraint r \
+                 WHERE r.conrelid IN (SELECT pg_catalog.pg_partition_ancestors('{oid}') \
+                                      UNION VALUES ('{oid}'::pg_catalog.regclass)) \
+                   AND r.contype = 'f' AND r.conparentid = 0 \
                  ORDER BY 1 DESC, 2"
             ),
         )
@@ -692,11 +701,11 @@ async fn finish_table_footers(
     )
     .await?;
     let partitioned = matches!(kind, "p" | "I");
-    if !verbose {
+    if partitioned && children.is_empty() {
+        footers.push("Number of partitions: 0".into());
+    } else if !verbose {
         if partitioned {
-            footers.push(if children.is_empty() {
-                "Number of partitions: 0".to_string()
-            } else {
+            footers.push({
                 format!(
                     "Number of partitions: {} (Use \\d+ to list them.)",
                     children.len()
@@ -750,9 +759,6 @@ async fn finish_table_footers(
     }
     if verbose && !s(info, 12).is_empty() {
         footers.push(format!("Access method: {}", s(info, 12)));
-    }
-    if verbose && !s(info, 8).is_empty() {
-        footers.push(format!("Options: {}", s(info, 8)));
     }
     Ok(())
 }

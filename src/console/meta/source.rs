@@ -40,7 +40,10 @@ pub async fn view(c: &mut Conn, target: &str, numbered: bool) -> MetaOut {
     let sql = format!(
         "SELECT pg_catalog.quote_ident(n.nspname), pg_catalog.quote_ident(c.relname), c.relkind::text, \
            pg_catalog.pg_get_viewdef(c.oid, true), \
-           pg_catalog.array_to_string(pg_catalog.array_remove(pg_catalog.array_remove(c.reloptions, 'check_option=local'), 'check_option=cascaded'), ', '), \
+           (SELECT pg_catalog.string_agg(pg_catalog.split_part(o, '=', 1) || '=' || \
+                     pg_catalog.quote_literal(pg_catalog.substr(o, pg_catalog.strpos(o, '=') + 1)), ', ') \
+              FROM pg_catalog.unnest(c.reloptions) o \
+             WHERE o NOT IN ('check_option=local', 'check_option=cascaded')), \
            CASE WHEN 'check_option=local' = ANY (c.reloptions) THEN 'LOCAL' \
                 WHEN 'check_option=cascaded' = ANY (c.reloptions) THEN 'CASCADED' END \
          FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_namespace n ON c.relnamespace = n.oid \
@@ -66,7 +69,7 @@ pub async fn view(c: &mut Conn, target: &str, numbered: bool) -> MetaOut {
     let def = get(3);
     out.push_str(def.trim_end().trim_end_matches(';'));
     if !get(5).is_empty() {
-        out.push_str(&format!("\n  WITH {} CHECK OPTION", get(5)));
+        out.push_str(&format!("\n WITH {} CHECK OPTION", get(5)));
     }
     MetaOut::text(number(&out, numbered, false))
 }

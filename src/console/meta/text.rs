@@ -291,7 +291,7 @@ pub fn psql_text(r: &StatementResult, expanded: bool) -> String {
     }
     let null = r.null_display.as_deref().unwrap_or("");
     if !r.columns.is_empty() {
-        out.push_str(&table_of(r, null).render(expanded));
+        out.push_str(&table_of(r, null).render(expanded && !r.unexpanded));
     } else if r.kind == "meta" {
         if let Some(t) = &r.text {
             out.push_str(t);
