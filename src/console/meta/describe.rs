@@ -632,7 +632,8 @@ async fn triggers(c: &mut Conn, oid: &str, footers: &mut Vec<String>) -> Result<
     )
     .await?;
     // psql's five groups, in its order.
-    let groups: [(&str, fn(&str, bool) -> bool); 5] = [
+    type Belongs = fn(&str, bool) -> bool;
+    let groups: [(&str, Belongs); 5] = [
         ("Triggers:", |e, internal| !internal && e == "O"),
         ("Disabled user triggers:", |e, internal| {
             !internal && e == "D"

@@ -297,7 +297,7 @@ pub async fn extensions(c: &mut Conn, cmd: &Cmd) -> MetaOut {
 
 /// `\dp [PATTERN]` (also `\z`).
 pub async fn privileges(c: &mut Conn, cmd: &Cmd) -> MetaOut {
-    let mut sql = format!(
+    let mut sql = String::from(
         "SELECT n.nspname, c.relname, \
            CASE c.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' \
              WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' WHEN 'p' THEN 'partitioned table' END, \
@@ -312,11 +312,11 @@ pub async fn privileges(c: &mut Conn, cmd: &Cmd) -> MetaOut {
                || CASE WHEN pol.polcmd <> '*' THEN E' (' || pol.polcmd::pg_catalog.text || E'):' ELSE E':' END \
                || CASE WHEN pol.polqual IS NOT NULL THEN E'\\n  (u): ' || pg_catalog.pg_get_expr(pol.polqual, pol.polrelid) ELSE E'' END \
                || CASE WHEN pol.polwithcheck IS NOT NULL THEN E'\\n  (c): ' || pg_catalog.pg_get_expr(pol.polwithcheck, pol.polrelid) ELSE E'' END \
-               || CASE WHEN pol.polroles <> '{{0}}' THEN E'\\n  to: ' || pg_catalog.array_to_string(ARRAY( \
+               || CASE WHEN pol.polroles <> '{0}' THEN E'\\n  to: ' || pg_catalog.array_to_string(ARRAY( \
                     SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = ANY (pol.polroles) ORDER BY 1), E', ') ELSE E'' END \
              FROM pg_catalog.pg_policy pol WHERE pol.polrelid = c.oid), E'\\n') \
          FROM pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind IN ('r','v','m','S','f','p')"
+         WHERE c.relkind IN ('r','v','m','S','f','p')",
     );
     if cmd.arg(0).is_none() {
         sql.push_str(" AND n.nspname !~ '^pg_'");

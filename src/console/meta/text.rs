@@ -126,19 +126,19 @@ impl Table<'_> {
         for row in &cells {
             let height = row.iter().map(Vec::len).max().unwrap_or(1);
             for k in 0..height {
-                for j in 0..n {
+                for (j, &wj) in w.iter().enumerate() {
                     let cell = row.get(j).map(Vec::as_slice).unwrap_or(&[]);
                     let last = j + 1 == n;
                     out.push(' ');
                     match cell.get(k) {
                         None => {
                             if !last {
-                                pad(&mut out, w[j]);
+                                pad(&mut out, wj);
                             }
                         }
                         Some(text) => {
                             let more = k + 1 < cell.len();
-                            let space = w[j] - width(text);
+                            let space = wj - width(text);
                             if self.right.get(j).copied().unwrap_or(false) {
                                 pad(&mut out, space);
                                 out.push_str(text);
