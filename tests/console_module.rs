@@ -421,8 +421,11 @@ async fn meta_commands() {
     assert_eq!(col(2, 0), ["id", "title", "owner_id"]);
     assert_eq!(r.statements[2].rows[1][3].as_deref(), Some("not null"));
     assert_eq!(r.statements[2].rows[1][4].as_deref(), Some("'x'::text"));
-    let footer = r.statements[2].text.clone().unwrap();
-    assert!(footer.starts_with("Table \"public.tasks\""), "{footer}");
+    assert_eq!(
+        r.statements[2].title.as_deref(),
+        Some("Table \"public.tasks\"")
+    );
+    let footer = r.statements[2].footers.join("\n");
     assert!(
         footer.contains("\"tasks_pkey\" PRIMARY KEY, btree (id)"),
         "{footer}"

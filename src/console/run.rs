@@ -388,6 +388,7 @@ pub fn map_error(err: sqlx::Error) -> (SqlError, bool) {
                 message: pg.message().to_string(),
                 detail: pg.detail().map(str::to_string),
                 hint: pg.hint().map(str::to_string),
+                verbose: Some(super::result::VerboseFields::from_pg(pg)),
                 position,
                 script_position: None,
             },

@@ -331,7 +331,7 @@ impl Consoles {
             byte_budget: RUN_BYTE_BUDGET,
         };
         let mut out = RunResult::default();
-        let mut settings = *lock(&session.settings);
+        let mut settings = lock(&session.settings).clone();
         if items.is_empty() {
             out.transaction = *lock(&session.state);
             out.expanded = settings.expanded;
@@ -424,6 +424,7 @@ impl Consoles {
                     .map(String::len)
                     .sum();
                 limits.byte_budget = limits.byte_budget.saturating_sub(kept);
+                settings.note(&mut result);
                 let failed = result.error.is_some();
                 if let Some(e) = result.error.as_mut() {
                     e.script_position = e.position.map(|p| p + item.char_offset);
@@ -451,10 +452,10 @@ impl Consoles {
             *lock(&session.state) = TxState::Idle;
             out.connection_lost = true;
         }
-        *lock(&session.settings) = settings;
         out.transaction = *lock(&session.state);
         out.expanded = settings.expanded;
         out.timing = settings.timing;
+        *lock(&session.settings) = settings;
         out
     }
 
