@@ -139,7 +139,7 @@ fn a_plan_over_the_view_limit_gives_rows_and_a_reason() {
     assert!(why.contains("more than the 8.0 MiB pglab draws"), "{why}");
     let as_json = parse_explain("explain (format json) select * from events").unwrap();
     let out = explain_output(&as_json, &json).unwrap();
-    assert_eq!(out.rows, [json.clone()]);
+    assert_eq!(out.rows, std::slice::from_ref(&json));
     assert!(out.plan_html.is_none() && out.no_view.is_some());
     assert!(explain_output(&text, &json[..json.len() - 3]).is_err());
 }
