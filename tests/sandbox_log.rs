@@ -190,7 +190,10 @@ async fn deadlock_is_read_off_the_log(backend: &'static str) {
         .await;
     let destinations = jq["outputs"][0].as_array().unwrap();
     assert_eq!(destinations.len(), mounts.len(), "{jq}");
-    assert_eq!(destinations[0], mounts[0]["Destination"]);
+    // The engine lists mounts in no fixed order: compare as sets.
+    for m in mounts.iter() {
+        assert!(destinations.contains(&m["Destination"]), "{jq}");
+    }
     let post = lab
         .http
         .post(lab.url("/api/sandbox/inspect/jq"))
@@ -207,7 +210,7 @@ async fn deadlock_is_read_off_the_log(backend: &'static str) {
         // Endless or huge: cut by the output cap, the deadline or the
         // memory limit of the child process.
         ("repeat(.)", &["passed", "stopped"]),
-        ("[range(1e12)] | length", &["passed", "stopped"]),
+        ("[range(1e12)] | length", &["passed", "stopped", "memory"]),
         ("def f: f; f", &["passed", "stopped"]),
     ] {
         let began = Instant::now();

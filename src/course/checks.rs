@@ -979,7 +979,7 @@ mod tests {
         assert!(!same_rows_within(&expected, &wrong_order, true));
         assert!(same_rows_within(&expected, &wrong_order, false));
         // The values must sit in the same rows, not just the same columns.
-        let mixed = vec![vec![v("a"), v("4")], vec![v("b"), v("5")]];
+        let mixed = [vec![v("a"), v("4")], vec![v("b"), v("5")]];
         let mixed_wide: TextRows = mixed
             .iter()
             .map(|r| [r.clone(), vec![v("x")]].concat())
