@@ -124,7 +124,14 @@ fn content_check_run_passes_on_section_14() {
             assert_eq!(after["passed"], true, "{ex}");
         }
         // Checks fail before their reference solution: they test something.
-        if let Some(before) = ex.get("before") {
+        // Except where an earlier exercise already did the work in this
+        // cumulative run: 14.C.1 makes the index 14.D.1 asks for, and
+        // 14.D.2's checks (no open transaction, no money lost) hold on any
+        // healthy database; they fail on a learner's broken state instead.
+        let cumulative = ["14.D.1", "14.D.2"];
+        if let Some(before) = ex.get("before")
+            && !cumulative.contains(&ex["id"].as_str().unwrap_or(""))
+        {
             assert_eq!(before["passed"], false, "{ex}");
         }
     }
