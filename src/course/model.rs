@@ -389,6 +389,18 @@ pub fn parse(text: &str) -> Section {
                     Heading::Other => {}
                 }
             }
+            // A heading's text as the renderer reads it (`render::plain_text`):
+            // raw HTML is shown as text there, so it is text here too.
+            Event::Html(t) | Event::InlineHtml(t) => {
+                if let Some((_, h)) = heading.as_mut() {
+                    h.push_str(t);
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                if let Some((_, h)) = heading.as_mut() {
+                    h.push(' ');
+                }
+            }
             Event::Text(t) | Event::Code(t) => {
                 if let Some((_, h)) = heading.as_mut() {
                     h.push_str(t);
@@ -436,8 +448,9 @@ pub fn parse(text: &str) -> Section {
     section
 }
 
-/// The id of a part's scenario: `14.E`.
-fn scenario_id(number: Option<u32>, part: Option<char>) -> String {
+/// A scenario's exercise id: `<section>.<part>` (`14.E`), `<section>.scenario`
+/// outside a part, `scenario` on a page without a section number.
+pub fn scenario_id(number: Option<u32>, part: Option<char>) -> String {
     match (number, part) {
         (Some(n), Some(p)) => format!("{n}.{p}"),
         (Some(n), None) => format!("{n}.scenario"),
