@@ -171,12 +171,11 @@ impl Course {
             .dir
             .canonicalize()
             .map_err(|e| io_error(&self.dir, e))?;
-        let full = match root.join(rel_path).canonicalize() {
-            Ok(full) => full,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ContentError::NotFound);
-            }
-            Err(e) => return Err(io_error(rel_path, e)),
+        // Any failure here comes from the path asked for (no such file, a
+        // file used as a folder, a name too long for the file system...):
+        // there is no such file.
+        let Ok(full) = root.join(rel_path).canonicalize() else {
+            return Err(ContentError::NotFound);
         };
         if !full.starts_with(&root) {
             return Err(ContentError::Refused);

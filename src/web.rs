@@ -75,6 +75,13 @@ pub fn router(state: AppState) -> Router {
         ))
         // Browsers' CSP reports carry no CSRF token: outside the session layer.
         .merge(headers::router())
+        // Extractor rejections (bad path parameter, query, body) answer
+        // `{"error": ...}` like every handler's refusal.
+        .layer(middleware::map_response(error::plain_errors_as_json))
+        .layer(middleware::from_fn_with_state(
+            console::body_limit(max_script),
+            error::refuse_declared_oversize,
+        ))
         .layer(CompressionLayer::new())
         // Route layers see the MatchedPath: metrics and logs label by route
         // template. The trace layer never records headers or query strings.

@@ -211,6 +211,9 @@ mod split_target {
         "😀",
         "\u{feff}",
         "\0",
+        "\u{b}",
+        "\u{a0}",
+        "\u{3000}",
     ];
 
     /// The whole property; the one place that calls the splitter.
@@ -230,8 +233,9 @@ mod split_target {
                 Some(it.text.as_str()),
                 "{src:?}: item text is not the input's slice at its offset"
             );
+            // Trimmed of exactly the whitespace the lexer skips.
             assert!(
-                !it.text.is_empty() && it.text.trim_end() == it.text,
+                !it.text.is_empty() && !it.text.ends_with([' ', '\t', '\r', '\n', '\x0c']),
                 "{src:?}: {it:?}"
             );
             assert_eq!(it.char_offset, src[..it.offset].chars().count(), "{src:?}");
@@ -959,6 +963,329 @@ mod explain_target {
             "/* c */", "-- c\n", "\n", ";", "select 1", "é", "😀", "\t", "generic_plan",
         ], 16)) {
             check_statement(&sql);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 4. The checks sidecar (TOML).
+// ---------------------------------------------------------------------------
+
+mod checks_target {
+    use super::*;
+    use pglab::course::checks::ChecksFile;
+    use toml::{Table, Value};
+
+    pub const PIECES: &[&str] = &[
+        "[[exercise]]\n",
+        "id = \"14.B.1\"\n",
+        "[[exercise.check]]\n",
+        "name = \"n\"\n",
+        "sql = \"select true\"\n",
+        "message = \"m\"\n",
+        "kind = \"learner_result\"\n",
+        "ordered = true\n",
+        "expect_rows = 3\n",
+        "min_rows = -1\n",
+        "same_as = \"select 1\"\n",
+        "plan_has_no_seq_scan_on = \"t\"\n",
+        "database = \"copy\"\n",
+        "before = \"select 1\"\n",
+        "before = [\"a\", \"b\"]\n",
+        "before = [1, {x = 1}]\n",
+        "[[exercise.solution]]\n",
+        "file = \"practice/a.sql\"\n",
+        "session = \"T1\"\n",
+        "background = true\n",
+        "allow_error = true\n",
+        "shell = \"psql\"\n",
+        "restart = true\n",
+        "[[block]]\n",
+        "contains = \"lock\"\n",
+        "expect_sqlstate = \"40P01\"\n",
+        "skip = \"why\"\n",
+        "unknown = 1\n",
+        "[exercise]\n",
+        "[[exercise.check.x]]\n",
+        "'''",
+        "\"\"\"",
+        "\"",
+        "=",
+        "\n",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "#",
+        "\\u0000",
+        "\\",
+        "1979-05-27T07:32:00Z",
+        "inf",
+        "nan",
+        "9223372036854775808",
+        "é",
+    ];
+
+    /// The whole property on any text: no panic, an error says something,
+    /// and what parses serializes back to text that parses to the same.
+    pub fn check(text: &str) {
+        match ChecksFile::parse(text) {
+            Ok(file) => {
+                let again = toml::to_string(&file).expect("serialize");
+                let reread = ChecksFile::parse(&again)
+                    .unwrap_or_else(|e| panic!("{text:?} → {again:?} does not parse again: {e}"));
+                assert_eq!(toml::to_string(&reread).unwrap(), again, "{text:?}");
+            }
+            Err(e) => assert!(!e.trim().is_empty(), "{text:?}: empty error"),
+        }
+    }
+
+    /// Calls `f` on the `n`-th table of a parsed sidecar in pre-order: the
+    /// root, each `[[exercise]]`, `[[exercise.check]]`, `[[exercise.solution]]`,
+    /// `[[block]]`. Returns whether there was one.
+    fn with_table(t: &mut Table, n: &mut usize, f: &mut dyn FnMut(&mut Table)) -> bool {
+        if *n == 0 {
+            f(t);
+            return true;
+        }
+        *n -= 1;
+        for (_, v) in t.iter_mut() {
+            if let Value::Array(a) = v {
+                for item in a.iter_mut() {
+                    if let Value::Table(inner) = item
+                        && with_table(inner, n, f)
+                    {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    fn count_tables(t: &Table) -> usize {
+        1 + t
+            .values()
+            .filter_map(Value::as_array)
+            .flatten()
+            .filter_map(Value::as_table)
+            .map(count_tables)
+            .sum::<usize>()
+    }
+
+    fn sidecars() -> Vec<String> {
+        let mut all = seeds(
+            "checks",
+            &[
+                ("content", ".checks.toml"),
+                ("tests/fixtures", ".checks.toml"),
+            ],
+        );
+        all.retain(|t| ChecksFile::parse(t).is_ok());
+        assert!(all.len() >= 3, "valid sidecar seeds");
+        all
+    }
+
+    fn toml_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            any::<bool>().prop_map(Value::Boolean),
+            any::<i64>().prop_map(Value::Integer),
+            any::<f64>().prop_map(Value::Float),
+            ".{0,8}".prop_map(Value::String),
+            prop::sample::select(&["learner_result", "40P01", "select true", ""][..])
+                .prop_map(|s| Value::String(s.to_string())),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(("[a-z_]{1,8}", inner), 0..4)
+                    .prop_map(|kv| Value::Table(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    #[test]
+    fn checks_corpus() {
+        for (path, text) in corpus("checks") {
+            eprintln!("{}", path.display());
+            check(&text);
+        }
+        for text in sidecars() {
+            check(&text);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn checks_random_bytes(text in lossy_text(200)) {
+            check(&text);
+        }
+
+        #[test]
+        fn checks_toml_pieces(text in pieces(PIECES, 30)) {
+            check(&text);
+        }
+
+        #[test]
+        fn checks_mutated_text(text in mutated(sidecars(), PIECES)) {
+            check(&text);
+        }
+
+        /// Any table of a valid sidecar with a key we do not know is refused,
+        /// and the error names the key.
+        #[test]
+        fn checks_unknown_keys_refused(
+            seed in prop::sample::select(sidecars()),
+            at in any::<prop::sample::Index>(),
+            key in "[a-z][a-z_]{0,10}",
+            value in toml_value(),
+        ) {
+            const KNOWN: &[&str] = &[
+                "exercise", "block", "id", "check", "solution", "name", "kind", "sql",
+                "message", "before", "expect_rows", "min_rows", "same_as",
+                "plan_has_no_seq_scan_on", "database", "ordered", "file", "session",
+                "background", "allow_error", "shell", "restart", "contains",
+                "expect_sqlstate", "skip",
+            ];
+            prop_assume!(!KNOWN.contains(&key.as_str()));
+            let mut doc: Table = seed.parse().unwrap();
+            let mut n = at.index(count_tables(&doc));
+            let found = with_table(&mut doc, &mut n, &mut |t| {
+                t.insert(key.clone(), value.clone());
+            });
+            prop_assert!(found);
+            let text = toml::to_string(&doc).unwrap();
+            let err = ChecksFile::parse(&text).err();
+            prop_assert!(
+                err.as_deref().is_some_and(|e| e.contains(&format!("unknown field `{key}`"))),
+                "{key} accepted or not named: {err:?}"
+            );
+        }
+
+        /// A valid sidecar with one value replaced by any TOML value: parsed
+        /// or refused, never a panic.
+        #[test]
+        fn checks_values_replaced(
+            seed in prop::sample::select(sidecars()),
+            at in any::<prop::sample::Index>(),
+            key_at in any::<prop::sample::Index>(),
+            value in toml_value(),
+        ) {
+            let mut doc: Table = seed.parse().unwrap();
+            let mut n = at.index(count_tables(&doc));
+            with_table(&mut doc, &mut n, &mut |t| {
+                if !t.is_empty() {
+                    let k = t.keys().nth(key_at.index(t.len())).unwrap().clone();
+                    t.insert(k, value.clone());
+                }
+            });
+            check(&toml::to_string(&doc).unwrap());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 5. The learners CSV import.
+// ---------------------------------------------------------------------------
+
+mod csv_target {
+    use super::*;
+    use pglab::auth::{import, password, users};
+
+    pub const PIECES: &[&str] = &[
+        "alice",
+        "bob.smith",
+        "c_d-e",
+        "Zoë",
+        "x",
+        "a",
+        "-lead",
+        ".dot",
+        "ALICE",
+        "username",
+        "Username",
+        "\"quoted\"",
+        "\"",
+        ",",
+        ";",
+        "\t",
+        ",secret-password",
+        ",short",
+        ",pass,with,commas",
+        ";  spaced password  ",
+        "\n",
+        "\r\n",
+        "\r",
+        "\u{feff}",
+        "# comment",
+        " ",
+        "é",
+        "😀",
+        "\0",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    ];
+
+    /// The whole property: accepted rows all have valid, distinct usernames
+    /// and valid passwords, in line order; a refusal names a line.
+    pub fn check(csv: &str) {
+        match import::parse(csv) {
+            Ok(rows) => {
+                assert!(!rows.is_empty(), "{csv:?}");
+                let lines = csv.lines().count();
+                let mut last = 0;
+                let mut seen = std::collections::HashSet::new();
+                for (line, name, pass) in &rows {
+                    assert!(*line > last && *line <= lines, "{csv:?}: line {line}");
+                    last = *line;
+                    let valid = users::parse_username(name)
+                        .unwrap_or_else(|e| panic!("{csv:?}: accepted {name:?}: {e}"));
+                    assert_eq!(&valid, name, "{csv:?}");
+                    assert!(
+                        seen.insert(name.to_ascii_lowercase()),
+                        "{csv:?}: {name} twice"
+                    );
+                    if let Some(p) = pass {
+                        assert!(password::validate(p).is_ok(), "{csv:?}: password {p:?}");
+                    }
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("line ") || msg.contains("no usernames"),
+                    "{csv:?}: {msg}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn csv_corpus() {
+        for (path, text) in corpus("csv") {
+            eprintln!("{}", path.display());
+            check(&text);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn csv_random_bytes(csv in lossy_text(200)) {
+            check(&csv);
+        }
+
+        #[test]
+        fn csv_pieces(csv in pieces(PIECES, 30)) {
+            check(&csv);
+        }
+
+        #[test]
+        fn csv_mutated_seeds(csv in mutated(seeds("csv", &[]), PIECES)) {
+            check(&csv);
         }
     }
 }

@@ -86,7 +86,7 @@ impl<'a> Splitter<'a> {
         while self.pos < self.bytes.len() {
             let c = self.bytes[self.pos];
             match c {
-                b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' => self.pos += 1,
+                c if is_space(c) => self.pos += 1,
                 b'-' if self.peek(1) == Some(b'-') => self.skip_line_comment(),
                 b'/' if self.peek(1) == Some(b'*') => self.skip_block_comment(),
                 b'\\' if self.at_line_start(self.pos) => self.meta_command(),
@@ -242,7 +242,7 @@ impl<'a> Splitter<'a> {
         while self.pos < self.bytes.len() && self.bytes[self.pos] != b'\n' {
             self.pos += 1;
         }
-        let text = self.src[begin..self.pos].trim_end();
+        let text = trim_space_end(&self.src[begin..self.pos]);
         // `\g` only sends the statement typed before it, which is done above.
         if text != "\\g" {
             self.items.push(self.item(ItemKind::Meta, begin, text));
@@ -252,7 +252,7 @@ impl<'a> Splitter<'a> {
     /// Ends the current statement at byte `end` (exclusive).
     fn finish(&mut self, end: usize) {
         if let Some(start) = self.start.take() {
-            let text = self.src[start..end].trim_end();
+            let text = trim_space_end(&self.src[start..end]);
             if !text.is_empty() {
                 let item = self.item(ItemKind::Statement, start, text);
                 self.items.push(item);
@@ -273,6 +273,18 @@ impl<'a> Splitter<'a> {
             line: before.bytes().filter(|&b| b == b'\n').count() + 1,
         }
     }
+}
+
+/// The whitespace PostgreSQL's lexer skips (`[ \t\n\r\f]`): only this is
+/// trimmed from an item, so that what the splitter drops is exactly what it
+/// skips (Rust's `trim_end` would also drop `\v` and Unicode spaces, which
+/// the server reads as part of the statement).
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c')
+}
+
+fn trim_space_end(text: &str) -> &str {
+    text.trim_end_matches(|c: char| c.is_ascii() && is_space(c as u8))
 }
 
 fn is_ident_start(c: u8) -> bool {

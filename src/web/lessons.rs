@@ -110,6 +110,9 @@ fn content_error(err: ContentError) -> Result<Response, AppError> {
     match err {
         ContentError::NotFound => Ok(super::pages::not_found_response()),
         ContentError::Refused => Err(AppError::BadRequest(err.to_string())),
+        ContentError::Io(p, e) if e.kind() == std::io::ErrorKind::InvalidData => Err(
+            AppError::BadRequest(format!("{} is not a text file", p.display())),
+        ),
         ContentError::Io(..) => Err(AppError::Internal(err.into())),
     }
 }
@@ -198,12 +201,6 @@ async fn file(
     }
     let text = match course.read_file(&path) {
         Ok(t) => t,
-        Err(ContentError::Io(p, e)) if e.kind() == std::io::ErrorKind::InvalidData => {
-            return Err(AppError::BadRequest(format!(
-                "{} is not a text file",
-                p.display()
-            )));
-        }
         Err(e) => return content_error(e),
     };
     let body = code_file_html(&path, &text);
