@@ -82,6 +82,12 @@ pub struct ServeConfig {
     #[arg(long, env = "PGLAB_SANDBOX_MAX_RUNNING", default_value_t = 50)]
     pub sandbox_max_running: usize,
 
+    /// Images a learner's compose file may name, comma-separated: `NAME`
+    /// (run as written) or `NAME=IMAGE` (run IMAGE when the file says NAME).
+    /// Empty: the sandbox image, and `postgres:15` as a name for it.
+    #[arg(long, env = "PGLAB_COMPOSE_IMAGES", value_delimiter = ',')]
+    pub compose_images: Vec<String>,
+
     /// SQL console settings (timeouts, caps, session idle time).
     #[command(flatten)]
     pub console: crate::console::ConsoleConfig,

@@ -7,6 +7,7 @@
 //! the store ([`records`]), live progress of starts ([`progress`]), the
 //! background idle reaper ([`reaper`]) and the choice of backend ([`select`]).
 
+pub mod compose;
 pub mod docker;
 pub mod jq;
 pub mod local;
@@ -167,6 +168,23 @@ pub trait Provisioner: Send + Sync + 'static {
     /// Removes the server and its data (container and volume, or cluster dir).
     async fn destroy(&self, _learner: LearnerId) -> Result<(), SandboxError> {
         Err(self.unsupported("destroy"))
+    }
+    /// `docker compose up -d`: re-creates the learner's server with the
+    /// settings in force (the compose plan a caller put in the store with
+    /// [`compose::ComposeFiles::set_applied`], or pglab's own), on its named
+    /// volume or none; progress goes to [`Provisioner::progress`].
+    async fn compose_up(&self, _learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
+        Err(self.unsupported(
+            "run a compose file (it runs clusters, not containers: start pglab with --sandbox docker)",
+        ))
+    }
+    /// `docker compose down [--volumes]`: removes the learner's container,
+    /// and with `volumes` the named volume of the settings in force. The
+    /// next start creates it again.
+    async fn compose_down(&self, _learner: LearnerId, _volumes: bool) -> Result<(), SandboxError> {
+        Err(self.unsupported(
+            "run a compose file (it runs clusters, not containers: start pglab with --sandbox docker)",
+        ))
     }
     /// Starts (or re-attaches to) the learner's throw-away server of the
     /// 14.D.4 "no volume" demonstration: the same limits and isolation as

@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod classrooms;
+mod compose;
 mod console;
 mod dumps;
 mod error;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(progress::router())
         .merge(lessons::router())
         .merge(sandbox::router())
+        .merge(compose::router())
         .merge(labs::router())
         .merge(terminal::router())
         .merge(dumps::router())

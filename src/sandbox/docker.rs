@@ -46,6 +46,7 @@ use sqlx::postgres::PgConnectOptions;
 use engine::{Engine, Found};
 use spec::ContainerSpec;
 
+use super::compose::{ComposeFiles, ComposePlan};
 use super::progress::{Reporter, finish_start};
 use super::records::{Records, SandboxRecord};
 use super::{
@@ -76,6 +77,9 @@ pub struct DockerProvisioner {
     sockets: PathBuf,
     pool_size: usize,
     records: Records,
+    /// Learners' compose files: the settings a compose up put in force are
+    /// read at every creation of the learner's container.
+    compose: ComposeFiles,
     locks: LearnerLocks,
     hub: ProgressHub,
     /// "Docker 20.10.24 (API 1.41) at unix:///var/run/docker.sock".
@@ -151,6 +155,7 @@ impl DockerProvisioner {
             sockets,
             pool_size: config.sandbox_pool,
             records: Records::new(store),
+            compose: ComposeFiles::new(store),
             locks: LearnerLocks::default(),
             hub: ProgressHub::default(),
             engine_desc,
@@ -254,6 +259,24 @@ impl DockerProvisioner {
         rep: &Reporter<'_>,
     ) -> Result<(), SandboxError> {
         let socket_dir = self.socket_dir(&slot.key);
+        // The learner's compose settings, if a compose up put some in force.
+        let plan = match learner {
+            Some(id) => self.compose.applied(id).await?,
+            None => None,
+        };
+        let image = plan.as_ref().map_or(&self.spec.image, |p| &p.image).clone();
+        let target_cpus = plan
+            .as_ref()
+            .and_then(|p| p.nano_cpus)
+            .unwrap_or(self.spec.nano_cpus);
+        // The named volume at PGDATA: pglab's, the learner's, or none.
+        let data_volume = match &plan {
+            None => Some(slot.volume.clone()),
+            Some(p) => p
+                .volume
+                .as_deref()
+                .map(|name| self.compose_volume(slot, name)),
+        };
         let mut first_start = false;
         // Whether the container may run without its CPU limit right now.
         let mut cpu_burst = false;
@@ -262,7 +285,7 @@ impl DockerProvisioner {
         let mut existing = self.engine.inspect(&slot.container).await?;
         if let Found::Yes(info) = &existing
             && info.state.as_ref().and_then(|s| s.running) != Some(true)
-            && self.made_from_another_image(info).await
+            && self.made_from_another_image(info, &image).await
         {
             // The image was upgraded (e.g. a new PostgreSQL minor version):
             // a stopped container is re-created from it on its volume.
@@ -275,7 +298,7 @@ impl DockerProvisioner {
         }
         match existing {
             Found::Yes(info) => {
-                cpu_burst = info.host_config.and_then(|h| h.nano_cpus) != Some(self.spec.nano_cpus);
+                cpu_burst = info.host_config.and_then(|h| h.nano_cpus) != Some(target_cpus);
                 let state = info.state.unwrap_or_default();
                 if state.running == Some(true) {
                     let started = state.started_at.unwrap_or_default();
@@ -291,22 +314,37 @@ impl DockerProvisioner {
             }
             Found::No => {
                 _start_slot = Some(self.start_slot(rep).await?);
-                self.ensure_image(rep).await?;
-                first_start = !self.engine.volume_exists(&slot.volume).await?;
-                if first_start {
-                    rep.step("creating volume", "creating the data volume");
+                if image == self.spec.image {
+                    self.ensure_image(rep).await?;
+                } else if !self.engine.has_image(&image).await? {
+                    return Err(SandboxError::Unavailable(format!(
+                        "the image {image} of your compose file is not on this engine"
+                    )));
+                }
+                first_start = match &data_volume {
+                    Some(volume) => !self.engine.volume_exists(volume).await?,
+                    None => true,
+                };
+                if first_start && let Some(volume) = &data_volume {
+                    rep.step("creating volume", format!("Volume \"{volume}\" creating"));
                     self.engine
-                        .create_volume(&slot.volume, self.labels(&slot.key, learner))
+                        .create_volume(volume, self.labels(&slot.key, learner))
                         .await?;
                 }
                 prepare_socket_dir(&socket_dir)?;
-                rep.step("creating container", "creating the sandbox container");
+                rep.step(
+                    "creating container",
+                    format!("Container {} creating", slot.container),
+                );
                 let mut body = self.spec.body(
                     self.labels(&slot.key, learner),
                     &slot.volume,
                     &socket_dir,
                     &slot.password,
                 );
+                if let Some(plan) = &plan {
+                    spec::apply_plan(&mut body, plan, data_volume.as_deref());
+                }
                 if first_start && let Some(host) = body.host_config.as_mut() {
                     // initdb is CPU-bound (~1 s of CPU): under a 0.5 CPU
                     // limit it alone would take 2 s. The first start runs
@@ -331,9 +369,7 @@ impl DockerProvisioner {
         );
         let ready = ready::wait(&self.engine, &slot.container, &self.options(slot)).await?;
         if cpu_burst {
-            self.engine
-                .set_cpus(&slot.container, self.spec.nano_cpus)
-                .await?;
+            self.engine.set_cpus(&slot.container, target_cpus).await?;
         }
         self.mark_ready(&slot.container, ready.started_at, ready.version);
         Ok(())
@@ -341,8 +377,8 @@ impl DockerProvisioner {
 
     /// Whether the container was made from another image than the one the
     /// configured name points to now (unknown counts as no).
-    async fn made_from_another_image(&self, info: &ContainerInspectResponse) -> bool {
-        let Ok(Some(current)) = self.engine.image_id(&self.spec.image).await else {
+    async fn made_from_another_image(&self, info: &ContainerInspectResponse, image: &str) -> bool {
+        let Ok(Some(current)) = self.engine.image_id(image).await else {
             return false;
         };
         info.image.as_deref().is_some_and(|had| had != current)
@@ -458,11 +494,27 @@ impl DockerProvisioner {
         self.records.set_state(learner, SandboxState::Stopped).await
     }
 
-    /// Removes container, volume and socket dir of a sandbox.
+    /// The engine's name of a volume a learner's compose file names.
+    fn compose_volume(&self, slot: &Slot, name: &str) -> String {
+        format!("{}-{}-c-{name}", self.prefix(), slot.key)
+    }
+
+    /// Removes container, volumes (pglab's and those of compose files) and
+    /// socket dir of a sandbox.
     async fn remove_slot(&self, slot: &Slot) -> Result<(), SandboxError> {
         self.forget_ready(&slot.container);
         self.engine.remove(&slot.container).await?;
         self.engine.remove_volume(&slot.volume).await?;
+        let labelled = self
+            .engine
+            .list_volumes(&[
+                format!("pglab.instance={}", self.instance),
+                format!("pglab.key={}", slot.key),
+            ])
+            .await?;
+        for volume in labelled {
+            self.engine.remove_volume(&volume).await?;
+        }
         let _ = tokio::fs::remove_dir_all(self.socket_dir(&slot.key)).await;
         Ok(())
     }
@@ -474,6 +526,49 @@ impl DockerProvisioner {
         }
         // A container made for this learner but never recorded.
         self.engine.remove(&self.learner_container(learner)).await
+    }
+
+    /// Re-creates the learner's container with the settings in force
+    /// (the learner's compose plan or pglab's), lock held.
+    async fn compose_up_locked(
+        &self,
+        learner: LearnerId,
+        rep: &Reporter<'_>,
+    ) -> Result<PgConnectOptions, SandboxError> {
+        if let Some(record) = self.records.get(learner).await? {
+            rep.step(
+                "removing",
+                format!("Container {} recreate", record.container),
+            );
+            self.forget_ready(&record.container);
+            self.engine.remove(&record.container).await?;
+        }
+        self.start_locked(learner, rep).await
+    }
+
+    /// `docker compose down [--volumes]`, lock held.
+    async fn compose_down_locked(
+        &self,
+        learner: LearnerId,
+        plan: Option<ComposePlan>,
+        volumes: bool,
+    ) -> Result<(), SandboxError> {
+        let Some(record) = self.records.get(learner).await? else {
+            return Ok(());
+        };
+        let slot = Self::slot_of(&record);
+        self.forget_ready(&slot.container);
+        self.engine.remove(&slot.container).await?;
+        if volumes {
+            let volume = match &plan {
+                None => Some(slot.volume.clone()),
+                Some(p) => p.volume.as_deref().map(|n| self.compose_volume(&slot, n)),
+            };
+            if let Some(volume) = volume {
+                self.engine.remove_volume(&volume).await?;
+            }
+        }
+        self.records.set_state(learner, SandboxState::Stopped).await
     }
 
     /// The engine's memory figure for a learner's container (benchmarks).
@@ -567,6 +662,19 @@ impl Provisioner for DockerProvisioner {
         let _guard = self.locks.lock(learner).await;
         self.remove_ephemeral(learner).await?;
         self.remove_locked(learner).await
+    }
+
+    async fn compose_up(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
+        let _guard = self.locks.lock(learner).await;
+        let rep = self.hub.reporter(learner);
+        let result = self.compose_up_locked(learner, &rep).await;
+        finish_start(&self.hub, &self.records, learner, &rep, result).await
+    }
+
+    async fn compose_down(&self, learner: LearnerId, volumes: bool) -> Result<(), SandboxError> {
+        let _guard = self.locks.lock(learner).await;
+        let plan = self.compose.applied(learner).await?;
+        self.compose_down_locked(learner, plan, volumes).await
     }
 
     async fn ephemeral_start(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {

@@ -58,6 +58,8 @@
         b.addEventListener("click", () => this.act(action));
         this.buttons.append(b);
       }
+      // The learner's own compose file for this server (templates/compose.html).
+      this.buttons.append(el("a", { class: "btn", href: "/sandbox/compose", "data-compose-link": "" }, "Compose file…"));
       this.detail = el("p", { class: "sandbox-detail", hidden: "" });
       this.progress = el("ol", { class: "sandbox-progress", "aria-live": "polite", hidden: "" });
       root.append(head, this.facts, this.buttons, this.detail, this.progress);

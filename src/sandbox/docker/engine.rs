@@ -132,9 +132,14 @@ impl Engine {
         .map(|_| ())
     }
 
-    /// Removes a container (its volume is kept). Gone already is fine.
+    /// Removes a container with its anonymous volumes (a compose sandbox
+    /// without a named volume keeps its data in one); named volumes are
+    /// kept. Gone already is fine.
     pub async fn remove(&self, name: &str) -> Result<(), SandboxError> {
-        let options = RemoveContainerOptionsBuilder::default().force(true).build();
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
         self.call(
             "remove a container",
             Duration::from_secs(25),
@@ -213,6 +218,28 @@ impl Engine {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Names of the volumes carrying all these labels.
+    pub async fn list_volumes(&self, labels: &[String]) -> Result<Vec<String>, SandboxError> {
+        let filters: HashMap<String, Vec<String>> =
+            HashMap::from([("label".to_string(), labels.to_vec())]);
+        let options = bollard::query_parameters::ListVolumesOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let answer = self
+            .must(
+                "list volumes",
+                QUICK,
+                self.docker.list_volumes(Some(options)),
+            )
+            .await?;
+        Ok(answer
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect())
     }
 
     /// Containers (running or not) carrying all these labels.

@@ -9,9 +9,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, Mount, MountType};
+use bollard::models::{
+    ContainerCreateBody, HealthConfig, HostConfig, Mount, MountType, RestartPolicy,
+    RestartPolicyNameEnum,
+};
 
 use crate::config::ServeConfig;
+use crate::sandbox::compose::ComposePlan;
 use crate::sandbox::{LAB_DB, LAB_USER};
 
 /// PGDATA inside the container (the official image's, and ours).
@@ -166,6 +170,72 @@ impl ContainerSpec {
                 ..Default::default()
             }),
             ..Default::default()
+        }
+    }
+}
+
+/// Applies a learner's compose settings to pglab's container body: their
+/// image, health check (or none), limits (the caps where they wrote none),
+/// restart policy and `-c` settings after pglab's (the later `-c` wins), and
+/// the named volume `volume` at PGDATA or none (the image's `VOLUME` then
+/// gives an anonymous one, removed with the container). Network, socket,
+/// privileges and init stay pglab's.
+pub fn apply_plan(body: &mut ContainerCreateBody, plan: &ComposePlan, volume: Option<&str>) {
+    body.image = Some(plan.image.clone());
+    if let Some(cmd) = body.cmd.as_mut() {
+        for (name, value) in &plan.settings {
+            cmd.push("-c".into());
+            cmd.push(format!("{name}={value}"));
+        }
+    }
+    body.healthcheck = Some(match &plan.healthcheck {
+        None => HealthConfig {
+            test: Some(vec!["NONE".into()]),
+            ..Default::default()
+        },
+        Some(h) => HealthConfig {
+            test: Some(h.test.clone()),
+            interval: h.interval_ns,
+            timeout: h.timeout_ns,
+            retries: h.retries,
+            start_period: h.start_period_ns,
+            ..Default::default()
+        },
+    });
+    if let Some(labels) = body.labels.as_mut() {
+        labels.insert("pglab.compose".into(), "learner".into());
+        labels.insert("pglab.compose.limits".into(), plan.limits_set());
+    }
+    if let Some(host) = body.host_config.as_mut() {
+        if let Some(memory) = plan.memory_bytes {
+            host.memory = Some(memory);
+            host.memory_swap = Some(memory);
+        }
+        if let Some(cpus) = plan.nano_cpus {
+            host.nano_cpus = Some(cpus);
+        }
+        if let Some(pids) = plan.pids {
+            host.pids_limit = Some(pids);
+        }
+        host.restart_policy = plan.restart.as_deref().map(|r| RestartPolicy {
+            name: Some(match r {
+                "always" => RestartPolicyNameEnum::ALWAYS,
+                "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+                "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+                _ => RestartPolicyNameEnum::NO,
+            }),
+            maximum_retry_count: plan.restart_retries,
+        });
+        if let Some(mounts) = host.mounts.as_mut() {
+            mounts.retain(|m| m.target.as_deref() != Some(PGDATA));
+            if let Some(volume) = volume {
+                mounts.push(Mount {
+                    target: Some(PGDATA.into()),
+                    source: Some(volume.into()),
+                    typ: Some(MountType::VOLUME),
+                    ..Default::default()
+                });
+            }
         }
     }
 }
