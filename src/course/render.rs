@@ -251,7 +251,7 @@ impl<'a> Renderer<'a> {
                 let id = self.unique_id(explicit_id.unwrap_or_else(|| slugify(&text)));
                 let id_attr = attr(&id);
                 let html = format!(
-                    "<h2 id=\"{id_attr}\" class=\"part\" data-part=\"{letter}\"><a class=\"anchor\" href=\"#{id_attr}\" aria-hidden=\"true\">#</a>{inner_html}</h2>\n"
+                    "<h2 id=\"{id_attr}\" class=\"part\" data-part=\"{letter}\"><a class=\"anchor\" href=\"#{id_attr}\" aria-hidden=\"true\" tabindex=\"-1\">#</a>{inner_html}</h2>\n"
                 );
                 self.toc.push(TocEntry {
                     level: 2,
@@ -269,7 +269,7 @@ impl<'a> Renderer<'a> {
                 let id = self.unique_id(explicit_id.unwrap_or_else(|| slugify(&text)));
                 let id_attr = attr(&id);
                 let html = format!(
-                    "<h{level_n} id=\"{id_attr}\"><a class=\"anchor\" href=\"#{id_attr}\" aria-hidden=\"true\">#</a>{inner_html}</h{level_n}>\n"
+                    "<h{level_n} id=\"{id_attr}\"><a class=\"anchor\" href=\"#{id_attr}\" aria-hidden=\"true\" tabindex=\"-1\">#</a>{inner_html}</h{level_n}>\n"
                 );
                 if level_n == 2 || level_n == 3 {
                     self.toc.push(TocEntry {
@@ -302,7 +302,7 @@ impl<'a> Renderer<'a> {
              <header class=\"exercise-head\">\
              <div class=\"exercise-meta\"><span class=\"exercise-kind\">{label}</span> <span class=\"exercise-id\">{ex_attr}</span> \
              <span class=\"badge\" data-exercise-status=\"{ex_attr}\">not checked</span></div>\
-             <h3><a class=\"anchor\" href=\"#{id_attr}\" aria-hidden=\"true\">#</a>"
+             <h3><a class=\"anchor\" href=\"#{id_attr}\" aria-hidden=\"true\" tabindex=\"-1\">#</a>"
         );
         escape_into(&mut html, title);
         html.push_str("</h3></header>\n");

@@ -58,7 +58,7 @@
   }
 
   // The whole table as one string: 1,000 rows x 20 columns stays fast.
-  function renderTable(st, expanded) {
+  function renderTable(st, expanded, label) {
     const cols = st.columns;
     if (!cols.length) return "";
     const parts = [];
@@ -66,14 +66,16 @@
       parts.push('<div class="con-expanded">');
       st.rows.forEach((row, i) => {
         parts.push('<table class="con-table"><caption>-[ RECORD ' + (i + 1) + " ]-</caption>");
-        cols.forEach((c, j) => parts.push("<tr><th>" + esc(c.name) + "</th>" + cell(row[j], st.null_display) + "</tr>"));
+        cols.forEach((c, j) => parts.push('<tr><th scope="row">' + esc(c.name) + "</th>" + cell(row[j], st.null_display) + "</tr>"));
         parts.push("</table>");
       });
       parts.push("</div>");
       return parts.join("");
     }
-    parts.push('<div class="con-table-wrap"><table class="con-table"><thead><tr>');
-    for (const c of cols) parts.push('<th title="' + esc(c.type) + '">' + esc(c.name) + '<span class="con-type">' + esc(c.type) + "</span></th>");
+    // A named region the keyboard can scroll; header cells a reader follows.
+    const name = "Rows of " + (label || st.title || st.sql || "the result").replace(/\s+/g, " ").slice(0, 80);
+    parts.push('<div class="con-table-wrap" tabindex="0" role="region" aria-label="' + esc(name) + '"><table class="con-table"><thead><tr>');
+    for (const c of cols) parts.push('<th scope="col" title="' + esc(c.type) + '">' + esc(c.name) + '<span class="con-type">' + esc(c.type) + "</span></th>");
     parts.push("</tr></thead><tbody>");
     for (const row of st.rows) {
       parts.push("<tr>");
@@ -82,6 +84,18 @@
     }
     parts.push("</tbody></table></div>");
     return parts.join("");
+  }
+
+  // One line for the live region: each statement's error, or its command tag
+  // and row count (the last three statements of a long script).
+  function summary(res) {
+    const said = res.statements.map((st) => {
+      if (st.error) return (st.error.severity || "ERROR") + ": " + st.error.message;
+      const rows = st.columns.length && !st.title ? ", " + rowCount(st.total_rows).slice(1, -1) : "";
+      return (st.command_tag || st.title || st.kind) + rows;
+    });
+    const shown = said.length > 3 ? ["" + said.length + " statements", ...said.slice(-3)] : said;
+    return shown.join("; ") || "nothing to run";
   }
 
   function rowCount(n) { return "(" + n + (n === 1 ? " row)" : " rows)"); }
@@ -145,16 +159,21 @@
       '<button type="button" class="con-run-part" title="Run selection or statement under the cursor (Shift+Enter)">Run statement</button>' +
       '<button type="button" class="con-cancel" title="Cancel (Esc)" disabled>Cancel</button>' +
       '<button type="button" class="con-hist" title="Search history (Ctrl+R)">History</button>' +
-      '<select class="con-timeout" title="Statement timeout for this pane\'s runs">' +
+      '<select class="con-timeout" title="Statement timeout for this pane\'s runs" aria-label="Statement timeout">' +
       '<option value="">timeout 30 s</option><option value="60">60 s</option><option value="120">120 s</option><option value="300">300 s</option></select>' +
-      (closable ? '<button type="button" class="con-close" title="Close this session">×</button>' : "") +
+      (closable ? '<button type="button" class="con-close" title="Close this session" aria-label="Close session ' + esc(name) + '">×</button>' : "") +
       "</span></div>" +
-      '<div class="con-search" hidden><input type="search" placeholder="Search your history…"><ul></ul></div>' +
-      '<div class="con-editor"></div><div class="con-results" aria-live="polite"></div>';
+      '<div class="con-search" hidden><input type="search" placeholder="Search your history…" aria-label="Search your history"><ul></ul></div>' +
+      '<div class="con-editor" role="group" aria-label="SQL editor ' + esc(name) + '" aria-describedby="con-keys-' + esc(name) + '"></div>' +
+      '<p class="kbd-hint" id="con-keys-' + esc(name) + '">Tab indents here: press Escape then Tab to leave the editor.</p>' +
+      '<div class="con-results" role="region" aria-label="Results ' + esc(name) + '"></div>' +
+      // What a screen reader hears after each run: tag, row count or error.
+      '<div class="sr-only con-announce" role="status" aria-live="polite" data-announce></div>';
     host.appendChild(el);
     const badge = el.querySelector(".con-badge");
     const status = el.querySelector(".con-status");
     const results = el.querySelector(".con-results");
+    const announce = el.querySelector("[data-announce]");
     const cancelBtn = el.querySelector(".con-cancel");
     const search = el.querySelector(".con-search");
     const searchInput = search.querySelector("input");
@@ -171,6 +190,7 @@
       onSearch: openSearch,
     });
     pane.editor = editor;
+    pglab.leaveOnEscapeTab(el.querySelector(".con-editor"));
 
     function setTx(tx) {
       badge.dataset.tx = tx;
@@ -193,6 +213,7 @@
       }
       if (res.transaction === "failed") parts.push('<div class="con-stopped">The transaction failed: commands are ignored until ROLLBACK.</div>');
       results.innerHTML = parts.join("");
+      announce.textContent = name + ": " + summary(res);
     }
     async function run(sql, exercise, timeout) {
       if (!sql.trim() || busy) return;
@@ -213,6 +234,7 @@
         document.dispatchEvent(new CustomEvent("pglab:sql-done", { detail: { session: name, exercise: exercise || null } }));
       } catch (e) {
         results.innerHTML = '<div class="con-error">' + esc(e.message) + "</div>";
+        announce.textContent = name + ": error: " + e.message;
       } finally {
         setBusy(false);
       }
@@ -338,7 +360,7 @@
     const pane = panes.find((p) => !p.closed);
     if (!pane || !d.sql) return;
     pane.editor.setValue(d.sql);
-    pane.el.scrollIntoView({ block: "nearest", behavior: "smooth" });
+    pane.el.scrollIntoView({ block: "nearest", behavior: pglab.scrollBehavior() });
     pane.run(d.sql, d.exercise || null);
   });
 

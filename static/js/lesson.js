@@ -7,10 +7,14 @@
   const layout = document.querySelector("[data-lesson-layout]");
   if (!layout) return;
 
-  function showDock() {
-    layout.classList.remove("dock-hidden");
-    localStorage.setItem("pglab-dock-hidden", "0");
+  const toggleBtn = layout.querySelector("[data-dock-toggle]");
+  // The toggle says whether the dock (a drawer on narrow screens) is open.
+  function setDock(hidden) {
+    layout.classList.toggle("dock-hidden", hidden);
+    localStorage.setItem("pglab-dock-hidden", hidden ? "1" : "0");
+    if (toggleBtn) toggleBtn.setAttribute("aria-expanded", String(!hidden));
   }
+  function showDock() { setDock(false); }
   function runSql(sql, exercise) {
     showDock();
     document.dispatchEvent(new CustomEvent("pglab:run-sql", { detail: { sql, exercise: exercise || null } }));
@@ -22,7 +26,7 @@
     setTimeout(() => { button.textContent = old; }, 1400);
   }
 
-  if (localStorage.getItem("pglab-dock-hidden") === "1") layout.classList.add("dock-hidden");
+  if (localStorage.getItem("pglab-dock-hidden") === "1") setDock(true);
 
   document.addEventListener("click", async (e) => {
     const run = e.target.closest("[data-run-sql]");
@@ -54,20 +58,23 @@
       try { await navigator.clipboard.writeText(code); flash(copy, "Copied"); } catch (_) { flash(copy, "Select and copy"); }
       return;
     }
-    if (e.target.closest("[data-dock-toggle]")) {
-      const hidden = layout.classList.toggle("dock-hidden");
-      localStorage.setItem("pglab-dock-hidden", hidden ? "1" : "0");
-    }
+    if (e.target.closest("[data-dock-toggle]")) setDock(!layout.classList.contains("dock-hidden"));
   });
 
-  // j/k or n/p: next/previous exercise card; "\" toggles the console.
+  // The skip link to the dock opens it first.
+  document.querySelectorAll('a.skip-link[href="#dock"]').forEach((a) => a.addEventListener("click", showDock));
+
+  // j/k or n/p: next/previous exercise card, which takes the focus (so Tab
+  // goes on to its buttons); "\" toggles the console.
   const cards = Array.from(document.querySelectorAll(".exercise-card"));
+  cards.forEach((c) => { if (!c.hasAttribute("tabindex")) c.tabIndex = -1; });
   let current = -1;
   function focusCard(i) {
     if (!cards.length) return;
     current = Math.max(0, Math.min(cards.length - 1, i));
     cards.forEach((c, j) => c.classList.toggle("current", j === current));
-    cards[current].scrollIntoView({ behavior: "smooth", block: "start" });
+    cards[current].scrollIntoView({ behavior: pglab.scrollBehavior(), block: "start" });
+    cards[current].focus({ preventScroll: true });
     history.replaceState(null, "", "#" + cards[current].id);
   }
   function cardInView() {

@@ -1,6 +1,6 @@
 // The instructor's classroom matrix: sort by column, filter by name (press /),
-// show only stuck learners, and apply live progress events (SSE) to cells and
-// totals. Also the stop/reset buttons of the learner detail page.
+// show only stuck learners, apply live progress events (SSE) to cells and
+// totals, and move between cells with the arrow keys. Also the stop/reset buttons of the learner detail page.
 (function () {
   const table = document.querySelector("[data-matrix]");
   if (table) matrix(table);
@@ -67,11 +67,45 @@
       td.classList.remove("passed", "in-progress", "not-started");
       td.classList.add(LABEL[ev.status] || "in-progress");
       td.title = (LABEL[ev.status] || "").replace("-", " ");
+      const said = td.querySelector("[data-cell-label]");
+      if (said) said.textContent = td.title;
       td.classList.add("flash");
       setTimeout(() => td.classList.remove("flash"), 1200);
       row.dataset.activity = Math.floor(Date.now() / 1000);
       recount();
     }
+
+    // The cells are one tab stop (roving tabindex): arrow keys, Home and End
+    // move between them, skipping rows the filter hides.
+    function visibleRows() { return Array.from(body.rows).filter((r) => !r.hidden); }
+    function cellAt(rowIndex, col) {
+      const rows = visibleRows();
+      const row = rows[Math.max(0, Math.min(rows.length - 1, rowIndex))];
+      return row ? row.querySelector(`td.cell[data-ex="${col}"]`) : null;
+    }
+    function rove(td) {
+      table.querySelectorAll("td.cell[tabindex='0']").forEach((c) => { c.tabIndex = -1; });
+      td.tabIndex = 0;
+    }
+    const first = body.querySelector("td.cell");
+    if (first) first.tabIndex = 0;
+    table.addEventListener("focusin", (e) => { const td = e.target.closest("td.cell"); if (td) rove(td); });
+    table.addEventListener("keydown", (e) => {
+      const td = e.target.closest && e.target.closest("td.cell");
+      if (!td) return;
+      const col = Number(td.dataset.ex);
+      const r = visibleRows().indexOf(td.parentElement);
+      const last = exercises.length - 1;
+      const moves = {
+        ArrowRight: [r, Math.min(last, col + 1)], ArrowLeft: [r, Math.max(0, col - 1)],
+        ArrowDown: [r + 1, col], ArrowUp: [r - 1, col], Home: [r, 0], End: [r, last],
+      };
+      const to = moves[e.key];
+      if (!to) return;
+      e.preventDefault();
+      const next = cellAt(to[0], to[1]);
+      if (next) { rove(next); next.focus(); }
+    });
 
     const es = new EventSource(`/api/instructor/classrooms/${table.dataset.classroom}/events`);
     es.addEventListener("open", () => { live.textContent = "live"; live.classList.add("ok"); });

@@ -1,6 +1,7 @@
 // Plan view behaviour (templates/plan/view.html), no dependencies:
 // expand / collapse all, jumping to a node or finding (opening its ancestors),
-// and keyboard moves between nodes (arrows, Home/End). Listeners sit on the
+// keyboard moves between nodes (arrows, Home/End), and each node's
+// aria-expanded kept true to its details element. Listeners sit on the
 // document, so views inserted later (console results) work too.
 (function () {
   "use strict";
@@ -25,7 +26,7 @@
     if (target.tagName === "DETAILS") target.open = true;
     document.querySelectorAll(".pn-target").forEach(function (n) { n.classList.remove("pn-target"); });
     if (target.classList.contains("pn")) target.classList.add("pn-target");
-    target.scrollIntoView({ block: "center", behavior: "smooth" });
+    target.scrollIntoView({ block: "center", behavior: window.pglab && pglab.scrollBehavior ? pglab.scrollBehavior() : "smooth" });
     var summary = target.querySelector(":scope > summary");
     if (summary) summary.focus({ preventScroll: true });
     return true;
@@ -73,6 +74,15 @@
     ev.preventDefault();
     if (next) next.focus();
   });
+
+  // A node's treeitem (its summary) says whether it is expanded; `toggle`
+  // does not bubble, so listen in the capture phase.
+  document.addEventListener("toggle", function (ev) {
+    var d = ev.target;
+    if (!d.classList || !d.classList.contains("pn")) return;
+    var s = d.querySelector(":scope > summary");
+    if (s && s.hasAttribute("aria-expanded")) s.setAttribute("aria-expanded", String(d.open));
+  }, true);
 
   if (location.hash.length > 1) {
     window.addEventListener("DOMContentLoaded", function () { goTo(location.hash.slice(1)); });

@@ -14,7 +14,15 @@
         el.classList.remove("ok", "warn", "err");
         if (CLASS[status]) el.classList.add(CLASS[status]);
       } else {
+        // The dot is drawn for the eye; a reader gets the word beside it.
         el.title = LABEL[status] || status;
+        let said = el.nextElementSibling;
+        if (!said || !said.classList.contains("sr-only")) {
+          said = document.createElement("span");
+          said.className = "sr-only";
+          el.after(said);
+        }
+        said.textContent = "(" + (LABEL[status] || status) + ") ";
       }
     });
   }

@@ -67,9 +67,13 @@
       this.status = el("p", { class: "terminal-status", "data-terminal-status": "", "aria-live": "polite" });
       // Who watches this terminal (instructors, read-only): the learner is told.
       this.watchers = el("p", { class: "terminal-watchers", "data-terminal-watchers": "", "aria-live": "polite", hidden: "" });
-      this.screen = el("div", { class: "terminal-screen", hidden: "" });
+      this.screen = el("div", { class: "terminal-screen", role: "group", "aria-label": "Terminal screen",
+        "aria-describedby": "terminal-keys", hidden: "" });
+      this.hint = el("p", { class: "kbd-hint", id: "terminal-keys", hidden: "" },
+        "Tab completes in the shell: press Escape then Tab to leave the terminal.");
+      pglab.leaveOnEscapeTab(this.screen);
       this.backups = el("div", { class: "terminal-backups", hidden: "" });
-      root.append(bar, this.status, this.watchers, this.screen, this.backups);
+      root.append(bar, this.status, this.watchers, this.hint, this.screen, this.backups);
       window.addEventListener("resize", () => this.fit());
       // The terminal's own page is there to type in: open at once.
       if (root.hasAttribute("data-full")) this.open();
@@ -97,6 +101,7 @@
         return;
       }
       this.screen.hidden = false;
+      this.hint.hidden = !!this.watch;
       if (!this.term) {
         this.term = new window.Terminal({
           convertEol: false, cursorBlink: !this.watch, disableStdin: !!this.watch, fontSize: 13, scrollback: 2000,

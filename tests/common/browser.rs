@@ -165,6 +165,80 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Runs a Chrome DevTools command through chromedriver (`goog/cdp/execute`),
+    /// e.g. `Emulation.setEmulatedMedia`; returns its result.
+    pub async fn cdp(&self, cmd: &str, params: serde_json::Value) -> serde_json::Value {
+        let id = self.client.session_id().await.unwrap().unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/session/{id}/goog/cdp/execute",
+            self.port
+        );
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(url)
+            .json(&serde_json::json!({"cmd": cmd, "params": params}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(answer["value"]["error"].is_null(), "{cmd} failed: {answer}");
+        answer["value"].clone()
+    }
+
+    /// Emulates a viewport of `width` x `height` CSS pixels at `scale`
+    /// device pixels per CSS pixel (200 % zoom of 1280 x 720 is 640 x 360 at 2).
+    pub async fn viewport(&self, width: u32, height: u32, scale: f64) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({
+                "width": width, "height": height, "deviceScaleFactor": scale, "mobile": false
+            }),
+        )
+        .await;
+    }
+
+    /// Emulates the user's media preferences, e.g.
+    /// `[("prefers-color-scheme", "dark"), ("prefers-reduced-motion", "reduce")]`.
+    pub async fn media(&self, features: &[(&str, &str)]) {
+        let features: Vec<_> = features
+            .iter()
+            .map(|(name, value)| serde_json::json!({"name": name, "value": value}))
+            .collect();
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            serde_json::json!({ "features": features }),
+        )
+        .await;
+    }
+
+    /// Runs axe-core (npm devDependency, read from node_modules and injected
+    /// through WebDriver: pglab itself never serves it) on the current page
+    /// and returns its violations: `[{id, impact, help, nodes: [{target, html}]}]`.
+    pub async fn axe(&self) -> Vec<serde_json::Value> {
+        static AXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let source = AXE.get_or_init(|| {
+            let path = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/node_modules/axe-core/axe.min.js"
+            );
+            std::fs::read_to_string(path)
+                .unwrap_or_else(|e| panic!("{path}: {e} (run `npm ci` in the source folder)"))
+        });
+        if self.js("return typeof window.axe").await != "object" {
+            self.js(&format!("{source}\n;return true;")).await;
+        }
+        let found = self
+            .js(
+                "return axe.run(document, { resultTypes: ['violations'] }).then(r => r.violations.map(v => ({ \
+                   id: v.id, impact: v.impact, help: v.help, \
+                   nodes: v.nodes.map(n => ({ target: n.target.join(' '), html: n.html.slice(0, 200), \
+                     summary: n.failureSummary })) })))",
+            )
+            .await;
+        found.as_array().cloned().unwrap_or_default()
+    }
+
     /// Console messages that report a Content-Security-Policy violation.
     pub async fn csp_violations(&self) -> Vec<String> {
         self.console_log()

@@ -26,6 +26,8 @@ pub struct TestServer {
     pub base: String,
     /// The data dir it was started with.
     pub data_dir: PathBuf,
+    /// The one-time `/setup/<token>` link, once the server printed it.
+    setup_link: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -89,10 +91,15 @@ impl TestServer {
         let mut child = cmd.spawn().expect("spawn pglab");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
+        let setup_link = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let link_slot = setup_link.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                if let Some(link) = line.split_whitespace().find(|w| w.contains("/setup/")) {
+                    *link_slot.lock().unwrap() = Some(link.to_string());
+                }
                 if let (false, Some(url)) = (sent, line.strip_prefix("pglab listening on ")) {
                     let _ = tx.send(url.trim().to_string());
                     sent = true;
@@ -112,8 +119,20 @@ impl TestServer {
             child,
             base,
             data_dir,
+            setup_link,
             _temp: temp,
         }
+    }
+
+    /// The one-time setup link a first start prints (waits up to 10 s).
+    pub fn setup_link(&self) -> String {
+        for _ in 0..200 {
+            if let Some(link) = self.setup_link.lock().unwrap().clone() {
+                return link;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server printed no /setup/ link");
     }
 
     /// `base` + `path`.
