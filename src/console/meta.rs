@@ -86,9 +86,7 @@ async fn run_meta_inner(
         "\\du" | "\\du+" | "\\dg" => query(c, ROLES, limits).await,
         other => StatementResult::client_error(
             line,
-            format!(
-                "invalid command {other}\nTry \\? for help (pglab supports a subset of psql's meta-commands)."
-            ),
+            format!("invalid command {other}\nTry \\? for help. The console supports: {SUPPORTED}"),
         ),
     };
     result.sql = line.to_string();
@@ -97,6 +95,43 @@ async fn run_meta_inner(
         result.command_tag = None;
     }
     result
+}
+
+/// The meta-commands the console knows, for the answer to an unknown one.
+pub const SUPPORTED: &str =
+    "\\? \\x \\timing \\conninfo \\c \\connect \\d \\d+ \\dt \\di \\dn \\l \\du \\g";
+
+/// Whether `line` is `\c` / `\connect`, which the session runs itself.
+pub fn is_connect(line: &str) -> bool {
+    matches!(line.split_whitespace().next(), Some("\\c" | "\\connect"))
+}
+
+/// The database `\c [dbname [user [host [port]]]]` asks for (`None`: stay),
+/// or why it is refused: the console reaches only the learner's own server,
+/// as the learner's own user. `-` keeps a part as it is.
+pub fn connect_target(line: &str, user: &str) -> Result<Option<String>, String> {
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    if args.iter().any(|a| a.contains('=') || a.contains("://")) {
+        return Err("\\c with a connection string is not available in the console: use \\c DBNAME (your own server only)".into());
+    }
+    if let Some(u) = args.get(1)
+        && *u != "-"
+        && *u != user
+    {
+        return Err(format!(
+            "\\c cannot change the user in the console: you are connected as \"{user}\"; use \\c DBNAME"
+        ));
+    }
+    if args.get(2).is_some_and(|h| *h != "-") || args.get(3).is_some_and(|p| *p != "-") {
+        return Err("\\c cannot change the host or port in the console: it reaches only your own sandbox; use \\c DBNAME".into());
+    }
+    if args.len() > 4 {
+        return Err("\\c: too many arguments (use \\c DBNAME)".into());
+    }
+    Ok(args
+        .first()
+        .filter(|d| **d != "-")
+        .map(|d| d.trim_matches('"').to_string()))
 }
 
 fn text_result(text: String) -> StatementResult {
