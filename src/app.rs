@@ -8,6 +8,7 @@ use crate::course::Course;
 use crate::labs::Labs;
 use crate::progress::ProgressHub;
 use crate::sandbox::Provisioner;
+use crate::sandbox::log::LogHub;
 use crate::store::Store;
 
 /// Shared application state; cheap to clone (every field is a handle).
@@ -22,6 +23,8 @@ pub struct AppState {
     /// The backend that runs learners' PostgreSQL servers; the web layer never
     /// knows which one it is.
     pub sandbox: Arc<dyn Provisioner>,
+    /// Learners' server logs: the last lines of each, and live feeds.
+    pub sandbox_logs: Arc<LogHub>,
     /// Announces progress changes to the instructors' live views.
     pub progress: ProgressHub,
     /// Learners' SQL console sessions and runs (each session holds a

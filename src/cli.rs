@@ -49,6 +49,11 @@ enum Command {
     #[command(subcommand)]
     User(user::UserCommand),
 
+    /// Run a jq filter on JSON from stdin (the bounded child process of
+    /// `GET /api/sandbox/inspect?jq=`).
+    #[command(hide = true)]
+    Jq { filter: String },
+
     /// Work on course content.
     #[command(subcommand)]
     Content(ContentCommand),
@@ -92,6 +97,7 @@ pub fn main() -> ExitCode {
         Some(Command::Backup(args)) => backup(args),
         Some(Command::Restore(args)) => restore(args),
         Some(Command::Healthcheck(args)) => crate::ops::healthcheck::run(&args),
+        Some(Command::Jq { filter }) => crate::sandbox::jq::main(&filter),
         None => serve(cli.serve),
     };
     match result {

@@ -96,6 +96,12 @@ pub struct ServeConfig {
     /// Learners' database dumps (size and count caps).
     #[command(flatten)]
     pub dumps: crate::dumps::DumpsConfig,
+    /// Who may frame pglab's pages (CSP `frame-ancestors`): `'none'`, or the
+    /// origins of an LMS that embeds it, separated by spaces.
+    #[arg(long, env = "PGLAB_FRAME_ANCESTORS", default_value = "'none'",
+          value_parser = crate::web::headers::parse_frame_ancestors)]
+    pub frame_ancestors: String,
+
     // --- operations (src/ops/) ---
     /// Log output on stderr: text, or json (one object per line).
     #[arg(long, env = "PGLAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

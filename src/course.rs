@@ -6,7 +6,9 @@
 //! - [`render`] and [`highlight`]: markdown to lesson HTML;
 //! - [`checks`]: the exercise checks sidecar and running its checks;
 //! - [`content_check`]: `pglab content check`, the course testing itself;
-//! - [`scratch`]: a throw-away PostgreSQL for `content check --run`.
+//! - [`play`]: its play of every sql block of a section, after the lab scripts;
+//! - [`scratch`]: a throw-away PostgreSQL for `content check --run`;
+//! - [`prepared`]: whole pages as bytes to send (gzip and ETag made once).
 //!
 //! Rendered pages are cached in memory per file and re-rendered when the
 //! file's modification time or size changes, so authors see edits on reload.
@@ -16,6 +18,8 @@ pub mod content_check;
 pub mod highlight;
 pub mod markdown;
 pub mod model;
+pub mod play;
+pub mod prepared;
 pub mod render;
 pub mod scratch;
 
@@ -76,6 +80,8 @@ pub struct Course {
     pub sections: Vec<SectionSummary>,
     dir: PathBuf,
     cache: RwLock<HashMap<String, Arc<Page>>>,
+    /// The cached pages laid out, compressed and tagged for serving.
+    pub prepared: prepared::PreparedPages,
 }
 
 impl Course {
@@ -85,6 +91,7 @@ impl Course {
             sections: list_sections(dir),
             dir: dir.to_path_buf(),
             cache: RwLock::default(),
+            prepared: prepared::PreparedPages::default(),
         }
     }
 
@@ -164,12 +171,11 @@ impl Course {
             .dir
             .canonicalize()
             .map_err(|e| io_error(&self.dir, e))?;
-        let full = match root.join(rel_path).canonicalize() {
-            Ok(full) => full,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ContentError::NotFound);
-            }
-            Err(e) => return Err(io_error(rel_path, e)),
+        // Any failure here comes from the path asked for (no such file, a
+        // file used as a folder, a name too long for the file system...):
+        // there is no such file.
+        let Ok(full) = root.join(rel_path).canonicalize() else {
+            return Err(ContentError::NotFound);
         };
         if !full.starts_with(&root) {
             return Err(ContentError::Refused);

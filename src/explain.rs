@@ -29,10 +29,14 @@
 //!    error is the learner's, shown as for any statement, its caret moved
 //!    with `req.learner_position(pos)`); the one value it returns, as text,
 //!    is `json`.
+//!    Read that value whole, never cut at the console's per-value display
+//!    cap, up to [`MAX_PLAN_READ_BYTES`].
 //! 4. `let out = explain::explain_output(&req, &json)?`: unless
 //!    `run_as_written`, the result is one column `QUERY PLAN` (type text)
-//!    with `out.rows` (command tag `EXPLAIN`); `plan_html = out.plan_html`.
-//! 5. `explain::store::save_plan(state.store.pool(), learner.id, sql, &json).await`;
+//!    with `out.rows` (command tag `EXPLAIN`; the display caps apply to these
+//!    rows); `plan_html = out.plan_html`, `None` past
+//!    [`MAX_PLAN_VIEW_BYTES`] with the reason in `out.no_view`.
+//! 5. When there is a plan view, `explain::store::save_plan(state.store.pool(), learner.id, sql, &json).await`;
 //!    pages showing `plan_html` include `/static/css/plan.css` and `/static/js/plan.js`.
 //!
 //! EXPLAIN ANALYZE executes the statement: never run it twice (step 3 is the
@@ -54,7 +58,7 @@ use askama::Template;
 
 pub use analysis::{Analysis, NodeStats};
 pub use findings::{Finding, FindingKind};
-pub use model::{Node, Plan, PlanError};
+pub use model::{MAX_PLAN_DEPTH, Node, Plan, PlanError};
 pub use statement::{ExplainFormat, ExplainOptions, ExplainRequest, parse_explain};
 pub use text::render_text;
 
@@ -102,32 +106,71 @@ impl AnalyzedPlan {
     }
 }
 
+/// Largest EXPLAIN JSON that gets a plan view and is kept for compare
+/// (8 MiB: about 5,000 nodes of `ANALYZE, BUFFERS, VERBOSE`). Larger plans
+/// still get psql's text, with a notice saying why there is no plan view.
+pub const MAX_PLAN_VIEW_BYTES: usize = 8 << 20;
+
+/// Largest EXPLAIN JSON the console reads at all: up to here psql's text
+/// rows are still rendered from it; past it the statement's output is
+/// dropped with a notice (EXPLAIN ANALYZE is never run a second time).
+pub const MAX_PLAN_READ_BYTES: usize = 64 << 20;
+
 /// What the console shows for one EXPLAIN statement.
 #[derive(Clone, Debug)]
 pub struct ExplainOutput {
     /// The rows of psql's one-column `QUERY PLAN` result: one per line for
     /// FORMAT TEXT, the whole document in one row for FORMAT JSON, empty when
-    /// the learner's statement ran as written (YAML/XML).
+    /// the learner's statement ran as written (YAML/XML). Uncut: the console
+    /// applies its display caps to them.
     pub rows: Vec<String>,
-    /// The plan view fragment (see [`render_plan_html`]).
-    pub plan_html: String,
+    /// The plan view fragment (see [`render_plan_html`]); `None` for a plan
+    /// over [`MAX_PLAN_VIEW_BYTES`].
+    pub plan_html: Option<String>,
+    /// Why there is no plan view, for the learner (a plan over the limit).
+    pub no_view: Option<String>,
 }
 
 /// Everything the console needs from the JSON run of `req.json_sql`: the
 /// psql-like rows and the plan view. `json` is the text of the one value
-/// that statement returns (keep it as text: FORMAT JSON shows it verbatim).
+/// that statement returns, whole (keep it as text: FORMAT JSON shows it
+/// verbatim).
 pub fn explain_output(req: &ExplainRequest, json: &str) -> Result<ExplainOutput, PlanError> {
+    let json_rows = || {
+        if req.run_as_written {
+            Vec::new()
+        } else {
+            vec![json.to_string()]
+        }
+    };
+    if json.len() > MAX_PLAN_VIEW_BYTES {
+        let too_big = PlanError::TooBig {
+            bytes: json.len(),
+            limit: MAX_PLAN_VIEW_BYTES,
+        };
+        let rows = if req.options.format == ExplainFormat::Text && !req.run_as_written {
+            render_text(&Plan::parse(json)?, &req.options)
+        } else {
+            json_rows()
+        };
+        return Ok(ExplainOutput {
+            rows,
+            plan_html: None,
+            no_view: Some(format!(
+                "no plan view: {too_big}; psql's output is shown without it and the plan is not kept for compare"
+            )),
+        });
+    }
     let plan = AnalyzedPlan::parse(json)?;
-    let rows = if req.run_as_written {
-        Vec::new()
-    } else if req.options.format == ExplainFormat::Json {
-        vec![json.to_string()]
-    } else {
+    let rows = if req.options.format == ExplainFormat::Text && !req.run_as_written {
         render_text(&plan.plan, &req.options)
+    } else {
+        json_rows()
     };
     Ok(ExplainOutput {
         rows,
-        plan_html: plan.html(),
+        plan_html: Some(plan.html()),
+        no_view: None,
     })
 }
 

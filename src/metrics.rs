@@ -12,7 +12,9 @@
 //!   that actually started something took (not re-attaches);
 //! - [`sql_statements_run`]`(n)`: statements of learners' SQL sent to their
 //!   sandboxes; [`sql_error`]`()` for each that PostgreSQL rejected;
-//! - [`check_passed`]`()`: an exercise check that passed.
+//! - [`check_passed`]`()`: an exercise check that passed;
+//! - [`csp_violation`]`()`: a browser reported a Content-Security-Policy
+//!   violation (`POST /api/csp-report`).
 //!
 //! HTTP requests and their latency are counted by the web layer's middleware
 //! ([`observe_http`]) with axum's `MatchedPath` as the route label, so label
@@ -63,6 +65,7 @@ struct Metrics {
     sql_statements: Counter,
     sql_errors: Counter,
     checks_passed: Counter,
+    csp_violations: Counter,
 }
 
 fn http_latency_histogram() -> Histogram {
@@ -119,6 +122,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Exercise checks that passed",
         checks_passed.clone(),
     );
+    let csp_violations = Counter::default();
+    registry.register(
+        "csp_violations",
+        "Content-Security-Policy violations reported by browsers",
+        csp_violations.clone(),
+    );
     let build = Family::<BuildLabels, Gauge>::default();
     build
         .get_or_create(&BuildLabels {
@@ -135,6 +144,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         sql_statements,
         sql_errors,
         checks_passed,
+        csp_violations,
     }
 });
 
@@ -171,6 +181,11 @@ pub fn sql_error() {
 /// Counts one exercise check that passed.
 pub fn check_passed() {
     METRICS.checks_passed.inc();
+}
+
+/// Counts one Content-Security-Policy violation a browser reported.
+pub fn csp_violation() {
+    METRICS.csp_violations.inc();
 }
 
 /// Records one HTTP request. `route` must be a route template (bounded).

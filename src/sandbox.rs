@@ -8,7 +8,9 @@
 //! background idle reaper ([`reaper`]) and the choice of backend ([`select`]).
 
 pub mod docker;
+pub mod jq;
 pub mod local;
+pub mod log;
 pub mod progress;
 pub mod reaper;
 pub mod records;
@@ -211,6 +213,25 @@ pub trait Provisioner: Send + Sync + 'static {
         _run: ToolRun,
     ) -> Result<ToolOutput, SandboxError> {
         Err(self.unsupported("run PostgreSQL tools"))
+    }
+    /// The learner's PostgreSQL server log, following new lines: from just
+    /// after `after` (a cursor of an earlier [`log::RawLogLine`]) when given
+    /// and still there, else its last `tail` lines. Docker: the container's
+    /// output (PostgreSQL logs to stderr), ending when the container stops;
+    /// local: the cluster's `server.log`, polled.
+    async fn log_follow(
+        &self,
+        _learner: LearnerId,
+        _after: Option<String>,
+        _tail: usize,
+    ) -> Result<log::LogStream, SandboxError> {
+        Err(self.unsupported("show the server log"))
+    }
+    /// What `docker inspect` says of the learner's container, as the
+    /// engine's JSON (an array of one object), secrets redacted; the local
+    /// backend answers the equivalent facts of its cluster in that shape.
+    async fn inspect(&self, _learner: LearnerId) -> Result<serde_json::Value, SandboxError> {
+        Err(self.unsupported("inspect the sandbox"))
     }
     /// The error of an operation a backend does not offer.
     fn unsupported(&self, what: &str) -> SandboxError {

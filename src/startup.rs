@@ -107,6 +107,7 @@ impl Application {
             store,
             course: Arc::new(course),
             sandbox,
+            sandbox_logs: Default::default(),
             progress: Default::default(),
             console,
             labs,

@@ -6,6 +6,7 @@ mod classrooms;
 mod console;
 mod dumps;
 mod error;
+pub mod headers;
 mod health;
 pub mod identity;
 mod labs;
@@ -33,6 +34,15 @@ pub use identity::{Instructor, Learner, MaybeUser};
 
 /// The whole application's router.
 pub fn router(state: AppState) -> Router {
+    let security = headers::SecurityHeaders::new(
+        &state.config.frame_ancestors,
+        state.config.auth.public_https(),
+    )
+    .unwrap_or_else(|err| {
+        // The setting was checked when parsed; this is a second line only.
+        tracing::error!(%err, "--frame-ancestors refused; pglab's pages may not be framed");
+        headers::SecurityHeaders::strict()
+    });
     let max_script = state.console.config().max_script_bytes;
     let static_files = Router::new()
         .fallback_service(ServeDir::new(static_dir()))
@@ -63,11 +73,25 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::session_layer,
         ))
+        // Browsers' CSP reports carry no CSRF token: outside the session layer.
+        .merge(headers::router())
+        // Extractor rejections (bad path parameter, query, body) answer
+        // `{"error": ...}` like every handler's refusal.
+        .layer(middleware::map_response(error::plain_errors_as_json))
+        .layer(middleware::from_fn_with_state(
+            console::body_limit(max_script),
+            error::refuse_declared_oversize,
+        ))
         .layer(CompressionLayer::new())
         // Route layers see the MatchedPath: metrics and logs label by route
         // template. The trace layer never records headers or query strings.
         .layer(middleware::from_fn(metrics::track))
         .layer(crate::ops::logging::http_trace_layer())
+        // Outermost: every response, errors and 404s included, gets them.
+        .layer(middleware::from_fn_with_state(
+            std::sync::Arc::new(security),
+            headers::apply,
+        ))
         .with_state(state)
 }
 

@@ -224,6 +224,16 @@ async fn instructors_manage_classrooms_codes_passwords_and_csv_imports() {
         .unwrap()
         .to_string();
 
+    // lou's token works (and the server now holds it in its session cache),
+    // then a password reset must end it at once all the same.
+    let before_reset = reqwest::Client::new()
+        .get(server.url("/api/me"))
+        .bearer_auth(&lou_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(before_reset.status(), 200);
+
     // Members, then a password reset that ends lou's sessions.
     let detail: Value = prof
         .get(server.url(&format!("/api/instructor/classrooms/{id}")))

@@ -322,11 +322,13 @@ async fn notices_meta_deadlock_and_terminated_connection_over_http() {
     assert_eq!(v["statements"][2]["kind"], "meta");
     assert_eq!(v["statements"][2]["rows"][0][1], "acc");
     assert_eq!(v["expanded"], true);
+    // `\d NAME` answers a table with psql's title and footers.
+    assert_eq!(v["statements"][4]["title"], "Table \"public.acc\"", "{v}");
     assert!(
-        v["statements"][4]["text"]
-            .as_str()
-            .unwrap()
-            .starts_with("Table \"public.acc\"")
+        v["statements"][4]["footers"].as_array().is_some_and(|f| f
+            .iter()
+            .any(|l| l.as_str().is_some_and(|l| l.starts_with("Indexes:")))),
+        "{v}"
     );
 
     // Deadlock between T1 and T2: one gets 40P01 with DETAIL.

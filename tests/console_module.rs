@@ -9,67 +9,16 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use common::fixed::Fixed;
 use common::pg::TempPg;
 use pglab::console::result::{RunResult, TxState};
 use pglab::console::{ConsoleConfig, ConsoleError, Consoles};
-use pglab::sandbox::{
-    BackendHealth, LearnerId, ProgressHub, Provisioner, SandboxError, SandboxState, SandboxStatus,
-};
+use pglab::sandbox::LearnerId;
 use sqlx::postgres::PgConnectOptions;
-
-/// A provisioner whose every learner shares one test server.
-struct Fixed(PgConnectOptions, ProgressHub);
-
-#[async_trait]
-impl Provisioner for Fixed {
-    fn backend_name(&self) -> &'static str {
-        "test"
-    }
-    async fn health(&self) -> BackendHealth {
-        BackendHealth {
-            backend: "test",
-            usable: true,
-            reason: String::new(),
-        }
-    }
-    async fn start(&self, _learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
-        Ok(self.0.clone())
-    }
-    async fn status(&self, learner: LearnerId) -> Result<SandboxStatus, SandboxError> {
-        Ok(SandboxStatus::bare(
-            learner,
-            "test",
-            SandboxState::Running,
-            None,
-        ))
-    }
-    async fn stop(&self, _learner: LearnerId) -> Result<(), SandboxError> {
-        Ok(())
-    }
-    async fn restart(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
-        self.start(learner).await
-    }
-    async fn reset(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
-        self.start(learner).await
-    }
-    async fn destroy(&self, _learner: LearnerId) -> Result<(), SandboxError> {
-        Ok(())
-    }
-    async fn list(&self) -> Result<Vec<SandboxStatus>, SandboxError> {
-        Ok(Vec::new())
-    }
-    fn progress(&self) -> &ProgressHub {
-        &self.1
-    }
-}
 
 fn consoles(options: PgConnectOptions) -> Arc<Consoles> {
     pglab::console::notices::init_for_tests();
-    Consoles::new(
-        Arc::new(Fixed(options, ProgressHub::default())),
-        ConsoleConfig::default(),
-    )
+    Consoles::new(Arc::new(Fixed::new(options)), ConsoleConfig::default())
 }
 
 const ME: LearnerId = 1;
@@ -421,8 +370,11 @@ async fn meta_commands() {
     assert_eq!(col(2, 0), ["id", "title", "owner_id"]);
     assert_eq!(r.statements[2].rows[1][3].as_deref(), Some("not null"));
     assert_eq!(r.statements[2].rows[1][4].as_deref(), Some("'x'::text"));
-    let footer = r.statements[2].text.clone().unwrap();
-    assert!(footer.starts_with("Table \"public.tasks\""), "{footer}");
+    assert_eq!(
+        r.statements[2].title.as_deref(),
+        Some("Table \"public.tasks\"")
+    );
+    let footer = r.statements[2].footers.join("\n");
     assert!(
         footer.contains("\"tasks_pkey\" PRIMARY KEY, btree (id)"),
         "{footer}"
@@ -624,10 +576,7 @@ async fn idle_sessions_are_closed_and_rolled_back() {
         session_idle_s: 1,
         ..ConsoleConfig::default()
     };
-    let c = Consoles::new(
-        Arc::new(Fixed(pg.options(), ProgressHub::default())),
-        config,
-    );
+    let c = Consoles::new(Arc::new(Fixed::new(pg.options())), config);
     run(&c, "T1", "create table k (id int)").await;
     let r = run(&c, "T1", "begin; insert into k values (1)").await;
     assert_eq!(r.transaction, TxState::InTransaction);

@@ -205,3 +205,87 @@ async fn an_edited_section_is_rendered_again_on_reload() {
     assert!(second.contains("data-exercise=\"15.B.1\""));
     assert!(!second.contains("First version."));
 }
+
+/// The bytes of a lesson page as a browser gets them: gzip when asked (and
+/// decoded here), an ETag, and 304 for a reload of the same version.
+#[tokio::test]
+async fn lesson_pages_are_prepared_bytes_with_gzip_etag_and_304() {
+    use std::io::Read;
+
+    let content = tempfile::tempdir().unwrap();
+    let file = content.path().join("15-elasticsearch-practice.md");
+    std::fs::write(
+        &file,
+        "# SECTION 15 — Elasticsearch Practice\n\nFirst version.\n",
+    )
+    .unwrap();
+    let server = TestServer::start_with(ServerOptions {
+        content_dir: content.path().to_path_buf(),
+        ..Default::default()
+    });
+    let http = client();
+    let url = server.url("/sections/15-elasticsearch-practice");
+
+    let plain = http.get(&url).send().await.unwrap();
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.headers()["cache-control"], "no-cache");
+    let etag = plain.headers()["etag"].to_str().unwrap().to_string();
+    let plain = plain.text().await.unwrap();
+    assert!(plain.contains("First version."));
+
+    let zipped = http
+        .get(&url)
+        .header("accept-encoding", "br;q=1, gzip;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    assert_eq!(zipped.headers()["etag"].to_str().unwrap(), etag);
+    let bytes = zipped.bytes().await.unwrap();
+    let mut unzipped = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, plain, "gzip and plain bodies differ");
+
+    let refused = http
+        .get(&url)
+        .header("accept-encoding", "gzip;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().get("content-encoding").is_none());
+
+    let fresh = http
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 304);
+    assert_eq!(fresh.headers()["etag"].to_str().unwrap(), etag);
+    assert!(fresh.bytes().await.unwrap().is_empty());
+
+    // An edit makes a new version: the old tag no longer matches.
+    std::fs::write(
+        &file,
+        "# SECTION 15 — Elasticsearch Practice\n\nSecond, longer version.\n",
+    )
+    .unwrap();
+    let edited = http
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 200);
+    assert_ne!(edited.headers()["etag"].to_str().unwrap(), etag);
+    assert!(
+        edited
+            .text()
+            .await
+            .unwrap()
+            .contains("Second, longer version.")
+    );
+}

@@ -102,7 +102,8 @@ fn explain_output_gives_psql_rows_per_format() {
     let out = explain_output(&text, json).unwrap();
     assert_eq!(out.rows.len(), 9, "{:?}", out.rows);
     assert!(out.rows[0].starts_with("Limit  (cost=2801.41..2801.46"));
-    assert!(out.plan_html.contains("data-plan-view"));
+    assert!(out.plan_html.unwrap().contains("data-plan-view"));
+    assert!(out.no_view.is_none());
     let as_json = parse_explain("explain (analyze, format json) select 1").unwrap();
     assert_eq!(
         explain_output(&as_json, json).unwrap().rows,
@@ -111,4 +112,34 @@ fn explain_output_gives_psql_rows_per_format() {
     let yaml = parse_explain("explain (format yaml) select 1").unwrap();
     assert!(explain_output(&yaml, json).unwrap().rows.is_empty());
     assert!(explain_output(&text, "{").is_err());
+}
+
+/// Over the plan-view limit: psql's rows still come (TEXT from the parse,
+/// JSON verbatim), without a view and with the reason; malformed JSON over
+/// the limit is an error, never a panic.
+#[test]
+fn a_plan_over_the_view_limit_gives_rows_and_a_reason() {
+    use pglab::explain::{MAX_PLAN_VIEW_BYTES, explain_output, parse_explain};
+    let scan = r#"{"Node Type": "Seq Scan", "Parent Relationship": "Member", "Relation Name": "events_1", "Alias": "events_1", "Startup Cost": 0.00, "Total Cost": 2.25, "Plan Rows": 100, "Plan Width": 4, "Filter": "(payload = 'x'::text)"}"#;
+    let n = MAX_PLAN_VIEW_BYTES / scan.len() + 10;
+    let json = format!(
+        r#"[{{"Plan": {{"Node Type": "Append", "Startup Cost": 0.00, "Total Cost": 9.00, "Plan Rows": 100, "Plan Width": 4, "Plans": [{}]}}}}]"#,
+        vec![scan; n].join(",")
+    );
+    assert!(json.len() > MAX_PLAN_VIEW_BYTES);
+    let text = parse_explain("explain select * from events").unwrap();
+    let out = explain_output(&text, &json).unwrap();
+    assert!(out.plan_html.is_none());
+    assert_eq!(out.rows.len(), 1 + 2 * n, "every node and its filter");
+    assert_eq!(
+        out.rows[1],
+        "  ->  Seq Scan on events_1  (cost=0.00..2.25 rows=100 width=4)"
+    );
+    let why = out.no_view.unwrap();
+    assert!(why.contains("more than the 8.0 MiB pglab draws"), "{why}");
+    let as_json = parse_explain("explain (format json) select * from events").unwrap();
+    let out = explain_output(&as_json, &json).unwrap();
+    assert_eq!(out.rows, std::slice::from_ref(&json));
+    assert!(out.plan_html.is_none() && out.no_view.is_some());
+    assert!(explain_output(&text, &json[..json.len() - 3]).is_err());
 }

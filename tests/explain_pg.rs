@@ -434,9 +434,260 @@ fn loose_shape(lines: &[String]) -> Vec<String> {
     shape(lines)
         .into_iter()
         .filter(|l| !(parallel_bitmap && l.trim_start().starts_with("Heap Blocks:")))
+        .filter(|l| !l.trim_start().starts_with("WAL:"))
         .map(|l| match l.find("Buffers:") {
             Some(i) => l[..i + 8].to_string(),
             None => l,
         })
         .collect()
+}
+
+/// The course's schema plus what big and odd plans need: 200 range
+/// partitions, an audit trigger on tasks, and a table for ON CONFLICT.
+const BIG_SETUP: &str = "
+    create table events (id bigint not null, at date not null, payload text) partition by range (at);
+    do $$ begin
+      for i in 0..199 loop
+        execute format('create table events_%s partition of events for values from (%L) to (%L)',
+                       i, date '2020-01-01' + i, date '2020-01-01' + i + 1);
+      end loop;
+    end $$;
+    insert into events select g, date '2020-01-01' + (g % 200), 'x' from generate_series(1, 20000) g;
+    analyze events;
+    create table audit (id bigint generated always as identity, task_id bigint, action text, at timestamptz default now());
+    create function audit_task() returns trigger language plpgsql as $$
+      begin insert into audit (task_id, action) values (new.id, tg_op); return new; end $$;
+    create trigger tasks_audit after update on tasks for each row execute function audit_task();
+    create trigger events_audit after update on events_3 for each row execute function audit_task();
+    insert into users (email, name) values ('gone1@example.com', 'Gone'), ('gone2@example.com', 'Gone');";
+
+/// Real PostgreSQL 15 plans of every kind the brief names (multi-joins with
+/// BUFFERS, VERBOSE, SETTINGS and WAL; subplans and CTEs; parallel workers; a
+/// 200-partition table with 1,000+ node plans; INSERT/UPDATE/DELETE with
+/// triggers and ON CONFLICT): pglab's FORMAT TEXT equals the server's
+/// (numbers apart, as timings differ run to run), FORMAT JSON is the server's
+/// document, and the plan view renders every node.
+#[tokio::test]
+async fn big_and_odd_plans_match_psql_and_render() {
+    let pg = TempPg::start();
+    let mut conn = connect(&pg).await;
+    sqlx::raw_sql(BIG_SETUP).execute(&mut conn).await.unwrap();
+    let join3 = "select t.title, u.name, p.name from tasks t join users u on u.id = t.assignee_id \
+                 join projects p on p.id = t.project_id where t.status = 'todo' and t.priority = 'high' \
+                 order by t.created_at desc limit 20";
+    // (session settings, options, statement, least nodes)
+    let cases: &[(&str, &str, &str, usize)] = &[
+        ("", "ANALYZE, BUFFERS", join3, 5),
+        ("", "ANALYZE, VERBOSE, BUFFERS", join3, 5),
+        (
+            "set work_mem = '8MB'",
+            "ANALYZE, SETTINGS, BUFFERS",
+            join3,
+            5,
+        ),
+        ("set compute_query_id = on", "VERBOSE", join3, 5),
+        (
+            "",
+            "ANALYZE, WAL, BUFFERS",
+            "update tasks set priority = 'low' where id < 50",
+            2,
+        ),
+        (
+            "",
+            "ANALYZE, WAL",
+            "insert into tasks (project_id, assignee_id, title, status, priority, created_at) values (1, 1, 'New', 'todo', 'low', now())",
+            2,
+        ),
+        (
+            "",
+            "ANALYZE, BUFFERS",
+            "delete from users where email like 'gone%'",
+            2,
+        ),
+        (
+            "",
+            "ANALYZE, VERBOSE",
+            "delete from tasks where title = 'New'",
+            2,
+        ),
+        (
+            "",
+            "ANALYZE",
+            "insert into users (email, name) values ('user1@example.com', 'x') on conflict (email) do nothing",
+            2,
+        ),
+        (
+            "",
+            "ANALYZE, TIMING off",
+            "insert into users (email, name) values ('user2@example.com', 'x') on conflict (email) do update set name = excluded.name where users.name <> 'y'",
+            2,
+        ),
+        (
+            "",
+            "ANALYZE, BUFFERS",
+            "select * from tasks t where t.id in (select assignee_id from tasks where status = 'todo' limit 5) and t.created_at > (select min(created_at) from tasks)",
+            4,
+        ),
+        (
+            "",
+            "ANALYZE, BUFFERS",
+            "with recent as materialized (select * from tasks order by created_at desc limit 100) select r.title, (select name from projects p where p.id = r.project_id) from recent r",
+            4,
+        ),
+        (
+            "set parallel_setup_cost = 0; set parallel_tuple_cost = 0; set min_parallel_table_scan_size = 0",
+            "ANALYZE, BUFFERS",
+            "select status, count(*) from tasks group by status",
+            4,
+        ),
+        (
+            "",
+            "ANALYZE, BUFFERS",
+            "select count(*) from events where payload = 'x'",
+            200,
+        ),
+        (
+            "set enable_partitionwise_join = on; set enable_partitionwise_aggregate = on; set parallel_setup_cost = 100000",
+            "ANALYZE, BUFFERS",
+            "select a.at, count(*) from events a join events b on a.id = b.id and a.at = b.at group by a.at",
+            1000,
+        ),
+        (
+            "",
+            "",
+            "select * from events a join events b on a.id = b.id and a.at = b.at where a.at > '2020-02-01'",
+            300,
+        ),
+        (
+            "",
+            "ANALYZE, WAL, BUFFERS",
+            "update events set payload = 'y' where id % 100 = 0",
+            200,
+        ),
+        ("", "ANALYZE", "delete from events where id = 7", 200),
+    ];
+    let mut failures = Vec::new();
+    for (set, options, query, least) in cases {
+        if !set.is_empty() {
+            sqlx::raw_sql(set).execute(&mut conn).await.unwrap();
+        }
+        let explain = if options.is_empty() {
+            format!("EXPLAIN {query}")
+        } else {
+            format!("EXPLAIN ({options}) {query}")
+        };
+        // Each run rolls back, so that both see the same rows.
+        let run = |sql: &'static str| sqlx::raw_sql(sql);
+        run("begin").execute(&mut conn).await.unwrap();
+        let (json, req) = explain_json(&mut conn, &explain).await;
+        run("rollback").execute(&mut conn).await.unwrap();
+        run("begin").execute(&mut conn).await.unwrap();
+        let psql = explain_text(&mut conn, &explain).await;
+        run("rollback").execute(&mut conn).await.unwrap();
+        let plan = AnalyzedPlan::parse(&json).unwrap_or_else(|e| panic!("{explain}: {e}"));
+        let nodes = plan.plan.nodes.len();
+        assert!(nodes >= *least, "{explain}: {nodes} nodes");
+        let ours = render_text(&plan.plan, &req.options);
+        if options.contains("WAL") {
+            // Whether a node wrote WAL (hint bits, pruning) varies from run
+            // to run: loose_shape leaves WAL lines out, so check them here.
+            assert!(
+                ours.iter()
+                    .any(|l| l.trim_start().starts_with("WAL: records=")),
+                "{explain}"
+            );
+        }
+        // The lines this test is about are there (and so compared).
+        let has = |prefix: &str| ours.iter().any(|l| l.trim_start().starts_with(prefix));
+        for (needle, line) in [
+            ("order by id, title", "Full-sort Groups: "),
+            ("update tasks", "Trigger tasks_audit: time="),
+            (
+                "delete from users",
+                "Trigger for constraint tasks_assignee_id_fkey: time=",
+            ),
+            ("update events", "Update on events_199 events_200"),
+            ("do nothing", "Conflict Resolution: NOTHING"),
+            ("do update", "Conflict Filter: "),
+            ("SETTINGS", "Settings: work_mem = '8MB'"),
+            ("group by status", "Workers Launched: "),
+            ("materialized", "CTE recent"),
+        ] {
+            if explain.contains(needle) {
+                assert!(has(line), "{explain}: no {line:?} in\n{}", ours.join("\n"));
+            }
+        }
+        if explain.contains("compute_query_id") || set.contains("compute_query_id") {
+            assert!(has("Query Identifier: "), "{explain}");
+        }
+        let same = if req.options.analyze {
+            loose_shape(&psql) == loose_shape(&ours)
+        } else {
+            psql == ours
+        };
+        if !same {
+            failures.push(format!(
+                "{explain}\n--- psql\n{}\n--- ours\n{}",
+                psql.join("\n"),
+                ours.join("\n")
+            ));
+        }
+        // The plan view draws every node and no inline style.
+        let html = plan.html_with_prefix("b-");
+        assert_eq!(
+            html.matches("<details class=\"pn").count(),
+            nodes,
+            "{explain}"
+        );
+        assert_eq!(html.matches("</details>").count(), nodes, "{explain}");
+        assert!(!html.contains("style="), "{explain}");
+        // FORMAT JSON: the learner sees the server's document as it is.
+        let as_json = format!(
+            "EXPLAIN ({options}{}FORMAT JSON) {query}",
+            if options.is_empty() { "" } else { ", " }
+        );
+        let req = parse_explain(&as_json).unwrap();
+        run("begin").execute(&mut conn).await.unwrap();
+        let server: serde_json::Value = sqlx::query(req.json_sql.as_deref().unwrap())
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        let text = server.to_string();
+        run("rollback").execute(&mut conn).await.unwrap();
+        let out = pglab::explain::explain_output(&req, &text).unwrap();
+        assert_eq!(out.rows, std::slice::from_ref(&text));
+        assert!(
+            out.plan_html.is_some() && out.no_view.is_none(),
+            "{as_json}"
+        );
+        if !set.is_empty() {
+            sqlx::raw_sql("reset all").execute(&mut conn).await.unwrap();
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// A plan over the plan-view limit (a 9 MB constant in VERBOSE's Output)
+/// still gets psql's text, all of it, and a clear reason for no view.
+#[tokio::test]
+async fn a_plan_over_the_view_limit_keeps_its_text() {
+    let pg = TempPg::start();
+    let mut conn = PgConnection::connect_with(&pg.options()).await.unwrap();
+    let explain = "EXPLAIN (VERBOSE, COSTS off) select repeat('x', 9000000)";
+    let (json, req) = explain_json(&mut conn, explain).await;
+    assert!(json.len() > pglab::explain::MAX_PLAN_VIEW_BYTES);
+    let psql = explain_text(&mut conn, explain).await;
+    let out = pglab::explain::explain_output(&req, &json).unwrap();
+    assert_eq!(out.rows, psql);
+    assert!(out.plan_html.is_none());
+    let why = out.no_view.unwrap();
+    assert!(why.contains("8.0 MiB pglab draws"), "{why}");
 }

@@ -49,9 +49,9 @@ async fn traffic_switch_draws_the_chart_and_the_leak_error_reaches_the_console()
     };
     lab.sql(
         "T1",
-        "create table tasks (id int primary key, title text, status text, priority int, due_date date);
-         insert into tasks select g, 't' || g, case when g % 3 = 0 then 'done' else 'open' end, g % 5,
-           current_date + (g % 30) from generate_series(1, 20000) g;",
+        "create table tasks (id int primary key, title text, status text, priority int, created_at timestamptz);
+         insert into tasks select g, 't' || g, case when g % 3 = 0 then 'closed' else 'open' end, 1 + g % 5,
+           now() - g * interval '10 minutes' from generate_series(1, 2000) g;",
     )
     .await;
     let browser = Browser::start().await;

@@ -1,7 +1,10 @@
 //! The 14.D.3 connection leak against real sandboxes: pglab opens
 //! connections as taskflow_app until PostgreSQL answers "too many
 //! connections" (SQLSTATE 53300), the learner still gets in as the
-//! superuser and ends them with pg_terminate_backend, a role limit changes
+//! superuser, finds them with the lesson's long-idle query (`state =
+//! 'idle'`, `state_change` older than an interval: the lesson says one
+//! minute, here 3 seconds) and ends them with pg_terminate_backend, which
+//! frees their slots (a new leak opens as many again), a role limit changes
 //! PostgreSQL's answer, and the leak is always released: by the button, by
 //! a restart of the sandbox, and by the lab's own timeout. The learner
 //! lowers max_connections with ALTER SYSTEM and a restart, but never below
@@ -24,7 +27,7 @@ async fn leak_is_refused_seen_ended_and_released(backend: &'static str) {
     let Some(lab) = labs::start(
         backend,
         &format!("leak{backend}"),
-        &["--lab-leak-secs", "6"],
+        &["--lab-leak-secs", "12"],
     )
     .await
     else {
@@ -48,10 +51,10 @@ async fn leak_is_refused_seen_ended_and_released(backend: &'static str) {
         "{leak}"
     );
     assert_eq!(lab.scalar(APP_SESSIONS).await, opened.to_string());
-    let idle_tx: String = lab
-        .scalar("select count(*)::text from pg_stat_activity where usename = 'taskflow_app' and state = 'idle in transaction'")
+    let idle: String = lab
+        .scalar("select count(*)::text from pg_stat_activity where usename = 'taskflow_app' and state = 'idle'")
         .await;
-    assert_eq!(idle_tx, opened.to_string());
+    assert_eq!(idle, opened.to_string());
     // Never locked out: new superuser connections (the monitor's) still get in.
     lab.ok("GET", "/api/labs/stats").await;
     // A second leak finds the server full at once.
@@ -81,18 +84,38 @@ async fn leak_is_refused_seen_ended_and_released(backend: &'static str) {
     assert_eq!(theirs["released"], 0, "{theirs}");
     assert_eq!(lab.scalar(APP_SESSIONS).await, opened.to_string());
 
-    // The learner ends them by hand; pglab sees they are dead, then lets go.
-    lab.sql(
-        "T1",
-        "select pg_terminate_backend(pid) from pg_stat_activity where usename = 'taskflow_app'",
-    )
+    // The learner finds them with the lesson's query once they are older
+    // than its interval, and ends them; pglab sees they are dead, then lets go.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let found = lab
+        .scalar("select count(*)::text from pg_stat_activity where usename = 'taskflow_app' and state = 'idle' and state_change < now() - interval '3 seconds'")
+        .await;
+    assert_eq!(found, opened.to_string());
+    let ended = lab
+        .sql(
+            "T1",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'idle' AND state_change < now() - interval '3 seconds'",
+        )
+        .await;
+    assert!(
+        ended["rows"].as_array().unwrap().len() as u64 >= opened,
+        "{ended}"
+    );
+    let freed = labs::eventually(Duration::from_secs(5), || async {
+        lab.scalar(APP_SESSIONS).await == "0"
+    })
     .await;
+    assert!(freed, "the terminated sessions still hold their slots");
     let status = lab.ok("GET", "/api/labs/connections").await;
     assert_eq!(status["held"], opened, "{status}");
     assert_eq!(status["alive"], 0, "{status}");
     let released = lab.ok("POST", "/api/labs/connections/release").await;
     assert_eq!(released["released"], opened, "{released}");
     assert_eq!(lab.ok("GET", "/api/labs/connections").await["held"], 0);
+    // The slots are free: a new leak gets as many again, then is released.
+    let refill = lab.ok("POST", "/api/labs/connections/leak").await;
+    assert!(refill["opened"].as_u64().unwrap() >= opened, "{refill}");
+    lab.ok("POST", "/api/labs/connections/release").await;
 
     // A role limit (the lesson's fix) changes PostgreSQL's answer.
     lab.sql("T1", "alter role taskflow_app connection limit 4")
@@ -111,13 +134,13 @@ async fn leak_is_refused_seen_ended_and_released(backend: &'static str) {
     assert_eq!(lab.ok("GET", "/api/labs/connections").await["held"], 0);
     assert_eq!(lab.scalar(APP_SESSIONS).await, "0");
 
-    // The lab's own timeout (6 s here) releases a forgotten leak.
+    // The lab's own timeout (12 s here) releases a forgotten leak.
     lab.sql("T1", "alter role taskflow_app connection limit -1")
         .await;
     let forgotten = lab.ok("POST", "/api/labs/connections/leak").await;
     assert!(forgotten["opened"].as_u64().unwrap() > 5, "{forgotten}");
-    assert!(forgotten["release_in_s"].as_u64().unwrap() <= 6);
-    let gone = labs::eventually(Duration::from_secs(20), || async {
+    assert!(forgotten["release_in_s"].as_u64().unwrap() <= 12);
+    let gone = labs::eventually(Duration::from_secs(25), || async {
         lab.ok("GET", "/api/labs/connections").await["held"] == 0
     })
     .await;

@@ -1,7 +1,8 @@
 //! Progress over real HTTP with a real sandbox (local backend): "Check my
 //! work" fails with a useful message before the work and is recorded; the
 //! instructor's matrix, CSV and live events reflect it; learners are refused
-//! every instructor route.
+//! every instructor route; a `learner_result` check passes once the learner
+//! ran the right query through `POST /api/sql`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestServer, signed_in_instructor};
+use common::{ServerOptions, TestServer, signed_in_instructor, signed_in_learner};
 use serde_json::{Value, json};
 
 /// An instructor, a classroom, and a learner who joined it (signed in).
@@ -210,4 +211,127 @@ async fn learners_are_refused_instructor_progress_routes() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+}
+
+/// Runs `script` in session T1 on `exercise`'s page, as the lesson's console
+/// does, and waits for the answer.
+async fn run_on(
+    http: &reqwest::Client,
+    server: &TestServer,
+    exercise: &str,
+    script: &str,
+) -> Value {
+    let res = http
+        .post(server.url("/api/sql"))
+        .json(&json!({"session": "T1", "sql": script, "exercise": exercise, "timeout_s": 120}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{script}");
+    let mut answer: Value = res.json().await.unwrap();
+    while answer["status"] == "running" {
+        let id = answer["run_id"].as_str().unwrap().to_string();
+        answer = http
+            .get(server.url(&format!("/api/runs/{id}?wait_ms=5000")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    }
+    assert!(common::console::first_error(&answer).is_none(), "{answer}");
+    answer
+}
+
+async fn check(http: &reqwest::Client, server: &TestServer, exercise: &str) -> Value {
+    let res = http
+        .post(server.url(&format!("/api/exercises/{exercise}/check")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// "Check my work" until `done` holds (at most 2 s): the console records a
+/// run's evidence just after it answers; a learner's click comes later than
+/// that, a test's request may not.
+async fn check_until(
+    http: &reqwest::Client,
+    server: &TestServer,
+    exercise: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut answer = Value::Null;
+    for _ in 0..20 {
+        answer = check(http, server, exercise).await;
+        if done(&answer) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    answer
+}
+
+#[tokio::test]
+async fn check_my_work_passes_once_the_learner_ran_the_right_query() {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checks_course");
+    let server = TestServer::start_with(ServerOptions {
+        content_dir: fixture.clone(),
+        ..ServerOptions::default()
+    });
+    let learner = signed_in_learner(&server, "maya").await;
+    let scripts = fixture.join("practice/curriculum/90-fixture-lab/scripts");
+    for name in ["schema.sql", "seed.sql"] {
+        let text = std::fs::read_to_string(scripts.join(name)).unwrap();
+        run_on(&learner, &server, "90.B.1", &text).await;
+    }
+
+    let answer = check(&learner, &server, "90.B.1").await;
+    assert_eq!(answer["passed"], false, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("you have not run a query for this yet"),
+        "{answer}"
+    );
+
+    run_on(
+        &learner,
+        &server,
+        "90.B.1",
+        "SELECT t.title FROM tasks t WHERE t.status = 'open';",
+    )
+    .await;
+    let answer = check_until(&learner, &server, "90.B.1", |a| {
+        !a["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("not run a query for this yet")
+    })
+    .await;
+    assert_eq!(answer["passed"], false, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("your closest query `SELECT t.title FROM tasks t WHERE t.status = 'open'` returns 4 rows of 1 columns (expected 2), 0 of the 4 expected"),
+        "{answer}"
+    );
+
+    // The learner's own way of writing it, then an unrelated write after it.
+    run_on(
+        &learner,
+        &server,
+        "90.B.1",
+        "SELECT t.title, p.name AS project FROM tasks t JOIN projects p ON t.project_id = p.id WHERE t.status = 'open' ORDER BY t.title;\nUPDATE tasks SET note = note WHERE id = 1;",
+    )
+    .await;
+    let answer = check_until(&learner, &server, "90.B.1", |a| a["passed"] == true).await;
+    assert_eq!(answer["passed"], true, "{answer}");
+    assert_eq!(answer["status"], "passed");
+    assert_eq!(answer["message"], "All 1 checks pass.");
 }

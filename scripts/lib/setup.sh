@@ -67,4 +67,19 @@ use_shared_target_dir() {
     export CARGO_TARGET_DIR=/var/cache/pglab/target
   fi
   echo "cargo target dir: ${CARGO_TARGET_DIR:-target}"
+  prune_target_dir "${CARGO_TARGET_DIR:-target}"
+}
+
+# A shared target dir grows with every build (old test binaries, incremental
+# state); when its disk runs low, keep only the newest build of each binary.
+prune_target_dir() {
+  local dir=$1/debug avail
+  [ -d "$dir/deps" ] || return 0
+  avail=$(df --output=avail -k "$dir" | tail -1)
+  [ "$avail" -lt $((20 * 1024 * 1024)) ] || return 0
+  echo "less than 20 GiB free: pruning old builds in $dir"
+  rm -rf "$dir/incremental"
+  (cd "$dir/deps" && ls -t | grep -E -- '-[0-9a-f]{16}(\.d)?$' |
+    awk '{ n = $0; sub(/-[0-9a-f]{16}(\.d)?$/, "", n); k = n ($0 ~ /\.d$/ ? ".d" : "");
+           if (seen[k]++) print }' | xargs -r rm -f)
 }

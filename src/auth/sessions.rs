@@ -8,6 +8,17 @@
 //!
 //! The token leaves the server once (cookie or JSON) and the store keeps only
 //! its SHA-256, so a copy of the store cannot be replayed.
+//!
+//! Resolved sessions are kept in memory for [`CACHE_TTL`] (every request
+//! resolves its session: the store round trip was the biggest cost of a
+//! warm `POST /api/sql` after the statement itself). Signing out, and
+//! anything that ends a user's sessions, drops them from the cache at once;
+//! only a change made by another process (the `pglab user` CLI on the same
+//! store) waits out the TTL.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use sqlx::SqlitePool;
 
@@ -79,8 +90,56 @@ pub async fn create(
     Ok(new)
 }
 
-/// `(id, token_hash, csrf_token, last_seen_at, user id, username, role)`.
-type SessionRow = (i64, Vec<u8>, String, i64, i64, String, String);
+/// How long a resolved session is believed without asking the store.
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Most sessions kept; past it the cache starts over (a classroom has far fewer).
+const CACHE_MAX: usize = 20_000;
+
+/// Resolved sessions by token hash, with when they were resolved and when
+/// the store must next be asked (the sooner of its expiry and the next
+/// slide of the expiry, unix seconds).
+type CacheMap = HashMap<Vec<u8>, (Session, Instant, i64)>;
+
+static CACHE: LazyLock<Mutex<CacheMap>> = LazyLock::new(Mutex::default);
+
+fn cached(hash: &[u8], kind: Kind, now: i64) -> Option<Session> {
+    let cache = CACHE.lock().ok()?;
+    let (session, at, ask_again_at) = cache.get(hash)?;
+    (session.kind == kind && at.elapsed() < CACHE_TTL && *ask_again_at > now)
+        .then(|| session.clone())
+}
+
+fn remember(hash: Vec<u8>, session: &Session, ask_again_at: i64) {
+    if let Ok(mut cache) = CACHE.lock() {
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(hash, (session.clone(), Instant::now(), ask_again_at));
+    }
+}
+
+/// How often a used session's expiry is slid forward in the store: about
+/// once a minute, more often for short lifetimes.
+fn slide_every(ttl: i64) -> i64 {
+    (ttl / 8).clamp(1, 60)
+}
+
+/// Drops the cached sessions that `pred` picks.
+fn forget(pred: impl Fn(&Session) -> bool) {
+    if let Ok(mut cache) = CACHE.lock() {
+        cache.retain(|_, (s, _, _)| !pred(s));
+    }
+}
+
+/// Drops every cached session of `user_id` (their sessions were ended in
+/// the store, e.g. by a password reset).
+pub fn forget_user(user_id: i64) {
+    forget(|s| s.user.id == user_id);
+}
+
+/// `(id, token_hash, csrf_token, last_seen_at, expires_at, user id, username, role)`.
+type SessionRow = (i64, Vec<u8>, String, i64, i64, i64, String, String);
 
 /// The live session of `kind` behind `token`, sliding its expiry forward.
 /// Expired and unknown tokens are `None`.
@@ -96,8 +155,11 @@ pub async fn resolve(
     }
     let hash = token::hash(token);
     let now = now();
+    if let Some(session) = cached(&hash, kind, now) {
+        return Ok(Some(session));
+    }
     let row: Option<SessionRow> = sqlx::query_as(
-        "select s.id, s.token_hash, s.csrf_token, s.last_seen_at, u.id, u.username, u.role
+        "select s.id, s.token_hash, s.csrf_token, s.last_seen_at, s.expires_at, u.id, u.username, u.role
          from sessions s join users u on u.id = s.user_id
          where s.token_hash = ? and s.kind = ? and s.expires_at > ?",
     )
@@ -106,7 +168,7 @@ pub async fn resolve(
     .bind(now)
     .fetch_optional(pool)
     .await?;
-    let Some((id, stored, csrf, last_seen, user_id, username, role)) = row else {
+    let Some((id, stored, csrf, last_seen, mut expires_at, user_id, username, role)) = row else {
         return Ok(None);
     };
     // The lookup was by hash; compare again without a timing side channel.
@@ -114,15 +176,18 @@ pub async fn resolve(
         return Ok(None);
     }
     // Slide the expiry, but write at most about once a minute per session.
-    if now - last_seen >= (ttl / 8).clamp(1, 60) {
+    let mut last_seen = last_seen;
+    if now - last_seen >= slide_every(ttl) {
         sqlx::query("update sessions set last_seen_at = ?, expires_at = ? where id = ?")
             .bind(now)
             .bind(now + ttl)
             .bind(id)
             .execute(pool)
             .await?;
+        expires_at = now + ttl;
+        last_seen = now;
     }
-    Ok(Some(Session {
+    let session = Session {
         id,
         user: User {
             id: user_id,
@@ -131,15 +196,22 @@ pub async fn resolve(
         },
         kind,
         csrf,
-    }))
+    };
+    // Asked again when the next slide is due, so that a session in use
+    // never expires for lack of a write.
+    remember(hash, &session, expires_at.min(last_seen + slide_every(ttl)));
+    Ok(Some(session))
 }
 
 /// Ends one session (sign-out).
 pub async fn delete(pool: &SqlitePool, session_id: i64) -> Result<(), AuthError> {
+    // Forgotten first: a request racing the sign-out must not see it cached.
+    forget(|s| s.id == session_id);
     sqlx::query("delete from sessions where id = ?")
         .bind(session_id)
         .execute(pool)
         .await?;
+    forget(|s| s.id == session_id);
     Ok(())
 }
 

@@ -186,6 +186,7 @@ pub async fn set_password(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    super::sessions::forget_user(user_id);
     Ok(())
 }
 

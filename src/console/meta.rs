@@ -1,36 +1,304 @@
-//! The psql meta-commands learners use in this course: `\dt`, `\di`, `\d`,
-//! `\d+`, `\dn`, `\l`, `\du`, `\x`, `\timing`, `\conninfo`, `\?`.
+//! psql's meta-commands in the console, answering as psql 15 does: the `\d`
+//! family (`\d`, `\d NAME`, `\dt \di \dv \dm \ds \df \dT \dn \dx \dp \du \l`,
+//! with `S`, `+` and patterns), `\sf` and `\sv`, `\x`, `\timing`,
+//! `\conninfo`, `\encoding`, `\pset null`, `\errverbose`, `\echo`, `\?`,
+//! and the argument check of `\c DBNAME` (the session runs the reconnect).
+//! Anything else is refused with psql's `invalid command` and the list of
+//! what the console has.
 //!
-//! Listing commands run catalog queries close to psql's own (same output
-//! columns) on the session's connection, so they see what the learner's
-//! session sees (uncommitted tables, search_path), and fail with 25P02 in a
-//! failed transaction, as psql's do.
+//! Catalog queries run on the session's own connection, so they see what the
+//! learner's session sees (uncommitted tables, search_path) and fail with
+//! 25P02 in a failed transaction, as psql's do. Each answer carries psql's
+//! title, columns, rows and footers ([`StatementResult::title`],
+//! `footers`, `more`); [`text::psql_text`] prints it exactly as psql does.
+//!
+//! Parts: [`patterns`] (name patterns), [`lists`] (listings), [`describe`]
+//! (`\d NAME`), [`source`] (`\sf`, `\sv`), [`text`] (psql's aligned format).
 
-use super::result::StatementResult;
-use super::run::{Conn, Limits, run_statement};
+pub mod describe;
+pub mod lists;
+pub mod patterns;
+pub mod source;
+pub mod text;
 
-/// Per-session psql settings that meta-commands change.
-#[derive(Clone, Copy, Debug, Default)]
+use futures::TryStreamExt;
+use sqlx::{Row, ValueRef};
+
+use super::result::{Column, SqlError, StatementResult};
+use super::run::{Conn, Limits, map_error};
+
+/// Per-session psql settings that meta-commands change and read.
+#[derive(Clone, Debug, Default)]
 pub struct Settings {
     pub expanded: bool,
+    /// `\x auto`: psql expands only output wider than the terminal; the
+    /// browser pane has no fixed width, so results show unexpanded.
+    pub expanded_auto: bool,
     pub timing: bool,
+    /// `\pset null`: how NULL shows in results (psql's default: empty).
+    pub null_display: String,
+    /// The last server error of the session and the statement that got it,
+    /// for `\errverbose`.
+    pub last_error: Option<(String, SqlError)>,
 }
 
-/// What `\?` prints.
+impl Settings {
+    /// Called for every result of a run, statements and meta-commands alike:
+    /// remembers the last server error and stamps the NULL display on
+    /// statement results.
+    pub fn note(&mut self, r: &mut StatementResult) {
+        if r.kind == "statement" && !self.null_display.is_empty() {
+            r.null_display = Some(self.null_display.clone());
+        }
+        if let Some(e) = &r.error
+            && !e.sqlstate.is_empty()
+        {
+            self.last_error = Some((r.sql.clone(), e.clone()));
+        }
+    }
+}
+
+/// What `\?` prints, and what an unknown meta-command lists.
 pub const HELP: &str = "\
 Meta-commands supported in the pglab console:
-  \\d [NAME]      list tables, views and sequences, or describe table, view, index or sequence NAME
-  \\d+ [NAME]     same, with more details (storage, description, size)
-  \\di[+] [PAT]   list indexes
-  \\dn[+]         list schemas
-  \\dt[+] [PAT]   list tables
-  \\du            list roles
-  \\l             list databases
-  \\x [on|off]    toggle expanded output
-  \\timing [on|off]  toggle timing of commands
-  \\conninfo      display information about the current connection
-  \\?             this help
+  \\d[S+]                 list tables, views and sequences
+  \\d[S+]  NAME           describe table, view, sequence, index, materialized view or composite type
+  \\dt[S+] [PATTERN]      list tables (\\di indexes, \\dv views, \\dm materialized views, \\ds sequences; combine: \\dti)
+  \\df[S+] [PATTERN]      list functions
+  \\dT[S+] [PATTERN]      list data types
+  \\dn[S+] [PATTERN]      list schemas
+  \\dx[+]  [PATTERN]      list extensions
+  \\dp     [PATTERN]      list table, view and sequence access privileges (also \\z)
+  \\du[S+] [PATTERN]      list roles (also \\dg)
+  \\l[+]   [PATTERN]      list databases
+  \\sf[+]  FUNCNAME       show a function's definition
+  \\sv[+]  VIEWNAME       show a view's definition
+  \\x [on|off|auto]       toggle expanded output
+  \\timing [on|off]       toggle timing of commands
+  \\pset null [STRING]    set the string printed in place of a NULL value
+  \\encoding              show the client encoding
+  \\errverbose            show the most recent error in maximal verbosity
+  \\echo [-n] [STRING]    write a string
+  \\conninfo              display information about the current connection
+  \\c[onnect] [DBNAME]    connect to another database of your own server
+  \\?                     this help
 Patterns accept * and ? wildcards and an optional schema: \\dt public.task*";
+
+/// Whether `line` is `\c` / `\connect`, which the session runs itself.
+pub fn is_connect(line: &str) -> bool {
+    matches!(parse(line.trim()).name.as_str(), "c" | "connect")
+}
+
+/// The database `\c [dbname [user [host [port]]]]` asks for (`None`: stay),
+/// or why it is refused: the console reaches only the learner's own server,
+/// as the learner's own user. `-` keeps a part as it is. As psql reads it,
+/// a double-quoted name keeps its case and an unquoted one is not
+/// lower-cased either.
+pub fn connect_target(line: &str, user: &str) -> Result<Option<String>, String> {
+    let cmd = parse(line.trim());
+    let args: Vec<String> = cmd
+        .args
+        .iter()
+        .map(|a| {
+            if a.len() >= 2 && a.starts_with('"') && a.ends_with('"') {
+                a[1..a.len() - 1].replace("\"\"", "\"")
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    if args.iter().any(|a| a.contains('=') || a.contains("://")) {
+        return Err("\\c with a connection string is not available in the console: use \\c DBNAME (your own server only)".into());
+    }
+    if let Some(u) = args.get(1)
+        && u != "-"
+        && u != user
+    {
+        return Err(format!(
+            "\\c cannot change the user in the console: you are connected as \"{user}\"; use \\c DBNAME"
+        ));
+    }
+    if args.get(2).is_some_and(|h| h != "-") || args.get(3).is_some_and(|p| p != "-") {
+        return Err("\\c cannot change the host or port in the console: it reaches only your own sandbox; use \\c DBNAME".into());
+    }
+    if args.len() > 4 {
+        return Err("\\c: too many arguments (use \\c DBNAME)".into());
+    }
+    if args.first().is_some_and(String::is_empty) {
+        return Err("\\c: the database name is empty".into());
+    }
+    Ok(args.into_iter().next().filter(|d| d != "-"))
+}
+
+/// Values as text, by row; `None` is NULL.
+pub type Rows = Vec<Vec<Option<String>>>;
+
+/// A meta-command's answer under construction.
+pub struct MetaOut {
+    pub result: StatementResult,
+}
+
+impl MetaOut {
+    fn text(text: String) -> Self {
+        Self {
+            result: StatementResult {
+                text: Some(text),
+                ..StatementResult::default()
+            },
+        }
+    }
+
+    /// A psql listing: title, text columns, and psql's `(N rows)` footer.
+    fn listing(title: &str, headers: &[&str], rows: Rows) -> Self {
+        Self {
+            result: StatementResult {
+                title: Some(title.to_string()),
+                columns: headers
+                    .iter()
+                    .map(|h| Column {
+                        name: (*h).to_string(),
+                        type_name: "text".into(),
+                    })
+                    .collect(),
+                total_rows: rows.len() as u64,
+                rows,
+                count_footer: true,
+                ..StatementResult::default()
+            },
+        }
+    }
+}
+
+/// A meta-command's own complaint (psql prints these without `ERROR:`).
+fn meta_error(message: String) -> MetaOut {
+    MetaOut {
+        result: StatementResult::client_error("", message),
+    }
+}
+
+/// Runs one catalog query on the session's connection, values as text.
+async fn fetch(c: &mut Conn, sql: &str) -> Result<Rows, MetaOut> {
+    let mut out = Vec::new();
+    let mut stream = sqlx::raw_sql(sql).fetch(&mut c.conn);
+    loop {
+        match stream.try_next().await {
+            Ok(Some(row)) => out.push(
+                (0..row.len())
+                    .map(|i| {
+                        let raw = row.try_get_raw(i).ok()?;
+                        if raw.is_null() {
+                            return None;
+                        }
+                        Some(
+                            String::from_utf8_lossy(raw.as_bytes().unwrap_or_default())
+                                .into_owned(),
+                        )
+                    })
+                    .collect(),
+            ),
+            Ok(None) => return Ok(out),
+            Err(e) => {
+                let (error, _) = map_error(e);
+                return Err(MetaOut {
+                    result: StatementResult {
+                        error: Some(error),
+                        ..StatementResult::default()
+                    },
+                });
+            }
+        }
+    }
+}
+
+/// A parsed meta-command line: the name, its `+`/`S` modifiers, and its
+/// arguments as psql splits them (single quotes removed with their escapes,
+/// double quotes kept for name patterns).
+pub struct Cmd {
+    pub name: String,
+    pub plus: bool,
+    pub system: bool,
+    pub args: Vec<String>,
+    /// Everything after the command name, for `\sf` and `\sv`.
+    pub rest: String,
+    /// The current database, to check `db.schema.name` patterns.
+    pub db: Option<String>,
+}
+
+impl Cmd {
+    fn arg(&self, i: usize) -> Option<&str> {
+        self.args.get(i).map(String::as_str)
+    }
+}
+
+/// Splits a meta-command line like psql's argument scanner does.
+pub fn parse(line: &str) -> Cmd {
+    let body = line.strip_prefix('\\').unwrap_or(line);
+    let end = body
+        .find(|c: char| c.is_whitespace() || c == '\\')
+        .unwrap_or(body.len());
+    let name = body[..end].to_string();
+    let rest = body[end..].trim().to_string();
+    Cmd {
+        plus: name.contains('+'),
+        system: name.len() > 1 && name[1..].contains('S'),
+        args: split_args(&rest),
+        name,
+        rest,
+        db: None,
+    }
+}
+
+fn split_args(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut arg = String::new();
+        let mut in_double = false;
+        while let Some(&ch) = chars.peek() {
+            if ch.is_whitespace() && !in_double {
+                break;
+            }
+            chars.next();
+            match ch {
+                '"' => {
+                    in_double = !in_double;
+                    arg.push('"');
+                }
+                '\'' if !in_double => {
+                    // A quoted string: '' is a quote, backslash escapes.
+                    while let Some(q) = chars.next() {
+                        match q {
+                            '\'' if chars.peek() == Some(&'\'') => {
+                                chars.next();
+                                arg.push('\'');
+                            }
+                            '\'' => break,
+                            '\\' => match chars.next() {
+                                Some('n') => arg.push('\n'),
+                                Some('t') => arg.push('\t'),
+                                Some('r') => arg.push('\r'),
+                                Some('b') => arg.push('\u{8}'),
+                                Some('f') => arg.push('\u{c}'),
+                                Some(other) => arg.push(other),
+                                None => {}
+                            },
+                            other => arg.push(other),
+                        }
+                    }
+                }
+                other => arg.push(other),
+            }
+        }
+        out.push(arg);
+    }
+    out
+}
 
 /// Runs one meta-command line (backslash included).
 pub fn run_meta<'a>(
@@ -46,99 +314,94 @@ async fn run_meta_inner(
     c: &mut Conn,
     line: &str,
     settings: &mut Settings,
-    limits: &Limits,
+    _limits: &Limits,
 ) -> StatementResult {
-    let mut parts = line.split_whitespace();
-    let cmd = parts.next().unwrap_or("\\");
-    let args: Vec<&str> = parts.collect();
-    let arg = args.first().copied();
-    let mut result = match cmd {
-        "\\?" => text_result(HELP.to_string()),
-        "\\x" => {
-            settings.expanded = toggle(settings.expanded, arg);
-            text_result(format!(
-                "Expanded display is {}.",
-                on_off(settings.expanded)
-            ))
-        }
-        "\\timing" => {
-            settings.timing = toggle(settings.timing, arg);
-            text_result(format!("Timing is {}.", on_off(settings.timing)))
-        }
-        "\\conninfo" => conninfo(c, limits).await,
-        "\\dt" | "\\dt+" => list_relations(c, &["r", "p"], arg, cmd.ends_with('+'), limits).await,
-        "\\di" | "\\di+" => list_relations(c, &["i", "I"], arg, cmd.ends_with('+'), limits).await,
-        "\\d" | "\\d+" => match arg {
-            None => {
-                list_relations(
-                    c,
-                    &["r", "p", "v", "m", "S", "f"],
-                    None,
-                    cmd.ends_with('+'),
-                    limits,
-                )
-                .await
-            }
-            Some(name) => describe(c, name, cmd.ends_with('+'), limits).await,
-        },
-        "\\dn" | "\\dn+" => query(c, SCHEMAS, limits).await,
-        "\\l" | "\\l+" | "\\list" => query(c, DATABASES, limits).await,
-        "\\du" | "\\du+" | "\\dg" => query(c, ROLES, limits).await,
-        other => StatementResult::client_error(
-            line,
-            format!("invalid command {other}\nTry \\? for help. The console supports: {SUPPORTED}"),
-        ),
-    };
+    let mut cmd = parse(line.trim());
+    let mut result = dispatch(c, &mut cmd, settings).await.result;
     result.sql = line.to_string();
     result.kind = "meta";
-    if result.error.is_none() {
-        result.command_tag = None;
+    for m in &mut result.more {
+        m.kind = "meta";
+    }
+    match result.error.as_mut() {
+        // A position would point into our catalog query, not the line.
+        Some(e) => e.position = None,
+        None => result.command_tag = None,
     }
     result
 }
 
-/// The meta-commands the console knows, for the answer to an unknown one.
-pub const SUPPORTED: &str =
-    "\\? \\x \\timing \\conninfo \\c \\connect \\d \\d+ \\dt \\di \\dn \\l \\du \\g";
-
-/// Whether `line` is `\c` / `\connect`, which the session runs itself.
-pub fn is_connect(line: &str) -> bool {
-    matches!(line.split_whitespace().next(), Some("\\c" | "\\connect"))
+/// The `\d` family's base names, after `S` and `+` are taken off.
+fn d_letters(name: &str) -> Option<String> {
+    let letters: String = name.chars().filter(|c| *c != '+' && *c != 'S').collect();
+    letters.strip_prefix('d').map(str::to_string)
 }
 
-/// The database `\c [dbname [user [host [port]]]]` asks for (`None`: stay),
-/// or why it is refused: the console reaches only the learner's own server,
-/// as the learner's own user. `-` keeps a part as it is.
-pub fn connect_target(line: &str, user: &str) -> Result<Option<String>, String> {
-    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
-    if args.iter().any(|a| a.contains('=') || a.contains("://")) {
-        return Err("\\c with a connection string is not available in the console: use \\c DBNAME (your own server only)".into());
-    }
-    if let Some(u) = args.get(1)
-        && *u != "-"
-        && *u != user
+async fn dispatch(c: &mut Conn, cmd: &mut Cmd, settings: &mut Settings) -> MetaOut {
+    if cmd.args.first().is_some_and(|a| a.split('.').count() == 3)
+        && let Ok(rows) = fetch(c, "select pg_catalog.current_database()").await
     {
-        return Err(format!(
-            "\\c cannot change the user in the console: you are connected as \"{user}\"; use \\c DBNAME"
-        ));
+        cmd.db = rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next().flatten());
     }
-    if args.get(2).is_some_and(|h| *h != "-") || args.get(3).is_some_and(|p| *p != "-") {
-        return Err("\\c cannot change the host or port in the console: it reaches only your own sandbox; use \\c DBNAME".into());
+    let base = cmd.name.trim_end_matches('+');
+    match base {
+        "?" => return MetaOut::text(HELP.to_string()),
+        "x" => return MetaOut::text(expanded(settings, cmd.arg(0))),
+        "timing" => {
+            settings.timing = toggle(settings.timing, cmd.arg(0));
+            return MetaOut::text(format!("Timing is {}.", on_off(settings.timing)));
+        }
+        "conninfo" => return conninfo(c).await,
+        "encoding" => return encoding(cmd.arg(0)),
+        "errverbose" => {
+            return match &settings.last_error {
+                None => MetaOut::text("There is no previous error.".into()),
+                Some((sql, e)) => MetaOut::text(text::verbose_error(sql, e)),
+            };
+        }
+        "echo" => {
+            let (newline, args) = match cmd.args.first().map(String::as_str) {
+                Some("-n") => (false, &cmd.args[1..]),
+                _ => (true, &cmd.args[..]),
+            };
+            // psql_text leaves the newline out for `\echo -n`.
+            let _ = newline;
+            return MetaOut::text(args.join(" "));
+        }
+        "pset" => return pset(settings, cmd),
+        "sf" => return source::function(c, &cmd.rest, cmd.plus).await,
+        "sv" => return source::view(c, &cmd.rest, cmd.plus).await,
+        "l" | "list" => return lists::databases(c, cmd).await,
+        "z" => return lists::privileges(c, cmd).await,
+        _ => {}
     }
-    if args.len() > 4 {
-        return Err("\\c: too many arguments (use \\c DBNAME)".into());
+    if let Some(letters) = d_letters(&cmd.name) {
+        match letters.as_str() {
+            "" => {
+                return match cmd.arg(0).map(str::to_string) {
+                    Some(p) => describe::describe(c, cmd, &p).await,
+                    None => lists::relations(c, cmd, "").await,
+                };
+            }
+            "f" => return lists::functions(c, cmd).await,
+            "T" => return lists::types(c, cmd).await,
+            "n" => return lists::schemas(c, cmd).await,
+            "x" => return lists::extensions(c, cmd).await,
+            "p" => return lists::privileges(c, cmd).await,
+            "u" | "g" => return lists::roles(c, cmd).await,
+            l if !l.is_empty() && l.chars().all(|ch| "tivmsE".contains(ch)) => {
+                return lists::relations(c, cmd, l).await;
+            }
+            _ => {}
+        }
     }
-    Ok(args
-        .first()
-        .filter(|d| **d != "-")
-        .map(|d| d.trim_matches('"').to_string()))
-}
-
-fn text_result(text: String) -> StatementResult {
-    StatementResult {
-        text: Some(text),
-        ..StatementResult::default()
-    }
+    meta_error(format!(
+        "invalid command \\{}\nTry \\? for help. {}",
+        cmd.name, HELP
+    ))
 }
 
 fn on_off(b: bool) -> &'static str {
@@ -153,230 +416,73 @@ fn toggle(current: bool, arg: Option<&str>) -> bool {
     }
 }
 
-async fn query(c: &mut Conn, sql: &str, limits: &Limits) -> StatementResult {
-    run_statement(c, sql, limits, false).await.result
+/// `\x [on|off|auto]` (and `\pset expanded`).
+fn expanded(settings: &mut Settings, arg: Option<&str>) -> String {
+    if arg.is_some_and(|a| a.eq_ignore_ascii_case("auto")) {
+        settings.expanded = false;
+        settings.expanded_auto = true;
+        return "Expanded display is used automatically.".into();
+    }
+    let current = settings.expanded && !settings.expanded_auto;
+    settings.expanded = if settings.expanded_auto && arg.is_none() {
+        false
+    } else {
+        toggle(current, arg)
+    };
+    settings.expanded_auto = false;
+    format!("Expanded display is {}.", on_off(settings.expanded))
 }
 
-/// A psql pattern (`public.task*`) as a schema regex and a name regex.
-fn pattern(p: &str) -> (Option<String>, String) {
-    let to_regex = |s: &str| {
-        let mut out = String::from("^(");
-        let unquoted = s.trim_matches('"');
-        let fold = s.starts_with('"');
-        for ch in unquoted.chars() {
-            match ch {
-                '*' => out.push_str(".*"),
-                '?' => out.push('.'),
-                c if c.is_alphanumeric() || c == '_' => {
-                    if fold {
-                        out.push(c);
-                    } else {
-                        out.extend(c.to_lowercase());
-                    }
-                }
-                c => {
-                    out.push('\\');
-                    out.push(c);
-                }
+fn pset(settings: &mut Settings, cmd: &Cmd) -> MetaOut {
+    match cmd.arg(0) {
+        Some("null") => {
+            if let Some(v) = cmd.arg(1) {
+                settings.null_display = v.to_string();
+            }
+            MetaOut::text(format!("Null display is \"{}\".", settings.null_display))
+        }
+        Some("expanded" | "x") => MetaOut::text(expanded(settings, cmd.arg(1))),
+        Some(other) => meta_error(format!(
+            "\\pset: the pglab console supports only \"null\" and \"expanded\", not \"{other}\""
+        )),
+        None => meta_error("\\pset: the pglab console supports \\pset null [STRING] and \\pset expanded [on|off|auto]".into()),
+    }
+}
+
+/// `\encoding`: the console's connection always speaks UTF8.
+fn encoding(arg: Option<&str>) -> MetaOut {
+    match arg {
+        None => MetaOut::text("UTF8".into()),
+        Some(a)
+            if matches!(
+                a.to_ascii_uppercase().as_str(),
+                "UTF8" | "UTF-8" | "UNICODE"
+            ) =>
+        {
+            MetaOut {
+                result: StatementResult::default(),
             }
         }
-        out.push_str(")$");
-        out
-    };
-    match p.split_once('.') {
-        Some((schema, name)) => (Some(to_regex(schema)), to_regex(name)),
-        None => (None, to_regex(p)),
+        Some(a) => meta_error(format!(
+            "\\encoding: the pglab console always talks UTF8 with the server (the browser shows UTF-8); it cannot switch to \"{a}\""
+        )),
     }
 }
 
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// The condition psql adds for a pattern: by name, and by schema or by
-/// visibility in the search_path.
-fn pattern_condition(arg: Option<&str>) -> String {
-    match arg.map(pattern) {
-        None => "and n.nspname <> 'pg_catalog' and n.nspname !~ '^pg_toast' and n.nspname <> 'information_schema' and pg_catalog.pg_table_is_visible(c.oid)".into(),
-        Some((None, name)) => format!(
-            "and c.relname operator(pg_catalog.~) {} and pg_catalog.pg_table_is_visible(c.oid)",
-            literal(&name)
-        ),
-        Some((Some(schema), name)) => format!(
-            "and c.relname operator(pg_catalog.~) {} and n.nspname operator(pg_catalog.~) {}",
-            literal(&name),
-            literal(&schema)
-        ),
-    }
-}
-
-async fn list_relations(
-    c: &mut Conn,
-    kinds: &[&str],
-    arg: Option<&str>,
-    plus: bool,
-    limits: &Limits,
-) -> StatementResult {
-    let kinds_sql = kinds
-        .iter()
-        .map(|k| format!("'{k}'"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let is_index = kinds.contains(&"i");
-    let table_col = if is_index {
-        ", c2.relname as \"Table\""
-    } else {
-        ""
-    };
-    let index_join = if is_index {
-        " left join pg_catalog.pg_index i on i.indexrelid = c.oid left join pg_catalog.pg_class c2 on i.indrelid = c2.oid"
-    } else {
-        ""
-    };
-    let plus_cols = if plus {
-        ", case c.relpersistence when 'p' then 'permanent' when 't' then 'temporary' when 'u' then 'unlogged' end as \"Persistence\", \
-         pg_catalog.pg_size_pretty(pg_catalog.pg_table_size(c.oid)) as \"Size\", \
-         pg_catalog.obj_description(c.oid, 'pg_class') as \"Description\""
-    } else {
-        ""
-    };
-    let sql = format!(
-        "select n.nspname as \"Schema\", c.relname as \"Name\", \
-         case c.relkind when 'r' then 'table' when 'v' then 'view' when 'm' then 'materialized view' when 'i' then 'index' \
-         when 'S' then 'sequence' when 't' then 'TOAST table' when 'f' then 'foreign table' when 'p' then 'partitioned table' \
-         when 'I' then 'partitioned index' end as \"Type\", \
-         pg_catalog.pg_get_userbyid(c.relowner) as \"Owner\"{table_col}{plus_cols} \
-         from pg_catalog.pg_class c left join pg_catalog.pg_namespace n on n.oid = c.relnamespace{index_join} \
-         where c.relkind in ({kinds_sql}) {} order by 1, 2",
-        pattern_condition(arg)
-    );
-    let mut r = query(c, &sql, limits).await;
-    if r.error.is_none() && r.total_rows == 0 {
-        r.text = Some(match arg {
-            Some(p) => format!("Did not find any relation named \"{p}\"."),
-            None => "Did not find any relations.".into(),
-        });
-    }
-    r
-}
-
-/// `\d NAME`: the columns of a relation, then psql's footers (indexes,
-/// constraints, references) as text.
-async fn describe(c: &mut Conn, name: &str, plus: bool, limits: &Limits) -> StatementResult {
-    let find = format!(
-        "select c.oid::int8, n.nspname, c.relname, c.relkind::text from pg_catalog.pg_class c \
-         left join pg_catalog.pg_namespace n on n.oid = c.relnamespace where true {} order by 2, 3 limit 1",
-        pattern_condition(Some(name))
-    );
-    let found = query(c, &find, limits).await;
-    if found.error.is_some() {
-        return found;
-    }
-    let Some(row) = found.rows.first() else {
-        return StatementResult::client_error(
-            name,
-            format!("Did not find any relation named \"{name}\"."),
-        );
-    };
-    let get = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-    let (oid, schema, relname, kind) = (get(0), get(1), get(2), get(3));
-    let kind_name = match kind.as_str() {
-        "r" => "Table",
-        "p" => "Partitioned table",
-        "v" => "View",
-        "m" => "Materialized view",
-        "i" => "Index",
-        "I" => "Partitioned index",
-        "S" => "Sequence",
-        "f" => "Foreign table",
-        _ => "Relation",
-    };
-    let plus_cols = if plus {
-        ", case a.attstorage when 'p' then 'plain' when 'e' then 'external' when 'm' then 'main' when 'x' then 'extended' end as \"Storage\", \
-         pg_catalog.col_description(a.attrelid, a.attnum) as \"Description\""
-    } else {
-        ""
-    };
-    let columns_sql = format!(
-        "select a.attname as \"Column\", pg_catalog.format_type(a.atttypid, a.atttypmod) as \"Type\", \
-         (select co.collname from pg_catalog.pg_collation co, pg_catalog.pg_type t where co.oid = a.attcollation and t.oid = a.atttypid and a.attcollation <> t.typcollation) as \"Collation\", \
-         case when a.attnotnull then 'not null' else '' end as \"Nullable\", \
-         coalesce((select pg_catalog.pg_get_expr(d.adbin, d.adrelid) from pg_catalog.pg_attrdef d where d.adrelid = a.attrelid and d.adnum = a.attnum and a.atthasdef), \
-           case a.attidentity when 'a' then 'generated always as identity' when 'd' then 'generated by default as identity' else '' end) as \"Default\"{plus_cols} \
-         from pg_catalog.pg_attribute a where a.attrelid = {oid} and a.attnum > 0 and not a.attisdropped order by a.attnum"
-    );
-    let mut result = query(c, &columns_sql, limits).await;
-    if result.error.is_some() {
-        return result;
-    }
-    let footer_sql = format!(
-        "select 'Indexes:' as section, '    \"' || c2.relname || '\" ' || \
-           case when i.indisprimary then 'PRIMARY KEY, ' when i.indisunique then 'UNIQUE, ' else '' end || \
-           regexp_replace(pg_catalog.pg_get_indexdef(i.indexrelid, 0, true), '^.* USING ', '') as line, 1 as ord, c2.relname::text as k \
-         from pg_catalog.pg_index i join pg_catalog.pg_class c2 on c2.oid = i.indexrelid where i.indrelid = {oid} \
-         union all select 'Check constraints:', '    \"' || conname || '\" ' || pg_catalog.pg_get_constraintdef(oid, true), 2, conname::text \
-           from pg_catalog.pg_constraint where conrelid = {oid} and contype = 'c' \
-         union all select 'Foreign-key constraints:', '    \"' || conname || '\" ' || pg_catalog.pg_get_constraintdef(oid, true), 3, conname::text \
-           from pg_catalog.pg_constraint where conrelid = {oid} and contype = 'f' \
-         union all select 'Referenced by:', '    TABLE \"' || conrelid::regclass::text || '\" CONSTRAINT \"' || conname || '\" ' || pg_catalog.pg_get_constraintdef(oid, true), 4, conname::text \
-           from pg_catalog.pg_constraint where confrelid = {oid} and contype = 'f' \
-         union all select 'Triggers:', '    ' || tgname || ' ' || substring(pg_catalog.pg_get_triggerdef(oid, true) from '(BEFORE|AFTER|INSTEAD OF) .*$'), 5, tgname::text \
-           from pg_catalog.pg_trigger where tgrelid = {oid} and not tgisinternal \
-         order by 3, 4"
-    );
-    let footer = query(c, &footer_sql, limits).await;
-    let mut text = String::new();
-    let mut last = String::new();
-    for row in &footer.rows {
-        let section = row.first().cloned().flatten().unwrap_or_default();
-        if section != last {
-            text.push_str(&section);
-            text.push('\n');
-            last = section;
-        }
-        text.push_str(&row.get(1).cloned().flatten().unwrap_or_default());
-        text.push('\n');
-    }
-    if plus && matches!(kind.as_str(), "r" | "p" | "m") {
-        text.push_str("Access method: heap\n");
-    }
-    result.text = Some(
-        format!("{kind_name} \"{schema}.{relname}\"\n{text}")
-            .trim_end()
-            .to_string(),
-    );
-    result
-}
-
-const SCHEMAS: &str = "select n.nspname as \"Name\", pg_catalog.pg_get_userbyid(n.nspowner) as \"Owner\" \
-    from pg_catalog.pg_namespace n where n.nspname !~ '^pg_' and n.nspname <> 'information_schema' order by 1";
-
-const DATABASES: &str = "select d.datname as \"Name\", pg_catalog.pg_get_userbyid(d.datdba) as \"Owner\", \
-    pg_catalog.pg_encoding_to_char(d.encoding) as \"Encoding\", d.datcollate as \"Collate\", d.datctype as \"Ctype\", \
-    pg_catalog.array_to_string(d.datacl, E'\\n') as \"Access privileges\" from pg_catalog.pg_database d order by 1";
-
-const ROLES: &str = "select r.rolname as \"Role name\", concat_ws(', ', \
-    case when r.rolsuper then 'Superuser' end, case when not r.rolinherit then 'No inheritance' end, \
-    case when r.rolcreaterole then 'Create role' end, case when r.rolcreatedb then 'Create DB' end, \
-    case when not r.rolcanlogin then 'Cannot login' end, case when r.rolreplication then 'Replication' end, \
-    case when r.rolbypassrls then 'Bypass RLS' end) as \"Attributes\", \
-    array(select b.rolname from pg_catalog.pg_auth_members m join pg_catalog.pg_roles b on m.roleid = b.oid where m.member = r.oid order by 1)::text as \"Member of\" \
-    from pg_catalog.pg_roles r where r.rolname !~ '^pg_' order by 1";
-
-async fn conninfo(c: &mut Conn, limits: &Limits) -> StatementResult {
-    let r = query(
+async fn conninfo(c: &mut Conn) -> MetaOut {
+    let rows = match fetch(
         c,
         "select current_database(), current_user, coalesce('on host \"' || host(inet_server_addr()) || '\"', 'via socket'), \
          coalesce(inet_server_port(), current_setting('port')::int)::text, current_setting('server_version')",
-        limits,
     )
-    .await;
-    if r.error.is_some() {
-        return r;
-    }
-    let row = r.rows.first().cloned().unwrap_or_default();
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let row = rows.into_iter().next().unwrap_or_default();
     let get = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-    text_result(format!(
+    MetaOut::text(format!(
         "You are connected to database \"{}\" as user \"{}\" {} at port \"{}\" (PostgreSQL {}), backend pid {}.",
         get(0),
         get(1),
@@ -392,15 +498,67 @@ mod tests {
     use super::*;
 
     #[test]
-    fn patterns_become_anchored_regexes() {
-        assert_eq!(pattern("tasks"), (None, "^(tasks)$".into()));
-        assert_eq!(pattern("Task*"), (None, "^(task.*)$".into()));
+    fn parses_like_psql() {
+        let c = parse("\\dtS+ public.task*");
+        assert_eq!((c.name.as_str(), c.plus, c.system), ("dtS+", true, true));
+        assert_eq!(c.args, ["public.task*"]);
+        let c = parse("\\echo a  'b c' \"d e\" 'it''s\\n'");
+        assert_eq!(c.args, ["a", "b c", "\"d e\"", "it's\n"]);
+        assert_eq!(d_letters("dS+").as_deref(), Some(""));
+        assert_eq!(d_letters("dti").as_deref(), Some("ti"));
+        assert_eq!(d_letters("echo"), None);
+    }
+
+    #[test]
+    fn connect_arguments_like_psql() {
+        assert!(is_connect("\\c labdb"));
+        assert!(is_connect("\\connect"));
+        assert!(!is_connect("\\conninfo"));
+        assert_eq!(connect_target("\\c", "lab"), Ok(None));
         assert_eq!(
-            pattern("public.t?"),
-            (Some("^(public)$".into()), "^(t.)$".into())
+            connect_target("\\c labdb_restore", "lab")
+                .unwrap()
+                .as_deref(),
+            Some("labdb_restore")
         );
-        assert_eq!(pattern("\"Mixed\""), (None, "^(Mixed)$".into()));
-        assert_eq!(literal("a'b"), "'a''b'");
+        assert_eq!(
+            connect_target("\\c \"My Db\"", "lab").unwrap().as_deref(),
+            Some("My Db")
+        );
+        assert_eq!(
+            connect_target("\\c Mixed", "lab").unwrap().as_deref(),
+            Some("Mixed")
+        );
+        assert_eq!(
+            connect_target("\\c db lab", "lab").unwrap().as_deref(),
+            Some("db")
+        );
+        assert_eq!(connect_target("\\c - -", "lab"), Ok(None));
+        assert!(
+            connect_target("\\c db postgres", "lab")
+                .unwrap_err()
+                .contains("cannot change the user")
+        );
+        assert!(
+            connect_target("\\c db - otherhost", "lab")
+                .unwrap_err()
+                .contains("host")
+        );
+        assert!(
+            connect_target("\\c db - - 5433", "lab")
+                .unwrap_err()
+                .contains("port")
+        );
+        assert!(
+            connect_target("\\c host=x dbname=y", "lab")
+                .unwrap_err()
+                .contains("connection string")
+        );
+        assert!(
+            connect_target("\\c postgresql://x/y", "lab")
+                .unwrap_err()
+                .contains("connection string")
+        );
     }
 
     #[test]
@@ -409,5 +567,12 @@ mod tests {
         assert!(!toggle(true, None));
         assert!(toggle(true, Some("on")));
         assert!(!toggle(true, Some("OFF")));
+        let mut s = Settings::default();
+        assert_eq!(
+            expanded(&mut s, Some("auto")),
+            "Expanded display is used automatically."
+        );
+        assert_eq!(expanded(&mut s, None), "Expanded display is off.");
+        assert_eq!(expanded(&mut s, None), "Expanded display is on.");
     }
 }

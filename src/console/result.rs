@@ -24,10 +24,48 @@ pub struct SqlError {
     pub message: String,
     pub detail: Option<String>,
     pub hint: Option<String>,
+    /// The fields psql adds in verbose form (`\errverbose`): context,
+    /// schema/table/column/type/constraint names and the server's source
+    /// location. Not sent to the browser.
+    #[serde(skip)]
+    pub verbose: Option<Box<VerboseFields>>,
     /// 1-based character position in the statement, as the server gives it.
     pub position: Option<usize>,
     /// The same position counted from the start of the whole script (1-based).
     pub script_position: Option<usize>,
+}
+
+/// The parts of a server error only `\errverbose` shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerboseFields {
+    pub context: Option<String>,
+    pub schema: Option<String>,
+    pub table: Option<String>,
+    pub column: Option<String>,
+    pub data_type: Option<String>,
+    pub constraint: Option<String>,
+    /// `routine, file:line`, as psql's `LOCATION:` line.
+    pub location: Option<String>,
+}
+
+impl VerboseFields {
+    /// Copies them out of a server error.
+    pub fn from_pg(pg: &sqlx::postgres::PgDatabaseError) -> Box<Self> {
+        let location = match (pg.routine(), pg.file(), pg.line()) {
+            (Some(r), Some(f), Some(l)) => Some(format!("{r}, {f}:{l}")),
+            (None, Some(f), Some(l)) => Some(format!("{f}:{l}")),
+            _ => None,
+        };
+        Box::new(Self {
+            context: pg.r#where().map(str::to_string),
+            schema: pg.schema().map(str::to_string),
+            table: pg.table().map(str::to_string),
+            column: pg.column().map(str::to_string),
+            data_type: pg.data_type().map(str::to_string),
+            constraint: pg.constraint().map(str::to_string),
+            location,
+        })
+    }
 }
 
 /// The transaction state of a session, as the pane's badge shows it.
@@ -81,6 +119,31 @@ pub struct StatementResult {
     pub notifications: Vec<String>,
     /// Notifications received but not kept (past the cap).
     pub notifications_dropped: u64,
+    /// The title psql prints over a meta-command's table
+    /// (`Table "public.tasks"`, `List of relations`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The lines psql prints under a meta-command's table, in order
+    /// (`Indexes:`, `    "tasks_pkey" PRIMARY KEY, btree (id)`, `(2 rows)`):
+    /// when `title` is set these replace the pane's own row count.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub footers: Vec<String>,
+    /// Whether psql prints its `(N rows)` line under this meta-command's
+    /// table (listings do, `\d NAME` does not); never in expanded form.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub count_footer: bool,
+    /// psql prints this table unexpanded even under `\x` (`\d NAME` of
+    /// anything but a sequence).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unexpanded: bool,
+    /// Further tables of the same meta-command (`\d lab.*` describes each
+    /// relation it matches), each with its own title and footers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<StatementResult>,
+    /// The session's `\pset null` string when this statement ran, for
+    /// showing its NULLs as psql would (unset: psql's default, empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub null_display: Option<String>,
 }
 
 impl StatementResult {

@@ -434,7 +434,7 @@ fn row_values(
 
 /// Cuts a value at `cap` bytes (on a character boundary) with a marker
 /// saying how much was left out.
-fn cap_value(text: &str, cap: usize, cut: &mut bool) -> String {
+pub(super) fn cap_value(text: &str, cap: usize, cut: &mut bool) -> String {
     if text.len() <= cap {
         return text.to_string();
     }
@@ -580,6 +580,7 @@ pub fn map_error(err: sqlx::Error) -> (SqlError, bool) {
                 message: pg.message().to_string(),
                 detail: pg.detail().map(str::to_string),
                 hint: pg.hint().map(str::to_string),
+                verbose: Some(super::result::VerboseFields::from_pg(pg)),
                 position,
                 script_position: None,
             },

@@ -353,7 +353,7 @@ impl Consoles {
             byte_budget: RUN_BYTE_BUDGET,
         };
         let mut out = RunResult::default();
-        let mut settings = *lock(&session.settings);
+        let mut settings = lock(&session.settings).clone();
         if items.is_empty() {
             out.transaction = *lock(&session.state);
             out.expanded = settings.expanded;
@@ -478,6 +478,7 @@ impl Consoles {
                     .map(String::len)
                     .sum();
                 limits.byte_budget = limits.byte_budget.saturating_sub(kept);
+                settings.note(&mut result);
                 let failed = result.error.is_some();
                 if let Some(e) = result.error.as_mut() {
                     e.script_position = e.position.map(|p| p + item.char_offset);
@@ -513,7 +514,6 @@ impl Consoles {
             *lock(&session.state) = TxState::Idle;
             out.connection_lost = true;
         }
-        *lock(&session.settings) = settings;
         if let Some(c) = guard.as_ref() {
             lock(&session.database).clone_from(&c.database);
         }
@@ -521,6 +521,7 @@ impl Consoles {
         out.transaction = *lock(&session.state);
         out.expanded = settings.expanded;
         out.timing = settings.timing;
+        *lock(&session.settings) = settings;
         out
     }
 

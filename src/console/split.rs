@@ -138,14 +138,14 @@ impl<'a> Lexer<'a> {
     /// `standard_conforming_strings` = `std_strings`.
     pub fn next_item(&mut self, std_strings: bool) -> Option<Item> {
         if let Some((begin, end)) = self.pending_meta.take() {
-            let text = self.src[begin..end].trim_end();
+            let text = trim_space_end(&self.src[begin..end]);
             return Some(self.item(ItemKind::Meta, begin, text, false));
         }
         let mut st = StmtState::default();
         while self.pos < self.bytes.len() {
             let c = self.bytes[self.pos];
             match c {
-                b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' => self.pos += 1,
+                c if is_space(c) => self.pos += 1,
                 b'-' if self.peek(1) == Some(b'-') => self.skip_line_comment(),
                 b'/' if self.peek(1) == Some(b'*') => {
                     st.started.get_or_insert(self.pos);
@@ -347,9 +347,9 @@ impl<'a> Lexer<'a> {
             .position(|&b| b == b'\n')
             .map_or(self.bytes.len(), |n| begin + n);
         self.pos = end;
-        let is_g = self.src[begin..end].trim_end() == "\\g";
+        let is_g = trim_space_end(&self.src[begin..end]) == "\\g";
         if let Some(start) = st.started {
-            let text = self.src[start..begin].trim_end();
+            let text = trim_space_end(&self.src[start..begin]);
             if !is_g {
                 self.pending_meta = Some((begin, end));
             }
@@ -358,7 +358,7 @@ impl<'a> Lexer<'a> {
         if is_g {
             return None;
         }
-        let text = self.src[begin..end].trim_end();
+        let text = trim_space_end(&self.src[begin..end]);
         Some(self.item(ItemKind::Meta, begin, text, false))
     }
 
@@ -395,6 +395,18 @@ fn memchr_find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         i = at + 1;
     }
     None
+}
+
+/// The whitespace PostgreSQL's lexer skips (`[ \t\n\r\f]`): only this is
+/// trimmed from an item, so that what the splitter drops is exactly what it
+/// skips (Rust's `trim_end` would also drop `\v` and Unicode spaces, which
+/// the server reads as part of the statement).
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c')
+}
+
+fn trim_space_end(text: &str) -> &str {
+    text.trim_end_matches(|c: char| c.is_ascii() && is_space(c as u8))
 }
 
 fn is_ident_start(c: u8) -> bool {

@@ -12,18 +12,26 @@
 //! solution SQL run through the real `psql -v ON_ERROR_STOP=1`, so scripts
 //! behave exactly as a learner's psql runs them (one statement at a time,
 //! autocommit); named sessions (`T1`, `T2`) are long-lived sqlx connections.
+//! `learner_result` checks take the exercise's reference solution (its SQL
+//! and SQL files) as the learner's evidence, so a solution that contains the
+//! query proves the check can pass.
+//!
+//! Then, on another fresh server, it plays the section's own text
+//! ([`super::play`]): the lab scripts, then every sql block in order. A
+//! block's undeclared error, an EXPLAIN without a plan view and a stale
+//! `[[block]]` entry are problems.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::checks::{self, CheckOutcome, ChecksFile, SolutionStep};
+use super::checks::{self, CheckContext, CheckOutcome, ChecksFile, ExerciseChecks, SolutionStep};
 use super::model::{self, FileRefKind};
+use super::play::{self, BlockOutcome, Play};
 use super::scratch::{self, ThrowAwayServer};
 use super::{Course, list_sections};
 
@@ -49,6 +57,11 @@ pub struct SectionReport {
     /// Every lab file reference of the page.
     pub files: Vec<FileReport>,
     pub next: Option<String>,
+    /// How many sql code blocks the page has.
+    pub sql_blocks: usize,
+    /// With `--run`: the play of the lab scripts and every sql block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub play: Option<Play>,
 }
 
 /// One exercise.
@@ -153,6 +166,12 @@ pub fn inspect(dir: &Path) -> Report {
             })
             .collect();
         if let Some(sidecar) = &sidecar {
+            let (_, stale) = play::match_specs(&section.sql_blocks, &sidecar.blocks);
+            for p in stale {
+                report
+                    .problems
+                    .push(format!("{}: {p}", display_name(&sidecar_path)));
+            }
             for ex in &sidecar.exercises {
                 if !section.exercises.iter().any(|e| e.id == ex.id) {
                     report.problems.push(format!(
@@ -182,6 +201,8 @@ pub fn inspect(dir: &Path) -> Report {
             exercises,
             files,
             next: section.next.as_ref().map(|n| n.file.clone()),
+            sql_blocks: section.sql_blocks.len(),
+            play: None,
         });
     }
     report
@@ -194,86 +215,139 @@ fn display_name(path: &Path) -> String {
     )
 }
 
-/// Runs every section's reference solutions and checks (see the module docs).
+/// Runs every section's reference solutions and checks, then plays every
+/// section's lab scripts and sql blocks (see the module docs).
 pub async fn run(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
     let course = Course::load(dir);
     for section in &mut report.sections {
-        let sidecar = match ChecksFile::load(&ChecksFile::path_for(&dir.join(&section.file))) {
-            Ok(Some(s)) => s,
-            _ => continue,
-        };
-        if sidecar.exercises.iter().all(|e| e.checks.is_empty()) {
+        let sidecar = ChecksFile::load(&ChecksFile::path_for(&dir.join(&section.file)))
+            .ok()
+            .flatten();
+        if let Some(sidecar) = &sidecar
+            && sidecar.exercises.iter().any(|e| !e.checks.is_empty())
+        {
+            run_solutions(&course, section, sidecar, &mut report.problems).await?;
+        }
+        let text = std::fs::read_to_string(dir.join(&section.file))?;
+        let parsed = model::parse(&text);
+        if parsed.sql_blocks.is_empty() && play::lab_scripts(&parsed).is_empty() {
             continue;
         }
+        // A server of its own: the solutions pass must not decide what the
+        // text's statements find, nor the other way round.
         let server = tokio::task::spawn_blocking(scratch::start).await??;
-        let options = server.options();
-        let mut conn = PgConnection::connect_with(&options).await?;
-        let mut ran_files = std::collections::HashSet::new();
-        for ex in &mut section.exercises {
-            let Some(spec) = sidecar.exercise(&ex.id) else {
-                continue;
-            };
-            ex.before =
-                Some(checks::run_exercise_checks_with(&mut conn, Some(&options), spec).await);
-            let mut sessions = Sessions::default();
-            for step in &spec.solution {
-                if let Some(f) = &step.file {
-                    ran_files.insert(f.clone());
-                }
-                if step.restart {
-                    // Our connection and the sessions die with the server.
-                    sessions
-                        .finish(&mut ex.solution_errors, &mut ex.expected_errors)
-                        .await;
-                    drop(conn);
-                    server.restart()?;
-                    conn = PgConnection::connect_with(&options).await?;
-                    continue;
-                }
-                if let Err(e) = play(&course, server.as_ref(), &mut sessions, step).await {
-                    if step.allow_error {
-                        ex.expected_errors.push(e);
-                    } else {
-                        ex.solution_errors.push(e);
-                    }
-                }
-            }
-            sessions
-                .finish(&mut ex.solution_errors, &mut ex.expected_errors)
-                .await;
-            ex.after =
-                Some(checks::run_exercise_checks_with(&mut conn, Some(&options), spec).await);
-            if let Some(after) = &ex.after
-                && !after.passed
-            {
-                report.problems.push(format!(
-                    "{}: {} fails after its reference solution: {}",
-                    section.file, ex.id, after.message
-                ));
-            }
-            for e in &ex.solution_errors {
-                report.problems.push(format!(
-                    "{}: {} reference solution: {e}",
-                    section.file, ex.id
-                ));
-            }
-        }
-        // Every lab script must at least run cleanly.
-        for f in &section.files {
-            if f.path.ends_with(".sql")
-                && f.exists
-                && !ran_files.contains(&f.path)
-                && let Err(e) = psql_file(&course, server.as_ref(), &f.path)
-            {
-                report.problems.push(format!(
-                    "{}: lab script {} fails: {e}",
-                    section.file, f.path
-                ));
-            }
-        }
-        drop(conn);
+        let specs = sidecar.as_ref().map_or(&[][..], |s| &s.blocks[..]);
+        section.play = Some(
+            play::play_section(
+                &course,
+                &section.file,
+                &parsed,
+                specs,
+                server.as_ref(),
+                &mut report.problems,
+            )
+            .await,
+        );
         drop(server);
     }
+    Ok(())
+}
+
+/// The SQL an exercise's reference solution plays, newest first: what a
+/// learner who did the exercise would have run (the evidence of
+/// `learner_result` checks under `--run`).
+fn solution_statements(course: &Course, spec: &ExerciseChecks) -> Vec<String> {
+    let mut out: Vec<String> = spec
+        .solution
+        .iter()
+        .filter_map(|step| match (&step.sql, &step.file) {
+            (Some(sql), _) => Some(sql.clone()),
+            (None, Some(file)) if file.ends_with(".sql") => course.read_file(file).ok(),
+            _ => None,
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+/// The solutions pass of one section on a fresh server of its own.
+async fn run_solutions(
+    course: &Course,
+    section: &mut SectionReport,
+    sidecar: &ChecksFile,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let server = tokio::task::spawn_blocking(scratch::start).await??;
+    let options = server.options();
+    let mut conn = PgConnection::connect_with(&options).await?;
+    let mut ran_files = std::collections::HashSet::new();
+    for ex in &mut section.exercises {
+        let Some(spec) = sidecar.exercise(&ex.id) else {
+            continue;
+        };
+        ex.before = Some(checks::run_exercise_checks_with(&mut conn, Some(&options), spec).await);
+        let mut sessions = Sessions::default();
+        for step in &spec.solution {
+            if let Some(f) = &step.file {
+                ran_files.insert(f.clone());
+            }
+            if step.restart {
+                // Our connection and the sessions die with the server.
+                sessions
+                    .finish(&mut ex.solution_errors, &mut ex.expected_errors)
+                    .await;
+                drop(conn);
+                server.restart()?;
+                conn = PgConnection::connect_with(&options).await?;
+                continue;
+            }
+            if let Err(e) = play(course, server.as_ref(), &mut sessions, step).await {
+                if step.allow_error {
+                    ex.expected_errors.push(e);
+                } else {
+                    ex.solution_errors.push(e);
+                }
+            }
+        }
+        sessions
+            .finish(&mut ex.solution_errors, &mut ex.expected_errors)
+            .await;
+        let evidence = solution_statements(course, spec);
+        let ctx = CheckContext {
+            options: Some(&options),
+            recent_statements: &evidence,
+        };
+        ex.after = Some(checks::run_checks(&mut conn, spec, &ctx).await);
+        if let Some(after) = &ex.after
+            && !after.passed
+        {
+            problems.push(format!(
+                "{}: {} fails after its reference solution: {}",
+                section.file, ex.id, after.message
+            ));
+        }
+        for e in &ex.solution_errors {
+            problems.push(format!(
+                "{}: {} reference solution: {e}",
+                section.file, ex.id
+            ));
+        }
+    }
+    // Every lab script must at least run cleanly.
+    for f in &section.files {
+        if f.path.ends_with(".sql")
+            && f.exists
+            && !ran_files.contains(&f.path)
+            && let Err(e) = psql_file(course, server.as_ref(), &f.path)
+        {
+            problems.push(format!(
+                "{}: lab script {} fails: {e}",
+                section.file, f.path
+            ));
+        }
+    }
+    drop(conn);
+    drop(server);
     Ok(())
 }
 
@@ -311,39 +385,13 @@ async fn play(
                 .run(server, name, sql, step.background, step.allow_error)
                 .await
         }
-        None => psql(server, &["-f", "-"], Some(sql)),
+        None => scratch::psql(server, &["-f", "-"], Some(sql)),
     }
 }
 
 fn psql_file(course: &Course, server: &dyn ThrowAwayServer, rel: &str) -> Result<(), String> {
     let path: PathBuf = course.resolve(rel).map_err(|e| format!("{rel}: {e}"))?;
-    psql(server, &["-f", &path.display().to_string()], None)
-}
-
-/// Runs the real psql with ON_ERROR_STOP, like a learner would.
-fn psql(server: &dyn ThrowAwayServer, args: &[&str], stdin: Option<&str>) -> Result<(), String> {
-    let mut child = Command::new(server.bindir().join("psql"))
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
-        .args(args)
-        .envs(server.client_env())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run psql: {e}"))?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
-    }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
+    scratch::psql_file(server, &path)
 }
 
 type Job = (String, oneshot::Sender<Result<(), String>>);
@@ -493,6 +541,9 @@ pub fn to_text(report: &Report) -> String {
             let state = if f.exists { "ok" } else { "MISSING" };
             let _ = writeln!(s, "  file {}  {state}", f.path);
         }
+        if let Some(play) = &sec.play {
+            play_text(&mut s, &sec.file, play);
+        }
         if let Some(next) = &sec.next {
             let _ = writeln!(s, "  next: {next}");
         }
@@ -511,4 +562,68 @@ pub fn to_text(report: &Report) -> String {
         report.problems.len()
     );
     s
+}
+
+/// The play of a section, for people: one line per lab script and block.
+fn play_text(s: &mut String, file: &str, play: &Play) {
+    use std::fmt::Write;
+    let count = |o: BlockOutcome| play.blocks.iter().filter(|b| b.outcome == o).count();
+    let _ = writeln!(
+        s,
+        "  play: {} lab script(s), then {} sql block(s): {} ok, {} expected failure(s), {} skipped, {} FAILED",
+        play.lab_scripts.len(),
+        play.blocks.len(),
+        count(BlockOutcome::Ok),
+        count(BlockOutcome::ExpectedFailure),
+        count(BlockOutcome::Skipped),
+        count(BlockOutcome::Failed),
+    );
+    for script in &play.lab_scripts {
+        match &script.error {
+            None => {
+                let _ = writeln!(s, "      lab script {}  ok", script.path);
+            }
+            Some(e) => {
+                let _ = writeln!(s, "      lab script {}  FAILED: {e}", script.path);
+            }
+        }
+    }
+    for b in &play.blocks {
+        let exercise = b
+            .exercise
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        let verdict = match b.outcome {
+            BlockOutcome::Ok => format!("ok, {} statement(s)", b.statements),
+            BlockOutcome::ExpectedFailure => format!(
+                "expected failure {}: {}",
+                b.sqlstate.as_deref().unwrap_or(""),
+                b.error.as_deref().unwrap_or("")
+            ),
+            BlockOutcome::Skipped => "skipped".to_string(),
+            BlockOutcome::Failed => "FAILED".to_string(),
+        };
+        let _ = writeln!(s, "      block {file}:{}{exercise}  {verdict}", b.line);
+        if b.outcome == BlockOutcome::Failed {
+            if let Some(stmt) = &b.statement {
+                let _ = writeln!(
+                    s,
+                    "               statement: {}",
+                    checks::one_line(stmt, 200)
+                );
+            }
+            if let Some(e) = &b.error {
+                let code = b
+                    .sqlstate
+                    .as_deref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default();
+                let _ = writeln!(s, "               error: {e}{code}");
+            }
+        }
+        for note in &b.notes {
+            let _ = writeln!(s, "               note: {note}");
+        }
+    }
 }

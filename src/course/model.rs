@@ -1,10 +1,11 @@
 //! The structure of a section file in the curriculum format: its number and
 //! title, parts (H2), exercises (H3 `### Exercise 14.B.1 — Title`), concept
 //! headings, the scenario, references to lab files and the link to the next
-//! section. `content check` and the lesson page read it; the renderer shares
+//! section, and its sql code blocks (which `content check --run` plays).
+//! `content check` and the lesson page read it; the renderer shares
 //! its heading and file-reference rules so both always agree.
 
-use pulldown_cmark::{Event, HeadingLevel, Tag, TagEnd};
+use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Tag, TagEnd};
 use serde::Serialize;
 
 use super::markdown;
@@ -26,6 +27,19 @@ pub struct Section {
     pub files: Vec<FileRef>,
     /// The `*Next: [..](15-x.md)*` link.
     pub next: Option<NextLink>,
+    /// Fenced code blocks whose language is `sql`, in order.
+    pub sql_blocks: Vec<SqlBlock>,
+}
+
+/// A fenced code block of the page marked as `sql`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SqlBlock {
+    /// 1-based line of the opening fence in the markdown file.
+    pub line: usize,
+    /// The block's text, as a learner would copy it.
+    pub text: String,
+    /// The exercise the block appears in.
+    pub exercise: Option<String>,
 }
 
 /// One H2.
@@ -298,9 +312,38 @@ pub fn parse(text: &str) -> Section {
     let mut current_exercise: Option<usize> = None;
     let mut emphasis_text: Option<String> = None;
     let mut link: Option<(String, String)> = None;
+    let mut sql_block: Option<SqlBlock> = None;
 
-    for event in markdown::parser(text) {
+    for (event, range) in markdown::parser(text).into_offset_iter() {
         tracker.observe(&event);
+        match &event {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info)))
+                if info
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(|lang| lang.eq_ignore_ascii_case("sql")) =>
+            {
+                sql_block = Some(SqlBlock {
+                    line: text[..range.start].matches('\n').count() + 1,
+                    text: String::new(),
+                    exercise: current_exercise.map(|i| section.exercises[i].id.clone()),
+                });
+                continue;
+            }
+            Event::Text(t) if sql_block.is_some() => {
+                if let Some(b) = sql_block.as_mut() {
+                    b.text.push_str(t);
+                }
+                continue;
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                if let Some(b) = sql_block.take() {
+                    section.sql_blocks.push(b);
+                }
+                continue;
+            }
+            _ => {}
+        }
         match &event {
             Event::Start(Tag::Heading { level, .. }) => heading = Some((*level, String::new())),
             Event::End(TagEnd::Heading(_)) => {
@@ -344,6 +387,18 @@ pub fn parse(text: &str) -> Section {
                     }
                     Heading::Other if level == HeadingLevel::H3 => section.concepts.push(text),
                     Heading::Other => {}
+                }
+            }
+            // A heading's text as the renderer reads it (`render::plain_text`):
+            // raw HTML is shown as text there, so it is text here too.
+            Event::Html(t) | Event::InlineHtml(t) => {
+                if let Some((_, h)) = heading.as_mut() {
+                    h.push_str(t);
+                }
+            }
+            Event::SoftBreak | Event::HardBreak => {
+                if let Some((_, h)) = heading.as_mut() {
+                    h.push(' ');
                 }
             }
             Event::Text(t) | Event::Code(t) => {
@@ -393,8 +448,9 @@ pub fn parse(text: &str) -> Section {
     section
 }
 
-/// The id of a part's scenario: `14.E`.
-fn scenario_id(number: Option<u32>, part: Option<char>) -> String {
+/// A scenario's exercise id: `<section>.<part>` (`14.E`), `<section>.scenario`
+/// outside a part, `scenario` on a page without a section number.
+pub fn scenario_id(number: Option<u32>, part: Option<char>) -> String {
     match (number, part) {
         (Some(n), Some(p)) => format!("{n}.{p}"),
         (Some(n), None) => format!("{n}.scenario"),
@@ -464,8 +520,27 @@ mod tests {
             ]
         );
         assert_eq!(s.exercises[0].files.len(), 4);
+        assert!(s.sql_blocks.is_empty());
         let next = s.next.expect("next link");
         assert_eq!(next.file, "16-more.md");
         assert_eq!(next.title, "Section 16 — More");
+    }
+
+    #[test]
+    fn finds_sql_blocks_with_their_line_and_exercise() {
+        let md = "# SECTION 90 — X\n\n```sql\nselect 1;\n```\n\n## PART B — P\n\n### Exercise 90.B.1 — E\n\n```bash\nls\n```\n\n```SQL title\nselect 2;\nselect 3;\n```\n\n    select 'indented, not fenced';\n";
+        let s = parse(md);
+        let blocks: Vec<_> = s
+            .sql_blocks
+            .iter()
+            .map(|b| (b.line, b.text.as_str(), b.exercise.as_deref()))
+            .collect();
+        assert_eq!(
+            blocks,
+            vec![
+                (3, "select 1;\n", None),
+                (15, "select 2;\nselect 3;\n", Some("90.B.1")),
+            ]
+        );
     }
 }

@@ -22,7 +22,8 @@
 //!    become links to `/files/<path>`, with a "Run this file in my sandbox"
 //!    button for `.sql` files.
 //! 7. Links: `15-x.md` → `/sections/15-x`; other relative links → `/files/..`
-//!    resolved against the page's folder.
+//!    resolved against the page's folder; `javascript:` (and `vbscript:`,
+//!    `data:`) links point to `#`.
 //! 8. Tables are wrapped in a horizontally scrolling box.
 //! 9. pulldown-cmark's HTML writer turns the rewritten stream into HTML.
 
@@ -148,6 +149,10 @@ impl<'a> Renderer<'a> {
                 .events
                 .push(Event::Html("<div class=\"raw-html\">".into())),
             Event::End(TagEnd::HtmlBlock) => self.events.push(Event::Html("</div>\n".into())),
+            e @ Event::Start(Tag::Link { .. } | Tag::Image { .. }) => {
+                let e = self.link(e);
+                self.events.push(e);
+            }
             Event::Code(code) => match self.tracker.file_ref(&code) {
                 Some(_) => {
                     let html = self.file_ref_html(&code);
@@ -155,34 +160,6 @@ impl<'a> Renderer<'a> {
                 }
                 None => self.events.push(Event::Code(code)),
             },
-            Event::Start(Tag::Link {
-                link_type,
-                dest_url,
-                title,
-                id,
-            }) => {
-                let dest = resolve_link(&dest_url, self.doc_dir);
-                self.events.push(Event::Start(Tag::Link {
-                    link_type,
-                    dest_url: dest.map_or(dest_url, CowStr::from),
-                    title,
-                    id,
-                }));
-            }
-            Event::Start(Tag::Image {
-                link_type,
-                dest_url,
-                title,
-                id,
-            }) => {
-                let dest = resolve_link(&dest_url, self.doc_dir);
-                self.events.push(Event::Start(Tag::Image {
-                    link_type,
-                    dest_url: dest.map_or(dest_url, CowStr::from),
-                    title,
-                    id,
-                }));
-            }
             Event::Start(Tag::Table(align)) => {
                 self.events
                     .push(Event::Html("<div class=\"table-wrap\">".into()));
@@ -193,6 +170,42 @@ impl<'a> Renderer<'a> {
                 self.events.push(Event::Html("</div>\n".into()));
             }
             other => self.events.push(other),
+        }
+    }
+
+    /// Step 7 for a link or image start (other events pass unchanged).
+    fn link(&self, event: Event<'a>) -> Event<'a> {
+        let target = |dest: CowStr<'a>| -> CowStr<'a> {
+            if is_script_url(&dest) {
+                "#".into()
+            } else {
+                resolve_link(&dest, self.doc_dir).map_or(dest, CowStr::from)
+            }
+        };
+        match event {
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) => Event::Start(Tag::Link {
+                link_type,
+                dest_url: target(dest_url),
+                title,
+                id,
+            }),
+            Event::Start(Tag::Image {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) => Event::Start(Tag::Image {
+                link_type,
+                dest_url: target(dest_url),
+                title,
+                id,
+            }),
+            other => other,
         }
     }
 
@@ -208,7 +221,7 @@ impl<'a> Renderer<'a> {
             .into_iter()
             .map(|e| match e {
                 Event::Html(t) | Event::InlineHtml(t) => Event::Text(t),
-                other => other,
+                other => self.link(other),
             })
             .collect();
         pulldown_cmark::html::push_html(&mut inner_html, inner.into_iter());
@@ -217,25 +230,17 @@ impl<'a> Renderer<'a> {
             Heading::Section { number, .. } => {
                 self.section_number = Some(number);
                 let id = self.unique_id(explicit_id.unwrap_or_else(|| "top".into()));
+                let id = attr(&id);
                 let html = format!("<h1 id=\"{id}\" class=\"lesson-title\">{inner_html}</h1>\n");
                 self.events.push(Event::Html(html.into()));
             }
-            Heading::Exercise {
-                id: ex,
-                title,
-                part,
-            } => {
-                if part.is_some() {
-                    self.current_part = part;
-                }
+            Heading::Exercise { id: ex, title, .. } => {
                 self.open_card(&ex, "Exercise", &title, explicit_id, &text);
             }
             Heading::Scenario { title } => {
-                let ex = match (self.section_number, self.current_part) {
-                    (Some(n), Some(p)) => format!("{n}.{p}"),
-                    (Some(n), None) => format!("{n}.scenario"),
-                    _ => "scenario".to_string(),
-                };
+                // The enclosing part (H2), as in the model: an exercise's id
+                // does not change it.
+                let ex = model::scenario_id(self.section_number, self.current_part);
                 self.open_card(&ex, "Scenario", &title, explicit_id, &text);
             }
             Heading::Part {
@@ -244,8 +249,9 @@ impl<'a> Renderer<'a> {
             } if level == HeadingLevel::H2 => {
                 self.current_part = Some(letter);
                 let id = self.unique_id(explicit_id.unwrap_or_else(|| slugify(&text)));
+                let id_attr = attr(&id);
                 let html = format!(
-                    "<h2 id=\"{id}\" class=\"part\" data-part=\"{letter}\"><a class=\"anchor\" href=\"#{id}\" aria-hidden=\"true\">#</a>{inner_html}</h2>\n"
+                    "<h2 id=\"{id_attr}\" class=\"part\" data-part=\"{letter}\"><a class=\"anchor\" href=\"#{id_attr}\" aria-hidden=\"true\">#</a>{inner_html}</h2>\n"
                 );
                 self.toc.push(TocEntry {
                     level: 2,
@@ -261,8 +267,9 @@ impl<'a> Renderer<'a> {
                     self.current_part = None;
                 }
                 let id = self.unique_id(explicit_id.unwrap_or_else(|| slugify(&text)));
+                let id_attr = attr(&id);
                 let html = format!(
-                    "<h{level_n} id=\"{id}\"><a class=\"anchor\" href=\"#{id}\" aria-hidden=\"true\">#</a>{inner_html}</h{level_n}>\n"
+                    "<h{level_n} id=\"{id_attr}\"><a class=\"anchor\" href=\"#{id_attr}\" aria-hidden=\"true\">#</a>{inner_html}</h{level_n}>\n"
                 );
                 if level_n == 2 || level_n == 3 {
                     self.toc.push(TocEntry {
@@ -288,13 +295,14 @@ impl<'a> Renderer<'a> {
         let id = self.unique_id(explicit_id.unwrap_or_else(|| format!("exercise-{}", slugify(ex))));
         let mut html = String::new();
         let ex_attr = attr(ex);
+        let id_attr = attr(&id);
         let _ = write!(
             html,
-            "<section class=\"exercise-card\" id=\"{id}\" data-exercise=\"{ex_attr}\">\n\
+            "<section class=\"exercise-card\" id=\"{id_attr}\" data-exercise=\"{ex_attr}\">\n\
              <header class=\"exercise-head\">\
              <div class=\"exercise-meta\"><span class=\"exercise-kind\">{label}</span> <span class=\"exercise-id\">{ex_attr}</span> \
              <span class=\"badge\" data-exercise-status=\"{ex_attr}\">not checked</span></div>\
-             <h3><a class=\"anchor\" href=\"#{id}\" aria-hidden=\"true\">#</a>"
+             <h3><a class=\"anchor\" href=\"#{id_attr}\" aria-hidden=\"true\">#</a>"
         );
         escape_into(&mut html, title);
         html.push_str("</h3></header>\n");
@@ -490,6 +498,20 @@ pub fn resolve_link(dest: &str, doc_dir: &str) -> Option<String> {
         out.push_str(f);
     }
     Some(out)
+}
+
+/// A link that would run script when followed (`javascript:`, `vbscript:`,
+/// `data:`), however it is cased or spaced: such links point to `#` instead.
+fn is_script_url(dest: &str) -> bool {
+    let scheme: String = dest
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace() && !c.is_ascii_control())
+        .take(12)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    ["javascript:", "vbscript:", "data:"]
+        .iter()
+        .any(|s| scheme.starts_with(s))
 }
 
 /// `14-postgresql-production-labs.md`: digits, a dash, `.md`.

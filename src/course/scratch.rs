@@ -5,8 +5,10 @@
 //! and a restart. Today it runs `initdb` into a temporary folder and starts
 //! the server on a unix socket there only (no TCP), as the `postgres` OS user
 //! when we are root (PostgreSQL refuses to run as root), with `labuser`
-//! (superuser) and database `labdb` like a learner's sandbox.
+//! (superuser) and database `labdb` like a learner's sandbox. [`psql`] runs
+//! the real psql against such a server, as a learner's scripts run.
 
+use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -50,6 +52,42 @@ pub fn pg_bindir() -> anyhow::Result<PathBuf> {
         .output()
         .context("no PostgreSQL binaries found (install postgresql-15 or set PGLAB_PG_BINDIR)")?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().into())
+}
+
+/// Runs the SQL file at `path` through the real psql (see [`psql`]).
+pub fn psql_file(server: &dyn ThrowAwayServer, path: &Path) -> Result<(), String> {
+    psql(server, &["-f", &path.display().to_string()], None)
+}
+
+/// Runs the real psql with ON_ERROR_STOP, like a learner would: statements
+/// one at a time, autocommit; the error is psql's stderr.
+pub fn psql(
+    server: &dyn ThrowAwayServer,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<(), String> {
+    let mut child = Command::new(server.bindir().join("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+        .args(args)
+        .envs(server.client_env())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run psql: {e}"))?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
 }
 
 struct LocalCluster {

@@ -405,6 +405,12 @@ mod tests {
             html.contains("↑ ×660"),
             "underestimate under a Limit still shows"
         );
+        // No inline styles (a strict CSP): the bar is an SVG rect's width.
+        assert!(!html.contains("style="), "{html}");
+        assert_eq!(
+            html.matches("<rect class=\"pn-bar-fill\" width=\"").count(),
+            3
+        );
     }
 
     #[test]

@@ -1,10 +1,17 @@
 //! The plan model: PostgreSQL's `EXPLAIN (FORMAT JSON)` output parsed with
-//! serde into a flat, pre-ordered list of nodes (index = node id, root = 0).
-//! Every field is optional and unknown keys are ignored, so a newer server's
-//! plan or a hand-made one parses; malformed JSON is a [`PlanError`].
+//! serde, in one pass over the text, into typed structs (no generic JSON
+//! value), then laid out as a flat, pre-ordered list of nodes (index = node
+//! id, root = 0). Every field is optional and keys pglab has no use for are
+//! skipped, so a newer server's plan or a hand-made one parses; malformed JSON
+//! is a [`PlanError`]. The keys kept are those psql's text output
+//! (`super::text`), the plan view and the findings need.
+
+use std::fmt;
+
+use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// Why a plan could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +20,36 @@ pub enum PlanError {
     Json(#[from] serde_json::Error),
     #[error("the EXPLAIN JSON holds no plan")]
     Empty,
+    #[error(
+        "the plan is nested more deeply than pglab reads (about {MAX_PLAN_DEPTH} levels of plan nodes)"
+    )]
+    TooDeep,
+    #[error(
+        "the plan's JSON is {} MiB, more than the {} MiB pglab draws (explain::MAX_PLAN_VIEW_BYTES)",
+        mib(*bytes),
+        mib(*limit)
+    )]
+    TooBig { bytes: usize, limit: usize },
+}
+
+/// Plan nodes nested deeper than this cannot be read: each level is two
+/// levels of JSON (`"Plans": [{...}]`) and serde_json stops at 128, which
+/// keeps a hostile document from overflowing the stack.
+pub const MAX_PLAN_DEPTH: usize = 62;
+
+/// Bytes as MiB with one decimal, for messages.
+pub fn mib(bytes: usize) -> String {
+    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
+}
+
+impl PlanError {
+    fn from_json(err: serde_json::Error) -> Self {
+        if err.to_string().starts_with("recursion limit exceeded") {
+            PlanError::TooDeep
+        } else {
+            PlanError::Json(err)
+        }
+    }
 }
 
 /// Buffer counters (blocks of 8 kB) of a node or of planning.
@@ -39,12 +76,21 @@ pub struct Buffers {
     pub temp_read: Option<f64>,
     #[serde(rename = "Temp Written Blocks")]
     pub temp_written: Option<f64>,
+    /// `I/O Read Time` / `I/O Write Time`, ms (with `track_io_timing`).
+    #[serde(rename = "I/O Read Time")]
+    pub io_read_time: Option<f64>,
+    #[serde(rename = "I/O Write Time")]
+    pub io_write_time: Option<f64>,
 }
 
 impl Buffers {
     /// Whether any counter was reported (the plan ran with BUFFERS).
     pub fn present(&self) -> bool {
         self.shared_hit.is_some() || self.temp_read.is_some()
+    }
+    /// Whether any I/O time is above zero (psql's `I/O Timings` line).
+    pub fn any_timing(&self) -> bool {
+        self.io_read_time.unwrap_or(0.0) > 0.0 || self.io_write_time.unwrap_or(0.0) > 0.0
     }
     /// Whether any counter is above zero (psql prints the line only then).
     pub fn any(&self) -> bool {
@@ -65,180 +111,236 @@ impl Buffers {
     }
 }
 
-/// One plan node's own fields, as PostgreSQL names them (children apart).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct NodeFields {
-    #[serde(rename = "Node Type")]
+/// Declares [`NodeFields`] from `["JSON key"] field: Type` lines and the
+/// matching key dispatch, so that parsing a node needs no per-node derive
+/// frame on the recursion (deep plans keep a small stack, also in debug
+/// builds) and every value goes straight into its typed field.
+macro_rules! node_fields {
+    ($( $(#[$m:meta])* [$key:literal] $vis:vis $field:ident : $ty:ty, )*) => {
+        /// One plan node's own fields, as PostgreSQL names them (children apart).
+        #[derive(Clone, Debug, Default)]
+        pub struct NodeFields {
+            $( $(#[$m])* $vis $field: $ty, )*
+            /// Buffer counters (gathered from the flat JSON keys after the
+            /// node is read).
+            pub buffers: Buffers,
+        }
+
+        impl NodeFields {
+            /// Reads the value of `key` into its field; `false` for a key
+            /// pglab does not keep (the caller skips its value).
+            #[inline(never)]
+            fn set<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+                match key {
+                    $( $key => self.$field = map.next_value()?, )*
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            }
+        }
+    };
+}
+
+node_fields! {
+    ["Node Type"]
     pub node_type: String,
-    #[serde(rename = "Parent Relationship")]
+    ["Parent Relationship"]
     pub parent_relationship: Option<String>,
-    #[serde(rename = "Subplan Name")]
+    ["Subplan Name"]
     pub subplan_name: Option<String>,
-    #[serde(rename = "Parallel Aware")]
+    ["Parallel Aware"]
     pub parallel_aware: bool,
-    #[serde(rename = "Async Capable")]
+    ["Async Capable"]
     pub async_capable: bool,
-    #[serde(rename = "Relation Name")]
+    ["Relation Name"]
     pub relation_name: Option<String>,
-    #[serde(rename = "Schema")]
+    ["Schema"]
     pub schema: Option<String>,
-    #[serde(rename = "Alias")]
+    ["Alias"]
     pub alias: Option<String>,
-    #[serde(rename = "CTE Name")]
+    ["CTE Name"]
     pub cte_name: Option<String>,
-    #[serde(rename = "Function Name")]
+    ["Function Name"]
     pub function_name: Option<String>,
-    #[serde(rename = "Index Name")]
+    ["Index Name"]
     pub index_name: Option<String>,
-    #[serde(rename = "Scan Direction")]
+    ["Scan Direction"]
     pub scan_direction: Option<String>,
-    #[serde(rename = "Join Type")]
+    ["Join Type"]
     pub join_type: Option<String>,
-    #[serde(rename = "Strategy")]
+    ["Strategy"]
     pub strategy: Option<String>,
-    #[serde(rename = "Partial Mode")]
+    ["Partial Mode"]
     pub partial_mode: Option<String>,
-    #[serde(rename = "Operation")]
+    ["Operation"]
     pub operation: Option<String>,
-    #[serde(rename = "Command")]
+    ["Command"]
     pub command: Option<String>,
-    #[serde(rename = "Custom Plan Provider")]
+    ["Custom Plan Provider"]
     pub custom_plan_provider: Option<String>,
-    #[serde(rename = "Startup Cost")]
+    ["Startup Cost"]
     pub startup_cost: Option<f64>,
-    #[serde(rename = "Total Cost")]
+    ["Total Cost"]
     pub total_cost: Option<f64>,
-    #[serde(rename = "Plan Rows")]
+    ["Plan Rows"]
     pub plan_rows: Option<f64>,
-    #[serde(rename = "Plan Width")]
+    ["Plan Width"]
     pub plan_width: Option<f64>,
-    #[serde(rename = "Actual Startup Time")]
+    ["Actual Startup Time"]
     pub actual_startup_time: Option<f64>,
-    #[serde(rename = "Actual Total Time")]
+    ["Actual Total Time"]
     pub actual_total_time: Option<f64>,
-    #[serde(rename = "Actual Rows")]
+    ["Actual Rows"]
     pub actual_rows: Option<f64>,
-    #[serde(rename = "Actual Loops")]
+    ["Actual Loops"]
     pub actual_loops: Option<f64>,
-    #[serde(rename = "Inner Unique")]
+    ["Inner Unique"]
     pub inner_unique: Option<bool>,
-    #[serde(rename = "Function Call")]
+    ["Function Call"]
     pub function_call: Option<String>,
-    #[serde(rename = "Table Function Call")]
+    ["Table Function Call"]
     pub table_function_call: Option<String>,
-    #[serde(rename = "Output")]
+    ["Output"]
     pub output: Option<Vec<String>>,
-    #[serde(rename = "Filter")]
+    ["Filter"]
     pub filter: Option<String>,
-    #[serde(rename = "Rows Removed by Filter")]
+    ["Rows Removed by Filter"]
     pub rows_removed_by_filter: Option<f64>,
-    #[serde(rename = "Index Cond")]
+    ["Index Cond"]
     pub index_cond: Option<String>,
-    #[serde(rename = "Recheck Cond")]
+    ["Recheck Cond"]
     pub recheck_cond: Option<String>,
-    #[serde(rename = "Rows Removed by Index Recheck")]
+    ["Rows Removed by Index Recheck"]
     pub rows_removed_by_index_recheck: Option<f64>,
-    #[serde(rename = "Order By")]
+    ["Order By"]
     pub order_by: Option<String>,
-    #[serde(rename = "TID Cond")]
+    ["TID Cond"]
     pub tid_cond: Option<String>,
-    #[serde(rename = "Join Filter")]
+    ["Join Filter"]
     pub join_filter: Option<String>,
-    #[serde(rename = "Rows Removed by Join Filter")]
+    ["Rows Removed by Join Filter"]
     pub rows_removed_by_join_filter: Option<f64>,
-    #[serde(rename = "Hash Cond")]
+    ["Hash Cond"]
     pub hash_cond: Option<String>,
-    #[serde(rename = "Merge Cond")]
+    ["Merge Cond"]
     pub merge_cond: Option<String>,
-    #[serde(rename = "One-Time Filter")]
+    ["One-Time Filter"]
     pub one_time_filter: Option<String>,
-    #[serde(rename = "Sort Key")]
+    ["Sort Key"]
     pub sort_key: Option<Vec<String>>,
-    #[serde(rename = "Presorted Key")]
+    ["Presorted Key"]
     pub presorted_key: Option<Vec<String>>,
-    #[serde(rename = "Group Key")]
+    ["Group Key"]
     pub group_key: Option<Vec<String>>,
-    #[serde(rename = "Sort Method")]
+    ["Sort Method"]
     pub sort_method: Option<String>,
-    #[serde(rename = "Sort Space Used")]
+    ["Sort Space Used"]
     pub sort_space_used: Option<f64>,
-    #[serde(rename = "Sort Space Type")]
+    ["Sort Space Type"]
     pub sort_space_type: Option<String>,
-    #[serde(rename = "Hash Buckets")]
+    ["Hash Buckets"]
     pub hash_buckets: Option<f64>,
-    #[serde(rename = "Original Hash Buckets")]
+    ["Original Hash Buckets"]
     pub original_hash_buckets: Option<f64>,
-    #[serde(rename = "Hash Batches")]
+    ["Hash Batches"]
     pub hash_batches: Option<f64>,
-    #[serde(rename = "Original Hash Batches")]
+    ["Original Hash Batches"]
     pub original_hash_batches: Option<f64>,
-    #[serde(rename = "Peak Memory Usage")]
+    ["Peak Memory Usage"]
     pub peak_memory_usage: Option<f64>,
-    #[serde(rename = "Planned Partitions")]
+    ["Planned Partitions"]
     pub planned_partitions: Option<f64>,
-    #[serde(rename = "HashAgg Batches")]
+    ["HashAgg Batches"]
     pub hashagg_batches: Option<f64>,
-    #[serde(rename = "Disk Usage")]
+    ["Disk Usage"]
     pub disk_usage: Option<f64>,
-    #[serde(rename = "Heap Fetches")]
+    ["Heap Fetches"]
     pub heap_fetches: Option<f64>,
-    #[serde(rename = "Exact Heap Blocks")]
+    ["Exact Heap Blocks"]
     pub exact_heap_blocks: Option<f64>,
-    #[serde(rename = "Lossy Heap Blocks")]
+    ["Lossy Heap Blocks"]
     pub lossy_heap_blocks: Option<f64>,
-    #[serde(rename = "Workers Planned")]
+    ["Workers Planned"]
     pub workers_planned: Option<f64>,
-    #[serde(rename = "Workers Launched")]
+    ["Workers Launched"]
     pub workers_launched: Option<f64>,
-    #[serde(rename = "Params Evaluated")]
+    ["Params Evaluated"]
     pub params_evaluated: Option<Vec<String>>,
-    #[serde(rename = "Workers")]
+    ["Workers"]
     pub workers: Vec<WorkerFields>,
-    #[serde(rename = "Single Copy")]
+    ["Single Copy"]
     pub single_copy: Option<bool>,
-    #[serde(rename = "Cache Key")]
+    ["Cache Key"]
     pub cache_key: Option<String>,
-    #[serde(rename = "Cache Mode")]
+    ["Cache Mode"]
     pub cache_mode: Option<String>,
-    #[serde(rename = "Cache Hits")]
+    ["Cache Hits"]
     pub cache_hits: Option<f64>,
-    #[serde(rename = "Cache Misses")]
+    ["Cache Misses"]
     pub cache_misses: Option<f64>,
-    #[serde(rename = "Cache Evictions")]
+    ["Cache Evictions"]
     pub cache_evictions: Option<f64>,
-    #[serde(rename = "Cache Overflows")]
+    ["Cache Overflows"]
     pub cache_overflows: Option<f64>,
-    #[serde(rename = "WAL Records")]
+    ["WAL Records"]
     pub wal_records: Option<f64>,
-    #[serde(rename = "WAL FPI")]
+    ["WAL FPI"]
     pub wal_fpi: Option<f64>,
-    #[serde(rename = "WAL Bytes")]
+    ["WAL Bytes"]
     pub wal_bytes: Option<f64>,
-    /// Buffer counters (filled from the flat JSON keys below after parsing;
-    /// serde's `flatten` would make parsing several times slower).
-    #[serde(skip)]
-    pub buffers: Buffers,
-    #[serde(rename = "Shared Hit Blocks")]
+    /// Append / Merge Append children pruned at executor start-up.
+    ["Subplans Removed"]
+    pub subplans_removed: Option<f64>,
+    /// ModifyTable over several tables (partitions, inheritance).
+    ["Target Tables"]
+    pub target_tables: Vec<TargetTable>,
+    ["Conflict Resolution"]
+    pub conflict_resolution: Option<String>,
+    ["Conflict Arbiter Indexes"]
+    pub conflict_arbiter_indexes: Option<Vec<String>>,
+    ["Conflict Filter"]
+    pub conflict_filter: Option<String>,
+    ["Rows Removed by Conflict Filter"]
+    pub rows_removed_by_conflict_filter: Option<f64>,
+    ["Tuples Inserted"]
+    pub tuples_inserted: Option<f64>,
+    ["Conflicting Tuples"]
+    pub conflicting_tuples: Option<f64>,
+    /// Named Tuplestore Scan (a trigger's transition table).
+    ["Tuplestore Name"]
+    pub tuplestore_name: Option<String>,
+    /// Incremental Sort's groups under ANALYZE.
+    ["Full-sort Groups"]
+    pub full_sort_groups: Option<SortGroups>,
+    ["Pre-sorted Groups"]
+    pub pre_sorted_groups: Option<SortGroups>,
+    /// WindowAgg's run condition (PostgreSQL 15).
+    ["Run Condition"]
+    pub run_condition: Option<String>,
+    ["Shared Hit Blocks"]
     shared_hit: Option<f64>,
-    #[serde(rename = "Shared Read Blocks")]
+    ["Shared Read Blocks"]
     shared_read: Option<f64>,
-    #[serde(rename = "Shared Dirtied Blocks")]
+    ["Shared Dirtied Blocks"]
     shared_dirtied: Option<f64>,
-    #[serde(rename = "Shared Written Blocks")]
+    ["Shared Written Blocks"]
     shared_written: Option<f64>,
-    #[serde(rename = "Local Hit Blocks")]
+    ["Local Hit Blocks"]
     local_hit: Option<f64>,
-    #[serde(rename = "Local Read Blocks")]
+    ["Local Read Blocks"]
     local_read: Option<f64>,
-    #[serde(rename = "Local Dirtied Blocks")]
+    ["Local Dirtied Blocks"]
     local_dirtied: Option<f64>,
-    #[serde(rename = "Local Written Blocks")]
+    ["Local Written Blocks"]
     local_written: Option<f64>,
-    #[serde(rename = "Temp Read Blocks")]
+    ["Temp Read Blocks"]
     temp_read: Option<f64>,
-    #[serde(rename = "Temp Written Blocks")]
+    ["Temp Written Blocks"]
     temp_written: Option<f64>,
+    ["I/O Read Time"]
+    io_read_time: Option<f64>,
+    ["I/O Write Time"]
+    io_write_time: Option<f64>,
 }
 
 /// One parallel worker's figures for a node (`Workers` array under ANALYZE).
@@ -275,6 +377,12 @@ pub struct WorkerFields {
     pub actual_rows: Option<f64>,
     #[serde(rename = "Actual Loops")]
     pub actual_loops: Option<f64>,
+    #[serde(rename = "WAL Records")]
+    pub wal_records: Option<f64>,
+    #[serde(rename = "WAL FPI")]
+    pub wal_fpi: Option<f64>,
+    #[serde(rename = "WAL Bytes")]
+    pub wal_bytes: Option<f64>,
     #[serde(skip)]
     pub buffers: Buffers,
     #[serde(rename = "Shared Hit Blocks")]
@@ -297,6 +405,10 @@ pub struct WorkerFields {
     temp_read: Option<f64>,
     #[serde(rename = "Temp Written Blocks")]
     temp_written: Option<f64>,
+    #[serde(rename = "I/O Read Time")]
+    io_read_time: Option<f64>,
+    #[serde(rename = "I/O Write Time")]
+    io_write_time: Option<f64>,
 }
 
 /// Gathers flat buffer keys into a [`Buffers`].
@@ -313,8 +425,46 @@ macro_rules! take_buffers {
             local_written: $f.local_written,
             temp_read: $f.temp_read,
             temp_written: $f.temp_written,
+            io_read_time: $f.io_read_time,
+            io_write_time: $f.io_write_time,
         }
     };
+}
+
+/// An Incremental Sort's full-sort or pre-sorted groups.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SortGroups {
+    #[serde(rename = "Group Count")]
+    pub group_count: f64,
+    #[serde(rename = "Sort Methods Used")]
+    pub sort_methods: Vec<String>,
+    #[serde(rename = "Sort Space Memory")]
+    pub memory: Option<SortSpace>,
+    #[serde(rename = "Sort Space Disk")]
+    pub disk: Option<SortSpace>,
+}
+
+/// Average and peak sort space of a group kind, kB.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SortSpace {
+    #[serde(rename = "Average Sort Space Used")]
+    pub average: f64,
+    #[serde(rename = "Peak Sort Space Used")]
+    pub peak: f64,
+}
+
+/// One table a ModifyTable node writes to, when it writes to several.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TargetTable {
+    #[serde(rename = "Relation Name")]
+    pub relation_name: Option<String>,
+    #[serde(rename = "Schema")]
+    pub schema: Option<String>,
+    #[serde(rename = "Alias")]
+    pub alias: Option<String>,
 }
 
 /// A trigger's time (ANALYZE of a statement that fired triggers).
@@ -325,27 +475,43 @@ pub struct Trigger {
     pub name: Option<String>,
     #[serde(rename = "Constraint Name")]
     pub constraint: Option<String>,
+    #[serde(rename = "Relation")]
+    pub relation: Option<String>,
     #[serde(rename = "Time")]
     pub time: Option<f64>,
     #[serde(rename = "Calls")]
     pub calls: Option<f64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct RawDoc {
-    #[serde(rename = "Planning")]
-    planning: Option<Buffers>,
-    #[serde(rename = "Planning Time")]
-    planning_time: Option<f64>,
-    #[serde(rename = "Execution Time")]
-    execution_time: Option<f64>,
-    #[serde(rename = "Triggers")]
-    triggers: Vec<Trigger>,
-    #[serde(rename = "Settings")]
-    settings: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(rename = "JIT")]
-    jit: Option<Jit>,
+/// `SETTINGS` output in the server's order (a JSON object of strings).
+#[derive(Debug, Default)]
+struct Settings(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for Settings {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Settings;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of settings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Settings, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value = match map.next_value::<serde_json::Value>()? {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    out.push((key, value));
+                }
+                Ok(Settings(out))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Settings, E> {
+                Ok(Settings::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// JIT compilation summary (plans above `jit_above_cost`).
@@ -403,6 +569,17 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node with no fields yet (built apart, so the recursive reader's frame stays small).
+    #[inline(never)]
+    fn new(id: usize, parent: Option<usize>, depth: usize) -> Self {
+        Node {
+            id,
+            parent,
+            children: Vec::new(),
+            depth,
+            fields: NodeFields::default(),
+        }
+    }
     /// Whether this node ran under ANALYZE (it has actual figures).
     pub fn analyzed(&self) -> bool {
         self.fields.actual_loops.is_some()
@@ -429,6 +606,8 @@ pub struct Plan {
     /// `SETTINGS` output, as (name, value).
     pub settings: Vec<(String, String)>,
     pub jit: Option<Jit>,
+    /// `Query Identifier` (VERBOSE with `compute_query_id`).
+    pub query_identifier: Option<i64>,
     /// The JSON text it was parsed from (shown as is for FORMAT JSON).
     pub source: String,
 }
@@ -437,40 +616,28 @@ impl Plan {
     /// Parses `EXPLAIN (FORMAT JSON)` output: an array of one object, or the
     /// object alone. Never panics on odd input.
     pub fn parse(json: &str) -> Result<Self, PlanError> {
-        // Each node is read on its own from its slice of the text: its fields
-        // (children skipped), then its children as raw slices. No `Value`
-        // tree is built, and nothing recurses per plan level, so a deep plan
-        // is refused by serde_json's nesting limit, never a stack overflow.
-        let doc: &RawValue = if json.trim_start().starts_with('[') {
-            let docs: Vec<&RawValue> = serde_json::from_str(json)?;
-            docs.into_iter().next().ok_or(PlanError::Empty)?
-        } else {
-            serde_json::from_str(json)?
-        };
-        let top: TopDoc<'_> = serde_json::from_str(doc.get())?;
-        let root = top.plan.ok_or(PlanError::Empty)?;
-        let doc: RawDoc = serde_json::from_str(doc.get())?;
-        let nodes = flatten(root)?;
-        let settings = doc
-            .settings
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, v)
-            })
-            .collect();
+        // One pass: serde reads the text straight into the typed fields and
+        // lays the nodes out in pre-order as it meets them (no tree of
+        // values, nothing read twice). serde_json's nesting limit bounds the
+        // recursion (see MAX_PLAN_DEPTH).
+        let mut doc = Doc::default();
+        let mut de = serde_json::Deserializer::from_str(json);
+        Top(&mut doc)
+            .deserialize(&mut de)
+            .and_then(|()| de.end())
+            .map_err(PlanError::from_json)?;
+        if doc.nodes.is_empty() {
+            return Err(PlanError::Empty);
+        }
         Ok(Self {
-            nodes,
+            nodes: doc.nodes,
             planning_time: doc.planning_time,
             execution_time: doc.execution_time,
             planning_buffers: doc.planning,
             triggers: doc.triggers,
-            settings,
+            settings: doc.settings.0,
             jit: doc.jit,
+            query_identifier: doc.query_identifier,
             source: json.to_string(),
         })
     }
@@ -486,47 +653,184 @@ impl Plan {
     }
 }
 
-/// The plan's root, as a slice of the text.
-#[derive(Deserialize)]
-struct TopDoc<'a> {
-    #[serde(borrow, rename = "Plan")]
-    plan: Option<&'a RawValue>,
+/// What one document holds, filled while it is read.
+#[derive(Default)]
+struct Doc {
+    nodes: Vec<Node>,
+    planning: Option<Buffers>,
+    planning_time: Option<f64>,
+    execution_time: Option<f64>,
+    triggers: Vec<Trigger>,
+    settings: Settings,
+    jit: Option<Jit>,
+    query_identifier: Option<i64>,
 }
 
-/// A node's children, as slices of the text.
-#[derive(Deserialize)]
-struct Kids<'a> {
-    #[serde(borrow, rename = "Plans", default)]
-    plans: Vec<&'a RawValue>,
-}
+/// A JSON key, borrowed from the text unless it has escapes.
+struct Key<'de>(Cow<'de, str>);
 
-/// The tree in pre-order, read with an explicit stack (no recursion).
-fn flatten(root: &RawValue) -> Result<Vec<Node>, PlanError> {
-    let mut out: Vec<Node> = Vec::new();
-    let mut stack: Vec<(&RawValue, Option<usize>, usize)> = vec![(root, None, 0)];
-    while let Some((raw, parent, depth)) = stack.pop() {
-        let mut fields: NodeFields = serde_json::from_str(raw.get())?;
-        let kids: Kids<'_> = serde_json::from_str(raw.get())?;
-        fields.buffers = take_buffers!(fields);
-        for w in &mut fields.workers {
-            w.buffers = take_buffers!(w);
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
         }
+        d.deserialize_str(V)
+    }
+}
+
+/// The top level: `[doc, ...]` (the first is read) or the doc alone.
+struct Top<'a>(&'a mut Doc);
+
+impl<'de> DeserializeSeed<'de> for Top<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Top<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EXPLAIN (FORMAT JSON) output")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if seq.next_element_seed(DocSeed(self.0))?.is_some() {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+        }
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        DocSeed(self.0).visit_map(map)
+    }
+}
+
+/// One document: `Plan` and the summary keys.
+struct DocSeed<'a>(&'a mut Doc);
+
+impl<'de> DeserializeSeed<'de> for DocSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DocSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an EXPLAIN document (an object with a Plan)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let doc = self.0;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.0.as_ref() {
+                "Plan" if doc.nodes.is_empty() => map.next_value_seed(NodeSeed {
+                    out: &mut doc.nodes,
+                    parent: None,
+                    depth: 0,
+                })?,
+                "Planning" => doc.planning = map.next_value()?,
+                "Planning Time" => doc.planning_time = map.next_value()?,
+                "Execution Time" => doc.execution_time = map.next_value()?,
+                "Triggers" => doc.triggers = map.next_value()?,
+                "Settings" => doc.settings = map.next_value()?,
+                "JIT" => doc.jit = map.next_value()?,
+                "Query Identifier" => doc.query_identifier = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One node: pushed in pre-order before its children, which follow it in
+/// `out` whatever the key order.
+struct NodeSeed<'a> {
+    out: &'a mut Vec<Node>,
+    parent: Option<usize>,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NodeSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a plan node (an object)")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let out = self.out;
         let id = out.len();
-        if let Some(p) = parent {
+        out.push(Node::new(id, self.parent, self.depth));
+        if let Some(p) = self.parent {
             out[p].children.push(id);
         }
-        out.push(Node {
-            id,
-            parent,
-            children: Vec::new(),
-            depth,
-            fields,
-        });
-        for child in kids.plans.into_iter().rev() {
-            stack.push((child, Some(id), depth + 1));
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if key.0 == "Plans" {
+                map.next_value_seed(ChildrenSeed {
+                    out: &mut *out,
+                    parent: id,
+                    depth: self.depth + 1,
+                })?;
+            } else if !out[id].fields.set(&key.0, &mut map)? {
+                map.next_value::<IgnoredAny>()?;
+            }
         }
+        let f = &mut out[id].fields;
+        f.buffers = take_buffers!(f);
+        for w in &mut f.workers {
+            w.buffers = take_buffers!(w);
+        }
+        Ok(())
     }
-    Ok(out)
+}
+
+/// A node's `Plans` array.
+struct ChildrenSeed<'a> {
+    out: &'a mut Vec<Node>,
+    parent: usize,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ChildrenSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ChildrenSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of plan nodes")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(NodeSeed {
+                out: &mut *self.out,
+                parent: Some(self.parent),
+                depth: self.depth,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -570,5 +874,38 @@ mod tests {
         }
         let deep = "[".repeat(100_000);
         assert!(Plan::parse(&deep).is_err());
+        let nested = format!(
+            r#"{{"Plan": {}{{}}{}}}"#,
+            r#"{"Node Type": "Result", "Plans": ["#.repeat(10_000),
+            "]}".repeat(10_000)
+        );
+        let err = Plan::parse(&nested).unwrap_err();
+        assert!(matches!(err, PlanError::TooDeep), "{err}");
+    }
+
+    #[test]
+    fn children_may_come_before_fields_and_settings_keep_their_order() {
+        let plan = Plan::parse(
+            r#"{"Plan": {"Plans": [{"Node Type": "Seq Scan", "Plans": [{"Node Type": "Result"}]}], "Node Type": "Limit"},
+               "Settings": {"work_mem": "64MB", "random_page_cost": "1.1", "odd": 3}, "Query Identifier": -42}"#,
+        )
+        .unwrap();
+        let types: Vec<_> = plan
+            .nodes
+            .iter()
+            .map(|n| n.fields.node_type.as_str())
+            .collect();
+        assert_eq!(types, ["Limit", "Seq Scan", "Result"]);
+        assert_eq!(plan.nodes[1].parent, Some(0));
+        assert_eq!(plan.nodes[2].depth, 2);
+        assert_eq!(
+            plan.settings,
+            [
+                ("work_mem".to_string(), "64MB".to_string()),
+                ("random_page_cost".to_string(), "1.1".to_string()),
+                ("odd".to_string(), "3".to_string())
+            ]
+        );
+        assert_eq!(plan.query_identifier, Some(-42));
     }
 }

@@ -142,13 +142,24 @@ fn target(s: &mut String, n: &Node, verbose: bool) {
         .relation_name
         .as_ref()
         .or(f.function_name.as_ref())
-        .or(f.cte_name.as_ref());
-    if object.is_none() && f.alias.is_none() {
+        .or(f.cte_name.as_ref())
+        .or(f.tuplestore_name.as_ref());
+    target_rel(s, object, f.schema.as_ref(), f.alias.as_ref(), verbose);
+}
+
+fn target_rel(
+    s: &mut String,
+    object: Option<&String>,
+    schema: Option<&String>,
+    alias: Option<&String>,
+    verbose: bool,
+) {
+    if object.is_none() && alias.is_none() {
         return;
     }
     s.push_str(" on");
     if let Some(obj) = object {
-        match (&f.schema, verbose) {
+        match (schema, verbose) {
             (Some(ns), true) => {
                 let _ = write!(s, " {}.{}", ident(ns), ident(obj));
             }
@@ -157,7 +168,7 @@ fn target(s: &mut String, n: &Node, verbose: bool) {
             }
         }
     }
-    if let Some(alias) = &f.alias
+    if let Some(alias) = alias
         && object != Some(alias)
     {
         let _ = write!(s, " {}", ident(alias));
@@ -249,20 +260,13 @@ impl Renderer<'_> {
         if self.o.shows_buffers() {
             self.buffers(i, &f.buffers);
         }
-        if f.wal_records.is_some_and(|r| r > 0.0) || f.wal_bytes.is_some_and(|b| b > 0.0) {
-            let mut w = String::from("WAL:");
-            for (name, v) in [
-                ("records", f.wal_records),
-                ("fpi", f.wal_fpi),
-                ("bytes", f.wal_bytes),
-            ] {
-                if let Some(v) = v.filter(|v| *v > 0.0) {
-                    let _ = write!(w, " {name}={}", int(v));
-                }
-            }
+        if let Some(w) = wal_line(f.wal_records, f.wal_fpi, f.wal_bytes) {
             self.push(i, w);
         }
         self.workers(n, i);
+        if let Some(r) = f.subplans_removed.filter(|r| *r > 0.0) {
+            self.push(i, format!("Subplans Removed: {}", int(r)));
+        }
         // Children draw their arrows at this node's property indent.
         for &c in &n.children {
             self.node(c, i);
@@ -360,8 +364,20 @@ impl Renderer<'_> {
                 {
                     self.push(i, format!("Sort Method: {m}  {t}: {}kB", int(u)));
                 }
+                if let Some(full) = f.full_sort_groups.as_ref().filter(|_| analyze) {
+                    self.push(i, sort_groups_line("Full-sort", full));
+                    if let Some(pre) = &f.pre_sorted_groups {
+                        self.push(i, sort_groups_line("Pre-sorted", pre));
+                    }
+                }
             }
             "Merge Append" => self.list(i, "Sort Key", &f.sort_key),
+            "WindowAgg" => {
+                self.prop(i, "Filter", &f.filter);
+                self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
+                self.prop(i, "Run Condition", &f.run_condition);
+            }
+            "ModifyTable" => self.modify_table(n, i),
             "Result" => {
                 self.prop(i, "One-Time Filter", &f.one_time_filter);
                 self.prop(i, "Filter", &f.filter);
@@ -451,7 +467,9 @@ impl Renderer<'_> {
                 }
                 if self.o.shows_buffers() {
                     lines.extend(buffers_line(&w.buffers));
+                    lines.extend(io_timings_line(&w.buffers));
                 }
+                lines.extend(wal_line(w.wal_records, w.wal_fpi, w.wal_bytes));
             }
             if let (Some(m), Some(t), Some(u)) =
                 (&w.sort_method, &w.sort_space_type, w.sort_space_used)
@@ -486,6 +504,40 @@ impl Renderer<'_> {
                 for rest in lines {
                     self.push(i + 1, rest);
                 }
+            }
+        }
+    }
+
+    /// `show_modifytable_info`: each target table when there are several,
+    /// then ON CONFLICT details.
+    fn modify_table(&mut self, n: &Node, i: usize) {
+        let f = &n.fields;
+        let op = f.operation.as_deref().unwrap_or("ModifyTable");
+        for t in &f.target_tables {
+            let mut line = op.to_string();
+            target_rel(
+                &mut line,
+                t.relation_name.as_ref(),
+                t.schema.as_ref(),
+                t.alias.as_ref(),
+                self.o.verbose,
+            );
+            self.push(i, line);
+        }
+        self.prop(i, "Conflict Resolution", &f.conflict_resolution);
+        self.list(i, "Conflict Arbiter Indexes", &f.conflict_arbiter_indexes);
+        self.prop(i, "Conflict Filter", &f.conflict_filter);
+        self.removed(
+            i,
+            "Rows Removed by Conflict Filter",
+            f.rows_removed_by_conflict_filter,
+        );
+        if self.o.analyze && f.conflict_resolution.is_some() {
+            if let Some(t) = f.tuples_inserted {
+                self.push(i, format!("Tuples Inserted: {}", int(t)));
+            }
+            if let Some(t) = f.conflicting_tuples {
+                self.push(i, format!("Conflicting Tuples: {}", int(t)));
             }
         }
     }
@@ -528,6 +580,9 @@ impl Renderer<'_> {
         if let Some(line) = buffers_line(b) {
             self.push(i, line);
         }
+        if let Some(line) = io_timings_line(b) {
+            self.push(i, line);
+        }
     }
 
     fn summary(&mut self) {
@@ -540,7 +595,13 @@ impl Renderer<'_> {
                 .collect();
             self.push(0, format!("Settings: {}", list.join(", ")));
         }
-        if let Some(b) = plan.planning_buffers.as_ref().filter(|b| b.any())
+        if let Some(q) = plan.query_identifier.filter(|_| self.o.verbose) {
+            self.push(0, format!("Query Identifier: {q}"));
+        }
+        if let Some(b) = plan
+            .planning_buffers
+            .as_ref()
+            .filter(|b| b.any() || b.any_timing())
             && self.o.shows_buffers()
         {
             self.push(0, "Planning:");
@@ -549,20 +610,35 @@ impl Renderer<'_> {
         if let Some(t) = plan.planning_time {
             self.push(0, format!("Planning Time: {t:.3} ms"));
         }
+        let show_relname = triggers_name_relation(plan);
         for t in &plan.triggers {
-            let who = match (&t.constraint, &t.name) {
-                (Some(c), _) => format!("Trigger for constraint {c}"),
-                (None, Some(n)) => format!("Trigger {n}"),
-                (None, None) => "Trigger".to_string(),
-            };
-            self.push(
-                0,
-                format!(
-                    "{who}: time={:.3} calls={}",
-                    t.time.unwrap_or(0.0),
-                    int(t.calls.unwrap_or(0.0))
-                ),
-            );
+            let mut line = String::from("Trigger");
+            if let Some(n) = t
+                .name
+                .as_ref()
+                .filter(|_| self.o.verbose || t.constraint.is_none())
+            {
+                let _ = write!(line, " {n}");
+            }
+            if let Some(c) = &t.constraint {
+                let _ = write!(line, " for constraint {c}");
+            }
+            if let Some(r) = t.relation.as_ref().filter(|_| show_relname) {
+                let _ = write!(line, " on {r}");
+            }
+            match t.time {
+                Some(time) => {
+                    let _ = write!(
+                        line,
+                        ": time={time:.3} calls={}",
+                        int(t.calls.unwrap_or(0.0))
+                    );
+                }
+                None => {
+                    let _ = write!(line, ": calls={}", int(t.calls.unwrap_or(0.0)));
+                }
+            }
+            self.push(0, line);
         }
         if let Some(jit) = &plan.jit {
             self.push(0, "JIT:");
@@ -592,6 +668,73 @@ impl Renderer<'_> {
             self.push(0, format!("Execution Time: {t:.3} ms"));
         }
     }
+}
+
+/// Whether psql names each trigger's table: when the statement wrote to
+/// several tables, routed rows to partitions or fired triggers on tables it
+/// did not write (PostgreSQL knows; the JSON tells it only this way).
+fn triggers_name_relation(plan: &Plan) -> bool {
+    let targets: Vec<&str> = plan
+        .nodes
+        .iter()
+        .filter(|n| n.fields.node_type == "ModifyTable")
+        .filter_map(|n| n.fields.relation_name.as_deref())
+        .collect();
+    let several = plan
+        .nodes
+        .iter()
+        .any(|n| n.fields.node_type == "ModifyTable" && n.fields.target_tables.len() > 1)
+        || targets.len() > 1;
+    several
+        || plan
+            .triggers
+            .iter()
+            .any(|t| t.relation.as_deref().is_some_and(|r| !targets.contains(&r)))
+}
+
+/// `Full-sort Groups: 4  Sort Method: quicksort  Average Memory: 26kB  Peak Memory: 26kB`.
+fn sort_groups_line(label: &str, g: &super::model::SortGroups) -> String {
+    let mut s = format!(
+        "{label} Groups: {}  Sort Method{} {}",
+        int(g.group_count),
+        if g.sort_methods.len() > 1 { "s:" } else { ":" },
+        g.sort_methods.join(", ")
+    );
+    for (name, space) in [("Memory", &g.memory), ("Disk", &g.disk)] {
+        if let Some(sp) = space.as_ref().filter(|sp| sp.peak > 0.0) {
+            let _ = write!(
+                s,
+                "  Average {name}: {}kB  Peak {name}: {}kB",
+                int(sp.average),
+                int(sp.peak)
+            );
+        }
+    }
+    s
+}
+
+/// psql's `WAL: records=1 fpi=0 bytes=2` line (positive counters only).
+fn wal_line(records: Option<f64>, fpi: Option<f64>, bytes: Option<f64>) -> Option<String> {
+    let shown: Vec<String> = [("records", records), ("fpi", fpi), ("bytes", bytes)]
+        .iter()
+        .filter_map(|(k, v)| v.filter(|v| *v > 0.0).map(|v| format!(" {k}={}", int(v))))
+        .collect();
+    (!shown.is_empty()).then(|| format!("WAL:{}", shown.concat()))
+}
+
+/// psql's `I/O Timings: read=0.123 write=0.456` line (`track_io_timing`).
+pub fn io_timings_line(b: &Buffers) -> Option<String> {
+    if !b.any_timing() {
+        return None;
+    }
+    let mut s = String::from("I/O Timings:");
+    if let Some(r) = b.io_read_time.filter(|r| *r > 0.0) {
+        let _ = write!(s, " read={r:.3}");
+    }
+    if let Some(w) = b.io_write_time.filter(|w| *w > 0.0) {
+        let _ = write!(s, " write={w:.3}");
+    }
+    Some(s)
 }
 
 /// psql's `Buffers: shared hit=1 read=2, temp read=3 written=4` line, or

@@ -2,8 +2,12 @@
 //!
 //! "Leak" opens connections to the learner's sandbox as the lab's application
 //! role `taskflow_app` (a non-superuser, made or re-enabled with its
-//! documented lab password) and leaves each one `idle in transaction`, as the
-//! story's broken code path does, until PostgreSQL refuses the next one. The
+//! documented lab password) and leaves each one `idle` after one query, as
+//! the story's broken code path does (it takes a connection from its pool and
+//! never gives it back), until PostgreSQL refuses the next one. Idle, not
+//! idle in a transaction: the lesson's long-idle query (`state = 'idle' AND
+//! state_change < now() - interval '1 minute'`) finds them once they are a
+//! minute old, and `pg_terminate_backend` on its rows frees the slots. The
 //! refusal (`remaining connection slots are reserved for non-replication
 //! superuser connections`, `too many connections for role "taskflow_app"`
 //! once the learner set a role limit, or `sorry, too many clients already`)
@@ -277,7 +281,7 @@ async fn prepare(admin: &PgConnectOptions) -> Result<(i64, i64), sqlx::Error> {
     Ok((row.0.parse().unwrap_or(0), row.1.parse().unwrap_or(0)))
 }
 
-/// One leaked connection, left idle in an open transaction; or the refusal
+/// One leaked connection, left idle after one query; or the refusal
 /// as psql shows it, with its SQLSTATE.
 async fn open_leaked(app: &PgConnectOptions) -> Result<PgConnection, (String, Option<String>)> {
     let connected = tokio::time::timeout(CONNECT_DEADLINE, PgConnection::connect_with(app)).await;
@@ -286,10 +290,8 @@ async fn open_leaked(app: &PgConnectOptions) -> Result<PgConnection, (String, Op
         Ok(Err(err)) => return Err(describe(&err)),
         Ok(Ok(conn)) => conn,
     };
-    for step in ["begin", "select 1"] {
-        if let Err(err) = sqlx::query(step).execute(&mut conn).await {
-            return Err(describe(&err));
-        }
+    if let Err(err) = sqlx::query("select 1").execute(&mut conn).await {
+        return Err(describe(&err));
     }
     Ok(conn)
 }

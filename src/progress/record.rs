@@ -1,4 +1,5 @@
-//! Writing and reading progress rows and the evidence trail.
+//! Writing and reading progress rows and the evidence trail (which also
+//! feeds the checks that judge a learner's own queries).
 
 use serde::Serialize;
 use sqlx::SqlitePool;
@@ -252,6 +253,27 @@ pub async fn learner_progress(
          from exercise_progress where user_id = ? order by exercise_id",
     )
     .bind(user_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// The statements the learner ran without an error, newest first, those run
+/// on `exercise`'s page before any other (what `learner_result` checks
+/// replay); at most `limit`.
+pub async fn recent_statements(
+    pool: &SqlitePool,
+    user_id: i64,
+    exercise: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "select sql from learner_evidence
+         where user_id = ? and kind = 'statement' and error is null and sql is not null
+         order by coalesce(exercise_id = ?, 0) desc, id desc limit ?",
+    )
+    .bind(user_id)
+    .bind(exercise)
+    .bind(limit)
     .fetch_all(pool)
     .await
 }

@@ -25,6 +25,8 @@ mod engine;
 mod ephemeral;
 mod exec;
 mod hijack;
+mod inspect;
+mod logs;
 mod pool;
 mod ready;
 mod spec;
@@ -644,6 +646,19 @@ impl Provisioner for DockerProvisioner {
         run: super::ToolRun,
     ) -> Result<super::ToolOutput, SandboxError> {
         self.exec_tool(learner, run).await
+    }
+
+    async fn log_follow(
+        &self,
+        learner: LearnerId,
+        after: Option<String>,
+        tail: usize,
+    ) -> Result<super::log::LogStream, SandboxError> {
+        self.follow_log(learner, after, tail).await
+    }
+
+    async fn inspect(&self, learner: LearnerId) -> Result<serde_json::Value, SandboxError> {
+        self.inspect_container(learner).await
     }
 
     fn start_background(self: Arc<Self>) {

@@ -14,6 +14,8 @@
 mod binaries;
 mod cluster;
 mod ephemeral;
+mod inspect;
+mod logs;
 mod terminal;
 
 use std::path::{Path, PathBuf};
@@ -361,6 +363,19 @@ impl Provisioner for LocalProvisioner {
         run: super::ToolRun,
     ) -> Result<super::ToolOutput, SandboxError> {
         self.local_tool(learner, run).await
+    }
+
+    async fn log_follow(
+        &self,
+        learner: LearnerId,
+        after: Option<String>,
+        tail: usize,
+    ) -> Result<super::log::LogStream, SandboxError> {
+        self.follow_log(learner, after, tail).await
+    }
+
+    async fn inspect(&self, learner: LearnerId) -> Result<serde_json::Value, SandboxError> {
+        self.inspect_cluster(learner).await
     }
 }
 

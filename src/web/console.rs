@@ -20,11 +20,16 @@ use crate::console::session::{Progress, Run};
 use crate::console::{ConsoleError, history};
 use crate::web::{AppError, Learner};
 
+/// The body limit of `POST /api/sql`, the largest of any route. Bodies are
+/// read whole up to a generous limit, so that a script over the script
+/// limit gets a JSON 413 rather than a connection closed while the browser
+/// is still sending (JSON escaping can double a script's size).
+pub fn body_limit(max_script_bytes: usize) -> usize {
+    max_script_bytes.saturating_mul(2).max(32 << 20)
+}
+
 pub fn router(max_script_bytes: usize) -> Router<AppState> {
-    // Bodies are read whole up to a generous limit, so that a script over
-    // the script limit gets a JSON 413 rather than a connection closed while
-    // the browser is still sending (JSON escaping can double a script's size).
-    let body_limit = max_script_bytes.saturating_mul(2).max(32 << 20);
+    let body_limit = body_limit(max_script_bytes);
     Router::new()
         .route("/console", get(page))
         .route(
@@ -272,6 +277,11 @@ async fn close(
     learner: Learner,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
+    if !crate::console::session::valid_session_name(&name) {
+        return Err(AppError::BadRequest(
+            "not a session name (a letter, then letters, digits or _; at most 16)".into(),
+        ));
+    }
     let closed = state.console.close(learner.id, &name).await.is_ok();
     Ok(Json(json!({ "closed": closed })))
 }

@@ -1,7 +1,9 @@
 //! Lesson pages and course files.
 //!
 //! - `GET /sections/{slug}`: a section rendered as a lesson (table of
-//!   contents, lesson, docked sandbox panel and console);
+//!   contents, lesson, docked sandbox panel and console), served from bytes
+//!   prepared once per content change (`course::prepared`): gzip when the
+//!   browser takes it, an ETag, and 304 for a matching `If-None-Match`;
 //! - `GET /files/{*path}`: a file of the curriculum root. Markdown (solution
 //!   pages) is rendered as a page; other files are shown highlighted, or as
 //!   plain text with `?raw=1` (what "Run this file in my sandbox" fetches).
@@ -12,13 +14,14 @@ use std::sync::Arc;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::course::highlight::{self, Lang};
+use crate::course::prepared::Prepared;
 use crate::course::render::TocEntry;
 use crate::course::{ContentError, Page, SectionSummary};
 use crate::web::AppError;
@@ -53,10 +56,63 @@ fn html_response(page: &LessonPage<'_>) -> Result<Response, AppError> {
     Ok(Html(html).into_response())
 }
 
+/// Answers a prepared page: 304 when the browser has this version, else
+/// the gzip bytes (when accepted) or the plain ones. `no-cache`: browsers
+/// revalidate every time, so authors' edits show on reload.
+fn prepared_response(prepared: &Prepared, headers: &HeaderMap) -> Response {
+    let etag = HeaderValue::from_str(&prepared.etag).ok();
+    let common = |res: &mut Response| {
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        if let Some(etag) = &etag {
+            h.insert(header::ETAG, etag.clone());
+        }
+    };
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| prepared.matches(v));
+    let mut res = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if accepts_gzip(headers) {
+        let mut res = Html(prepared.gzip.clone()).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        res
+    } else {
+        Html(prepared.html.clone()).into_response()
+    };
+    common(&mut res);
+    res
+}
+
+/// Whether `Accept-Encoding` takes gzip (and does not refuse it with q=0).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|part| {
+            let mut bits = part.split(';').map(str::trim);
+            let coding = bits.next().unwrap_or("");
+            let refused = bits.any(|b| {
+                b.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+}
+
 fn content_error(err: ContentError) -> Result<Response, AppError> {
     match err {
         ContentError::NotFound => Ok(super::pages::not_found_response()),
         ContentError::Refused => Err(AppError::BadRequest(err.to_string())),
+        ContentError::Io(p, e) if e.kind() == std::io::ErrorKind::InvalidData => Err(
+            AppError::BadRequest(format!("{} is not a text file", p.display())),
+        ),
         ContentError::Io(..) => Err(AppError::Internal(err.into())),
     }
 }
@@ -64,25 +120,31 @@ fn content_error(err: ContentError) -> Result<Response, AppError> {
 async fn section(
     State(state): State<AppState>,
     Path(slug): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let course = state.course.clone();
     let page: Arc<Page> = match course.section_page(&slug) {
         Ok(p) => p,
         Err(e) => return content_error(e),
     };
-    let (prev, next) = course.neighbours(&slug);
-    let home = course.sections.iter().find(|s| s.slug == slug);
-    html_response(&LessonPage {
-        title: &page.section.title,
-        number: page.section.number,
-        home,
-        file: None,
-        body: &page.rendered.html,
-        toc: &page.rendered.toc,
-        prev,
-        next,
-        exercise_count: page.section.exercises.len(),
-    })
+    let prepared = course.prepared.get_or_prepare(&slug, &page, || {
+        let (prev, next) = course.neighbours(&slug);
+        let home = course.sections.iter().find(|s| s.slug == slug);
+        LessonPage {
+            title: &page.section.title,
+            number: page.section.number,
+            home,
+            file: None,
+            body: &page.rendered.html,
+            toc: &page.rendered.toc,
+            prev,
+            next,
+            exercise_count: page.section.exercises.len(),
+        }
+        .render()
+        .map_err(|e| AppError::Internal(e.into()))
+    })?;
+    Ok(prepared_response(&prepared, &headers))
 }
 
 #[derive(Deserialize)]
@@ -139,12 +201,6 @@ async fn file(
     }
     let text = match course.read_file(&path) {
         Ok(t) => t,
-        Err(ContentError::Io(p, e)) if e.kind() == std::io::ErrorKind::InvalidData => {
-            return Err(AppError::BadRequest(format!(
-                "{} is not a text file",
-                p.display()
-            )));
-        }
         Err(e) => return content_error(e),
     };
     let body = code_file_html(&path, &text);

@@ -19,7 +19,7 @@ use serde::Serialize;
 use sqlx::Connection;
 
 use crate::app::AppState;
-use crate::course::checks::{CheckResult, run_exercise_checks_with};
+use crate::course::checks::{CheckContext, CheckResult, run_checks};
 use crate::progress::catalog::{self, CatalogError};
 use crate::progress::matrix::{self, ExerciseColumn, Matrix, Member};
 use crate::progress::record::{self, Evidence, ExerciseProgress};
@@ -77,7 +77,17 @@ async fn check_exercise(
     let mut conn = sqlx::PgConnection::connect_with(&options)
         .await
         .map_err(|e| AppError::Unavailable(format!("cannot connect to your sandbox: {e}")))?;
-    let outcome = run_exercise_checks_with(&mut conn, Some(&options), &checks).await;
+    // Checks that judge the learner's own queries replay their evidence.
+    let recent = if checks.uses_learner_queries() {
+        record::recent_statements(state.store.pool(), learner.id, &id, 200).await?
+    } else {
+        Vec::new()
+    };
+    let ctx = CheckContext {
+        options: Some(&options),
+        recent_statements: &recent,
+    };
+    let outcome = run_checks(&mut conn, &checks, &ctx).await;
     let _ = conn.close().await;
     if outcome.passed {
         crate::metrics::check_passed();

@@ -1,5 +1,6 @@
 //! The learner's own sandbox over HTTP: status, start, stop, restart, reset,
-//! and live start progress as server-sent events. Every handler acts on the
+//! live start progress as server-sent events, the server log (kept lines
+//! and a live SSE feed) and `docker inspect` with a jq filter. Every handler acts on the
 //! signed-in [`Learner`]'s sandbox only.
 //!
 //! Failures answer JSON errors: 503 when the backend is unavailable (engine
@@ -9,7 +10,9 @@
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -30,6 +33,10 @@ pub fn router() -> axum::Router<AppState> {
         .route("/api/sandbox/restart", post(restart))
         .route("/api/sandbox/reset", post(reset))
         .route("/api/sandbox/events", get(events))
+        .route("/api/sandbox/log", get(log_lines))
+        .route("/api/sandbox/log/events", get(log_events))
+        .route("/api/sandbox/inspect", get(inspect))
+        .route("/api/sandbox/inspect/jq", post(inspect_jq))
 }
 
 impl From<SandboxError> for AppError {
@@ -120,6 +127,114 @@ async fn events(
         Box::pin(shutdown_signal()),
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+#[derive(serde::Deserialize)]
+struct Since {
+    since: Option<u64>,
+}
+
+/// `GET /api/sandbox/log?since=SEQ`: the kept lines after SEQ, as JSON
+/// lines (`application/x-ndjson`), oldest first.
+async fn log_lines(
+    State(state): State<AppState>,
+    learner: Learner,
+    Query(q): Query<Since>,
+) -> impl IntoResponse {
+    let log = state.sandbox_logs.open(&state.sandbox, learner.id);
+    log.wait_filled(Duration::from_millis(800)).await;
+    let mut body = String::new();
+    for line in log.since(q.since.unwrap_or(0)) {
+        if let Ok(text) = serde_json::to_string(&line) {
+            body.push_str(&text);
+            body.push('\n');
+        }
+    }
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], body)
+}
+
+/// `GET /api/sandbox/log/events`: the kept lines after `?since=` (or the
+/// `Last-Event-ID` a reconnecting browser sends), then each new line as it
+/// is written: `event: line`, `id: SEQ`, data `{seq, time, level, text}`.
+async fn log_events(
+    State(state): State<AppState>,
+    learner: Learner,
+    Query(q): Query<Since>,
+    headers: HeaderMap,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let last_id = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let since = last_id.or(q.since).unwrap_or(0);
+    let log = state.sandbox_logs.open(&state.sandbox, learner.id);
+    // Subscribe first, then read what is kept: no line falls in between.
+    let rx = log.subscribe();
+    let kept = log.since(since);
+    let mut last = kept.last().map_or(since, |l| l.seq);
+    let event = |line: &crate::sandbox::log::LogLine| {
+        Event::default()
+            .event("line")
+            .id(line.seq.to_string())
+            .json_data(line)
+            .ok()
+    };
+    let first: Vec<Event> = kept.iter().filter_map(event).collect();
+    let live = BroadcastStream::new(rx).filter_map(move |item| {
+        let line = item.ok()?;
+        if line.seq <= last {
+            return None;
+        }
+        last = line.seq;
+        event(&line)
+    });
+    let stream = futures::StreamExt::take_until(
+        tokio_stream::iter(first).chain(live).map(Ok),
+        Box::pin(shutdown_signal()),
+    );
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[derive(serde::Deserialize)]
+struct JqQuery {
+    jq: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct JqBody {
+    filter: String,
+}
+
+/// `GET /api/sandbox/inspect[?jq=FILTER]`: `docker inspect` of the
+/// learner's container (secrets redacted), or what the filter makes of it.
+async fn inspect(
+    State(state): State<AppState>,
+    learner: Learner,
+    Query(q): Query<JqQuery>,
+) -> Result<Json<Value>, AppError> {
+    let facts = state.sandbox.inspect(learner.id).await?;
+    match q.jq {
+        None => Ok(Json(facts)),
+        Some(filter) => jq_answer(&filter, &facts).await,
+    }
+}
+
+/// `POST /api/sandbox/inspect/jq {"filter": "..."}`: the same with the
+/// filter in the body.
+async fn inspect_jq(
+    State(state): State<AppState>,
+    learner: Learner,
+    Json(body): Json<JqBody>,
+) -> Result<Json<Value>, AppError> {
+    let facts = state.sandbox.inspect(learner.id).await?;
+    jq_answer(&body.filter, &facts).await
+}
+
+async fn jq_answer(filter: &str, facts: &Value) -> Result<Json<Value>, AppError> {
+    let outputs = crate::sandbox::jq::run_bounded(filter, facts)
+        .await
+        .map_err(|e| AppError::BadRequest(format!("jq: {e}")))?;
+    Ok(Json(json!({"filter": filter, "outputs": outputs})))
 }
 
 /// Resolves when the server is asked to stop.

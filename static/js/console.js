@@ -38,8 +38,23 @@
     return out + "</div>";
   }
 
-  function cell(v) {
-    return v === null ? '<td class="con-null" title="NULL">∅</td>' : "<td>" + esc(v) + "</td>";
+  // NULL shows as the session's `\pset null` string when set, else as ∅.
+  function cell(v, nullDisplay) {
+    if (v !== null) return "<td>" + esc(v) + "</td>";
+    return '<td class="con-null" title="NULL">' + (nullDisplay ? esc(nullDisplay) : "∅") + "</td>";
+  }
+
+  // A meta-command's table as psql prints it: title, table, footers (and
+  // psql's "(N rows)" where it prints one), then the further tables of the
+  // same command (`\d lab.*`).
+  function renderMeta(st, expanded) {
+    if (st.unexpanded) expanded = false;
+    let out = '<div class="con-title">' + esc(st.title) + "</div>" + renderTable(st, expanded);
+    const foot = (st.footers || []).slice();
+    if (st.count_footer && !foot.length && (!expanded || !st.rows.length)) foot.push(rowCount(st.total_rows));
+    if (foot.length) out += '<pre class="con-text">' + esc(foot.join("\n")) + "</pre>";
+    for (const m of st.more || []) out += m.title ? renderMeta(m, expanded) : "";
+    return out;
   }
 
   // The whole table as one string: 1,000 rows x 20 columns stays fast.
@@ -51,7 +66,7 @@
       parts.push('<div class="con-expanded">');
       st.rows.forEach((row, i) => {
         parts.push('<table class="con-table"><caption>-[ RECORD ' + (i + 1) + " ]-</caption>");
-        cols.forEach((c, j) => parts.push("<tr><th>" + esc(c.name) + "</th>" + cell(row[j]) + "</tr>"));
+        cols.forEach((c, j) => parts.push("<tr><th>" + esc(c.name) + "</th>" + cell(row[j], st.null_display) + "</tr>"));
         parts.push("</table>");
       });
       parts.push("</div>");
@@ -62,7 +77,7 @@
     parts.push("</tr></thead><tbody>");
     for (const row of st.rows) {
       parts.push("<tr>");
-      for (let j = 0; j < row.length; j++) parts.push(cell(row[j]));
+      for (let j = 0; j < row.length; j++) parts.push(cell(row[j], st.null_display));
       parts.push("</tr>");
     }
     parts.push("</tbody></table></div>");
@@ -81,14 +96,11 @@
     for (const n of st.notices || []) parts.push('<div class="con-notice">' + esc(n.severity) + ":  " + esc(n.message) + "</div>");
     if (st.error) parts.push(renderError(st));
     if (st.text && st.kind === "meta" && !st.columns.length) parts.push('<pre class="con-text">' + esc(st.text) + "</pre>");
-    if (st.text && st.columns.length) parts.push('<div class="con-title">' + esc(st.text.split("\n")[0]) + "</div>");
-    parts.push(renderTable(st, res.expanded));
-    if (st.text && st.columns.length && st.text.includes("\n")) {
-      parts.push('<pre class="con-text">' + esc(st.text.split("\n").slice(1).join("\n")) + "</pre>");
-    }
+    if (st.title) parts.push(renderMeta(st, res.expanded));
+    else parts.push(renderTable(st, res.expanded));
     if (st.plan_html) parts.push('<div class="con-plan">' + st.plan_html + "</div>");
     const foot = [];
-    if (st.columns.length && !st.error) {
+    if (st.columns.length && !st.error && !st.title) {
       foot.push(st.truncated ? "showing " + st.rows.length.toLocaleString("en") + " of " + st.total_rows.toLocaleString("en") + " rows"
         : rowCount(st.total_rows));
     }

@@ -4,6 +4,10 @@
 // server's progress events (SSE, /api/sandbox/events) appear as a list of
 // steps with their times. Other scripts can listen to
 // `pglab:sandbox-state` (detail: the /api/sandbox object).
+// Below the buttons, two folds: "Server log" (the learner's PostgreSQL log,
+// live from /api/sandbox/log/events, with a level filter and a search) and
+// "Inspect" (docker inspect of the learner's container, with a jq filter
+// box run by the server: POST /api/sandbox/inspect/jq).
 (function () {
   "use strict";
   const panels = [];
@@ -57,6 +61,89 @@
       this.detail = el("p", { class: "sandbox-detail", hidden: "" });
       this.progress = el("ol", { class: "sandbox-progress", "aria-live": "polite", hidden: "" });
       root.append(head, this.facts, this.buttons, this.detail, this.progress);
+      root.append(this.logFold(), this.inspectFold());
+    }
+
+    // The server log: opened on demand, live while open.
+    logFold() {
+      const fold = el("details", { class: "sandbox-fold sandbox-log" });
+      fold.append(el("summary", {}, "Server log"));
+      const bar = el("div", { class: "sandbox-fold-bar" });
+      this.logLevel = el("select", { "aria-label": "Level", "data-log-level": "" });
+      for (const [v, label] of [["all", "all levels"], ["warning", "warnings and errors"], ["error", "errors only"]]) {
+        this.logLevel.append(el("option", { value: v }, label));
+      }
+      this.logSearch = el("input", { type: "search", placeholder: "search", "aria-label": "Search the log", "data-log-search": "" });
+      bar.append(this.logLevel, this.logSearch);
+      this.logOut = el("pre", { class: "sandbox-log-lines", "data-log-lines": "", "aria-live": "polite" });
+      fold.append(bar, this.logOut);
+      this.logLines = [];
+      const redraw = () => this.drawLog();
+      this.logLevel.addEventListener("change", redraw);
+      this.logSearch.addEventListener("input", redraw);
+      fold.addEventListener("toggle", () => {
+        if (fold.open && !this.logSource && window.EventSource) {
+          this.logSource = new EventSource("/api/sandbox/log/events");
+          this.logSource.addEventListener("line", (m) => {
+            this.logLines.push(JSON.parse(m.data));
+            if (this.logLines.length > 5000) this.logLines.splice(0, this.logLines.length - 5000);
+            this.drawLogSoon();
+          });
+          window.addEventListener("pagehide", () => this.logSource && this.logSource.close());
+        } else if (!fold.open && this.logSource) {
+          this.logSource.close();
+          this.logSource = null;
+          this.logLines = [];
+        }
+      });
+      return fold;
+    }
+
+    drawLogSoon() {
+      if (this.logTimer) return;
+      this.logTimer = setTimeout(() => { this.logTimer = null; this.drawLog(); }, 50);
+    }
+
+    drawLog() {
+      const level = this.logLevel.value;
+      const wanted = level === "error" ? ["error", "fatal", "panic"]
+        : level === "warning" ? ["warning", "error", "fatal", "panic"] : null;
+      const needle = this.logSearch.value.toLowerCase();
+      const shown = this.logLines.filter((l) =>
+        (!wanted || wanted.includes(l.level)) && (!needle || l.text.toLowerCase().includes(needle)));
+      const stick = this.logOut.scrollTop + this.logOut.clientHeight >= this.logOut.scrollHeight - 4;
+      this.logOut.replaceChildren(...shown.slice(-2000).map((l) =>
+        el("span", { class: "log-line", "data-level": l.level }, l.text + "\n")));
+      if (stick) this.logOut.scrollTop = this.logOut.scrollHeight;
+    }
+
+    // docker inspect with a jq filter, run by the server.
+    inspectFold() {
+      const fold = el("details", { class: "sandbox-fold sandbox-inspect" });
+      fold.append(el("summary", {}, "Inspect (docker inspect)"));
+      const form = el("form", { class: "sandbox-fold-bar" });
+      const filter = el("input", { type: "text", placeholder: ".[0].Mounts", "aria-label": "jq filter", "data-jq-filter": "", spellcheck: "false" });
+      form.append(filter, el("button", { type: "submit", class: "btn btn-sm" }, "Run jq"));
+      const out = el("pre", { class: "sandbox-inspect-out", "data-inspect-out": "" });
+      fold.append(form, out);
+      const show = async () => {
+        out.classList.remove("error");
+        try {
+          const f = filter.value.trim();
+          if (!f) {
+            out.textContent = JSON.stringify(await pglab.api("GET", "/api/sandbox/inspect"), null, 2);
+          } else {
+            const r = await pglab.api("POST", "/api/sandbox/inspect/jq", { filter: f });
+            out.textContent = r.outputs.map((v) => JSON.stringify(v, null, 2)).join("\n");
+          }
+        } catch (e) {
+          out.classList.add("error");
+          out.textContent = e.message;
+        }
+      };
+      form.addEventListener("submit", (ev) => { ev.preventDefault(); show(); });
+      fold.addEventListener("toggle", () => { if (fold.open) show(); });
+      return fold;
     }
 
     render(s) {

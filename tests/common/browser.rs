@@ -13,6 +13,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 pub struct Browser {
     pub client: Client,
     driver: Child,
+    /// chromedriver's port, for the one command fantoccini lacks (the log).
+    port: u16,
     _profile: tempfile::TempDir,
 }
 
@@ -38,6 +40,8 @@ impl Browser {
         // The flags keep Chromium off the network: this machine reaches only
         // loopback, and background connections would be refused by the dozen.
         let caps = serde_json::json!({
+            // The console log, read by `csp_violations`.
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
                 "args": [
@@ -63,6 +67,7 @@ impl Browser {
                     return Self {
                         client,
                         driver,
+                        port,
                         _profile: profile,
                     };
                 }
@@ -133,7 +138,53 @@ impl Browser {
         std::fs::write(path, png).unwrap();
     }
 
+    /// The browser's console messages since the last call (chromedriver's
+    /// log endpoint; each read empties it).
+    pub async fn console_log(&self) -> Vec<String> {
+        let Ok(Some(id)) = self.client.session_id().await else {
+            return Vec::new();
+        };
+        let url = format!("http://127.0.0.1:{}/session/{id}/se/log", self.port);
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(url)
+            .json(&serde_json::json!({"type": "browser"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["value"]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|e| e["message"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Console messages that report a Content-Security-Policy violation.
+    pub async fn csp_violations(&self) -> Vec<String> {
+        self.console_log()
+            .await
+            .into_iter()
+            .filter(|m| {
+                m.contains("Content Security Policy") || m.contains("Content-Security-Policy")
+            })
+            .collect()
+    }
+
+    /// Ends the session; fails the test if any page it showed broke the
+    /// Content-Security-Policy (every page must work under it).
     pub async fn close(mut self) {
+        let violations = self.csp_violations().await;
+        assert!(
+            violations.is_empty(),
+            "pages broke the Content-Security-Policy:\n{}",
+            violations.join("\n")
+        );
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
@@ -148,6 +199,7 @@ impl Drop for Browser {
         // session) leaves Chromium running: end it by its profile folder.
         let _ = Command::new("pkill")
             .arg("-f")
+            .arg("--")
             .arg(format!(
                 "--user-data-dir={}",
                 self._profile.path().display()

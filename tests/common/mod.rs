@@ -170,6 +170,7 @@ pub mod browser;
 pub mod console;
 pub mod docker;
 pub mod engine;
+pub mod fixed;
 pub mod pg;
 
 /// Whether a Docker engine answers. Tests that need one call this: outside CI

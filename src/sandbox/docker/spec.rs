@@ -78,6 +78,11 @@ impl ContainerSpec {
             "max_parallel_workers=2",
             "max_parallel_workers_per_gather=1",
             "jit=off",
+            // The server log (GET /api/sandbox/log, the container's stderr)
+            // shows lock waits past deadlock_timeout (1 s) and deadlocks
+            // with both statements, by pid.
+            "log_lock_waits=on",
+            "log_line_prefix=%m [%p] ",
             // The performance labs use it; both our image and the official
             // one ship it.
             "shared_preload_libraries=pg_stat_statements",

@@ -51,6 +51,10 @@ max_worker_processes = 4
 max_parallel_workers = 2
 max_parallel_workers_per_gather = 1
 jit = off
+# The server log (GET /api/sandbox/log) shows lock waits past
+# deadlock_timeout (1 s) and deadlocks with both statements, by pid.
+log_lock_waits = on
+log_line_prefix = '%m [%p] '
 ";
 
 /// Paths of one learner's cluster.
@@ -62,6 +66,8 @@ pub struct Cluster {
 /// What `postmaster.pid` says about a live server.
 #[derive(Clone, Copy, Debug)]
 pub struct Running {
+    /// The postmaster's process id.
+    pub pid: u32,
     /// Unix time the postmaster started.
     pub started_at: i64,
     /// Whether it accepts connections (`ready` in postmaster.pid).
@@ -77,7 +83,7 @@ impl Cluster {
         self.dir.join("data")
     }
 
-    fn log(&self) -> PathBuf {
+    pub fn log(&self) -> PathBuf {
         self.dir.join("server.log")
     }
 
@@ -127,7 +133,11 @@ impl Cluster {
             .and_then(|l| l.trim().parse().ok())
             .unwrap_or(0);
         let ready = lines.get(7).is_some_and(|l| l.trim() == "ready");
-        Some(Running { started_at, ready })
+        Some(Running {
+            pid,
+            started_at,
+            ready,
+        })
     }
 
     /// After a server was killed, its `postmaster.pid` (and socket lock) remain; PostgreSQL

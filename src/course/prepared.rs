@@ -1,0 +1,118 @@
+//! Pages prepared for serving: the whole HTML document of a cached page (its
+//! layout rendered once by the web layer), compressed once, with an ETag.
+//!
+//! A prepared page belongs to one [`Page`]: when the page is re-rendered (its
+//! file changed), the next request prepares it again. Lesson pages are the
+//! same for every reader (per-learner parts are fetched by the page), so a
+//! request costs a map lookup and a copy of prepared bytes, and a reload with
+//! `If-None-Match` costs nothing at all.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, RwLock};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
+
+use super::Page;
+
+/// A page's bytes, ready to send.
+#[derive(Debug)]
+pub struct Prepared {
+    /// A strong validator of the HTML: `"` + 16 hex digits of its SHA-256 + `"`.
+    pub etag: String,
+    /// The document, UTF-8.
+    pub html: bytes::Bytes,
+    /// The same, gzip-compressed (level 6, as tower-http's default).
+    pub gzip: bytes::Bytes,
+}
+
+impl Prepared {
+    fn new(html: String) -> Self {
+        let digest = Sha256::digest(html.as_bytes());
+        let etag = format!(
+            "\"{}\"",
+            digest[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        let mut gz = GzEncoder::new(Vec::with_capacity(html.len() / 4), Compression::new(6));
+        // Writing into a Vec cannot fail.
+        let gzip = gz
+            .write_all(html.as_bytes())
+            .and_then(|()| gz.finish())
+            .unwrap_or_default();
+        Self {
+            etag,
+            html: html.into(),
+            gzip: gzip.into(),
+        }
+    }
+
+    /// Whether an `If-None-Match` header value names this version.
+    pub fn matches(&self, if_none_match: &str) -> bool {
+        if_none_match.trim() == "*"
+            || if_none_match
+                .split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == self.etag)
+    }
+}
+
+/// A prepared page and the page it was made from.
+type Entry = (Arc<Page>, Arc<Prepared>);
+
+/// Prepared pages by key (a section slug, a file path).
+#[derive(Debug, Default)]
+pub struct PreparedPages {
+    map: RwLock<HashMap<String, Entry>>,
+}
+
+impl PreparedPages {
+    /// The prepared bytes of `page` under `key`, made with `render` (the
+    /// whole document) when the page is new or has changed since.
+    pub fn get_or_prepare<E>(
+        &self,
+        key: &str,
+        page: &Arc<Page>,
+        render: impl FnOnce() -> Result<String, E>,
+    ) -> Result<Arc<Prepared>, E> {
+        if let Some((made_from, prepared)) = self.map.read().ok().and_then(|m| m.get(key).cloned())
+            && Arc::ptr_eq(&made_from, page)
+        {
+            return Ok(prepared);
+        }
+        let prepared = Arc::new(Prepared::new(render()?));
+        if let Ok(mut map) = self.map.write() {
+            map.insert(key.to_string(), (page.clone(), prepared.clone()));
+        }
+        Ok(prepared)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn etag_gzip_and_if_none_match() {
+        let p = Prepared::new("<p>hello</p>".repeat(100));
+        assert_eq!(p.etag.len(), 18);
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&p.gzip[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out.as_bytes(), &p.html[..]);
+        assert!(p.gzip.len() < p.html.len() / 4);
+        assert!(p.matches(&p.etag));
+        assert!(p.matches(&format!("\"x\", W/{}", p.etag)));
+        assert!(p.matches("*"));
+        assert!(!p.matches("\"0000000000000000\""));
+        let q = Prepared::new("<p>other</p>".into());
+        assert_ne!(p.etag, q.etag);
+    }
+}
