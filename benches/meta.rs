@@ -49,7 +49,8 @@ async fn run() {
         ));
     }
     sqlx::raw_sql(&ddl).execute(&mut conn).await.unwrap();
-    let mut c = Conn::new(conn).await.unwrap();
+    conn.close().await.unwrap();
+    let mut c = Conn::connect(&server.options()).await.unwrap();
     let limits = Limits::default();
     let mut settings = Settings::default();
     println!(

@@ -1,7 +1,8 @@
 //! psql's meta-commands in the console, answering as psql 15 does: the `\d`
 //! family (`\d`, `\d NAME`, `\dt \di \dv \dm \ds \df \dT \dn \dx \dp \du \l`,
 //! with `S`, `+` and patterns), `\sf` and `\sv`, `\x`, `\timing`,
-//! `\conninfo`, `\encoding`, `\pset null`, `\errverbose`, `\echo`, `\?`.
+//! `\conninfo`, `\encoding`, `\pset null`, `\errverbose`, `\echo`, `\?`,
+//! and the argument check of `\c DBNAME` (the session runs the reconnect).
 //! Anything else is refused with psql's `invalid command` and the list of
 //! what the console has.
 //!
@@ -79,8 +80,55 @@ Meta-commands supported in the pglab console:
   \\errverbose            show the most recent error in maximal verbosity
   \\echo [-n] [STRING]    write a string
   \\conninfo              display information about the current connection
+  \\c[onnect] [DBNAME]    connect to another database of your own server
   \\?                     this help
 Patterns accept * and ? wildcards and an optional schema: \\dt public.task*";
+
+/// Whether `line` is `\c` / `\connect`, which the session runs itself.
+pub fn is_connect(line: &str) -> bool {
+    matches!(parse(line.trim()).name.as_str(), "c" | "connect")
+}
+
+/// The database `\c [dbname [user [host [port]]]]` asks for (`None`: stay),
+/// or why it is refused: the console reaches only the learner's own server,
+/// as the learner's own user. `-` keeps a part as it is. As psql reads it,
+/// a double-quoted name keeps its case and an unquoted one is not
+/// lower-cased either.
+pub fn connect_target(line: &str, user: &str) -> Result<Option<String>, String> {
+    let cmd = parse(line.trim());
+    let args: Vec<String> = cmd
+        .args
+        .iter()
+        .map(|a| {
+            if a.len() >= 2 && a.starts_with('"') && a.ends_with('"') {
+                a[1..a.len() - 1].replace("\"\"", "\"")
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    if args.iter().any(|a| a.contains('=') || a.contains("://")) {
+        return Err("\\c with a connection string is not available in the console: use \\c DBNAME (your own server only)".into());
+    }
+    if let Some(u) = args.get(1)
+        && u != "-"
+        && u != user
+    {
+        return Err(format!(
+            "\\c cannot change the user in the console: you are connected as \"{user}\"; use \\c DBNAME"
+        ));
+    }
+    if args.get(2).is_some_and(|h| h != "-") || args.get(3).is_some_and(|p| p != "-") {
+        return Err("\\c cannot change the host or port in the console: it reaches only your own sandbox; use \\c DBNAME".into());
+    }
+    if args.len() > 4 {
+        return Err("\\c: too many arguments (use \\c DBNAME)".into());
+    }
+    if args.first().is_some_and(String::is_empty) {
+        return Err("\\c: the database name is empty".into());
+    }
+    Ok(args.into_iter().next().filter(|d| d != "-"))
+}
 
 /// Values as text, by row; `None` is NULL.
 pub type Rows = Vec<Vec<Option<String>>>;
@@ -459,6 +507,58 @@ mod tests {
         assert_eq!(d_letters("dS+").as_deref(), Some(""));
         assert_eq!(d_letters("dti").as_deref(), Some("ti"));
         assert_eq!(d_letters("echo"), None);
+    }
+
+    #[test]
+    fn connect_arguments_like_psql() {
+        assert!(is_connect("\\c labdb"));
+        assert!(is_connect("\\connect"));
+        assert!(!is_connect("\\conninfo"));
+        assert_eq!(connect_target("\\c", "lab"), Ok(None));
+        assert_eq!(
+            connect_target("\\c labdb_restore", "lab")
+                .unwrap()
+                .as_deref(),
+            Some("labdb_restore")
+        );
+        assert_eq!(
+            connect_target("\\c \"My Db\"", "lab").unwrap().as_deref(),
+            Some("My Db")
+        );
+        assert_eq!(
+            connect_target("\\c Mixed", "lab").unwrap().as_deref(),
+            Some("Mixed")
+        );
+        assert_eq!(
+            connect_target("\\c db lab", "lab").unwrap().as_deref(),
+            Some("db")
+        );
+        assert_eq!(connect_target("\\c - -", "lab"), Ok(None));
+        assert!(
+            connect_target("\\c db postgres", "lab")
+                .unwrap_err()
+                .contains("cannot change the user")
+        );
+        assert!(
+            connect_target("\\c db - otherhost", "lab")
+                .unwrap_err()
+                .contains("host")
+        );
+        assert!(
+            connect_target("\\c db - - 5433", "lab")
+                .unwrap_err()
+                .contains("port")
+        );
+        assert!(
+            connect_target("\\c host=x dbname=y", "lab")
+                .unwrap_err()
+                .contains("connection string")
+        );
+        assert!(
+            connect_target("\\c postgresql://x/y", "lab")
+                .unwrap_err()
+                .contains("connection string")
+        );
     }
 
     #[test]

@@ -111,6 +111,14 @@ pub struct StatementResult {
     pub plan_json: Option<String>,
     /// Plain text output of a meta-command (`\conninfo`, `\?`, `\x`).
     pub text: Option<String>,
+    /// The statement was only comments and `;`: the server answered
+    /// EmptyQueryResponse; psql prints nothing for it.
+    pub empty_query: bool,
+    /// Asynchronous notifications received with this statement, worded as
+    /// psql prints them after it.
+    pub notifications: Vec<String>,
+    /// Notifications received but not kept (past the cap).
+    pub notifications_dropped: u64,
     /// The title psql prints over a meta-command's table
     /// (`Table "public.tasks"`, `List of relations`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,6 +178,8 @@ pub struct RunResult {
     pub timing: bool,
     /// Whether the session's connection was lost (it reconnects next run).
     pub connection_lost: bool,
+    /// The database the session is connected to after the run.
+    pub database: String,
     /// Set when the run could not start because the sandbox backend is
     /// unavailable (e.g. the Docker engine is stopped): the answer is then a
     /// 503 carrying this message as `error`.

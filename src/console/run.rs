@@ -7,14 +7,24 @@
 //! Memory stays bounded whatever the statement returns: rows past the row cap
 //! and the byte budget are counted, not kept, and each value is cut at the
 //! value cap.
+//!
+//! The connection is a `PgListener` over a pool of one: sqlx's plain
+//! `PgConnection` rejects a NotificationResponse (`LISTEN ch; NOTIFY ch;`
+//! would kill the session), while a listener's connection buffers them. The
+//! listener never reconnects behind our back: it only reconnects after its own
+//! `try_recv` saw the socket die, and [`Conn::poll_notifications`] treats that
+//! as a lost connection. Notifications are drained after each statement,
+//! worded as psql prints them, at most [`NOTIFICATION_CAP`] kept per drain.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use futures::TryStreamExt;
 use futures::future::BoxFuture;
-use sqlx::postgres::{PgConnection, PgDatabaseError, PgErrorPosition, PgRow};
-use sqlx::{Column as _, Connection, Either, Executor, Row, Statement, ValueRef};
+use sqlx::postgres::{
+    PgConnectOptions, PgDatabaseError, PgErrorPosition, PgListener, PgPool, PgPoolOptions, PgRow,
+};
+use sqlx::{Acquire, Column as _, Connection, Either, Executor, Row, Statement, ValueRef};
 use tracing::Instrument;
 
 use super::notices::NoticeSink;
@@ -42,29 +52,152 @@ impl Default for Limits {
     }
 }
 
+/// Notifications kept per statement (or per idle poll); the rest are counted.
+pub const NOTIFICATION_CAP: usize = 1000;
+
 /// A session's live connection and what the runner remembers about it.
 pub struct Conn {
-    pub conn: PgConnection,
+    /// Executes like a `PgConnection` (`&mut conn.conn` is an `Executor`).
+    pub conn: PgListener,
+    /// The pool of one behind `conn`, closed with the session.
+    pool: PgPool,
     /// The backend's process id, for `pg_cancel_backend` and lock reports.
     pub pid: i32,
     /// Type names by OID (`format_type`), looked up once per connection.
     types: HashMap<u32, String>,
     /// The `statement_timeout` (ms) this runner last set, if still in force.
     pub applied_timeout_ms: Option<u64>,
+    /// The session's `standard_conforming_strings`, for the splitter.
+    pub std_strings: bool,
+    /// Whether a statement may have changed it since it was last read.
+    pub std_strings_stale: bool,
+    /// The database the session is connected to.
+    pub database: String,
+    /// The user the session is connected as.
+    pub user: String,
 }
 
 impl Conn {
-    /// Wraps a fresh connection and reads its backend pid.
-    pub async fn new(mut conn: PgConnection) -> Result<Self, sqlx::Error> {
-        let pid: i32 = sqlx::query_scalar("select pg_backend_pid()")
-            .fetch_one(&mut conn)
+    /// Connects with `options` and reads the backend pid and settings.
+    pub async fn connect(options: &PgConnectOptions) -> Result<Self, sqlx::Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
             .await?;
+        let mut conn = PgListener::connect_with(&pool).await?;
+        conn.eager_reconnect(false);
+        conn.ignore_pool_close_event(true);
+        let (pid, std_strings, database, user): (i32, String, String, String) = sqlx::query_as(
+            "select pg_backend_pid(), current_setting('standard_conforming_strings'), current_database()::text, current_user::text",
+        )
+        .fetch_one(&mut conn)
+        .await?;
         Ok(Self {
             conn,
+            pool,
             pid,
             types: builtin_type_names(),
             applied_timeout_ms: None,
+            std_strings: std_strings == "on",
+            std_strings_stale: false,
+            database,
+            user,
         })
+    }
+
+    /// Closes the connection (the server rolls back what it left open).
+    pub async fn close(self) {
+        let Self { conn, pool, .. } = self;
+        drop(conn);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), pool.close()).await;
+    }
+
+    /// The connection itself, for `Connection` methods.
+    pub async fn raw(&mut self) -> Result<&mut sqlx::PgConnection, sqlx::Error> {
+        (&mut self.conn).acquire().await
+    }
+
+    /// Re-reads `standard_conforming_strings` when a statement may have
+    /// changed it (not possible in a failed transaction: kept stale then).
+    pub async fn refresh_std_strings(&mut self) {
+        if !self.std_strings_stale {
+            return;
+        }
+        let got: Result<String, _> =
+            sqlx::query_scalar("select current_setting('standard_conforming_strings')")
+                .fetch_one(&mut self.conn)
+                .await;
+        if let Ok(v) = got {
+            self.std_strings = v == "on";
+            self.std_strings_stale = false;
+        }
+    }
+
+    /// Notifications the connection buffered, worded as psql prints them:
+    /// at most [`NOTIFICATION_CAP`], and how many more were dropped.
+    pub fn drain_notifications(&mut self) -> (Vec<String>, u64) {
+        let mut kept = Vec::new();
+        let mut dropped = 0u64;
+        while let Some(n) = self.conn.next_buffered() {
+            if kept.len() < NOTIFICATION_CAP {
+                kept.push(notification_text(n.channel(), n.payload(), n.process_id()));
+            } else {
+                dropped += 1;
+            }
+        }
+        (kept, dropped)
+    }
+
+    /// Waits up to `wait` for notifications on an idle connection. `Err`
+    /// when the connection turned out to be lost.
+    pub async fn poll_notifications(
+        &mut self,
+        wait: std::time::Duration,
+    ) -> Result<(Vec<String>, u64), ()> {
+        let (mut kept, mut dropped) = self.drain_notifications();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // `try_recv` is cancel-safe (sqlx reads whole messages only).
+            match tokio::time::timeout_at(deadline, self.conn.try_recv()).await {
+                Err(_) => break,
+                Ok(Ok(Some(n))) => {
+                    if kept.len() < NOTIFICATION_CAP {
+                        kept.push(notification_text(n.channel(), n.payload(), n.process_id()));
+                    } else {
+                        dropped += 1;
+                    }
+                    let (more, more_dropped) = self.drain_notifications();
+                    dropped += more_dropped;
+                    for m in more {
+                        if kept.len() < NOTIFICATION_CAP {
+                            kept.push(m);
+                        } else {
+                            dropped += 1;
+                        }
+                    }
+                }
+                // None: the socket died (the listener dropped it); or an error.
+                Ok(Ok(None)) | Ok(Err(_)) => return Err(()),
+            }
+        }
+        Ok((kept, dropped))
+    }
+}
+
+/// psql's wording of an asynchronous notification.
+pub fn notification_text(channel: &str, payload: &str, pid: u32) -> String {
+    if payload.is_empty() {
+        format!(
+            "Asynchronous notification \"{channel}\" received from server process with PID {pid}."
+        )
+    } else {
+        format!(
+            "Asynchronous notification \"{channel}\" with payload \"{payload}\" received from server process with PID {pid}."
+        )
     }
 }
 
@@ -130,17 +263,31 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
     .instrument(sink.span())
     .await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (notifications, notifications_dropped) = c.drain_notifications();
     let mut result = StatementResult {
         sql: sql.to_string(),
         kind: "statement",
         elapsed_ms,
         notices: sink.take(),
+        notifications,
+        notifications_dropped,
         ..StatementResult::default()
     };
+    if may_change_std_strings(sql) {
+        c.std_strings_stale = true;
+    }
     match outcome {
+        Ok(()) if is_empty_query(sql) => {
+            // EmptyQueryResponse: psql prints nothing, no tag.
+            result.empty_query = true;
+            Ran {
+                result,
+                lost: false,
+            }
+        }
         Ok(()) => {
             if columns.is_empty() && returns_rows(sql) {
-                columns = describe(&mut c.conn, sql).await;
+                columns = describe(c, sql).await;
             }
             result.columns = name_types(c, columns).await;
             result.truncated = (rows.len() as u64) < total_rows;
@@ -148,13 +295,22 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
             result.total_rows = total_rows;
             result.values_truncated = values_truncated;
             let n = if total_rows > 0 { total_rows } else { affected };
-            result.command_tag = Some(tag::command_tag(
-                sql,
-                Outcome {
-                    rows: n,
-                    ended_failed_transaction: in_failed_tx,
-                },
-            ));
+            let outcome = Outcome {
+                rows: n,
+                ended_failed_transaction: in_failed_tx,
+                skipped_existing: result
+                    .notices
+                    .iter()
+                    .any(|x| x.message.ends_with("already exists, skipping")),
+            };
+            let prepared = match tag::executed_name(sql) {
+                Some(name) => prepared_statement(c, &name).await,
+                None => None,
+            };
+            result.command_tag = Some(match prepared {
+                Some(body) => tag::command_tag(&body, outcome),
+                None => tag::command_tag(sql, outcome),
+            });
             if invalid_utf8 {
                 result.notices.push(super::notices::Notice {
                     severity: "WARNING".into(),
@@ -175,6 +331,40 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
     }
 }
 
+/// Whether `sql` is only comments and `;`: the server answers it with
+/// EmptyQueryResponse.
+fn is_empty_query(sql: &str) -> bool {
+    super::split::split(sql).iter().all(|i| i.empty)
+}
+
+/// Whether a statement may have changed `standard_conforming_strings`
+/// (directly, by a function, or by ending the transaction that set it).
+fn may_change_std_strings(sql: &str) -> bool {
+    let w = tag::words(sql);
+    let first = w.first().map(String::as_str).unwrap_or("");
+    matches!(
+        first,
+        "SET" | "RESET" | "DISCARD" | "ROLLBACK" | "ABORT" | "COMMIT" | "END" | "CALL" | "DO"
+    ) || {
+        let lower = sql.to_ascii_lowercase();
+        lower.contains("set_config") || lower.contains("standard_conforming")
+    }
+}
+
+/// The statement a prepared statement `name` runs (its text after `AS`), so
+/// that `EXECUTE name` is tagged as the server tags it.
+async fn prepared_statement(c: &mut Conn, name: &str) -> Option<String> {
+    let text: Option<String> = sqlx::query_scalar(
+        "select statement from pg_catalog.pg_prepared_statements where name = $1",
+    )
+    .bind(name)
+    .fetch_optional(&mut c.conn)
+    .await
+    .ok()
+    .flatten();
+    text.map(|t| tag::prepared_body(&t).to_string())
+}
+
 /// Statements the browser console cannot carry, with the reason.
 fn refused(sql: &str) -> Option<String> {
     let w = tag::words(sql);
@@ -190,9 +380,11 @@ fn refused(sql: &str) -> Option<String> {
 async fn after_success(c: &mut Conn, sql: &str) {
     let w = tag::words(sql);
     let first = w.first().map(String::as_str).unwrap_or("");
-    if matches!(first, "DEALLOCATE" | "DISCARD") {
+    if matches!(first, "DEALLOCATE" | "DISCARD")
+        && let Ok(raw) = c.raw().await
+    {
         // The server dropped sqlx's prepared statements.
-        let _ = c.conn.clear_cached_statements().await;
+        let _ = raw.clear_cached_statements().await;
     }
     if matches!(first, "RESET" | "DISCARD") || w.iter().any(|x| x == "STATEMENT_TIMEOUT") {
         c.applied_timeout_ms = None;
@@ -283,8 +475,8 @@ fn returns_rows(sql: &str) -> bool {
 /// Column names and type OIDs of a statement that returned no row, from a
 /// Parse/Describe on the same connection (so temp tables and the learner's
 /// search_path are seen). Only called for statements that just succeeded.
-async fn describe(conn: &mut PgConnection, sql: &str) -> Vec<(String, u32)> {
-    match conn.prepare(sql).await {
+async fn describe(c: &mut Conn, sql: &str) -> Vec<(String, u32)> {
+    match (&mut c.conn).prepare(sql).await {
         Ok(stmt) => stmt
             .columns()
             .iter()

@@ -30,7 +30,7 @@ use super::meta::{self, Settings};
 use super::plan_hook;
 use super::result::{RunResult, StatementResult, TxState};
 use super::run::{Conn, Limits};
-use super::split::{ItemKind, split};
+use super::split::{ItemKind, Lexer, split_with};
 use super::tag::{self, TxEffect};
 use crate::sandbox::{LearnerId, Provisioner, SandboxError};
 
@@ -62,6 +62,16 @@ pub struct Session {
     conn: Arc<AsyncMutex<Option<Conn>>>,
     /// Backend pid of the live connection, 0 when none (read without the lock).
     pid: AtomicI32,
+    /// `standard_conforming_strings` after the last run, for a first count.
+    std_strings: AtomicBool,
+    /// Whether the session has run a LISTEN (its pane then polls for
+    /// notifications while idle).
+    listening: AtomicBool,
+    /// The database of the live connection (`\c` changes it), empty before
+    /// the first connection.
+    database: Mutex<String>,
+    /// The database to connect to next, when `\c` asked for another one.
+    target_db: Mutex<Option<String>>,
     state: Mutex<TxState>,
     settings: Mutex<Settings>,
     last_used: Mutex<Instant>,
@@ -75,6 +85,10 @@ impl Session {
             name: name.to_string(),
             conn: Arc::new(AsyncMutex::new(None)),
             pid: AtomicI32::new(0),
+            std_strings: AtomicBool::new(true),
+            listening: AtomicBool::new(false),
+            database: Mutex::new(String::new()),
+            target_db: Mutex::new(None),
             state: Mutex::new(TxState::Idle),
             settings: Mutex::new(Settings::default()),
             last_used: Mutex::new(Instant::now()),
@@ -130,6 +144,9 @@ pub struct SessionInfo {
     pub pid: Option<i32>,
     pub running: Option<String>,
     pub expanded: bool,
+    /// The database the session is connected to (`\c` changes it).
+    pub database: String,
+    pub listening: bool,
 }
 
 /// All learners' sessions and runs.
@@ -273,7 +290,11 @@ impl Consoles {
                 "{name} is still running a statement: wait for it or cancel it"
             ))
         })?;
-        let items = split(script);
+        // A first count with the setting the session had after its last
+        // run; the run itself lexes statement by statement (see `execute`).
+        let std_strings = session.std_strings.load(Ordering::Relaxed);
+        let items = split_with(script, std_strings);
+        let script = script.to_string();
         let (done, _) = watch::channel(None);
         let run = Arc::new(Run {
             id: format!("{:032x}", rand::random::<u128>()),
@@ -293,7 +314,7 @@ impl Consoles {
         let task_run = run.clone();
         tokio::spawn(async move {
             let result = this
-                .execute(&session, guard, &task_run, items, timeout_s)
+                .execute(&session, guard, &task_run, &script, items, timeout_s)
                 .await;
             *lock(&session.running) = None;
             *lock(&task_run.finished_at) = Some(Instant::now());
@@ -322,6 +343,7 @@ impl Consoles {
         session: &Session,
         mut guard: OwnedMutexGuard<Option<Conn>>,
         run: &Run,
+        script: &str,
         items: Vec<super::split::Item>,
         timeout_s: u64,
     ) -> RunResult {
@@ -339,13 +361,19 @@ impl Consoles {
             return out;
         }
         if guard.is_none() {
-            match self.connect(run.learner).await {
+            let target = lock(&session.target_db).clone();
+            match self.connect(run.learner, target.as_deref()).await {
                 Ok(conn) => {
                     session.pid.store(conn.pid, Ordering::Relaxed);
                     *lock(&session.state) = TxState::Idle;
                     *guard = Some(conn);
                 }
-                Err((message, unavailable)) => {
+                Err((mut message, unavailable)) => {
+                    if lock(&session.target_db).take().is_some() {
+                        message.push_str(
+                            " (the next run connects to your sandbox's default database again)",
+                        );
+                    }
                     if unavailable {
                         out.sandbox_unavailable = Some(message.clone());
                     }
@@ -386,14 +414,35 @@ impl Consoles {
             out.failed_statement = Some(0);
             out.skipped = items.len() - 1;
         } else {
-            for (i, item) in items.iter().enumerate() {
+            // psql lexes each statement with standard_conforming_strings as
+            // the statements before it left it.
+            let mut lexer = Lexer::new(script);
+            let mut i = 0usize;
+            loop {
+                if *lock(&session.state) != TxState::Failed {
+                    conn.refresh_std_strings().await;
+                }
+                let Some(item) = lexer.next_item(conn.std_strings) else {
+                    break;
+                };
                 run.current.store(i, Ordering::Relaxed);
                 if run.cancel_requested.load(Ordering::Relaxed) {
-                    out.skipped = items.len() - i;
+                    out.skipped = 1 + lexer.count_rest(conn.std_strings);
                     break;
                 }
                 let state = *lock(&session.state);
                 let mut result = match item.kind {
+                    ItemKind::Meta if meta::is_connect(&item.text) => {
+                        match self.reconnect(run.learner, session, conn, &item.text).await {
+                            Ok((result, Some(new_conn))) => {
+                                let old = std::mem::replace(conn, new_conn);
+                                tokio::spawn(old.close());
+                                result
+                            }
+                            Ok((result, None)) => result,
+                            Err(result) => result,
+                        }
+                    }
                     ItemKind::Meta => {
                         meta::run_meta(conn, &item.text, &mut settings, &limits).await
                     }
@@ -407,8 +456,13 @@ impl Consoles {
                         .await;
                         lost = ran.lost;
                         let result = ran.result;
-                        *lock(&session.state) =
-                            next_state(state, &item.text, result.error.is_some());
+                        if !result.empty_query {
+                            *lock(&session.state) =
+                                next_state(state, &item.text, result.error.is_some());
+                        }
+                        if result.error.is_none() {
+                            note_listening(session, &item.text);
+                        }
                         result
                     }
                 };
@@ -437,21 +491,33 @@ impl Consoles {
                 out.statements.push(result);
                 if failed {
                     out.failed_statement = Some(i);
-                    out.skipped = items.len() - i - 1;
+                    out.skipped = lexer.count_rest(conn.std_strings);
                     break;
                 }
+                i += 1;
             }
+            if *lock(&session.state) != TxState::Failed {
+                conn.refresh_std_strings().await;
+            }
+            session
+                .std_strings
+                .store(conn.std_strings, Ordering::Relaxed);
         }
         if state_before != TxState::Idle || *lock(&session.state) != TxState::Idle {
             // A SET inside a transaction is undone by its rollback: set it again next time.
             conn.applied_timeout_ms = None;
         }
         if lost {
+            session.listening.store(false, Ordering::Relaxed);
             *guard = None;
             session.pid.store(0, Ordering::Relaxed);
             *lock(&session.state) = TxState::Idle;
             out.connection_lost = true;
         }
+        if let Some(c) = guard.as_ref() {
+            lock(&session.database).clone_from(&c.database);
+        }
+        out.database = lock(&session.database).clone();
         out.transaction = *lock(&session.state);
         out.expanded = settings.expanded;
         out.timing = settings.timing;
@@ -466,11 +532,15 @@ impl Consoles {
     /// right after the start (the sandbox was stopped in between, e.g. by
     /// the running cap or a fault) is tried once more: start again, connect
     /// again.
-    async fn connect(&self, learner: LearnerId) -> Result<Conn, (String, bool)> {
+    async fn connect(
+        &self,
+        learner: LearnerId,
+        database: Option<&str>,
+    ) -> Result<Conn, (String, bool)> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.connect_once(learner).await {
+            match self.connect_once(learner, database).await {
                 // A timeout already took 20 s: no second one.
                 Err((message, false)) if attempt < 2 && !message.contains("timed out") => {
                     tracing::debug!(learner, %message, "console connect failed; starting again");
@@ -480,28 +550,114 @@ impl Consoles {
         }
     }
 
-    async fn connect_once(&self, learner: LearnerId) -> Result<Conn, (String, bool)> {
+    async fn connect_once(
+        &self,
+        learner: LearnerId,
+        database: Option<&str>,
+    ) -> Result<Conn, (String, bool)> {
         let options = self.sandbox.start(learner).await.map_err(|e| {
             let unavailable = matches!(e, SandboxError::Unavailable(_));
             (format!("your sandbox is not available: {e}"), unavailable)
         })?;
         // Learners' slow statements are their lesson, not our log's business.
-        let options = options
+        let mut options = options
             .application_name("pglab console")
             .disable_statement_logging();
-        let conn = tokio::time::timeout(
-            Duration::from_secs(20),
-            PgConnection::connect_with(&options),
-        )
-        .await
-        .map_err(|_| ("connecting to your sandbox timed out".to_string(), false))?
-        .map_err(|e| (format!("cannot connect to your sandbox: {e}"), false))?;
-        Conn::new(conn).await.map_err(|e| {
-            (
-                format!("cannot use the connection to your sandbox: {e}"),
-                false,
-            )
-        })
+        if let Some(db) = database {
+            // `\c DBNAME`: the same server and credentials, another database.
+            options = options.database(db);
+        }
+        tokio::time::timeout(Duration::from_secs(20), Conn::connect(&options))
+            .await
+            .map_err(|_| ("connecting to your sandbox timed out".to_string(), false))?
+            .map_err(|e| (format!("cannot connect to your sandbox: {e}"), false))
+    }
+
+    /// `\c [DBNAME]`: a new connection to another database of the same
+    /// sandbox, as the same user. On success the caller swaps it in (the old
+    /// one is closed, as psql closes it); on failure the old one is kept and
+    /// the script stops.
+    async fn reconnect(
+        &self,
+        learner: LearnerId,
+        session: &Session,
+        conn: &Conn,
+        line: &str,
+    ) -> Result<(StatementResult, Option<Conn>), StatementResult> {
+        let meta_error = |message: String| {
+            let mut r = StatementResult::client_error(line, message);
+            r.kind = "meta";
+            r
+        };
+        let target = meta::connect_target(line, &conn.user).map_err(meta_error)?;
+        let db = target.unwrap_or_else(|| conn.database.clone());
+        let new_conn = self
+            .connect_once(learner, Some(&db))
+            .await
+            .map_err(|(message, _)| {
+                meta_error(format!("\\connect: {message}\nPrevious connection kept"))
+            })?;
+        let text = format!(
+            "You are now connected to database \"{}\" as user \"{}\".",
+            new_conn.database, new_conn.user
+        );
+        session.pid.store(new_conn.pid, Ordering::Relaxed);
+        session.listening.store(false, Ordering::Relaxed);
+        *lock(&session.state) = TxState::Idle;
+        *lock(&session.target_db) = Some(new_conn.database.clone());
+        lock(&session.database).clone_from(&new_conn.database);
+        let result = StatementResult {
+            sql: line.to_string(),
+            kind: "meta",
+            text: Some(text),
+            ..StatementResult::default()
+        };
+        Ok((result, Some(new_conn)))
+    }
+
+    /// Notifications that reached an idle session (`LISTEN` in it, `NOTIFY`
+    /// from elsewhere), waiting up to `wait` for the first. Empty while the
+    /// session runs something (they come with that run's statements then).
+    pub async fn notifications(
+        &self,
+        learner: LearnerId,
+        name: &str,
+        wait: Duration,
+    ) -> Result<IdleNotifications, ConsoleError> {
+        let Some(session) = self.existing_session(learner, name) else {
+            return Err(ConsoleError::NotFound(format!("no session {name}")));
+        };
+        let listening = session.listening.load(Ordering::Relaxed);
+        let mut answer = IdleNotifications {
+            session: name.to_string(),
+            listening,
+            notifications: Vec::new(),
+            dropped: 0,
+        };
+        let Ok(mut guard) = session.conn.clone().try_lock_owned() else {
+            return Ok(answer);
+        };
+        let Some(conn) = guard.as_mut() else {
+            return Ok(answer);
+        };
+        let wait = if listening { wait } else { Duration::ZERO };
+        match conn.poll_notifications(wait).await {
+            Ok((kept, dropped)) => {
+                answer.notifications = kept;
+                answer.dropped = dropped;
+            }
+            Err(()) => {
+                // The socket died while idle: reconnect on the next run,
+                // never silently (a transaction would be lost unseen).
+                *guard = None;
+                session.pid.store(0, Ordering::Relaxed);
+                session.listening.store(false, Ordering::Relaxed);
+                *lock(&session.state) = TxState::Idle;
+                answer.listening = false;
+            }
+        }
+        session.touch();
+        Ok(answer)
     }
 
     /// Closes session `name`: cancels what runs, closes the connection (the
@@ -520,7 +676,7 @@ impl Consoles {
                 tokio::time::timeout(Duration::from_secs(60), conn.lock_owned()).await
                 && let Some(c) = guard.take()
             {
-                let _ = c.conn.close().await;
+                c.close().await;
             }
         });
         Ok(())
@@ -561,11 +717,39 @@ impl Consoles {
                     pid: (pid != 0).then_some(pid),
                     running: lock(&s.running).as_ref().map(|r| r.id.clone()),
                     expanded: lock(&s.settings).expanded,
+                    database: lock(&s.database).clone(),
+                    listening: s.listening.load(Ordering::Relaxed),
                 }
             })
             .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name));
         list
+    }
+}
+
+/// Notifications of an idle session, for `GET /api/sessions/{name}/notifications`.
+#[derive(Clone, Debug, Serialize)]
+pub struct IdleNotifications {
+    pub session: String,
+    /// Whether the session has LISTENed (the pane keeps polling then).
+    pub listening: bool,
+    /// psql's wording, oldest first.
+    pub notifications: Vec<String>,
+    /// Received but not kept (past the cap).
+    pub dropped: u64,
+}
+
+/// Tracks whether a session listens: `LISTEN` starts, `UNLISTEN *` and
+/// `DISCARD ALL` end it.
+fn note_listening(session: &Session, sql: &str) {
+    let w = tag::words(sql);
+    match w.first().map(String::as_str) {
+        Some("LISTEN") => session.listening.store(true, Ordering::Relaxed),
+        Some("UNLISTEN") if sql.contains('*') => session.listening.store(false, Ordering::Relaxed),
+        Some("DISCARD") if w.get(1).is_some_and(|x| x == "ALL") => {
+            session.listening.store(false, Ordering::Relaxed)
+        }
+        _ => {}
     }
 }
 
@@ -584,7 +768,7 @@ async fn apply_timeout_inner(conn: &mut Conn, ms: u64, state: TxState) -> Result
         return Ok(());
     }
     let sql = format!("set statement_timeout = {ms}");
-    let c: &mut PgConnection = &mut conn.conn;
+    let c: &mut sqlx::postgres::PgListener = &mut conn.conn;
     // `Executor::execute` returns a boxed (Send) future, unlike `RawSql::execute`.
     sqlx::Executor::execute(c, sqlx::raw_sql(&sql)).await?;
     conn.applied_timeout_ms = Some(ms);

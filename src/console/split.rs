@@ -1,13 +1,26 @@
 //! Splits a script into the statements psql would send one at a time, and the
-//! psql meta-commands (`\dt`, `\x`...) found at the start of a line.
+//! psql meta-commands (`\dt`, `\x`...) found at the start of a line, with the
+//! rules of psql 15's lexer (`psqlscan.l`):
 //!
-//! The lexer follows psql's rules closely enough for a course: single-quoted
-//! strings (`''` escapes), `E''` strings (backslash escapes), double-quoted
-//! identifiers, dollar quotes (`$$`, `$tag$`), `--` and nested `/* */`
-//! comments, and semicolons inside parentheses (`CREATE RULE ... (a; b)`) or
-//! inside a `BEGIN ATOMIC ... END` function body, which do not end a statement.
-//! Each item keeps its byte and character offset in the script, so that an
-//! error position reported by the server maps back to the right place.
+//! - a statement ends at a `;` outside quotes, comments and parentheses, and
+//!   is sent **with** its semicolon; leading whitespace and `--` comments are
+//!   not part of it, a leading `/* */` comment is;
+//! - a bare `;` (or a block comment and `;`) is an empty query: psql sends it
+//!   and the server answers EmptyQueryResponse;
+//! - `'...'` strings follow the session's `standard_conforming_strings`: when
+//!   it is off, a backslash escapes the next character as in `E'...'`;
+//! - dollar quotes (`$$`, `$tag$`), double-quoted identifiers, nested block
+//!   comments;
+//! - inside `CREATE [OR REPLACE] FUNCTION|PROCEDURE`, `BEGIN ... END` (and
+//!   `CASE ... END` inside it) at parenthesis depth 0 are counted, so a
+//!   `BEGIN ATOMIC` body's semicolons do not end the statement;
+//! - at the end of the script, what is left is sent without a semicolon.
+//!
+//! The lexer is incremental ([`Lexer::next_item`]) because a statement may
+//! change `standard_conforming_strings` for the statements after it, exactly
+//! as psql re-reads the setting after each statement. Each item keeps its
+//! byte and character offset and its line in the script, so that an error
+//! position reported by the server maps back to the right place.
 
 use serde::Serialize;
 
@@ -25,8 +38,8 @@ pub enum ItemKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Item {
     pub kind: ItemKind,
-    /// The text to run: leading whitespace and comments and the terminating
-    /// `;` removed (comments inside are kept, as psql keeps them).
+    /// The text to send, as psql sends it: from the first token (a leading
+    /// block comment included) to the terminating `;` included.
     pub text: String,
     /// Byte offset of `text` in the script.
     pub offset: usize,
@@ -34,40 +47,79 @@ pub struct Item {
     pub char_offset: usize,
     /// 1-based line of the script where `text` starts.
     pub line: usize,
+    /// Only whitespace, comments and `;`: psql sends it, the server answers
+    /// EmptyQueryResponse and psql prints nothing.
+    pub empty: bool,
 }
 
-/// Splits `script` into statements and meta-commands, in order.
+/// Splits `script` into statements and meta-commands, in order, with
+/// `standard_conforming_strings` on throughout.
 pub fn split(script: &str) -> Vec<Item> {
-    Splitter::new(script).run()
+    split_with(script, true)
 }
 
-struct Splitter<'a> {
+/// [`split`] with `standard_conforming_strings` as given, throughout.
+pub fn split_with(script: &str, std_strings: bool) -> Vec<Item> {
+    let mut lexer = Lexer::new(script);
+    std::iter::from_fn(|| lexer.next_item(std_strings)).collect()
+}
+
+/// Counts where a byte offset is, moving forward only (so that offsets of a
+/// large script are found in one pass).
+#[derive(Clone, Copy, Debug, Default)]
+struct Mark {
+    byte: usize,
+    chars: usize,
+    line: usize,
+}
+
+/// psql's lexer over one script, one item at a time.
+#[derive(Clone)]
+pub struct Lexer<'a> {
     src: &'a str,
     bytes: &'a [u8],
     pos: usize,
-    items: Vec<Item>,
-    /// Byte offset where the current statement's first token starts.
-    start: Option<usize>,
-    paren_depth: usize,
-    /// `BEGIN ... END` depth inside a `CREATE FUNCTION ... BEGIN ATOMIC` body.
-    begin_depth: usize,
-    /// The first two words of the current statement, upper-cased, to know
-    /// whether `BEGIN` opens a function body.
-    words: Vec<String>,
+    mark: Mark,
+    /// Statements of the current buffer ended by a meta-command still to come.
+    pending_meta: Option<(usize, usize)>,
 }
 
-impl<'a> Splitter<'a> {
-    fn new(src: &'a str) -> Self {
+/// Per-statement state, as psqlscan keeps it.
+#[derive(Default)]
+struct StmtState {
+    paren_depth: usize,
+    begin_depth: usize,
+    identifier_count: usize,
+    identifiers: [u8; 4],
+    /// Something other than whitespace and `--` comments was seen.
+    started: Option<usize>,
+    /// Something other than comments and `;` was seen.
+    nonempty: bool,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(src: &'a str) -> Self {
         Self {
             src,
             bytes: src.as_bytes(),
             pos: 0,
-            items: Vec::new(),
-            start: None,
-            paren_depth: 0,
-            begin_depth: 0,
-            words: Vec::new(),
+            mark: Mark {
+                line: 1,
+                ..Mark::default()
+            },
+            pending_meta: None,
         }
+    }
+
+    /// Byte offset of what is still to be read.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// How many items are left, lexed with `std_strings` throughout.
+    pub fn count_rest(&self, std_strings: bool) -> usize {
+        let mut copy = self.clone();
+        std::iter::from_fn(|| copy.next_item(std_strings)).count()
     }
 
     fn peek(&self, ahead: usize) -> Option<u8> {
@@ -75,93 +127,145 @@ impl<'a> Splitter<'a> {
     }
 
     fn at_line_start(&self, pos: usize) -> bool {
-        self.src[..pos]
-            .bytes()
+        self.bytes[..pos]
+            .iter()
             .rev()
-            .take_while(|&b| b != b'\n')
-            .all(|b| b == b' ' || b == b'\t' || b == b'\r')
+            .take_while(|&&b| b != b'\n')
+            .all(|&b| b == b' ' || b == b'\t' || b == b'\r')
     }
 
-    fn run(mut self) -> Vec<Item> {
+    /// The next statement or meta-command, `'...'` strings read with
+    /// `standard_conforming_strings` = `std_strings`.
+    pub fn next_item(&mut self, std_strings: bool) -> Option<Item> {
+        if let Some((begin, end)) = self.pending_meta.take() {
+            let text = trim_space_end(&self.src[begin..end]);
+            return Some(self.item(ItemKind::Meta, begin, text, false));
+        }
+        let mut st = StmtState::default();
         while self.pos < self.bytes.len() {
             let c = self.bytes[self.pos];
             match c {
                 c if is_space(c) => self.pos += 1,
                 b'-' if self.peek(1) == Some(b'-') => self.skip_line_comment(),
-                b'/' if self.peek(1) == Some(b'*') => self.skip_block_comment(),
-                b'\\' if self.at_line_start(self.pos) => self.meta_command(),
-                b';' if self.paren_depth == 0 && self.begin_depth == 0 => {
-                    self.finish(self.pos);
+                b'/' if self.peek(1) == Some(b'*') => {
+                    st.started.get_or_insert(self.pos);
+                    self.skip_block_comment();
+                }
+                b'\\' if self.at_line_start(self.pos) => {
+                    if let Some(item) = self.meta_command(&st) {
+                        return Some(item);
+                    }
+                }
+                b';' => {
+                    let start = *st.started.get_or_insert(self.pos);
                     self.pos += 1;
+                    if st.paren_depth == 0 && st.begin_depth == 0 {
+                        let text = &self.src[start..self.pos];
+                        return Some(self.item(ItemKind::Statement, start, text, !st.nonempty));
+                    }
                 }
                 _ => {
-                    self.start.get_or_insert(self.pos);
-                    self.token(c);
+                    st.started.get_or_insert(self.pos);
+                    st.nonempty = true;
+                    self.token(c, &mut st, std_strings);
                 }
             }
         }
-        self.finish(self.bytes.len());
-        self.items
+        let start = st.started?;
+        let mut text = &self.src[start..];
+        // psql reads lines without their newline.
+        if let Some(t) = text.strip_suffix('\n') {
+            text = t.strip_suffix('\r').unwrap_or(t);
+        }
+        Some(self.item(ItemKind::Statement, start, text, !st.nonempty))
     }
 
-    fn token(&mut self, c: u8) {
+    fn token(&mut self, c: u8, st: &mut StmtState, std_strings: bool) {
         match c {
             b'(' => {
-                self.paren_depth += 1;
+                st.paren_depth += 1;
                 self.pos += 1;
             }
             b')' => {
-                self.paren_depth = self.paren_depth.saturating_sub(1);
+                st.paren_depth = st.paren_depth.saturating_sub(1);
                 self.pos += 1;
             }
-            b'\'' => self.skip_quoted(b'\'', false),
+            b'\'' => self.skip_quoted(b'\'', !std_strings),
             b'"' => self.skip_quoted(b'"', false),
             b'$' => self.dollar(),
-            b'e' | b'E' if self.peek(1) == Some(b'\'') && !self.prev_is_ident() => {
+            b'e' | b'E' if self.peek(1) == Some(b'\'') => {
                 self.pos += 1;
                 self.skip_quoted(b'\'', true);
             }
-            c if is_ident_start(c) => self.word(),
+            // N'..', B'..', X'..', U&'..': the prefix then a string read as
+            // a plain one (B, X and U& strings never take backslash escapes).
+            b'n' | b'N' if self.peek(1) == Some(b'\'') => {
+                self.pos += 1;
+                self.skip_quoted(b'\'', !std_strings);
+            }
+            b'b' | b'B' | b'x' | b'X' if self.peek(1) == Some(b'\'') => {
+                self.pos += 1;
+                self.skip_quoted(b'\'', false);
+            }
+            b'u' | b'U' if self.peek(1) == Some(b'&') && self.peek(2) == Some(b'\'') => {
+                self.pos += 2;
+                self.skip_quoted(b'\'', false);
+            }
+            c if c.is_ascii_digit() => {
+                // A number (and what sticks to it: `1e5`, `12abc` is lexed
+                // by the server); never an identifier for BEGIN tracking.
+                while self.pos < self.bytes.len()
+                    && (self.bytes[self.pos].is_ascii_alphanumeric()
+                        || self.bytes[self.pos] == b'.'
+                        || self.bytes[self.pos] == b'_')
+                {
+                    self.pos += 1;
+                }
+            }
+            c if is_ident_start(c) => self.word(st),
             _ => self.pos += 1,
         }
     }
 
-    fn prev_is_ident(&self) -> bool {
-        self.pos > 0 && is_ident_char(self.bytes[self.pos - 1])
-    }
-
-    fn word(&mut self) {
+    /// An identifier or keyword, with psqlscan's heuristic for function
+    /// bodies: the first words are remembered by their initial when they are
+    /// CREATE, OR, REPLACE, FUNCTION or PROCEDURE.
+    fn word(&mut self, st: &mut StmtState) {
         let begin = self.pos;
         while self.pos < self.bytes.len() && is_ident_char(self.bytes[self.pos]) {
             self.pos += 1;
         }
-        let word = self.src[begin..self.pos].to_ascii_uppercase();
-        if self.words.len() < 4 {
-            self.words.push(word.clone());
+        let word = &self.src[begin..self.pos];
+        let is = |w: &str| word.eq_ignore_ascii_case(w);
+        if st.identifier_count == 0 {
+            st.identifiers = [0; 4];
         }
-        if self.is_routine_definition() {
-            match word.as_str() {
-                "BEGIN" => self.begin_depth += 1,
-                "CASE" if self.begin_depth > 0 => self.begin_depth += 1,
-                "END" if self.begin_depth > 0 => self.begin_depth -= 1,
-                _ => {}
+        if (is("create") || is("function") || is("procedure") || is("or") || is("replace"))
+            && st.identifier_count < st.identifiers.len()
+        {
+            st.identifiers[st.identifier_count] = word.as_bytes()[0].to_ascii_lowercase();
+        }
+        st.identifier_count += 1;
+        let id = st.identifiers;
+        let routine = id[0] == b'c'
+            && (id[1] == b'f'
+                || id[1] == b'p'
+                || (id[1] == b'o' && id[2] == b'r' && (id[3] == b'f' || id[3] == b'p')));
+        if routine && st.paren_depth == 0 {
+            if is("begin") {
+                st.begin_depth += 1;
+            } else if is("case") {
+                if st.begin_depth >= 1 {
+                    st.begin_depth += 1;
+                }
+            } else if is("end") && st.begin_depth > 0 {
+                st.begin_depth -= 1;
             }
         }
     }
 
-    /// `CREATE [OR REPLACE] FUNCTION|PROCEDURE`: the only statements whose
-    /// body may be a `BEGIN ATOMIC ... END` block with semicolons inside.
-    fn is_routine_definition(&self) -> bool {
-        let w: Vec<&str> = self.words.iter().map(String::as_str).collect();
-        matches!(
-            w.as_slice(),
-            ["CREATE", "FUNCTION" | "PROCEDURE", ..]
-                | ["CREATE", "OR", "REPLACE", "FUNCTION" | "PROCEDURE", ..]
-        )
-    }
-
     /// Skips a quoted string or identifier; a doubled quote is an escaped
-    /// quote, and with `backslash` a backslash escapes the next byte.
+    /// quote, and with `backslash` a backslash escapes the next character.
     fn skip_quoted(&mut self, quote: u8, backslash: bool) {
         self.pos += 1;
         while self.pos < self.bytes.len() {
@@ -182,36 +286,36 @@ impl<'a> Splitter<'a> {
         self.pos = self.bytes.len();
     }
 
-    /// `$tag$ ... $tag$` or `$$ ... $$`; `$1` and `a$b` are not quotes.
+    /// `$tag$ ... $tag$` or `$$ ... $$`; `$1` is a parameter, and `a$b` an
+    /// identifier (read whole by `word`).
     fn dollar(&mut self) {
-        if self.prev_is_ident() {
-            self.pos += 1;
-            return;
-        }
-        let rest = &self.src[self.pos + 1..];
+        let rest = &self.bytes[self.pos + 1..];
         let tag_len = rest
-            .bytes()
-            .take_while(|&b| is_ident_char(b) && b != b'$')
+            .iter()
+            .take_while(|&&b| is_ident_start(b) || b.is_ascii_digit())
             .count();
         let starts_ok = rest
-            .as_bytes()
             .first()
             .is_some_and(|&b| b == b'$' || is_ident_start(b));
-        if !starts_ok || rest.as_bytes().get(tag_len) != Some(&b'$') {
+        if !starts_ok || rest.get(tag_len) != Some(&b'$') {
             self.pos += 1;
+            while self.pos < self.bytes.len() && self.bytes[self.pos].is_ascii_digit() {
+                self.pos += 1;
+            }
             return;
         }
         let delim = &self.src[self.pos..self.pos + tag_len + 2];
         let body_start = self.pos + delim.len();
-        match self.src[body_start..].find(delim) {
+        match memchr_find(&self.bytes[body_start..], delim.as_bytes()) {
             Some(end) => self.pos = body_start + end + delim.len(),
             None => self.pos = self.bytes.len(),
         }
     }
 
     fn skip_line_comment(&mut self) {
-        while self.pos < self.bytes.len() && self.bytes[self.pos] != b'\n' {
-            self.pos += 1;
+        match self.bytes[self.pos..].iter().position(|&b| b == b'\n') {
+            Some(n) => self.pos += n,
+            None => self.pos = self.bytes.len(),
         }
     }
 
@@ -234,45 +338,63 @@ impl<'a> Splitter<'a> {
     }
 
     /// A backslash at the start of a line: the rest of the line is one
-    /// meta-command. A statement typed before it without `;` is sent first,
-    /// as psql's `\g` would.
-    fn meta_command(&mut self) {
-        self.finish(self.pos);
+    /// meta-command. A statement typed before it without `;` is sent first
+    /// (as `\g` would send it); `\g` itself is not an item.
+    fn meta_command(&mut self, st: &StmtState) -> Option<Item> {
         let begin = self.pos;
-        while self.pos < self.bytes.len() && self.bytes[self.pos] != b'\n' {
-            self.pos += 1;
-        }
-        let text = trim_space_end(&self.src[begin..self.pos]);
-        // `\g` only sends the statement typed before it, which is done above.
-        if text != "\\g" {
-            self.items.push(self.item(ItemKind::Meta, begin, text));
-        }
-    }
-
-    /// Ends the current statement at byte `end` (exclusive).
-    fn finish(&mut self, end: usize) {
-        if let Some(start) = self.start.take() {
-            let text = trim_space_end(&self.src[start..end]);
-            if !text.is_empty() {
-                let item = self.item(ItemKind::Statement, start, text);
-                self.items.push(item);
+        let end = self.bytes[begin..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(self.bytes.len(), |n| begin + n);
+        self.pos = end;
+        let is_g = trim_space_end(&self.src[begin..end]) == "\\g";
+        if let Some(start) = st.started {
+            let text = trim_space_end(&self.src[start..begin]);
+            if !is_g {
+                self.pending_meta = Some((begin, end));
             }
+            return Some(self.item(ItemKind::Statement, start, text, !st.nonempty));
         }
-        self.paren_depth = 0;
-        self.begin_depth = 0;
-        self.words.clear();
+        if is_g {
+            return None;
+        }
+        let text = trim_space_end(&self.src[begin..end]);
+        Some(self.item(ItemKind::Meta, begin, text, false))
     }
 
-    fn item(&self, kind: ItemKind, offset: usize, text: &str) -> Item {
-        let before = &self.src[..offset];
+    fn item(&mut self, kind: ItemKind, offset: usize, text: &str, empty: bool) -> Item {
+        // Items come in script order: count characters and lines from the
+        // previous item only.
+        let from = self.mark;
+        let between = &self.bytes[from.byte..offset];
+        let mark = Mark {
+            byte: offset,
+            chars: from.chars + between.iter().filter(|&&b| (b & 0xC0) != 0x80).count(),
+            line: from.line + between.iter().filter(|&&b| b == b'\n').count(),
+        };
+        self.mark = mark;
         Item {
             kind,
             text: text.to_string(),
             offset,
-            char_offset: before.chars().count(),
-            line: before.bytes().filter(|&b| b == b'\n').count() + 1,
+            char_offset: mark.chars,
+            line: mark.line,
+            empty,
         }
     }
+}
+
+fn memchr_find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let first = *needle.first()?;
+    let mut i = 0;
+    while let Some(p) = haystack[i..].iter().position(|&b| b == first) {
+        let at = i + p;
+        if haystack[at..].starts_with(needle) {
+            return Some(at);
+        }
+        i = at + 1;
+    }
+    None
 }
 
 /// The whitespace PostgreSQL's lexer skips (`[ \t\n\r\f]`): only this is
@@ -304,40 +426,79 @@ mod tests {
     }
 
     #[test]
-    fn splits_on_semicolons_and_drops_empty_statements() {
-        assert_eq!(texts("select 1; select 2;;  ; "), ["select 1", "select 2"]);
+    fn statements_keep_their_semicolon_and_empty_queries_count() {
+        assert_eq!(
+            texts("select 1; select 2;;  ; "),
+            ["select 1;", "select 2;", ";", ";"]
+        );
+        let items = split("select 1;;");
+        assert!(!items[0].empty);
+        assert!(items[1].empty);
         assert_eq!(texts("select 1"), ["select 1"]);
+        assert_eq!(texts("select 1\n"), ["select 1"]);
         assert!(texts("  \n -- only a comment\n").is_empty());
+        // A line comment is whitespace to psql; a block comment is kept.
+        assert_eq!(texts("-- c\n;"), [";"]);
+        let items = split("/* c */ ;\n/* only */");
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].text, "/* c */ ;");
+        assert!(items[0].empty && items[1].empty);
+        assert_eq!(texts("select 2 FROM;"), ["select 2 FROM;"]);
     }
 
     #[test]
     fn single_quotes_with_doubled_quote_escape() {
         assert_eq!(
             texts("select 'a;''b'; select 2"),
-            ["select 'a;''b'", "select 2"]
+            ["select 'a;''b';", "select 2"]
         );
     }
 
     #[test]
-    fn e_strings_with_backslash_escapes() {
+    fn e_strings_and_standard_conforming_strings() {
         assert_eq!(
             texts(r"select E'it\'s; fine'; select 2"),
-            [r"select E'it\'s; fine'", "select 2"]
+            [r"select E'it\'s; fine';", "select 2"]
         );
         // A standard string ends at the quote even after a backslash.
         assert_eq!(
             texts(r"select 'a\'; select 2"),
-            [r"select 'a\'", "select 2"]
+            [r"select 'a\';", "select 2"]
         );
-        // `e'` inside a word is not an E string.
+        // With standard_conforming_strings off, it does not.
+        let off: Vec<String> = split_with(r"select 'it\'s; still one'; select 2", false)
+            .into_iter()
+            .map(|i| i.text)
+            .collect();
+        assert_eq!(off, [r"select 'it\'s; still one';", "select 2"]);
+        // `e'` ending a word is not an E string; B/X/U& strings never escape.
         assert_eq!(texts("select type'x;'"), ["select type'x;'"]);
+        let off: Vec<String> = split_with(r"select X'1\'; select U&'d\'; select 3", false)
+            .into_iter()
+            .map(|i| i.text)
+            .collect();
+        assert_eq!(off.len(), 3);
+    }
+
+    #[test]
+    fn incremental_lexing_follows_the_setting_between_statements() {
+        let script = r"set standard_conforming_strings = off; select 'a\'; b'; select 3;";
+        let mut lexer = Lexer::new(script);
+        assert_eq!(
+            lexer.next_item(true).unwrap().text,
+            "set standard_conforming_strings = off;"
+        );
+        assert_eq!(lexer.next_item(false).unwrap().text, r"select 'a\'; b';");
+        assert_eq!(lexer.count_rest(false), 1);
+        assert_eq!(lexer.next_item(false).unwrap().text, "select 3;");
+        assert!(lexer.next_item(false).is_none());
     }
 
     #[test]
     fn double_quoted_identifiers() {
         assert_eq!(
             texts(r#"select 1 as "a;""b"; select 2"#),
-            [r#"select 1 as "a;""b""#, "select 2"]
+            [r#"select 1 as "a;""b";"#, "select 2"]
         );
     }
 
@@ -349,17 +510,18 @@ mod tests {
         assert_eq!(
             texts(script),
             [
-                "do $body$ begin raise notice 'a;$$'; end $body$",
+                "do $body$ begin raise notice 'a;$$'; end $body$;",
                 "select 1"
             ]
         );
+        assert_eq!(texts("select $a1$;$a1$; select 2").len(), 2);
     }
 
     #[test]
     fn positional_parameters_and_dollar_in_identifiers_are_not_quotes() {
         assert_eq!(
             texts("prepare p as select $1; select a$b$ from t; select 3"),
-            ["prepare p as select $1", "select a$b$ from t", "select 3"]
+            ["prepare p as select $1;", "select a$b$ from t;", "select 3"]
         );
     }
 
@@ -368,7 +530,7 @@ mod tests {
         assert_eq!(
             texts("-- a; b\nselect 1 /* x; /* nested; */ still; */ + 1; select 2 -- c;"),
             [
-                "select 1 /* x; /* nested; */ still; */ + 1",
+                "select 1 /* x; /* nested; */ still; */ + 1;",
                 "select 2 -- c;"
             ]
         );
@@ -381,17 +543,25 @@ mod tests {
     }
 
     #[test]
-    fn begin_atomic_function_body() {
+    fn begin_atomic_function_body_as_psqlscan_tracks_it() {
         let script = "create function f() returns int language sql begin atomic select 1; select case when true then 2 end; end; select f()";
         assert_eq!(
             texts(script),
             [
-                "create function f() returns int language sql begin atomic select 1; select case when true then 2 end; end",
+                "create function f() returns int language sql begin atomic select 1; select case when true then 2 end; end;",
                 "select f()"
             ]
         );
+        let script =
+            "CREATE OR REPLACE PROCEDURE p() BEGIN ATOMIC insert into t values (1); END; call p();";
+        assert_eq!(texts(script).len(), 2);
         // A plain transaction BEGIN is its own statement.
-        assert_eq!(texts("begin; select 1; end;"), ["begin", "select 1", "end"]);
+        assert_eq!(
+            texts("begin; select 1; end;"),
+            ["begin;", "select 1;", "end;"]
+        );
+        // Not a routine: `create table ... (begin int)` counts nothing.
+        assert_eq!(texts("create table b (begin_x int); select 1;").len(), 2);
     }
 
     #[test]
@@ -402,7 +572,7 @@ mod tests {
             kinds,
             [
                 (ItemKind::Meta, "\\dt"),
-                (ItemKind::Statement, "select 1"),
+                (ItemKind::Statement, "select 1;"),
                 (ItemKind::Meta, "\\d+ tasks"),
                 (ItemKind::Statement, "select 2"),
                 (ItemKind::Meta, "\\x"),
@@ -417,9 +587,9 @@ mod tests {
 
     #[test]
     fn offsets_lines_and_char_offsets_map_back_to_the_script() {
-        let script = "-- héllo\nselect 1;\n\n  select 'é', 2;";
+        let script = "-- héllo\nselect 1;\n\n  select 'é', 2;\n\\x\nselect 'ü'";
         let items = split(script);
-        assert_eq!(items.len(), 2);
+        assert_eq!(items.len(), 4);
         for item in &items {
             assert_eq!(
                 &script[item.offset..item.offset + item.text.len()],
@@ -435,6 +605,8 @@ mod tests {
         assert_eq!(items[0].line, 2);
         assert_eq!(items[1].line, 4);
         assert_eq!(items[1].char_offset, 22);
+        assert_eq!(items[2].line, 5);
+        assert_eq!(items[3].line, 6);
     }
 
     #[test]
@@ -448,8 +620,12 @@ mod tests {
             "$",
             "$a",
             "e'",
+            "u&",
+            "x'",
+            "\\",
         ] {
             let _ = split(script);
+            let _ = split_with(script, false);
         }
         assert_eq!(texts("select 'abc; select 2"), ["select 'abc; select 2"]);
     }

@@ -1,6 +1,10 @@
 //! The command tag psql prints after a statement (`INSERT 0 5`, `CREATE
 //! TABLE`), derived from the statement's leading keywords and the row count,
 //! because sqlx exposes only `rows_affected()` and not the server's tag.
+//! What only the server knows is asked of it: `EXECUTE name` is tagged as
+//! the prepared statement (`pg_prepared_statements`), and a `CREATE TABLE IF
+//! NOT EXISTS ... AS` that skipped (its NOTICE says so) is `CREATE TABLE AS`.
+//! The tags are checked against psql's own output in tests/console_psql.rs.
 //!
 //! [`words`] also serves the transaction tracking of the runner: it lists a
 //! statement's top-level keywords with strings and comments skipped.
@@ -98,6 +102,62 @@ pub struct Outcome {
     /// Whether a `COMMIT` / `END` / `PREPARE TRANSACTION` ended a failed
     /// transaction, which the server reports as `ROLLBACK`.
     pub ended_failed_transaction: bool,
+    /// An `IF NOT EXISTS` found the object and skipped (the server's NOTICE
+    /// "... already exists, skipping").
+    pub skipped_existing: bool,
+}
+
+/// The prepared statement's name in `EXECUTE name [(args)]`, as the server
+/// folds it (unquoted names lower-cased).
+pub fn executed_name(sql: &str) -> Option<String> {
+    let body = sql.trim_start();
+    let rest = strip_word(body, "execute")?;
+    let rest = rest.trim_start();
+    if let Some(q) = rest.strip_prefix('"') {
+        let end = q.find('"')?;
+        return Some(q[..end].to_string());
+    }
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
+        .collect();
+    (!name.is_empty()).then(|| name.to_lowercase())
+}
+
+/// `rest` after a leading case-insensitive keyword `word` and a non-word character.
+fn strip_word<'a>(s: &'a str, word: &str) -> Option<&'a str> {
+    let head = s.get(..word.len())?;
+    let rest = &s[word.len()..];
+    (head.eq_ignore_ascii_case(word) && rest.bytes().next().is_none_or(|b| !is_ident(b)))
+        .then_some(rest)
+}
+
+/// The statement of `PREPARE name [(types)] AS statement`: the text after the
+/// first `AS` outside parentheses (the whole text if there is none).
+pub fn prepared_body(sql: &str) -> &str {
+    let b = sql.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += 1;
+                }
+            }
+            c if depth == 0 && (c == b'a' || c == b'A') && (i == 0 || !is_ident(b[i - 1])) => {
+                if let Some(rest) = strip_word(&sql[i..], "as") {
+                    return rest.trim_start();
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    sql
 }
 
 /// The command tag psql prints for `sql` (a single statement).
@@ -107,6 +167,10 @@ pub fn command_tag(sql: &str, outcome: Outcome) -> String {
     let at = |i: usize| w.get(i).map(String::as_str).unwrap_or("");
     let first = at(0);
     let rolled_back = outcome.ended_failed_transaction;
+    if starts_with_paren(sql) {
+        // `(select 1) union (select 2)`
+        return format!("SELECT {n}");
+    }
     match first {
         // `SELECT ... INTO new_table` is tagged `SELECT n` as well.
         "SELECT" | "VALUES" | "TABLE" => format!("SELECT {n}"),
@@ -142,6 +206,8 @@ pub fn command_tag(sql: &str, outcome: Outcome) -> String {
         "SAVEPOINT" => "SAVEPOINT".into(),
         "RELEASE" => "RELEASE".into(),
         "SET" if at(1) == "CONSTRAINTS" => "SET CONSTRAINTS".into(),
+        // `GRANT role TO user` has no ON: the server tags it GRANT ROLE.
+        "GRANT" | "REVOKE" if !w.iter().any(|x| x == "ON") => format!("{first} ROLE"),
         "SET" | "RESET" | "SHOW" | "EXPLAIN" | "VACUUM" | "CLUSTER" | "REINDEX" | "CHECKPOINT"
         | "LISTEN" | "UNLISTEN" | "NOTIFY" | "LOAD" | "GRANT" | "REVOKE" | "COMMENT" | "DO"
         | "CALL" => first.into(),
@@ -160,7 +226,7 @@ pub fn command_tag(sql: &str, outcome: Outcome) -> String {
         "SECURITY" => "SECURITY LABEL".into(),
         "IMPORT" => "IMPORT FOREIGN SCHEMA".into(),
         "REASSIGN" => "REASSIGN OWNED".into(),
-        "CREATE" => create_tag(&w, n),
+        "CREATE" => create_tag(&w, n, outcome.skipped_existing),
         "DROP" | "ALTER" => format!("{first} {}", object_kind(&w[1..])),
         // EXECUTE of a prepared statement: the tag is that statement's, which
         // only the server knows; rows tell the common case.
@@ -177,7 +243,24 @@ fn dml_tag(kind: &str, n: u64) -> String {
     }
 }
 
-fn create_tag(w: &[String], n: u64) -> String {
+/// Whether the first token (after comments) is `(`.
+fn starts_with_paren(sql: &str) -> bool {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.find('\n').map_or("", |p| &r[p..]).trim_start();
+        } else if rest.starts_with("/*") {
+            let Some(p) = rest.find("*/") else {
+                return false;
+            };
+            rest = rest[p + 2..].trim_start();
+        } else {
+            return rest.starts_with('(');
+        }
+    }
+}
+
+fn create_tag(w: &[String], n: u64, skipped: bool) -> String {
     let kind = object_kind(&w[1..]);
     let no_data = w
         .windows(3)
@@ -185,13 +268,13 @@ fn create_tag(w: &[String], n: u64) -> String {
     let has_as = w.iter().skip(2).any(|x| x == "AS");
     match kind.as_str() {
         "TABLE" if has_as => {
-            if no_data {
+            if no_data || skipped {
                 "CREATE TABLE AS".into()
             } else {
                 format!("SELECT {n}")
             }
         }
-        "MATERIALIZED VIEW" if !no_data => format!("SELECT {n}"),
+        "MATERIALIZED VIEW" if !no_data && !skipped => format!("SELECT {n}"),
         _ => format!("CREATE {kind}"),
     }
 }
@@ -430,7 +513,7 @@ mod tests {
                 sql,
                 Outcome {
                     rows: *rows,
-                    ended_failed_transaction: false,
+                    ..Outcome::default()
                 },
             );
             assert_eq!(&got, want, "for {sql:?}");
@@ -438,10 +521,62 @@ mod tests {
     }
 
     #[test]
+    fn server_side_facts_change_the_tag() {
+        let skipped = Outcome {
+            rows: 0,
+            skipped_existing: true,
+            ..Outcome::default()
+        };
+        assert_eq!(
+            command_tag("create table if not exists t2 as select 1", skipped),
+            "CREATE TABLE AS"
+        );
+        assert_eq!(
+            command_tag(
+                "create materialized view if not exists m as select 1",
+                skipped
+            ),
+            "CREATE MATERIALIZED VIEW"
+        );
+        assert_eq!(
+            executed_name("EXECUTE Ins(1, 'a');").as_deref(),
+            Some("ins")
+        );
+        assert_eq!(executed_name("execute \"Q\";").as_deref(), Some("Q"));
+        assert_eq!(executed_name("executes"), None);
+        assert_eq!(
+            prepared_body("PREPARE ins (int, text) AS insert into t values ($1, $2);"),
+            "insert into t values ($1, $2);"
+        );
+        assert_eq!(prepared_body("prepare q as\nselect 1"), "select 1");
+        let one = Outcome {
+            rows: 1,
+            ..Outcome::default()
+        };
+        assert_eq!(
+            command_tag(prepared_body("prepare i as insert into t values (1)"), one),
+            "INSERT 0 1"
+        );
+        assert_eq!(command_tag("grant r1 to bob;", one), "GRANT ROLE");
+        assert_eq!(command_tag("revoke r1 from bob;", one), "REVOKE ROLE");
+        assert_eq!(
+            command_tag(
+                "(select 1) union (select 2);",
+                Outcome {
+                    rows: 2,
+                    ..Outcome::default()
+                }
+            ),
+            "SELECT 2"
+        );
+    }
+
+    #[test]
     fn commit_of_a_failed_transaction_is_a_rollback() {
         let o = Outcome {
             rows: 0,
             ended_failed_transaction: true,
+            skipped_existing: false,
         };
         assert_eq!(command_tag("commit", o), "ROLLBACK");
         assert_eq!(command_tag("END", o), "ROLLBACK");

@@ -16,7 +16,6 @@
 
 use serde::Serialize;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection};
 
 use super::Course;
 use super::checks::{BlockSpec, one_line};
@@ -206,13 +205,12 @@ struct Player {
 }
 
 async fn connect(base: &PgConnectOptions, database: &str) -> Result<Conn, String> {
-    let conn = PgConnection::connect_with(&base.clone().database(database))
+    Conn::connect(&base.clone().database(database))
         .await
         .map_err(|e| {
             e.as_database_error()
                 .map_or_else(|| e.to_string(), |d| d.message().to_string())
-        })?;
-    Conn::new(conn).await.map_err(|e| e.to_string())
+        })
 }
 
 /// A statement's failure, before it is judged against the block's entry.

@@ -39,6 +39,7 @@ pub fn router(max_script_bytes: usize) -> Router<AppState> {
         .route("/api/runs/{run_id}", get(poll_run))
         .route("/api/sessions", get(list_sessions))
         .route("/api/sessions/{name}/cancel", post(cancel))
+        .route("/api/sessions/{name}/notifications", get(notifications))
         .route("/api/sessions/{name}/close", post(close))
         .route("/api/history", get(search_history))
 }
@@ -248,6 +249,18 @@ async fn poll_run(
 
 async fn list_sessions(State(state): State<AppState>, learner: Learner) -> impl IntoResponse {
     Json(json!({ "sessions": state.console.sessions(learner.id) }))
+}
+
+async fn notifications(
+    State(state): State<AppState>,
+    learner: Learner,
+    Path(name): Path<String>,
+    Query(q): Query<PollQuery>,
+) -> Result<impl IntoResponse, AppError> {
+    let wait = Duration::from_millis(q.wait_ms.unwrap_or(0).min(10_000));
+    Ok(Json(
+        state.console.notifications(learner.id, &name, wait).await?,
+    ))
 }
 
 async fn cancel(
