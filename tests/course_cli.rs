@@ -292,7 +292,8 @@ fn undeclared_errors_unmet_expectations_and_stale_entries_fail_the_play() {
         ]
     );
     let blocks = report["sections"][0]["play"]["blocks"].as_array().unwrap();
-    assert_eq!(blocks[8]["statement"], "SELECT username FROM accounts");
+    // The statement as psql sends it: with its semicolon.
+    assert_eq!(blocks[8]["statement"], "SELECT username FROM accounts;");
     assert_eq!(blocks[8]["error"], "relation \"accounts\" does not exist");
     assert_eq!(blocks[8]["sqlstate"], "42P01");
     assert_eq!(blocks[8]["statements"], 2, "the block stops at its error");

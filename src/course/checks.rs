@@ -776,11 +776,15 @@ pub fn candidate_queries(recent: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for text in recent {
         for item in split::split(text) {
+            // The splitter keeps psql's trailing `;`: a candidate is replayed
+            // inside the check's own statement, without it.
+            let query = item.text.trim_end().trim_end_matches(';').trim_end();
             if item.kind == ItemKind::Statement
-                && is_read_only_query(&item.text)
-                && seen.insert(item.text.clone())
+                && !query.is_empty()
+                && is_read_only_query(query)
+                && seen.insert(query.to_string())
             {
-                out.push(item.text);
+                out.push(query.to_string());
                 if out.len() == LEARNER_QUERIES_TRIED {
                     return out;
                 }

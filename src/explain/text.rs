@@ -72,7 +72,7 @@ impl std::fmt::Display for Fixed {
         let scale = [1.0, 10.0, 100.0, 1000.0][digits.min(3)];
         let scaled = v * scale;
         let whole = scaled.round();
-        if digits <= 3 && v >= 0.0 && scaled < 1e15 && (scaled - whole).abs() < 1e-6 {
+        if digits <= 3 && v.is_sign_positive() && scaled < 1e15 && (scaled - whole).abs() < 1e-6 {
             let n = whole as u64;
             let unit = scale as u64;
             if digits == 0 {
