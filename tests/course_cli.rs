@@ -314,13 +314,13 @@ fn undeclared_errors_unmet_expectations_and_stale_entries_fail_the_play() {
     assert_eq!(problems.len(), 3, "{problems:?}");
     assert!(problems[0].contains("stale sidecar entry"));
     assert!(problems[1].starts_with(&format!(
-        "90-fixture-lab.md: sql block at line {first_new_line} FAILED: `SELECT username FROM accounts`: relation \"accounts\" does not exist"
+        "90-fixture-lab.md: sql block at line {first_new_line} FAILED: `SELECT username FROM accounts;`: relation \"accounts\" does not exist"
     )));
 
     let (_, text, _) = check(&[dir.path().to_str().unwrap(), "--run"]);
     assert!(
         text.contains(&format!(
-            "block 90-fixture-lab.md:{first_new_line} (90.B.3)  FAILED\n               statement: SELECT username FROM accounts\n               error: relation \"accounts\" does not exist (42P01)"
+            "block 90-fixture-lab.md:{first_new_line} (90.B.3)  FAILED\n               statement: SELECT username FROM accounts;\n               error: relation \"accounts\" does not exist (42P01)"
         )),
         "{text}"
     );

@@ -172,11 +172,11 @@ impl<'a> Lexer<'a> {
             }
         }
         let start = st.started?;
-        let mut text = &self.src[start..];
-        // psql reads lines without their newline.
-        if let Some(t) = text.strip_suffix('\n') {
-            text = t.strip_suffix('\r').unwrap_or(t);
-        }
+        // psql skips empty lines outside a quote; inside one left open at
+        // the end (the server refuses the statement as unterminated anyway)
+        // the trailing whitespace is dropped too, so that the statement ends
+        // at its last character whatever line endings the script has.
+        let text = trim_space_end(&self.src[start..]);
         Some(self.item(ItemKind::Statement, start, text, !st.nonempty))
     }
 
