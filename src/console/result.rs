@@ -180,6 +180,9 @@ pub struct RunResult {
     pub connection_lost: bool,
     /// The database the session is connected to after the run.
     pub database: String,
+    /// Whether the session listens (`LISTEN` ran, no `UNLISTEN *` since):
+    /// its pane then polls for notifications while idle.
+    pub listening: bool,
     /// Set when the run could not start because the sandbox backend is
     /// unavailable (e.g. the Docker engine is stopped): the answer is then a
     /// 503 carrying this message as `error`.

@@ -152,17 +152,31 @@ impl Conn {
         (kept, dropped)
     }
 
-    /// Waits up to `wait` for notifications on an idle connection. `Err`
-    /// when the connection turned out to be lost.
+    /// Waits up to `wait` for notifications on an idle connection and
+    /// answers as soon as some arrived (with those that follow within a
+    /// moment, so a burst comes in one answer), or when `stop` is notified
+    /// (a run wants the connection). What was received is always returned,
+    /// never lost to the stop: `try_recv` is cancel-safe (sqlx consumes a
+    /// message only once it is whole). `Err` when the connection turned out
+    /// to be lost.
     pub async fn poll_notifications(
         &mut self,
         wait: std::time::Duration,
+        stop: &tokio::sync::Notify,
     ) -> Result<(Vec<String>, u64), ()> {
         let (mut kept, mut dropped) = self.drain_notifications();
-        let deadline = tokio::time::Instant::now() + wait;
+        if !kept.is_empty() || dropped > 0 {
+            return Ok((kept, dropped));
+        }
+        let mut deadline = tokio::time::Instant::now() + wait;
+        let mut got_some = false;
         loop {
-            // `try_recv` is cancel-safe (sqlx reads whole messages only).
-            match tokio::time::timeout_at(deadline, self.conn.try_recv()).await {
+            let next = tokio::select! {
+                biased;
+                _ = stop.notified() => break,
+                r = tokio::time::timeout_at(deadline, self.conn.try_recv()) => r,
+            };
+            match next {
                 Err(_) => break,
                 Ok(Ok(Some(n))) => {
                     if kept.len() < NOTIFICATION_CAP {
@@ -170,14 +184,9 @@ impl Conn {
                     } else {
                         dropped += 1;
                     }
-                    let (more, more_dropped) = self.drain_notifications();
-                    dropped += more_dropped;
-                    for m in more {
-                        if kept.len() < NOTIFICATION_CAP {
-                            kept.push(m);
-                        } else {
-                            dropped += 1;
-                        }
+                    if !got_some {
+                        got_some = true;
+                        deadline = deadline.min(tokio::time::Instant::now() + BURST_GAP);
                     }
                 }
                 // None: the socket died (the listener dropped it); or an error.
@@ -187,6 +196,10 @@ impl Conn {
         Ok((kept, dropped))
     }
 }
+
+/// After a first notification, how long an idle poll goes on collecting the
+/// ones that follow before it answers.
+const BURST_GAP: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// psql's wording of an asynchronous notification.
 pub fn notification_text(channel: &str, payload: &str, pid: u32) -> String {

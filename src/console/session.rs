@@ -67,6 +67,11 @@ pub struct Session {
     /// Whether the session has run a LISTEN (its pane then polls for
     /// notifications while idle).
     listening: AtomicBool,
+    /// Idle polls holding (or about to take) the connection, waiting for
+    /// notifications.
+    polling: AtomicUsize,
+    /// Tells that idle poll to answer now: a run wants the connection.
+    stop_poll: tokio::sync::Notify,
     /// The database of the live connection (`\c` changes it), empty before
     /// the first connection.
     database: Mutex<String>,
@@ -87,6 +92,8 @@ impl Session {
             pid: AtomicI32::new(0),
             std_strings: AtomicBool::new(true),
             listening: AtomicBool::new(false),
+            polling: AtomicUsize::new(0),
+            stop_poll: tokio::sync::Notify::new(),
             database: Mutex::new(String::new()),
             target_db: Mutex::new(None),
             state: Mutex::new(TxState::Idle),
@@ -285,11 +292,28 @@ impl Consoles {
             )));
         }
         let session = self.session(learner, name)?;
-        let guard = session.conn.clone().try_lock_owned().map_err(|_| {
+        let busy = || {
             ConsoleError::Busy(format!(
                 "{name} is still running a statement: wait for it or cancel it"
             ))
-        })?;
+        };
+        // The `running` slot is taken under its lock, so that of two runs
+        // submitted while an idle poll holds the connection only one waits
+        // for it.
+        let mut running = lock(&session.running);
+        if running.is_some() {
+            return Err(busy());
+        }
+        let guard = match session.conn.clone().try_lock_owned() {
+            Ok(guard) => Some(guard),
+            // An idle poll for notifications: it answers at once with what
+            // it has and the run takes the connection right after.
+            Err(_) if session.polling.load(Ordering::SeqCst) > 0 => {
+                session.stop_poll.notify_one();
+                None
+            }
+            Err(_) => return Err(busy()),
+        };
         // A first count with the setting the session had after its last
         // run; the run itself lexes statement by statement (see `execute`).
         let std_strings = session.std_strings.load(Ordering::Relaxed);
@@ -308,11 +332,16 @@ impl Consoles {
             finished_at: Mutex::new(None),
         });
         lock(&self.runs).insert(run.id.clone(), run.clone());
-        *lock(&session.running) = Some(run.clone());
+        *running = Some(run.clone());
+        drop(running);
         session.touch();
         let this = self.clone();
         let task_run = run.clone();
         tokio::spawn(async move {
+            let guard = match guard {
+                Some(guard) => guard,
+                None => session.conn.clone().lock_owned().await,
+            };
             let result = this
                 .execute(&session, guard, &task_run, &script, items, timeout_s)
                 .await;
@@ -355,6 +384,8 @@ impl Consoles {
         let mut out = RunResult::default();
         let mut settings = lock(&session.settings).clone();
         if items.is_empty() {
+            out.database = lock(&session.database).clone();
+            out.listening = session.listening.load(Ordering::Relaxed);
             out.transaction = *lock(&session.state);
             out.expanded = settings.expanded;
             out.timing = settings.timing;
@@ -518,6 +549,7 @@ impl Consoles {
             lock(&session.database).clone_from(&c.database);
         }
         out.database = lock(&session.database).clone();
+        out.listening = session.listening.load(Ordering::Relaxed);
         out.transaction = *lock(&session.state);
         out.expanded = settings.expanded;
         out.timing = settings.timing;
@@ -631,17 +663,27 @@ impl Consoles {
         let mut answer = IdleNotifications {
             session: name.to_string(),
             listening,
+            running: false,
             notifications: Vec::new(),
             dropped: 0,
         };
+        if lock(&session.running).is_some() {
+            answer.running = true;
+            return Ok(answer);
+        }
+        // Counted before taking the connection, so that a run submitted
+        // from now on stops this poll rather than being refused as busy.
+        let _polling = PollCount::new(&session.polling);
         let Ok(mut guard) = session.conn.clone().try_lock_owned() else {
+            // A run or another poll has it.
+            answer.running = lock(&session.running).is_some();
             return Ok(answer);
         };
         let Some(conn) = guard.as_mut() else {
             return Ok(answer);
         };
         let wait = if listening { wait } else { Duration::ZERO };
-        match conn.poll_notifications(wait).await {
+        match conn.poll_notifications(wait, &session.stop_poll).await {
             Ok((kept, dropped)) => {
                 answer.notifications = kept;
                 answer.dropped = dropped;
@@ -727,12 +769,31 @@ impl Consoles {
     }
 }
 
+/// One idle poll counted in `Session::polling` while it lives.
+struct PollCount<'a>(&'a AtomicUsize);
+
+impl<'a> PollCount<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for PollCount<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Notifications of an idle session, for `GET /api/sessions/{name}/notifications`.
 #[derive(Clone, Debug, Serialize)]
 pub struct IdleNotifications {
     pub session: String,
     /// Whether the session has LISTENed (the pane keeps polling then).
     pub listening: bool,
+    /// The session is running a statement: nothing is polled then (its
+    /// notifications come with the run's statements); poll again after it.
+    pub running: bool,
     /// psql's wording, oldest first.
     pub notifications: Vec<String>,
     /// Received but not kept (past the cap).
