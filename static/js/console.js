@@ -122,6 +122,9 @@
     if (st.command_tag && st.kind !== "meta") foot.push('<span class="con-tag">' + esc(st.command_tag) + "</span>");
     if (st.kind !== "meta") foot.push((res.timing ? "Time: " : "") + st.elapsed_ms.toFixed(3) + " ms");
     if (foot.length) parts.push('<div class="con-foot">' + foot.join(' <span class="con-sep">·</span> ') + "</div>");
+    // psql prints a statement's notifications after its result.
+    for (const n of st.notifications || []) parts.push('<div class="con-notify">' + esc(n) + "</div>");
+    if (st.notifications_dropped) parts.push('<div class="con-notify con-notify-dropped">… and ' + st.notifications_dropped.toLocaleString("en") + " more notifications not shown</div>");
     parts.push("</section>");
     return parts.join("");
   }
@@ -153,6 +156,7 @@
     el.className = "con-pane";
     el.innerHTML =
       '<div class="con-bar"><strong class="con-name">' + esc(name) + '</strong>' +
+      '<span class="con-db" title="Current database (\\c DBNAME changes it)" hidden><span class="sr-only">database </span><span aria-hidden="true">db </span><span class="con-db-name"></span></span>' +
       '<span class="con-badge" data-tx="idle">idle</span><span class="con-status"></span>' +
       '<span class="con-actions">' +
       '<button type="button" class="con-run" title="Run all (Ctrl+Enter)">Run</button>' +
@@ -181,7 +185,7 @@
     let last = null;
     let busy = false;
 
-    const pane = { name, el, run, setTx, editor: null, closed: false };
+    const pane = { name, el, run, setTx, setDb, editor: null, closed: false };
     const editor = pglab.Editor(el.querySelector(".con-editor"), {
       placeholder: "-- " + name + ": type SQL, Ctrl+Enter to run",
       onRun: (sql) => run(sql, null),
@@ -196,6 +200,11 @@
       badge.dataset.tx = tx;
       badge.textContent = TX_LABEL[tx] || tx;
     }
+    function setDb(db) {
+      if (!db) return;
+      el.querySelector(".con-db-name").textContent = db;
+      el.querySelector(".con-db").hidden = false;
+    }
     function setBusy(on, text) {
       busy = on;
       el.classList.toggle("con-busy", on);
@@ -205,6 +214,7 @@
     function render(res) {
       last = res;
       setTx(res.transaction);
+      setDb(res.database);
       const parts = res.statements.map((st, i) => renderStatement(st, i, res));
       if (res.failed_statement !== null && res.failed_statement !== undefined) {
         const st = res.statements[res.failed_statement];
@@ -219,6 +229,7 @@
       if (!sql.trim() || busy) return;
       editor.pushHistory(sql.trim());
       setBusy(true, "running…");
+      document.dispatchEvent(new CustomEvent("pglab:sql-start", { detail: { session: name } }));
       const started = performance.now();
       try {
         const chosen = +el.querySelector(".con-timeout").value || null;
@@ -231,7 +242,7 @@
         }
         render(res);
         // Progress badges and other listeners refresh after a run.
-        document.dispatchEvent(new CustomEvent("pglab:sql-done", { detail: { session: name, exercise: exercise || null } }));
+        document.dispatchEvent(new CustomEvent("pglab:sql-done", { detail: { session: name, exercise: exercise || null, listening: !!res.listening } }));
       } catch (e) {
         results.innerHTML = '<div class="con-error">' + esc(e.message) + "</div>";
         announce.textContent = name + ": error: " + e.message;
@@ -282,6 +293,7 @@
       const st = last.statements[+b.closest(".con-stmt").dataset.index];
       copyText(b.dataset.copy === "csv" ? toCsv(st) : toMarkdown(st), b);
     });
+    if (pglab.notifications) pglab.notifications.attach(pane);
     panes.push(pane);
     return pane;
   }
@@ -314,7 +326,7 @@
       const s = await pglab.api("GET", "/api/sessions");
       for (const info of s.sessions) {
         const p = panes.find((x) => x.name === info.name && !x.closed);
-        if (p) p.setTx(info.transaction);
+        if (p) { p.setTx(info.transaction); p.setDb(info.database); }
       }
     } catch (_) { /* offline for a moment */ }
   }
