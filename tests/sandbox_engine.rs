@@ -44,6 +44,7 @@ async fn engine_stop_and_start_give_clear_errors_and_keep_the_data() {
     if !PrivateEngine::available() {
         return;
     }
+    let had_docker0 = std::path::Path::new("/sys/class/net/docker0").exists();
     let mut engine = PrivateEngine::start(&image());
     let address = engine.host_address();
     let server = common::TestServer::start_with(common::ServerOptions {
@@ -145,4 +146,12 @@ async fn engine_stop_and_start_give_clear_errors_and_keep_the_data() {
     assert_eq!(running_gauge(&server).await, "0");
     drop(server);
     drop(engine);
+    // The private engine ran in a network namespace of its own: the
+    // machine engine's default bridge is still there.
+    if had_docker0 {
+        assert!(
+            std::path::Path::new("/sys/class/net/docker0").exists(),
+            "the private engine deleted the machine engine's docker0 bridge"
+        );
+    }
 }

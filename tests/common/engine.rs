@@ -4,6 +4,13 @@
 //! start it freely while the shared engine at /var/run/docker.sock (used by
 //! everyone else) is never touched.
 //!
+//! The daemon runs in a network namespace of its own (`ip netns add`, then
+//! `nsenter --net=...`): a second `dockerd` with `--bridge=none` in the
+//! machine's namespace deletes the machine engine's `docker0` bridge, after
+//! which no default-network `docker run` works on the machine. Its sandboxes
+//! need no network anyway (PostgreSQL on a unix socket in a bind-mounted
+//! folder, which the namespace does not change).
+//!
 //! The sandbox image is copied in from the shared engine (`docker save |
 //! docker -H PRIVATE load`, about 7 s). Every step has a deadline. On drop
 //! the engine's containers are removed, the engine is stopped (killed if it
@@ -22,6 +29,8 @@ use std::time::{Duration, Instant};
 /// A `dockerd` of the test's own.
 pub struct PrivateEngine {
     dir: PathBuf,
+    /// The network namespace the daemon runs in (`/var/run/netns/NAME`).
+    netns: String,
     child: Option<Child>,
 }
 
@@ -56,7 +65,17 @@ impl PrivateEngine {
             .tempdir_in("/tmp")
             .unwrap()
             .keep();
-        let mut engine = Self { dir, child: None };
+        let netns = format!("pglab-eng-{}-{:x}", std::process::id(), rand_suffix(&dir));
+        run_deadline(
+            Command::new("ip").args(["netns", "add", &netns]),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|e| panic!("making the private engine's network namespace: {e}"));
+        let mut engine = Self {
+            dir,
+            netns,
+            child: None,
+        };
         engine.start_daemon();
         let load = format!(
             "docker save {image} | docker -H {} load",
@@ -92,7 +111,9 @@ impl PrivateEngine {
             .append(true)
             .open(self.dir.join("dockerd.log"))
             .unwrap();
-        let child = Command::new("dockerd")
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", self.netns))
+            .arg("dockerd")
             .arg("--host")
             .arg(self.host_address())
             .arg("--data-root")
@@ -194,7 +215,21 @@ impl Drop for PrivateEngine {
         kill_pidfile(&self.dir.join("exec/containerd/containerd.pid"));
         unmount_under(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.netns])
+            .status();
     }
+}
+
+/// A short distinct suffix from the engine's temporary folder name.
+fn rand_suffix(dir: &Path) -> u32 {
+    dir.file_name()
+        .map(|n| {
+            n.as_encoded_bytes()
+                .iter()
+                .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(*b)))
+        })
+        .unwrap_or(0)
 }
 
 /// Runs a command to its end within `deadline` (killed after it); its
