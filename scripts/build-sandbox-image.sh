@@ -10,8 +10,9 @@
 # migrations lab), nano, less and procps (ps, for the terminal), with service starts blocked and no default
 # cluster; make a template cluster for pglab's settings
 # (sandbox-image/make-template.sh); strip docs, locales, man pages and the
-# LLVM JIT; add our entrypoint (sandbox-image/docker-entrypoint.sh);
-# `docker import` the tree.
+# LLVM JIT; add our entrypoint (sandbox-image/docker-entrypoint.sh) and the
+# terminal's `docker` command (sandbox-image/docker-shim.sh); `docker import`
+# the tree.
 # Where a registry is reachable, sandbox-image/Dockerfile builds the same image.
 #
 # Environment: PGLAB_SANDBOX_IMAGE (default pglab/sandbox:15),
@@ -142,8 +143,11 @@ rm -rf "$ROOT"/usr/share/doc/* "$ROOT"/usr/share/man/* "$ROOT"/usr/share/info/* 
   "$ROOT"/usr/sbin/policy-rc.d
 find "$ROOT/usr/lib/python3" -name '__pycache__' -type d -prune -exec rm -rf {} + 2>/dev/null || true
 
-echo "==> entrypoint"
+echo "==> entrypoint and the terminal's docker command"
 install -m 755 sandbox-image/docker-entrypoint.sh "$ROOT/usr/local/bin/docker-entrypoint.sh"
+# `docker compose exec postgres psql ...` as the course prints it, run inside
+# the learner's own sandbox (no engine in there; anything else is refused).
+install -m 755 sandbox-image/docker-shim.sh "$ROOT/usr/local/bin/docker"
 mkdir -p "$ROOT/docker-entrypoint-initdb.d" "$ROOT/var/lib/postgresql/data" "$ROOT/var/run/postgresql"
 chroot "$ROOT" chown postgres:postgres /var/lib/postgresql/data /var/run/postgresql
 chmod 3777 "$ROOT/var/run/postgresql"

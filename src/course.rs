@@ -5,6 +5,7 @@
 //! - [`model`]: what a section file means (parts, exercises, lab files, next);
 //! - [`render`] and [`highlight`]: markdown to lesson HTML;
 //! - [`checks`]: the exercise checks sidecar and running its checks;
+//! - [`sandbox_check`]: checks of the learner's running container (`kind = "sandbox"`);
 //! - [`content_check`]: `pglab content check`, the course testing itself;
 //! - [`play`]: its play of every sql block of a section, after the lab scripts;
 //! - [`scratch`]: a throw-away PostgreSQL for `content check --run`;
@@ -21,6 +22,7 @@ pub mod model;
 pub mod play;
 pub mod prepared;
 pub mod render;
+pub mod sandbox_check;
 pub mod scratch;
 
 use std::collections::HashMap;

@@ -10,6 +10,7 @@
 pub mod compose;
 pub mod docker;
 pub mod jq;
+pub mod labfiles;
 pub mod local;
 pub mod log;
 pub mod progress;
@@ -215,7 +216,8 @@ pub trait Provisioner: Send + Sync + 'static {
         &NONE
     }
     /// Opens a terminal in the learner's sandbox (starting it if needed):
-    /// a shell in the container (Docker), psql on the cluster (local).
+    /// a shell in the container (Docker), a shell beside the cluster (local),
+    /// with the lab files and pglab's `docker` command.
     async fn open_terminal(
         &self,
         _learner: LearnerId,

@@ -48,6 +48,7 @@ async fn with_evidence(
 ) -> CheckOutcome {
     let recent: Vec<String> = recent.iter().map(|s| s.to_string()).collect();
     let ctx = CheckContext {
+        sandbox: None,
         options: None,
         recent_statements: &recent,
     };

@@ -1,6 +1,6 @@
 //! The sandbox terminal end to end: the real server, real WebSockets over
 //! loopback, real containers of the offline image (and a real local
-//! cluster for the local backend's psql pane).
+//! cluster for the local backend's shell).
 //!
 //! Docker tests run one at a time (a static lock): containers are heavy on
 //! these 2-core machines. Everything they create is removed by a guard.
@@ -371,7 +371,7 @@ async fn alembic_check(server: &common::TestServer, cookie: &str, csrf: &str) ->
 }
 
 #[tokio::test]
-async fn the_local_backend_terminal_is_psql() {
+async fn the_local_backend_terminal_is_a_shell_with_psql() {
     let (_temp, data) = data_dir();
     let server = common::TestServer::start_with(common::ServerOptions {
         data_dir: Some(data.clone()),
@@ -383,15 +383,22 @@ async fn the_local_backend_terminal_is_psql() {
     let mut t = term::open(&server, Some(&cookie), Some(&server.base), 90, 20)
         .await
         .unwrap();
-    t.expect(0, "labdb=#", 120).await;
+    // bash in a folder of the learner's own, as the cluster's OS user.
+    t.expect(0, "@pglab-local:~$ ", 120).await;
     let banner = t.control.iter().find(|c| c["type"] == "banner").unwrap();
     assert!(
         banner["message"].as_str().unwrap().contains("no container"),
         "{banner}"
     );
+    let out = t.run("psql -Atc 'select 40 + 2'", 30).await;
+    assert!(out.lines().any(|l| l.trim() == "42"), "{out}");
+    let from = t.screen.len();
+    t.line("psql").await;
+    t.expect(from, "labdb=#", 30).await;
     let from = t.screen.len();
     t.line("select 40 + 2 as answer;").await;
     t.expect(from, "42", 20).await;
     t.line("\\q").await;
+    t.line("exit").await;
     assert_eq!(t.closed_reason(15).await, "exit");
 }

@@ -1,6 +1,6 @@
 //! The terminal pane and the Backup buttons in real headless Chromium, on
-//! the local backend (psql in the pane): xterm.js loads from node_modules,
-//! typing reaches psql and its answer appears; a dump is made and restored
+//! the local backend (a shell in the pane, psql in it): xterm.js loads from
+//! node_modules, typing reaches psql and its answer appears; a dump is made and restored
 //! into a new database whose row counts match labdb's. On Docker: the
 //! shell's prompt shows and psql answers through the pane. A learner sees
 //! when an instructor watches their terminal.
@@ -71,9 +71,13 @@ async fn the_terminal_pane_runs_psql_and_the_backup_buttons_restore() {
         .await
         .unwrap();
     b.wait_for_text("[data-terminal-status]", "psql", 60).await;
-    b.wait_for_text(".terminal-screen .xterm-rows", "labdb=#", 60)
+    // The local backend's shell, then psql in it.
+    b.wait_for_text(".terminal-screen .xterm-rows", "@pglab-local:~$", 60)
         .await;
     let input = b.wait_for(".terminal-screen textarea").await;
+    input.send_keys("psql\n").await.unwrap();
+    b.wait_for_text(".terminal-screen .xterm-rows", "labdb=#", 60)
+        .await;
     input.send_keys("select 6 * 7 as answer;\n").await.unwrap();
     b.wait_for_text(".terminal-screen .xterm-rows", "42", 30)
         .await;

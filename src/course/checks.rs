@@ -18,6 +18,10 @@
 //! check replays the read-only ones inside its savepoint and compares their
 //! rows with a reference query's ([`same_rows`]).
 //!
+//! A `sandbox` check judges the learner's running container itself (named
+//! volume, health check, limits: [`super::sandbox_check`]) from the facts the
+//! caller passes in [`CheckContext::sandbox`].
+//!
 //! The sidecar also declares how `content check --run` plays the section's
 //! sql blocks (`[[block]]`, see [`BlockSpec`]).
 
@@ -29,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgRow};
 use sqlx::{Connection, PgConnection, Row, ValueRef};
 
+use super::sandbox_check::{self, Requirement, SandboxFacts};
 use crate::console::split::{self, ItemKind};
 use crate::console::tag;
 
@@ -79,6 +84,8 @@ pub struct ExerciseChecks {
 /// - `kind = "learner_result"`: one of the learner's recent successful
 ///   queries returns the same rows as `sql` (the reference query); row order
 ///   counts only with `ordered = true`;
+/// - `kind = "sandbox"`: the learner's running container, from their own
+///   compose file, meets every one of `requires` (no `sql`);
 /// - default: `sql` returns one row whose first column is `true`;
 /// - `expect_rows` / `min_rows`: the number of rows `sql` returns;
 /// - `same_as`: `sql`'s single value equals that of `same_as` run on the
@@ -93,7 +100,8 @@ pub struct Check {
     /// How the check judges; absent for the SQL assertions below.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<CheckKind>,
-    /// The query (for `learner_result`, the reference query).
+    /// The query (for `learner_result`, the reference query; none for `sandbox`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sql: String,
     /// What to tell the learner when the check fails: exactly what is missing.
     pub message: String,
@@ -116,6 +124,9 @@ pub struct Check {
     /// `learner_result` only: rows must come in the reference's order.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ordered: bool,
+    /// `sandbox` only: what the running container must have.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<Requirement>,
 }
 
 /// A check's `before`: `before = "..."` or `before = ["...", "..."]`.
@@ -142,10 +153,12 @@ impl Before {
 pub enum CheckKind {
     /// Compare the learner's own recent queries with a reference query.
     LearnerResult,
+    /// Inspect the learner's running container (see `requires`).
+    Sandbox,
 }
 
 /// One step of a reference solution; exactly one of `file`, `sql`, `shell`,
-/// `restart` is set.
+/// `restart`, `compose` is set.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SolutionStep {
@@ -172,6 +185,12 @@ pub struct SolutionStep {
     /// Restart the PostgreSQL server (data must survive).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restart: bool,
+    /// The learner's compose file brought up (`docker compose up -d`), for
+    /// `sandbox` checks. `content check` validates it and judges its plan
+    /// against the exercise's sandbox checks; it needs a Docker sandbox to
+    /// run, so `--run` does not play it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose: Option<String>,
 }
 
 impl ChecksFile {
@@ -208,6 +227,32 @@ impl ChecksFile {
                 return Err(format!("exercise {} appears twice", ex.id));
             }
             for check in &ex.checks {
+                if check.kind == Some(CheckKind::Sandbox) {
+                    let other = !check.sql.is_empty()
+                        || check.before.is_some()
+                        || check.expect_rows.is_some()
+                        || check.min_rows.is_some()
+                        || check.same_as.is_some()
+                        || check.plan_has_no_seq_scan_on.is_some()
+                        || check.database.is_some()
+                        || check.ordered;
+                    if other || check.requires.is_empty() {
+                        return Err(format!(
+                            "{}: check {:?} is a sandbox check: it takes requires (a non-empty list) and message only",
+                            ex.id, check.name
+                        ));
+                    }
+                    if check.name.trim().is_empty() || check.message.trim().is_empty() {
+                        return Err(format!("{}: every check needs name and message", ex.id));
+                    }
+                    continue;
+                }
+                if !check.requires.is_empty() {
+                    return Err(format!(
+                        "{}: check {:?}: requires only goes with kind = \"sandbox\"",
+                        ex.id, check.name
+                    ));
+                }
                 let learner_result = check.kind == Some(CheckKind::LearnerResult);
                 if learner_result
                     && (check.expect_rows.is_some()
@@ -254,10 +299,11 @@ impl ChecksFile {
                     step.sql.is_some(),
                     step.shell.is_some(),
                     step.restart,
+                    step.compose.is_some(),
                 ];
                 if kinds.iter().filter(|k| **k).count() != 1 {
                     return Err(format!(
-                        "{}: solution step {} needs exactly one of file, sql, shell, restart",
+                        "{}: solution step {} needs exactly one of file, sql, shell, restart, compose",
                         ex.id,
                         i + 1
                     ));
@@ -308,6 +354,13 @@ impl ExerciseChecks {
             .iter()
             .any(|c| c.kind == Some(CheckKind::LearnerResult))
     }
+
+    /// Whether a check inspects the learner's running sandbox.
+    pub fn uses_sandbox(&self) -> bool {
+        self.checks
+            .iter()
+            .any(|c| c.kind == Some(CheckKind::Sandbox))
+    }
 }
 
 /// What checks may know besides the learner's database.
@@ -319,6 +372,9 @@ pub struct CheckContext<'a> {
     /// The statements the learner ran successfully, newest first, those run
     /// on this exercise's page first (`learner_result` checks replay them).
     pub recent_statements: &'a [String],
+    /// The learner's running sandbox as the backend inspects it (`sandbox`
+    /// checks judge it); `None` where there is no sandbox to inspect.
+    pub sandbox: Option<&'a SandboxFacts>,
 }
 
 /// The result of one check.
@@ -364,6 +420,7 @@ pub async fn run_exercise_checks_with(
     let ctx = CheckContext {
         options,
         recent_statements: &[],
+        sandbox: None,
     };
     run_checks(conn, exercise, &ctx).await
 }
@@ -570,6 +627,19 @@ async fn run_one(
     ctx: &CheckContext<'_>,
     check: &Check,
 ) -> Result<Verdict, Failure> {
+    if check.kind == Some(CheckKind::Sandbox) {
+        let Some(facts) = ctx.sandbox else {
+            return Err(Failure::plain(
+                "this check inspects a running sandbox, which this runner does not have",
+            ));
+        };
+        let missing = sandbox_check::missing(facts, &check.requires);
+        return Ok(if missing.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::Fail(Some(missing.join("; ")))
+        });
+    }
     if let Some(before) = &check.before {
         run_before(conn, before).await?;
     }
@@ -1020,6 +1090,55 @@ sql = "begin"
         );
         assert!(ChecksFile::parse("[[exercise]]\nid = \"1\"\nbogus = 1\n").is_err());
         assert!(ChecksFile::parse("[[exercise]]\nid = \"1\"\n[[exercise.check]]\nname = \"x\"\nsql = \"s\"\nmessage = \"m\"\nmin_rows = 1\nsame_as = \"s\"\n").is_err());
+    }
+
+    #[test]
+    fn parses_sandbox_checks_and_compose_steps() {
+        let good = r#"
+[[exercise]]
+id = "14.E"
+[[exercise.check]]
+name = "compose"
+kind = "sandbox"
+requires = ["named_volume", "healthcheck", "memory_limit", "cpu_limit"]
+message = "bring it up"
+[[exercise.solution]]
+compose = "services: {}"
+"#;
+        let f = ChecksFile::parse(good).expect("valid");
+        let check = &f.exercises[0].checks[0];
+        assert_eq!(check.kind, Some(CheckKind::Sandbox));
+        assert_eq!(check.requires.len(), 4);
+        assert!(f.exercises[0].uses_sandbox());
+        assert!(f.exercises[0].solution[0].compose.is_some());
+        // A sandbox check takes no sql and needs requirements; requires
+        // goes with sandbox checks only; unknown requirements are refused.
+        let with_sql = good.replace(
+            "message = \"bring it up\"",
+            "message = \"m\"\nsql = \"select 1\"",
+        );
+        assert!(
+            ChecksFile::parse(&with_sql)
+                .unwrap_err()
+                .contains("sandbox check")
+        );
+        let none = good.replace(
+            r#"["named_volume", "healthcheck", "memory_limit", "cpu_limit"]"#,
+            "[]",
+        );
+        assert!(ChecksFile::parse(&none).is_err());
+        let bogus = good.replace("\"cpu_limit\"", "\"gpu_limit\"");
+        assert!(ChecksFile::parse(&bogus).is_err());
+        let stray = "[[exercise]]\nid = \"1\"\n[[exercise.check]]\nname = \"x\"\nsql = \"s\"\nmessage = \"m\"\nrequires = [\"healthcheck\"]\n";
+        assert!(
+            ChecksFile::parse(stray)
+                .unwrap_err()
+                .contains("requires only")
+        );
+        // A plain check still needs its sql.
+        let no_sql =
+            "[[exercise]]\nid = \"1\"\n[[exercise.check]]\nname = \"x\"\nmessage = \"m\"\n";
+        assert!(ChecksFile::parse(no_sql).is_err());
     }
 
     #[test]

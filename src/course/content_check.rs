@@ -32,8 +32,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::checks::{self, CheckContext, CheckOutcome, ChecksFile, ExerciseChecks, SolutionStep};
 use super::model::{self, FileRefKind};
 use super::play::{self, BlockOutcome, Play};
+use super::sandbox_check;
 use super::scratch::{self, ThrowAwayServer};
 use super::{Course, list_sections};
+use crate::sandbox::compose;
 
 /// The whole report.
 #[derive(Debug, Default, Serialize)]
@@ -84,6 +86,11 @@ pub struct ExerciseReport {
     /// With `--run`: the checks after the reference solution.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after: Option<CheckOutcome>,
+    /// With `--run`: checks not run on the throw-away server, and why
+    /// (`sandbox` checks need a Docker sandbox; their reference compose file
+    /// is validated and judged without `--run`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_run: Vec<String>,
 }
 
 /// One lab file reference.
@@ -162,6 +169,7 @@ pub fn inspect(dir: &Path) -> Report {
                     solution_errors: Vec::new(),
                     expected_errors: Vec::new(),
                     after: None,
+                    not_run: Vec::new(),
                 }
             })
             .collect();
@@ -191,6 +199,13 @@ pub fn inspect(dir: &Path) -> Report {
                         ));
                     }
                 }
+                for p in compose_problems(ex) {
+                    report.problems.push(format!(
+                        "{}: {}: {p}",
+                        display_name(&sidecar_path),
+                        ex.id
+                    ));
+                }
             }
         }
         report.sections.push(SectionReport {
@@ -206,6 +221,50 @@ pub fn inspect(dir: &Path) -> Report {
         });
     }
     report
+}
+
+/// What is wrong with an exercise's sandbox checks and compose steps: a
+/// compose file pglab would refuse, one that would not meet the exercise's
+/// sandbox checks, or sandbox checks with no compose file to prove them.
+fn compose_problems(ex: &ExerciseChecks) -> Vec<String> {
+    let mut out = Vec::new();
+    let requires: Vec<_> = ex
+        .checks
+        .iter()
+        .filter(|c| c.kind == Some(checks::CheckKind::Sandbox))
+        .flat_map(|c| c.requires.iter().copied())
+        .collect();
+    let files: Vec<&String> = ex
+        .solution
+        .iter()
+        .filter_map(|s| s.compose.as_ref())
+        .collect();
+    if !requires.is_empty() && files.is_empty() {
+        out.push("sandbox checks need a compose step in the reference solution".to_string());
+    }
+    if files.is_empty() {
+        return out;
+    }
+    let caps = match compose::Caps::serve_defaults() {
+        Ok(caps) => caps,
+        Err(e) => {
+            out.push(format!("cannot read pglab's default caps: {e}"));
+            return out;
+        }
+    };
+    for yaml in files {
+        match compose::validate(yaml, &caps) {
+            Err(e) => out.push(format!("the reference compose file is refused: {e}")),
+            Ok(v) => {
+                for m in sandbox_check::missing_in_plan(&v.plan, &requires) {
+                    out.push(format!(
+                        "the reference compose file does not meet its sandbox checks: {m}"
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 fn display_name(path: &Path) -> String {
@@ -282,14 +341,36 @@ async fn run_solutions(
     let mut conn = PgConnection::connect_with(&options).await?;
     let mut ran_files = std::collections::HashSet::new();
     for ex in &mut section.exercises {
-        let Some(spec) = sidecar.exercise(&ex.id) else {
+        let Some(full) = sidecar.exercise(&ex.id) else {
             continue;
         };
+        // Sandbox checks judge a running container: none here (see
+        // compose_problems for what is proven of them without one).
+        let mut runnable = full.clone();
+        runnable
+            .checks
+            .retain(|c| c.kind != Some(checks::CheckKind::Sandbox));
+        ex.not_run = full
+            .checks
+            .iter()
+            .filter(|c| c.kind == Some(checks::CheckKind::Sandbox))
+            .map(|c| {
+                format!(
+                    "{}: needs a running Docker sandbox (its reference compose file is validated)",
+                    c.name
+                )
+            })
+            .collect();
+        let spec = &runnable;
         ex.before = Some(checks::run_exercise_checks_with(&mut conn, Some(&options), spec).await);
         let mut sessions = Sessions::default();
         for step in &spec.solution {
             if let Some(f) = &step.file {
                 ran_files.insert(f.clone());
+            }
+            if step.compose.is_some() {
+                // Needs a Docker sandbox; validated without --run.
+                continue;
             }
             if step.restart {
                 // Our connection and the sessions die with the server.
@@ -316,6 +397,7 @@ async fn run_solutions(
         let ctx = CheckContext {
             options: Some(&options),
             recent_statements: &evidence,
+            sandbox: None,
         };
         ex.after = Some(checks::run_checks(&mut conn, spec, &ctx).await);
         if let Some(after) = &ex.after
@@ -508,14 +590,21 @@ pub fn to_text(report: &Report) -> String {
                 let _ = writeln!(s, "      {kind:<8} {}  {state}", f.path);
             }
             let after = ex.after.as_ref();
-            for (i, name) in ex.checks.iter().enumerate() {
-                let verdict = match after.and_then(|a| a.details.get(i)) {
+            for name in &ex.checks {
+                // By name: checks not run here have no detail.
+                let detail = after.and_then(|a| a.details.iter().find(|d| d.name == *name));
+                let not_run = ex
+                    .not_run
+                    .iter()
+                    .any(|n| n.starts_with(&format!("{name}: ")));
+                let verdict = match detail {
                     Some(d) if d.passed => "PASS  ",
                     Some(_) => "FAIL  ",
+                    None if not_run => "NOT RUN  ",
                     None => "",
                 };
                 let _ = writeln!(s, "      check    {verdict}{name}");
-                if let Some(d) = after.and_then(|a| a.details.get(i)).filter(|d| !d.passed) {
+                if let Some(d) = detail.filter(|d| !d.passed) {
                     let _ = writeln!(s, "               {}", d.message);
                     if let Some(e) = &d.error {
                         let _ = writeln!(s, "               error: {e}");
@@ -529,6 +618,9 @@ pub fn to_text(report: &Report) -> String {
                     "      before the reference solution: {failing} of {} checks failed",
                     before.details.len()
                 );
+            }
+            for n in &ex.not_run {
+                let _ = writeln!(s, "      not run  {n}");
             }
             for e in &ex.solution_errors {
                 let _ = writeln!(s, "      solution error: {e}");
@@ -625,5 +717,42 @@ fn play_text(s: &mut String, file: &str, play: &Play) {
         for note in &b.notes {
             let _ = writeln!(s, "               note: {note}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exercise(compose: Option<&str>) -> ExerciseChecks {
+        let mut text = String::from(
+            "[[exercise]]\nid = \"14.E\"\n[[exercise.check]]\nname = \"c\"\nkind = \"sandbox\"\n\
+             requires = [\"named_volume\", \"healthcheck\", \"memory_limit\"]\nmessage = \"m\"\n",
+        );
+        if let Some(yaml) = compose {
+            text.push_str(&format!(
+                "[[exercise.solution]]\ncompose = '''\n{yaml}'''\n"
+            ));
+        }
+        ChecksFile::parse(&text).expect("valid").exercises.remove(0)
+    }
+
+    #[test]
+    fn a_reference_compose_file_must_be_valid_and_meet_the_sandbox_checks() {
+        let full = "services:\n  postgres:\n    image: postgres:15\n    volumes:\n      - pgdata:/var/lib/postgresql/data\n    healthcheck:\n      test: [\"CMD-SHELL\", \"pg_isready\"]\n    mem_limit: 128m\nvolumes:\n  pgdata:\n";
+        assert_eq!(
+            compose_problems(&exercise(Some(full))),
+            Vec::<String>::new()
+        );
+        let bare = "services:\n  postgres:\n    image: postgres:15\n";
+        let p = compose_problems(&exercise(Some(bare)));
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].contains("no named volume"), "{p:?}");
+        let refused = compose_problems(&exercise(Some(
+            "services:\n  postgres:\n    image: postgres:15\n    privileged: true\n",
+        )));
+        assert!(refused[0].contains("refused"), "{refused:?}");
+        let none = compose_problems(&exercise(None));
+        assert!(none[0].contains("need a compose step"), "{none:?}");
     }
 }

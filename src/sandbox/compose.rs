@@ -73,6 +73,23 @@ impl Caps {
     }
 }
 
+impl Caps {
+    /// The caps of `pglab serve` with its default flags (and any `PGLAB_*`
+    /// settings in the environment): what `pglab content check` validates
+    /// a reference compose file against.
+    pub fn serve_defaults() -> Result<Self, String> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: ServeConfig,
+        }
+        Defaults::try_parse_from(["pglab"])
+            .map(|d| Self::from_config(&d.config))
+            .map_err(|e| e.to_string())
+    }
+}
+
 const MIB: i64 = 1024 * 1024;
 
 /// A learner's health check, as written (durations in nanoseconds).

@@ -75,6 +75,9 @@ pub struct DockerProvisioner {
     spec: ContainerSpec,
     instance: String,
     sockets: PathBuf,
+    /// The course's folder: its lab files are copied into each terminal's
+    /// container (`labfiles`).
+    content_dir: PathBuf,
     pool_size: usize,
     records: Records,
     /// Learners' compose files: the settings a compose up put in force are
@@ -153,6 +156,7 @@ impl DockerProvisioner {
             spec,
             instance,
             sockets,
+            content_dir: config.content_dir.clone(),
             pool_size: config.sandbox_pool,
             records: Records::new(store),
             compose: ComposeFiles::new(store),

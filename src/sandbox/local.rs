@@ -44,6 +44,8 @@ const BACKEND: &str = "local";
 /// Runs learners' PostgreSQL servers as local processes.
 pub struct LocalProvisioner {
     root: PathBuf,
+    /// The course's folder: its lab files are mirrored in each terminal's home.
+    content_dir: PathBuf,
     bins: PgBinaries,
     run_as: Option<RunAs>,
     records: Records,
@@ -78,6 +80,7 @@ impl LocalProvisioner {
         );
         Ok(Self {
             root,
+            content_dir: config.content_dir.clone(),
             bins,
             run_as,
             records: Records::new(store),
@@ -354,7 +357,7 @@ impl Provisioner for LocalProvisioner {
         learner: LearnerId,
         size: super::TerminalSize,
     ) -> Result<super::Terminal, SandboxError> {
-        self.psql_terminal(learner, size).await
+        self.shell_terminal(learner, size).await
     }
 
     async fn run_tool(

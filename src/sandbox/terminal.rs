@@ -6,8 +6,12 @@
 //!
 //! - Docker: a TTY exec of `bash` as the unprivileged `postgres` user in the
 //!   learner's own container (`docker/exec.rs`).
-//! - Local: `psql` on a PTY against the learner's cluster, since there is no
-//!   container to hold a shell (`local/terminal.rs`).
+//! - Local: `bash` on a PTY in a folder of the learner's own, as the
+//!   cluster's OS user, with this machine's psql and pg_dump on the cluster's
+//!   socket (`local/terminal.rs`).
+//!
+//! Both have the lab files at their lesson paths, read-only, and pglab's
+//! `docker` command for `docker compose exec postgres ...` ([`super::labfiles`]).
 
 use std::path::PathBuf;
 use std::pin::Pin;

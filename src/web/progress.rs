@@ -20,6 +20,7 @@ use sqlx::Connection;
 
 use crate::app::AppState;
 use crate::course::checks::{CheckContext, CheckResult, run_checks};
+use crate::course::sandbox_check::SandboxFacts;
 use crate::progress::catalog::{self, CatalogError};
 use crate::progress::matrix::{self, ExerciseColumn, Matrix, Member};
 use crate::progress::record::{self, Evidence, ExerciseProgress};
@@ -83,9 +84,23 @@ async fn check_exercise(
     } else {
         Vec::new()
     };
+    // Checks of the running container judge what the backend inspects.
+    let sandbox = if checks.uses_sandbox() {
+        Some(SandboxFacts {
+            backend: state.sandbox.backend_name().to_string(),
+            inspect: state
+                .sandbox
+                .inspect(learner.id)
+                .await
+                .map_err(|e| e.to_string()),
+        })
+    } else {
+        None
+    };
     let ctx = CheckContext {
         options: Some(&options),
         recent_statements: &recent,
+        sandbox: sandbox.as_ref(),
     };
     let outcome = run_checks(&mut conn, &checks, &ctx).await;
     let _ = conn.close().await;

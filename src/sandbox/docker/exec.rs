@@ -9,6 +9,12 @@
 //! `/var/lib/postgresql/lab`, where Alembic projects and dumps live; it stays
 //! across container restarts (not across a reset, which re-creates it).
 //!
+//! Before the shell starts, the course's lab files are copied into the
+//! container (read-only, under `/srv/pglab/course`) and the shell mirrors
+//! them in HOME at their lesson paths, with pglab's `docker` command on PATH
+//! (`sandbox::labfiles`): `docker compose exec postgres psql ...` works as
+//! the section prints it, from the section's folder.
+//!
 //! The engine does not end an exec when its client goes away, so the shell
 //! writes its pid to a file and [`DockerTerminal::close`] sends it SIGHUP
 //! (bash passes that on to its jobs), then SIGKILL.
@@ -18,12 +24,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-use bollard::query_parameters::ResizeExecOptionsBuilder;
+use bollard::query_parameters::{ResizeExecOptionsBuilder, UploadToContainerOptionsBuilder};
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use super::DockerProvisioner;
 use super::spec::SOCKET_DIR;
+use crate::sandbox::labfiles::{CONTAINER_ROOT, LabFiles};
 use crate::sandbox::terminal::{TerminalControl, ToolSink};
 use crate::sandbox::{
     LAB_DB, LAB_USER, LearnerId, Provisioner, SandboxError, Terminal, TerminalSize, ToolOutput,
@@ -37,11 +44,12 @@ const HOME: &str = "/var/lib/postgresql/lab";
 /// Deadline of exec set-up calls.
 const QUICK: Duration = Duration::from_secs(15);
 
-/// The shell's start: note its pid, make HOME, give Debian's python3-alembic
+/// The shell's start: note its pid, make HOME, mirror the lab files there
+/// (`mirror`, shell commands run in HOME), give Debian's python3-alembic
 /// (which ships no `alembic` command) one, then become bash.
-fn shell_script(pidfile: &str) -> String {
+fn shell_script(pidfile: &str, mirror: &str) -> String {
     format!(
-        "echo $$ > {pidfile}; mkdir -p \"$HOME/.local/bin\"; cd \"$HOME\" || exit 1; \
+        "echo $$ > {pidfile}; mkdir -p \"$HOME/.local/bin\"; cd \"$HOME\" || exit 1; {mirror}\
          if ! command -v alembic >/dev/null 2>&1; then \
            printf '#!/bin/sh\\nexec python3 -m alembic \"$@\"\\n' > \"$HOME/.local/bin/alembic\"; \
            chmod 755 \"$HOME/.local/bin/alembic\"; fi; \
@@ -56,7 +64,10 @@ fn env(password: &str, tty: bool) -> Vec<String> {
         format!("PGDATABASE={LAB_DB}"),
         format!("PGPASSWORD={password}"),
         format!("HOME={HOME}"),
-        format!("PATH={HOME}/.local/bin:/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin:/bin"),
+        // pglab's own `docker` last: an image's own (ours has one) wins.
+        format!(
+            "PATH={HOME}/.local/bin:/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin:/bin:{CONTAINER_ROOT}/bin"
+        ),
         "LANG=C.UTF-8".to_string(),
         "EDITOR=nano".to_string(),
     ];
@@ -103,13 +114,33 @@ impl DockerProvisioner {
         let (container, password) = self.running_container(learner).await?;
         let docker = self.engine.docker.clone();
         let pidfile = format!("/tmp/pglab-term-{:016x}.pid", rand::random::<u64>());
+        let mirror = match self.copy_lab_files(&container).await {
+            Some(files) => files.mirror_script(&format!("{CONTAINER_ROOT}/course")),
+            None => String::new(),
+        };
+        // What pglab's `docker` says of this sandbox (docker compose ps).
+        let image = match self.compose.applied(learner).await {
+            Ok(Some(plan)) => plan.image_written,
+            _ => self.spec.image.clone(),
+        };
+        let mut env = env(&password, true);
+        env.extend([
+            "PGLAB_BACKEND=docker".to_string(),
+            "PGLAB_SERVICE=postgres".to_string(),
+            format!("PGLAB_CONTAINER={container}"),
+            format!("PGLAB_IMAGE={image}"),
+        ]);
         let options = CreateExecOptions {
             attach_stdin: Some(true),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             tty: Some(true),
-            env: Some(env(&password, true)),
-            cmd: Some(vec!["sh".into(), "-c".into(), shell_script(&pidfile)]),
+            env: Some(env),
+            cmd: Some(vec![
+                "sh".into(),
+                "-c".into(),
+                shell_script(&pidfile, &mirror),
+            ]),
             user: Some(USER.to_string()),
             working_dir: Some("/var/lib/postgresql".to_string()),
             ..Default::default()
@@ -133,9 +164,47 @@ impl DockerProvisioner {
             input,
             control: Box::new(control),
             banner: "bash in your sandbox container, as the postgres OS user \
-                     (psql, pg_dump, pg_restore, createdb, alembic, nano; PGUSER=labuser PGDATABASE=labdb)"
+                     (psql, pg_dump, pg_restore, createdb, alembic, nano; PGUSER=labuser PGDATABASE=labdb); \
+                     the lab files are here, read-only (cd practice/curriculum/...), and \
+                     `docker compose exec postgres ...` runs in this container"
                 .into(),
         })
+    }
+
+    /// Copies the course's lab files and pglab's `docker` into the
+    /// container (the engine's archive upload, as `docker cp` does): the
+    /// files, or `None` when the copy failed (the terminal opens anyway).
+    async fn copy_lab_files(&self, container: &str) -> Option<LabFiles> {
+        let dir = self.content_dir.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            let files = LabFiles::collect(&dir);
+            files.container_tar().map(|tar| (files, tar))
+        })
+        .await;
+        let (files, tar) = match built {
+            Ok(Ok(built)) => built,
+            Ok(Err(e)) => {
+                tracing::warn!("cannot pack the lab files: {e}");
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!("cannot pack the lab files: {e}");
+                return None;
+            }
+        };
+        let options = UploadToContainerOptionsBuilder::new().path("/").build();
+        let upload = self.engine.docker.upload_to_container(
+            container,
+            Some(options),
+            bollard::body_full(tar.into()),
+        );
+        match quick("copy the lab files", upload).await {
+            Ok(()) => Some(files),
+            Err(e) => {
+                tracing::warn!(%container, "{e}");
+                None
+            }
+        }
     }
 
     pub(super) async fn exec_tool(

@@ -1,12 +1,16 @@
-//! The local backend's terminal and tool runs: there is no container to hold
-//! a shell, so the terminal runs `psql` only, on a PTY, against the learner's
-//! cluster; tools (pg_dump, pg_restore...) are this machine's binaries from
-//! the bindir the backend found, on the cluster's socket.
+//! The local backend's terminal and tool runs. There is no container to
+//! hold a shell, so the terminal is a bash on a PTY in a folder of the
+//! learner's own (`<data-dir>/local/<learner>/home`) with the course's lab
+//! files mirrored there, read-only, at their lesson paths, and pglab's
+//! `docker` command first on PATH (`sandbox::labfiles`): `docker compose
+//! exec postgres psql ...` as the lesson prints it runs this machine's psql
+//! (and pg_dump...) from the bindir the backend found, on the cluster's
+//! socket. Tools are the same binaries, run by pglab.
 //!
 //! Both run as the cluster's OS user (`postgres` when pglab is root), never
-//! as pglab's own when it differs: psql's `\!` then gives no more than the
-//! `COPY ... FROM PROGRAM` a superuser of the cluster already has (this
-//! backend is for trusted users, see the module above).
+//! as pglab's own when it differs: the shell then gives no more than psql's
+//! `\!` or the `COPY ... FROM PROGRAM` a superuser of the cluster already has
+//! (this backend is for trusted users, see the module above).
 //!
 //! The PTY comes from `pty-process` (the crate forbids `unsafe`, and opening a
 //! PTY and making it the child's controlling terminal needs libc calls).
@@ -17,6 +21,7 @@ use async_trait::async_trait;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::LocalProvisioner;
+use crate::sandbox::labfiles::{DOCKER_SHIM, LabFiles};
 use crate::sandbox::terminal::{TerminalControl, ToolSink};
 use crate::sandbox::{
     LAB_DB, LAB_USER, LearnerId, Provisioner, SandboxError, Terminal, TerminalSize, ToolOutput,
@@ -47,27 +52,83 @@ impl LocalProvisioner {
         ])
     }
 
-    pub(super) async fn psql_terminal(
+    /// Writes pglab's `docker` (`<root>/terminal/bin`), the read-only copy
+    /// of the lab files and the learner's home with its mirror of them;
+    /// returns the home and the folder of the `docker` command. A failure to
+    /// copy the lab files is logged: the terminal opens without them.
+    async fn prepare_home(
+        &self,
+        learner: LearnerId,
+    ) -> Result<(std::path::PathBuf, std::path::PathBuf), SandboxError> {
+        let terminal = self.root.join("terminal");
+        let bin = terminal.join("bin");
+        let home = self.cluster(learner).dir.join("home");
+        let content = self.content_dir.clone();
+        let owner = self.run_as.map(|u| (u.uid, u.gid));
+        let (h, b) = (home.clone(), bin.clone());
+        let prepared = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir_all(&b)?;
+            let shim = b.join("docker");
+            if std::fs::read_to_string(&shim).ok().as_deref() != Some(DOCKER_SHIM) {
+                let temp = b.join(format!(".docker-{:08x}", rand::random::<u32>()));
+                std::fs::write(&temp, DOCKER_SHIM)?;
+                std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o755))?;
+                std::fs::rename(&temp, &shim)?;
+            }
+            std::fs::create_dir_all(&h)?;
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::chown(&h, Some(uid), Some(gid))?;
+            }
+            let files = LabFiles::collect(&content);
+            let copied = files
+                .install_copy(&terminal.join("labfiles"))
+                .and_then(|copy| files.install_mirror(&copy, &h, owner));
+            if let Err(e) = copied {
+                tracing::warn!("cannot put the lab files in the terminal's home: {e}");
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| failed("prepare the terminal", e))?;
+        prepared.map_err(|e| failed("prepare the terminal's home", e))?;
+        Ok((home, bin))
+    }
+
+    pub(super) async fn shell_terminal(
         &self,
         learner: LearnerId,
         size: TerminalSize,
     ) -> Result<Terminal, SandboxError> {
         let env = self.tool_env(learner).await?;
+        let (home, bin) = self.prepare_home(learner).await?;
+        let path = format!(
+            "{}:{}:/usr/local/bin:/usr/bin:/bin",
+            bin.display(),
+            self.bins.bindir.display()
+        );
         let (pty, pts) = pty_process::open().map_err(|e| failed("open a PTY", e))?;
         pty.resize(pty_process::Size::new(size.rows, size.cols))
             .map_err(|e| failed("size the PTY", e))?;
-        let mut cmd = pty_process::Command::new(self.bins.tool("psql"))
+        let mut cmd = pty_process::Command::new("bash")
+            .args(["--noprofile", "--norc"])
             .env_clear()
             .envs(env)
             .env("TERM", "xterm-256color")
-            .env("HOME", "/nonexistent")
-            .env("PSQL_HISTORY", "/dev/null")
-            .current_dir("/")
+            .env("HOME", &home)
+            .env("PATH", path)
+            .env("PS1", r"\u@pglab-local:\w\$ ")
+            .env("PGLAB_BACKEND", "local")
+            .env("PGLAB_SERVICE", "postgres")
+            .env("PGLAB_CONTAINER", format!("pglab-local-{learner}"))
+            .env("PGLAB_IMAGE", format!("postgres:{}", self.bins.version))
+            .env("PGLAB_SERVER_LOG", self.cluster(learner).log())
+            .current_dir(&home)
             .kill_on_drop(true);
         if let Some(u) = self.run_as {
             cmd = cmd.uid(u.uid).gid(u.gid);
         }
-        let child = cmd.spawn(pts).map_err(|e| failed("start psql", e))?;
+        let child = cmd.spawn(pts).map_err(|e| failed("start bash", e))?;
         let (reader, writer) = pty.into_split();
         let (resize_tx, mut resize_rx) = tokio::sync::mpsc::channel::<TerminalSize>(4);
         let (close_tx, close_rx) = tokio::sync::oneshot::channel::<()>();
@@ -113,9 +174,11 @@ impl LocalProvisioner {
                 resize: resize_tx,
                 close: std::sync::Mutex::new(Some(close_tx)),
             }),
-            banner: "psql on your sandbox (the local backend has no container, so there is no \
-                     shell here: pg_dump, pg_restore and alembic need the Docker backend; \
-                     the Backup buttons work)"
+            banner: "bash on this machine in a folder of your own, as the cluster's OS user \
+                     (the local backend has no container): psql and pg_dump reach your \
+                     sandbox (PGUSER=labuser PGDATABASE=labdb); the lab files are here, \
+                     read-only (cd practice/curriculum/...), and `docker compose exec \
+                     postgres ...` runs this machine's psql and pg_dump"
                 .into(),
         })
     }
