@@ -17,6 +17,7 @@ mod lessons;
 mod pages;
 mod plans;
 pub mod progress;
+pub mod routes;
 mod sandbox;
 mod terminal;
 mod vendor;
@@ -45,6 +46,38 @@ pub fn router(state: AppState) -> Router {
         headers::SecurityHeaders::strict()
     });
     let max_script = state.console.config().max_script_bytes;
+    behind_session_layer(max_script)
+        // Who is calling and CSRF, for every route above: merge routers
+        // before this line (web::auth::layer).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::session_layer,
+        ))
+        // Browsers' CSP reports carry no CSRF token: outside the session layer.
+        .merge(outside_session_layer())
+        // Extractor rejections (bad path parameter, query, body) answer
+        // `{"error": ...}` like every handler's refusal.
+        .layer(middleware::map_response(error::plain_errors_as_json))
+        .layer(middleware::from_fn_with_state(
+            console::body_limit(max_script),
+            error::refuse_declared_oversize,
+        ))
+        .layer(CompressionLayer::new())
+        // Route layers see the MatchedPath: metrics and logs label by route
+        // template. The trace layer never records headers or query strings.
+        .layer(middleware::from_fn(metrics::track))
+        .layer(crate::ops::logging::http_trace_layer())
+        // Outermost: every response, errors and 404s included, gets them.
+        .layer(middleware::from_fn_with_state(
+            std::sync::Arc::new(security),
+            headers::apply,
+        ))
+        .with_state(state)
+}
+
+/// Every route that goes through the session layer (identity and CSRF):
+/// add new areas' routers here.
+fn behind_session_layer(max_script: usize) -> Router<AppState> {
     let static_files = Router::new()
         .fallback_service(ServeDir::new(static_dir()))
         .layer(SetResponseHeaderLayer::overriding(
@@ -67,34 +100,22 @@ pub fn router(state: AppState) -> Router {
         .merge(vendor::router())
         .merge(console::router(max_script))
         .merge(plans::router())
-        .nest("/static", static_files)
+        .nest_service("/static", static_files)
         .fallback(pages::not_found)
-        // Who is calling and CSRF, for every route above: merge routers
-        // before this line (web::auth::layer).
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::session_layer,
-        ))
-        // Browsers' CSP reports carry no CSRF token: outside the session layer.
-        .merge(headers::router())
-        // Extractor rejections (bad path parameter, query, body) answer
-        // `{"error": ...}` like every handler's refusal.
-        .layer(middleware::map_response(error::plain_errors_as_json))
-        .layer(middleware::from_fn_with_state(
-            console::body_limit(max_script),
-            error::refuse_declared_oversize,
-        ))
-        .layer(CompressionLayer::new())
-        // Route layers see the MatchedPath: metrics and logs label by route
-        // template. The trace layer never records headers or query strings.
-        .layer(middleware::from_fn(metrics::track))
-        .layer(crate::ops::logging::http_trace_layer())
-        // Outermost: every response, errors and 404s included, gets them.
-        .layer(middleware::from_fn_with_state(
-            std::sync::Arc::new(security),
-            headers::apply,
-        ))
-        .with_state(state)
+}
+
+/// The few routes outside the session layer (no identity, no CSRF).
+fn outside_session_layer() -> Router<AppState> {
+    headers::router()
+}
+
+/// Every route [`router`] serves, read from the same routers it is built
+/// from (see [`routes`]); the access matrix test walks it.
+pub fn route_table() -> Vec<routes::Route> {
+    let mut table = routes::table_of(&behind_session_layer(1024));
+    table.extend(routes::table_of(&outside_session_layer()));
+    table.sort();
+    table
 }
 
 /// `static/` next to the binary's sources in development, or `PGLAB_STATIC_DIR`.
@@ -102,4 +123,20 @@ fn static_dir() -> std::path::PathBuf {
     std::env::var_os("PGLAB_STATIC_DIR")
         .map(Into::into)
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/static").into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn route_table_lists_the_real_routes() {
+        let table = super::route_table();
+        let has = |m: &str, p: &str| table.iter().any(|r| r.method == m && r.path == p);
+        // Fails loudly if a new axum prints routers differently.
+        assert!(has("POST", "/api/sql"), "{table:?}");
+        assert!(has("GET", "/api/instructor/classrooms/{id}"), "{table:?}");
+        assert!(has("DELETE", "/api/sandbox/dumps/{id}"), "{table:?}");
+        assert!(has("POST", super::headers::REPORT_PATH), "{table:?}");
+        assert!(has("*", "/static/{*path}"), "{table:?}");
+        assert!(table.len() > 70, "{} routes: {table:?}", table.len());
+    }
 }
