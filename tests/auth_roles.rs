@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{TestServer, signed_in_instructor, signed_in_learner};
+use common::{TestServer, signed_in_instructor, signed_in_instructor_of, signed_in_learner};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -79,7 +79,8 @@ async fn learners_get_403_and_nobody_gets_401_or_a_redirect_on_instructor_routes
         .await
         .unwrap();
     assert_eq!(me["role"], "learner");
-    let prof = signed_in_instructor(&server, "prof").await;
+    // lea's classroom's instructor (other instructors do not see it).
+    let prof = signed_in_instructor_of(&server, "prof", "lea").await;
     let rooms: Value = prof
         .get(server.url("/api/instructor/classrooms"))
         .send()
