@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
 fn behind_session_layer(max_script: usize) -> Router<AppState> {
     let static_files = Router::new()
         .fallback_service(ServeDir::new(static_dir()))
+        .layer(middleware::map_response(static_error_as_not_found))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=3600"),
@@ -116,6 +117,17 @@ pub fn route_table() -> Vec<routes::Route> {
     table.extend(routes::table_of(&outside_session_layer()));
     table.sort();
     table
+}
+
+/// ServeDir answers 500 when the file system refuses the path itself (a
+/// name longer than the OS allows, `ENAMETOOLONG`): no such file is served,
+/// so say that, as for any other missing file.
+async fn static_error_as_not_found(response: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if response.status() == axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+        return AppError::NotFound("no such file".into()).into_response();
+    }
+    response
 }
 
 /// `static/` next to the binary's sources in development, or `PGLAB_STATIC_DIR`.
