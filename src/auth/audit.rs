@@ -1,7 +1,7 @@
 //! The audit log of instructor actions: password resets, sandbox stops and
 //! resets, join-code rotation, opening and closing sign-up, CSV imports,
 //! assigning instructors and signing a learner out everywhere. One row per
-//! action in `audit_log` (migration 0007), written after the action succeeded.
+//! action in `audit_log` (migration 0008), written after the action succeeded.
 //!
 //! Instructors see the entries of the classrooms they manage, of the learners
 //! in them, and their own; administrators see all ([`list_for`]). [`to_csv`]
