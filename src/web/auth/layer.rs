@@ -189,10 +189,10 @@ pub async fn session_layer(
             let value = cookies::csrf(&csrf_value, secure);
             response.headers_mut().append(header::SET_COOKIE, value);
         }
-        if let Some(old) = cookie_session.filter(|_| sets(cookies::SESSION, &response)) {
-            if let Err(err) = sessions::delete(state.store.pool(), old.id).await {
-                tracing::error!(%err, "could not end the session replaced by a sign-in");
-            }
+        if let Some(old) = cookie_session.filter(|_| sets(cookies::SESSION, &response))
+            && let Err(err) = sessions::delete(state.store.pool(), old.id).await
+        {
+            tracing::error!(%err, "could not end the session replaced by a sign-in");
         }
         if stale_cookie && !sets(cookies::SESSION, &response) {
             let value = cookies::clear_session(secure);
