@@ -1,11 +1,13 @@
 //! Accounts: users and roles, passwords, sessions and bearer tokens,
 //! classrooms and their join codes, the first instructor's one-time setup
-//! link, bulk creation from CSV and sign-in rate limiting.
+//! link, bulk creation from CSV, sign-in rate limiting, per-classroom
+//! instructor scoping and the audit log of instructor actions.
 //!
 //! Everything here works on the store and knows nothing of HTTP; `web::auth`,
 //! `web::identity` and `web::classrooms` are thin over it. Secrets are kept
 //! only as hashes: passwords as argon2id PHC strings, tokens as SHA-256.
 
+pub mod audit;
 pub mod classrooms;
 pub mod config;
 pub mod import;

@@ -141,12 +141,17 @@ impl Application {
         if let Some(url) = self.state.config.public_url() {
             say(format_args!("pglab public URL: {url}/"));
         }
-        crate::auth::setup::announce(
+        if let Some(link) = crate::auth::setup::announce(
             self.state.store.pool(),
             self.state.config.public_url(),
             addr,
         )
-        .await;
+        .await
+        {
+            say(format_args!(
+                "pglab has no instructor yet: create the first one at {link}"
+            ));
+        }
         tracing::info!(%addr, backend = self.state.sandbox.backend_name(), "pglab is ready");
         // The signal starts the drain: no new connections, and in-flight
         // requests get the grace period to finish, not longer (a start queued

@@ -17,6 +17,7 @@ mod lessons;
 mod pages;
 mod plans;
 pub mod progress;
+pub mod routes;
 mod sandbox;
 mod terminal;
 mod vendor;
@@ -45,30 +46,7 @@ pub fn router(state: AppState) -> Router {
         headers::SecurityHeaders::strict()
     });
     let max_script = state.console.config().max_script_bytes;
-    let static_files = Router::new()
-        .fallback_service(ServeDir::new(static_dir()))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=3600"),
-        ));
-    Router::new()
-        .merge(health::router())
-        .merge(pages::router())
-        .merge(metrics::router())
-        .merge(auth::router())
-        .merge(classrooms::router())
-        .merge(progress::router())
-        .merge(lessons::router())
-        .merge(sandbox::router())
-        .merge(compose::router())
-        .merge(labs::router())
-        .merge(terminal::router())
-        .merge(dumps::router())
-        .merge(vendor::router())
-        .merge(console::router(max_script))
-        .merge(plans::router())
-        .nest("/static", static_files)
-        .fallback(pages::not_found)
+    behind_session_layer(max_script)
         // Who is calling and CSRF, for every route above: merge routers
         // before this line (web::auth::layer).
         .layer(axum::middleware::from_fn_with_state(
@@ -76,7 +54,7 @@ pub fn router(state: AppState) -> Router {
             auth::session_layer,
         ))
         // Browsers' CSP reports carry no CSRF token: outside the session layer.
-        .merge(headers::router())
+        .merge(outside_session_layer())
         // Extractor rejections (bad path parameter, query, body) answer
         // `{"error": ...}` like every handler's refusal.
         .layer(middleware::map_response(error::plain_errors_as_json))
@@ -97,9 +75,80 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Every route that goes through the session layer (identity and CSRF):
+/// add new areas' routers here.
+fn behind_session_layer(max_script: usize) -> Router<AppState> {
+    let static_files = Router::new()
+        .fallback_service(ServeDir::new(static_dir()))
+        .layer(middleware::map_response(static_error_as_not_found))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        ));
+    Router::new()
+        .merge(health::router())
+        .merge(pages::router())
+        .merge(metrics::router())
+        .merge(auth::router())
+        .merge(classrooms::router())
+        .merge(progress::router())
+        .merge(lessons::router())
+        .merge(sandbox::router())
+        .merge(compose::router())
+        .merge(labs::router())
+        .merge(terminal::router())
+        .merge(dumps::router())
+        .merge(vendor::router())
+        .merge(console::router(max_script))
+        .merge(plans::router())
+        .nest_service("/static", static_files)
+        .fallback(pages::not_found)
+}
+
+/// The few routes outside the session layer (no identity, no CSRF).
+fn outside_session_layer() -> Router<AppState> {
+    headers::router()
+}
+
+/// Every route [`router`] serves, read from the same routers it is built
+/// from (see [`routes`]); the access matrix test walks it.
+pub fn route_table() -> Vec<routes::Route> {
+    let mut table = routes::table_of(&behind_session_layer(1024));
+    table.extend(routes::table_of(&outside_session_layer()));
+    table.sort();
+    table
+}
+
+/// ServeDir answers 500 when the file system refuses the path itself (a
+/// name longer than the OS allows, `ENAMETOOLONG`): no such file is served,
+/// so say that, as for any other missing file.
+async fn static_error_as_not_found(response: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if response.status() == axum::http::StatusCode::INTERNAL_SERVER_ERROR {
+        return AppError::NotFound("no such file".into()).into_response();
+    }
+    response
+}
+
 /// `static/` next to the binary's sources in development, or `PGLAB_STATIC_DIR`.
 fn static_dir() -> std::path::PathBuf {
     std::env::var_os("PGLAB_STATIC_DIR")
         .map(Into::into)
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/static").into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn route_table_lists_the_real_routes() {
+        let table = super::route_table();
+        let has = |m: &str, p: &str| table.iter().any(|r| r.method == m && r.path == p);
+        // Fails loudly if a new axum prints routers differently.
+        assert!(has("POST", "/api/sql"), "{table:?}");
+        assert!(has("GET", "/api/instructor/classrooms/{id}"), "{table:?}");
+        assert!(has("DELETE", "/api/sandbox/dumps/{id}"), "{table:?}");
+        assert!(has("POST", super::headers::REPORT_PATH), "{table:?}");
+        assert!(has("*", "/static/{*path}"), "{table:?}");
+        assert!(table.len() > 70, "{} routes: {table:?}", table.len());
+    }
 }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{TestServer, signed_in_instructor, signed_in_learner};
+use common::{TestServer, signed_in_instructor, signed_in_instructor_of, signed_in_learner};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -79,7 +79,8 @@ async fn learners_get_403_and_nobody_gets_401_or_a_redirect_on_instructor_routes
         .await
         .unwrap();
     assert_eq!(me["role"], "learner");
-    let prof = signed_in_instructor(&server, "prof").await;
+    // lea's classroom's instructor (other instructors do not see it).
+    let prof = signed_in_instructor_of(&server, "prof", "lea").await;
     let rooms: Value = prof
         .get(server.url("/api/instructor/classrooms"))
         .send()
@@ -288,7 +289,8 @@ async fn instructors_manage_classrooms_codes_passwords_and_csv_imports() {
         .send()
         .await
         .unwrap();
-    assert_eq!(own.status(), 403);
+    // Not a learner this instructor manages: the same 404 as a missing id.
+    assert_eq!(own.status(), 404);
 
     // The pages show the classroom, its code big, members and the matrix slot.
     let list = prof

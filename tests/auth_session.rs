@@ -653,3 +653,161 @@ async fn a_class_signing_in_at_once_leaves_memory_bounded() {
         now / 1024
     );
 }
+
+/// `Cookie` header value of a login answer (session and CSRF cookies).
+fn cookie_header(cookies: &[String]) -> String {
+    format!(
+        "pglab_session={}; pglab_csrf={}",
+        cookie_value(cookies, "pglab_session"),
+        cookie_value(cookies, "pglab_csrf")
+    )
+}
+
+/// Signs `user` in (password `user-password`): its cookie header and bearer token.
+async fn sign_in_raw(server: &TestServer, user: &str) -> (String, String) {
+    let res = login(server, &no_cookies(), user, &format!("{user}-password")).await;
+    let cookie = cookie_header(&set_cookies(&res));
+    let body: Value = res.json().await.unwrap();
+    (cookie, body["token"].as_str().unwrap().to_string())
+}
+
+async fn me_status(server: &TestServer, cookie: Option<&str>, token: Option<&str>) -> u16 {
+    let mut req = no_cookies().get(server.url("/api/me"));
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn signing_in_ends_the_session_the_request_came_with() {
+    let server = TestServer::start();
+    signed_in_instructor(&server, "prof").await;
+    // A session cookie someone planted (their own sign-in), then the victim
+    // signs in with it in the jar: the planted session ends, a new one starts.
+    let planted = login(&server, &no_cookies(), "prof", "prof-password").await;
+    let planted = cookie_header(&set_cookies(&planted));
+    assert_eq!(me_status(&server, Some(&planted), None).await, 200);
+    let csrf = planted.split("pglab_csrf=").nth(1).unwrap().to_string();
+    let again = no_cookies()
+        .post(server.url("/api/login"))
+        .header("cookie", &planted)
+        .header("x-csrf-token", csrf)
+        .json(&json!({"username": "prof", "password": "prof-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    let fresh = cookie_header(&set_cookies(&again));
+    assert_ne!(fresh, planted, "a new session id at sign-in");
+    assert_eq!(me_status(&server, Some(&planted), None).await, 401);
+    assert_eq!(me_status(&server, Some(&fresh), None).await, 200);
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_ends_every_session_and_token_of_the_user() {
+    let server = TestServer::start();
+    let prof = signed_in_instructor(&server, "prof").await;
+    let (_, code) = new_classroom(&server, &prof).await;
+    assert_eq!(
+        signup(&server, "ada", "ada-password", &code).await.status(),
+        201
+    );
+    assert_eq!(
+        signup(&server, "bob", "bob-password", &code).await.status(),
+        201
+    );
+    let (laptop, script) = sign_in_raw(&server, "ada").await;
+    let (phone, _) = sign_in_raw(&server, "ada").await;
+    let (bob, _) = sign_in_raw(&server, "bob").await;
+    let res = no_cookies()
+        .post(server.url("/api/logout/everywhere"))
+        .bearer_auth(&script)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["signed_out"], true);
+    assert!(body["sessions_ended"].as_u64().unwrap() >= 4, "{body}");
+    assert_eq!(me_status(&server, Some(&laptop), None).await, 401);
+    assert_eq!(me_status(&server, Some(&phone), None).await, 401);
+    assert_eq!(me_status(&server, None, Some(&script)).await, 401);
+    assert_eq!(
+        me_status(&server, Some(&bob), None).await,
+        200,
+        "only ada's"
+    );
+
+    // An instructor signs bob out everywhere: recorded in the audit log.
+    let me: Value = no_cookies()
+        .get(server.url("/api/me"))
+        .header("cookie", &bob)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = prof
+        .post(server.url(&format!("/api/instructor/users/{}/signout", me["id"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(me_status(&server, Some(&bob), None).await, 401);
+    let audit: Value = prof
+        .get(server.url("/api/instructor/audit"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit[0]["action"], "signed_out_everywhere", "{audit}");
+    assert_eq!(audit[0]["actor"], "prof", "{audit}");
+    assert_eq!(audit[0]["target"], "bob", "{audit}");
+}
+
+#[tokio::test]
+async fn sessions_end_at_their_absolute_lifetime_however_much_they_are_used() {
+    let server = TestServer::start_with(ServerOptions {
+        extra_args: vec!["--session-max-age-secs".into(), "3".into()],
+        ..Default::default()
+    });
+    signed_in_instructor(&server, "prof").await;
+    let res = login(&server, &no_cookies(), "prof", "prof-password").await;
+    let cookie = cookie_header(&set_cookies(&res));
+    let token = res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let began = std::time::Instant::now();
+    // Used every half second: valid until 3 s after sign-in, then gone.
+    let mut ended = None;
+    while began.elapsed() < Duration::from_secs(8) {
+        let (c, t) = (
+            me_status(&server, Some(&cookie), None).await,
+            me_status(&server, None, Some(&token)).await,
+        );
+        if c == 401 && t == 401 {
+            ended = Some(began.elapsed());
+            break;
+        }
+        assert!(
+            began.elapsed() < Duration::from_millis(4500),
+            "still valid after {:?} ({c}, {t})",
+            began.elapsed()
+        );
+        assert_eq!((c, t), (200, 200), "at {:?}", began.elapsed());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let ended = ended.expect("the session never ended");
+    assert!(
+        ended >= Duration::from_millis(1900),
+        "ended early: {ended:?}"
+    );
+}

@@ -8,8 +8,9 @@
 //! what an attacker sends: an HTTP client library would resolve `..` and
 //! `%2e%2e` segments and refuse non-UTF-8 bytes before they leave.
 //!
-//! The routes with path parameters are read from `src/web` (every `.route(`
-//! whose path has a `{`), so a new route is covered without editing this file.
+//! The routes with path parameters come from the router's own route table
+//! (`pglab::web::route_table`), so a new route is covered without editing
+//! this file.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,7 +18,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::time::Duration;
 
 use common::{TestServer, pglab};
@@ -193,55 +193,27 @@ fn assert_healthy(server: &TestServer) {
     assert_eq!((answer.status, answer.text().as_str()), (200, "ok"));
 }
 
-/// Every route template with a path parameter, and its methods, read from
-/// the `.route(` calls under `src/web`.
+/// Every route template with a path parameter, and its methods, from the
+/// router's own route table (`pglab::web::route_table`); a nested service
+/// (`*`) is called with GET and POST.
 fn routes_with_parameters() -> Vec<(String, Vec<&'static str>)> {
-    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|e| e == "rs") {
-                out.push(p);
-            }
+    let mut routes: Vec<(String, Vec<&'static str>)> = Vec::new();
+    for route in pglab::web::route_table() {
+        if !route.path.contains('{') {
+            continue;
         }
-    }
-    let mut files = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web"),
-        &mut files,
-    );
-    files.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web.rs"));
-    let mut routes = Vec::new();
-    for file in files {
-        let src = std::fs::read_to_string(&file).unwrap();
-        for (i, _) in src.match_indices(".route(") {
-            let rest = &src[i + ".route(".len()..];
-            let Some(q) = rest.find('"') else { continue };
-            let after = &rest[q + 1..];
-            let path = &after[..after.find('"').unwrap()];
-            if !path.contains('{') {
-                continue;
-            }
-            let call_end = after.find(".route(").unwrap_or(after.len());
-            let call = &after[..call_end];
-            let methods: Vec<&str> = [
-                ("get(", "GET"),
-                ("post(", "POST"),
-                ("delete(", "DELETE"),
-                ("put(", "PUT"),
-                ("patch(", "PATCH"),
-            ]
-            .into_iter()
-            .filter(|(f, _)| call.contains(f))
-            .map(|(_, m)| m)
-            .collect();
-            assert!(
-                !methods.is_empty(),
-                "{}: no method for {path}",
-                file.display()
-            );
-            routes.push((path.to_string(), methods));
+        let methods: Vec<&'static str> = match route.method.as_str() {
+            "GET" => vec!["GET"],
+            "POST" => vec!["POST"],
+            "PUT" => vec!["PUT"],
+            "DELETE" => vec!["DELETE"],
+            "PATCH" => vec!["PATCH"],
+            "*" => vec!["GET", "POST"],
+            other => panic!("no request for method {other} of {}", route.path),
+        };
+        match routes.iter_mut().find(|(p, _)| *p == route.path) {
+            Some((_, m)) => m.extend(methods),
+            None => routes.push((route.path, methods)),
         }
     }
     routes.sort();
@@ -452,7 +424,9 @@ fn hostile_path_parameters_are_refused_with_a_message() {
                         String::from_utf8_lossy(&target[..target.len().min(200)]),
                         caller.name
                     );
-                    if is_valid_target(&target) {
+                    if is_valid_target(&target) || answer.status != 400 {
+                        // hyper lets some bytes HTTP does not allow through
+                        // (`\`): pglab's own refusal then, with its message.
                         assert_refused(&what, &answer);
                     } else {
                         // Bytes HTTP does not allow in a request target

@@ -107,7 +107,8 @@ async fn terminal_round_trip_resize_and_only_the_owner() {
     assert!(out.lines().any(|l| l.trim() == "ada_only"), "{out}");
 
     // An instructor watches ada's terminal, read-only; a learner may not.
-    common::signed_in_instructor(&server, "teach").await;
+    // The instructor of ada's classroom (no other instructor sees her).
+    common::signed_in_instructor_of(&server, "teach", "ada").await;
     let (teach, _) = term::cookies(&server, "teach").await;
     let me: serde_json::Value = reqwest::Client::new()
         .get(server.url("/api/me"))

@@ -82,7 +82,8 @@ async fn the_terminal_pane_runs_psql_and_the_backup_buttons_restore() {
     b.wait_for_text(".terminal-screen .xterm-rows", "42", 30)
         .await;
     // An instructor starts watching: the pane says who, until they leave.
-    common::signed_in_instructor(&server, "teach").await;
+    // The instructor of gus's classroom (no other instructor sees her).
+    common::signed_in_instructor_of(&server, "teach", "gus").await;
     let (teach, _) = term::cookies(&server, "teach").await;
     let me: serde_json::Value = http
         .get(server.url("/api/me"))

@@ -1,6 +1,13 @@
 //! Classrooms: a name, a join code learners sign up with (rotatable, can be
-//! closed) and the members. Any instructor manages every classroom: a pglab
-//! server serves one teaching team.
+//! closed), the members, and the instructors who manage it.
+//!
+//! Scoping: an instructor manages the classrooms they created or were
+//! assigned to (`classroom_instructors`), and the learners who are members of
+//! those; an administrator instructor (`users.is_admin`: the one made by the
+//! setup link, `pglab user add --instructor --admin`, and every instructor
+//! from before scoping existed) manages all of them. [`manages`] and
+//! [`manages_learner`] answer `false` for ids that do not exist, so callers
+//! give the same answer for "not yours" and "no such id".
 
 use serde::Serialize;
 use sqlx::{Sqlite, SqlitePool, Transaction};
@@ -74,6 +81,13 @@ pub async fn create(
         .fetch_optional(pool)
         .await?;
         if let Some(id) = id {
+            sqlx::query(
+                "insert or ignore into classroom_instructors (classroom_id, user_id) values (?, ?)",
+            )
+            .bind(id)
+            .bind(created_by)
+            .execute(pool)
+            .await?;
             return get(pool, id).await;
         }
     }
@@ -105,6 +119,114 @@ pub async fn list(pool: &SqlitePool) -> Result<Vec<Classroom>, AuthError> {
         .fetch_all(pool)
         .await?;
     Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// Whether `user` is an administrator instructor (manages every classroom).
+pub async fn is_admin(pool: &SqlitePool, user: i64) -> Result<bool, AuthError> {
+    let admin: Option<bool> =
+        sqlx::query_scalar("select is_admin from users where id = ? and role = 'instructor'")
+            .bind(user)
+            .fetch_optional(pool)
+            .await?;
+    Ok(admin.unwrap_or(false))
+}
+
+/// Makes an instructor an administrator, or not.
+pub async fn set_admin(pool: &SqlitePool, user: i64, admin: bool) -> Result<(), AuthError> {
+    let done = sqlx::query("update users set is_admin = ? where id = ? and role = 'instructor'")
+        .bind(admin)
+        .bind(user)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    if done == 0 {
+        return Err(AuthError::NotFound("no such instructor".into()));
+    }
+    Ok(())
+}
+
+/// The classrooms `instructor` manages, newest first.
+pub async fn list_for(pool: &SqlitePool, instructor: i64) -> Result<Vec<Classroom>, AuthError> {
+    if is_admin(pool, instructor).await? {
+        return list(pool).await;
+    }
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "{SELECT} where exists (select 1 from classroom_instructors i
+                               where i.classroom_id = c.id and i.user_id = ?)
+         order by c.id desc"
+    ))
+    .bind(instructor)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// Whether `instructor` manages classroom `id`; `false` when it does not exist.
+pub async fn manages(pool: &SqlitePool, instructor: i64, id: i64) -> Result<bool, AuthError> {
+    let n: i64 = sqlx::query_scalar(
+        "select count(*) from classrooms c where c.id = ?1 and (
+             exists (select 1 from users u where u.id = ?2 and u.role = 'instructor' and u.is_admin = 1)
+             or exists (select 1 from classroom_instructors i
+                        where i.classroom_id = c.id and i.user_id = ?2))",
+    )
+    .bind(id)
+    .bind(instructor)
+    .fetch_one(pool)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Whether `instructor` manages learner `learner` (a member of one of their
+/// classrooms, or any learner for an administrator); `false` for an id that
+/// is not a learner.
+pub async fn manages_learner(
+    pool: &SqlitePool,
+    instructor: i64,
+    learner: i64,
+) -> Result<bool, AuthError> {
+    let n: i64 = sqlx::query_scalar(
+        "select count(*) from users l where l.id = ?1 and l.role = 'learner' and (
+             exists (select 1 from users u where u.id = ?2 and u.role = 'instructor' and u.is_admin = 1)
+             or exists (select 1 from classroom_members m
+                        join classroom_instructors i on i.classroom_id = m.classroom_id
+                        where m.user_id = l.id and i.user_id = ?2))",
+    )
+    .bind(learner)
+    .bind(instructor)
+    .fetch_one(pool)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Assigns instructor `username` to classroom `id` (no-op when already).
+pub async fn assign(pool: &SqlitePool, id: i64, username: &str) -> Result<i64, AuthError> {
+    get(pool, id).await?;
+    let user: Option<i64> =
+        sqlx::query_scalar("select id from users where username = ? and role = 'instructor'")
+            .bind(username.trim())
+            .fetch_optional(pool)
+            .await?;
+    let user =
+        user.ok_or_else(|| AuthError::NotFound(format!("no instructor {}", username.trim())))?;
+    sqlx::query(
+        "insert or ignore into classroom_instructors (classroom_id, user_id) values (?, ?)",
+    )
+    .bind(id)
+    .bind(user)
+    .execute(pool)
+    .await?;
+    Ok(user)
+}
+
+/// The usernames of the instructors assigned to classroom `id`.
+pub async fn instructors(pool: &SqlitePool, id: i64) -> Result<Vec<String>, AuthError> {
+    Ok(sqlx::query_scalar(
+        "select u.username from classroom_instructors i join users u on u.id = i.user_id
+         where i.classroom_id = ? order by u.username",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?)
 }
 
 /// One classroom, or `NotFound`.

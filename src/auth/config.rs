@@ -1,4 +1,4 @@
-//! Settings of sign-in: session lifetime, HTTPS detection, proxies and rate
+//! Settings of sign-in: session lifetimes (idle and absolute), HTTPS detection, proxies and rate
 //! limits. Flattened into `ServeConfig`, so every flag also reads the environment.
 
 use clap::Args;
@@ -10,6 +10,11 @@ pub struct AuthConfig {
     /// every use slides it forward (default 12 hours).
     #[arg(long, env = "PGLAB_SESSION_TTL_SECS", default_value_t = 12 * 3600)]
     pub session_ttl_secs: i64,
+
+    /// Absolute lifetime of a sign-in session and of a bearer token, in
+    /// seconds from sign-in, however much it is used (default 7 days).
+    #[arg(long, env = "PGLAB_SESSION_MAX_AGE_SECS", default_value_t = 7 * 24 * 3600)]
+    pub session_max_age_secs: i64,
 
     /// The URL learners use to reach this server, e.g. https://pglab.example.org.
     /// Printed in the setup link; an https URL makes every cookie Secure.
@@ -46,6 +51,7 @@ impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             session_ttl_secs: 12 * 3600,
+            session_max_age_secs: 7 * 24 * 3600,
             public_url: None,
             trust_proxy: false,
             login_failures_per_account: 5,
@@ -56,6 +62,14 @@ impl Default for AuthConfig {
 }
 
 impl AuthConfig {
+    /// The idle and absolute session lifetimes.
+    pub fn lifetimes(&self) -> super::sessions::Lifetimes {
+        super::sessions::Lifetimes {
+            idle: self.session_ttl_secs,
+            absolute: self.session_max_age_secs,
+        }
+    }
+
     /// Whether the configured public URL is HTTPS (then cookies are always Secure).
     pub fn public_https(&self) -> bool {
         self.public_url

@@ -15,6 +15,11 @@
 //! anything that ends a user's sessions, drops them from the cache at once;
 //! only a change made by another process (the `pglab user` CLI on the same
 //! store) waits out the TTL.
+//!
+//! Lifetimes ([`Lifetimes`]): a session ends after `idle` seconds unused
+//! (each use slides `expires_at` forward) and in any case `absolute` seconds
+//! after it was created: the slide never moves `expires_at` past
+//! `created_at + absolute`, and resolving checks both.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
@@ -59,12 +64,28 @@ pub struct Session {
     pub csrf: String,
 }
 
-/// Creates a session of `kind` for `user_id` that expires after `ttl` idle seconds.
+/// How long sessions live, in seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetimes {
+    /// Unused for this long, a session ends (sliding).
+    pub idle: i64,
+    /// This long after sign-in, a session ends however much it is used.
+    pub absolute: i64,
+}
+
+impl Lifetimes {
+    /// The expiry of a session created at `created_at` and used at `now`.
+    fn expiry(self, created_at: i64, now: i64) -> i64 {
+        (now + self.idle).min(created_at + self.absolute)
+    }
+}
+
+/// Creates a session of `kind` for `user_id` with `life`'s lifetimes.
 pub async fn create(
     pool: &SqlitePool,
     user_id: i64,
     kind: Kind,
-    ttl: i64,
+    life: Lifetimes,
 ) -> Result<NewSession, AuthError> {
     let new = NewSession {
         token: token::generate(),
@@ -84,7 +105,7 @@ pub async fn create(
     .bind(&new.csrf)
     .bind(now)
     .bind(now)
-    .bind(now + ttl)
+    .bind(life.expiry(now, now))
     .execute(pool)
     .await?;
     Ok(new)
@@ -138,8 +159,8 @@ pub fn forget_user(user_id: i64) {
     forget(|s| s.user.id == user_id);
 }
 
-/// `(id, token_hash, csrf_token, last_seen_at, expires_at, user id, username, role)`.
-type SessionRow = (i64, Vec<u8>, String, i64, i64, i64, String, String);
+/// `(id, token_hash, csrf_token, created_at, last_seen_at, expires_at, user id, username, role)`.
+type SessionRow = (i64, Vec<u8>, String, i64, i64, i64, i64, String, String);
 
 /// The live session of `kind` behind `token`, sliding its expiry forward.
 /// Expired and unknown tokens are `None`.
@@ -147,8 +168,9 @@ pub async fn resolve(
     pool: &SqlitePool,
     token: &str,
     kind: Kind,
-    ttl: i64,
+    life: Lifetimes,
 ) -> Result<Option<Session>, AuthError> {
+    let ttl = life.idle;
     // Anything but our own 64-hex-digit tokens is refused before the store.
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
@@ -159,16 +181,20 @@ pub async fn resolve(
         return Ok(Some(session));
     }
     let row: Option<SessionRow> = sqlx::query_as(
-        "select s.id, s.token_hash, s.csrf_token, s.last_seen_at, s.expires_at, u.id, u.username, u.role
+        "select s.id, s.token_hash, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at,
+                u.id, u.username, u.role
          from sessions s join users u on u.id = s.user_id
-         where s.token_hash = ? and s.kind = ? and s.expires_at > ?",
+         where s.token_hash = ? and s.kind = ? and s.expires_at > ? and s.created_at > ?",
     )
     .bind(&hash)
     .bind(kind.as_str())
     .bind(now)
+    .bind(now - life.absolute)
     .fetch_optional(pool)
     .await?;
-    let Some((id, stored, csrf, last_seen, mut expires_at, user_id, username, role)) = row else {
+    let Some((id, stored, csrf, created_at, last_seen, mut expires_at, user_id, username, role)) =
+        row
+    else {
         return Ok(None);
     };
     // The lookup was by hash; compare again without a timing side channel.
@@ -178,13 +204,13 @@ pub async fn resolve(
     // Slide the expiry, but write at most about once a minute per session.
     let mut last_seen = last_seen;
     if now - last_seen >= slide_every(ttl) {
+        expires_at = life.expiry(created_at, now);
         sqlx::query("update sessions set last_seen_at = ?, expires_at = ? where id = ?")
             .bind(now)
-            .bind(now + ttl)
+            .bind(expires_at)
             .bind(id)
             .execute(pool)
             .await?;
-        expires_at = now + ttl;
         last_seen = now;
     }
     let session = Session {
@@ -213,6 +239,20 @@ pub async fn delete(pool: &SqlitePool, session_id: i64) -> Result<(), AuthError>
         .await?;
     forget(|s| s.id == session_id);
     Ok(())
+}
+
+/// Ends every session and bearer token of `user_id` ("sign out
+/// everywhere"); returns how many there were. The cache forgets them before
+/// and after the delete, so no request still sees one afterwards.
+pub async fn delete_all_of(pool: &SqlitePool, user_id: i64) -> Result<u64, AuthError> {
+    forget_user(user_id);
+    let n = sqlx::query("delete from sessions where user_id = ?")
+        .bind(user_id)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    forget_user(user_id);
+    Ok(n)
 }
 
 /// Drops sessions past their expiry; called on each sign-in, which keeps the

@@ -2,6 +2,7 @@
 //! one-time link `/setup/<token>` (printed on stdout and in the log) that
 //! creates one. The link dies when used, when a newer one is made, after 24
 //! hours, or as soon as any instructor exists (e.g. made with `pglab user add`).
+//! The instructor it makes is an administrator (sees every classroom).
 
 use sqlx::SqlitePool;
 
@@ -74,26 +75,38 @@ pub async fn complete(
         ));
     }
     let user = users::insert_hashed(&mut tx, &username, &phc, Role::Instructor).await?;
+    // The first instructor administers the server: sees every classroom.
+    sqlx::query("update users set is_admin = 1 where id = ?")
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     tracing::info!(user = %user.username, "first instructor created through the setup link");
     Ok(user)
 }
 
-/// At start: while no instructor exists, prints the one-time setup link on
-/// stdout and in the log (at `public_url` when set, else the bound address).
-pub async fn announce(pool: &SqlitePool, public_url: Option<&str>, addr: std::net::SocketAddr) {
+/// At start: while no instructor exists, makes the one-time setup link (at
+/// `public_url` when set, else the bound address), logs it and returns it for
+/// the caller to print on stdout (`startup` does; this module does not
+/// depend on it).
+pub async fn announce(
+    pool: &SqlitePool,
+    public_url: Option<&str>,
+    addr: std::net::SocketAddr,
+) -> Option<String> {
     match issue_if_needed(pool).await {
         Ok(Some(token)) => {
             let base = public_url
                 .map(|u| u.trim_end_matches('/').to_string())
                 .unwrap_or_else(|| format!("http://{addr}"));
             let link = format!("{base}/setup/{token}");
-            crate::startup::say(format_args!(
-                "pglab has no instructor yet: create the first one at {link}"
-            ));
             tracing::info!(%link, "no instructor yet: open the one-time setup link to create the first one");
+            Some(link)
         }
-        Ok(None) => {}
-        Err(err) => tracing::error!(error = %err, "could not make the first-instructor setup link"),
+        Ok(None) => None,
+        Err(err) => {
+            tracing::error!(error = %err, "could not make the first-instructor setup link");
+            None
+        }
     }
 }

@@ -36,7 +36,7 @@ pub async fn sign_in(
         return Err(AuthError::WrongCredentials);
     };
     sessions::purge_expired(pool).await?;
-    let session = sessions::create(pool, user.id, kind, config.session_ttl_secs).await?;
+    let session = sessions::create(pool, user.id, kind, config.lifetimes()).await?;
     tracing::info!(user = %user.username, "signed in");
     Ok((user, session))
 }

@@ -36,6 +36,10 @@ pub struct AddArgs {
     /// Make an instructor.
     #[arg(long, conflicts_with = "learner")]
     pub instructor: bool,
+    /// With --instructor: an administrator, who sees and manages every
+    /// classroom (other instructors only their own).
+    #[arg(long, requires = "instructor")]
+    pub admin: bool,
     /// Make a learner (the default).
     #[arg(long)]
     pub learner: bool,
@@ -108,8 +112,12 @@ async fn add(args: AddArgs) -> anyhow::Result<()> {
     };
     let store = open_store(&args.store).await?;
     let user = users::create(store.pool(), &args.name, &password, role, args.classroom).await?;
+    if args.admin {
+        crate::auth::classrooms::set_admin(store.pool(), user.id, true).await?;
+    }
     println!(
-        "created {} {} (id {})",
+        "created {}{} {} (id {})",
+        if args.admin { "administrator " } else { "" },
         role.as_str(),
         user.username,
         user.id

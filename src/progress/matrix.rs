@@ -172,7 +172,7 @@ pub fn to_csv(matrix: &Matrix) -> String {
 /// Quotes a CSV field when needed, and defuses spreadsheet formulas (a
 /// username like `=HYPERLINK(...)` must stay text when an instructor opens the
 /// export).
-fn csv_field(value: &str) -> String {
+pub fn csv_field(value: &str) -> String {
     let value = if value.starts_with(['=', '+', '-', '@']) {
         format!("'{value}")
     } else {

@@ -1,12 +1,15 @@
 //! The instructor's classrooms: pages `/instructor` and
 //! `/instructor/classrooms/{id}`, and the API under `/api/instructor/`
 //! (create, list, rotate the join code, open/close, members, reset a
-//! learner's password, bulk creation from CSV). Every route takes
-//! [`Instructor`], so learners get 403 and nobody signed in 401 or a redirect.
+//! learner's password, bulk creation from CSV, assign an instructor, sign a
+//! learner out everywhere) and the audit log (`/instructor/audit`, JSON and
+//! CSV). Every route takes [`Instructor`] (or [`ManagedClassroom`] /
+//! [`ManagedLearner`], which also refuse with 404 what the instructor does not
+//! manage), so learners get 403 and nobody signed in 401 or a redirect.
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,10 +18,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
+use crate::auth::audit::{self, Action, Entry};
 use crate::auth::classrooms::{self, Classroom, Member};
-use crate::auth::{AuthError, import, password, users};
+use crate::auth::{AuthError, import, password, sessions, users};
 use crate::web::auth::{ApiError, CsrfToken, message_of, status_of};
-use crate::web::identity::Instructor;
+use crate::web::identity::{Instructor, ManagedClassroom, ManagedLearner};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,7 +35,41 @@ pub fn router() -> Router<AppState> {
         .route("/api/instructor/classrooms/{id}/close", post(close))
         .route("/api/instructor/classrooms/{id}/members", get(members))
         .route("/api/instructor/classrooms/{id}/import", post(import_csv))
+        .route(
+            "/api/instructor/classrooms/{id}/instructors",
+            post(assign_instructor),
+        )
         .route("/api/instructor/users/{id}/password", post(reset_password))
+        .route("/api/instructor/users/{id}/signout", post(sign_out_learner))
+        .route("/instructor/audit", get(audit_page))
+        .route("/api/instructor/audit", get(audit_json))
+        .route("/api/instructor/audit.csv", get(audit_csv))
+}
+
+/// Most audit entries shown or exported at once.
+const AUDIT_LIMIT: i64 = 5000;
+
+/// Records what `by` did (after it was done).
+async fn log(
+    state: &AppState,
+    by: &Instructor,
+    action: Action,
+    classroom: Option<i64>,
+    target: Option<(i64, &str)>,
+    detail: &str,
+) -> Result<(), AuthError> {
+    audit::record(
+        state.store.pool(),
+        Entry {
+            actor_id: by.id,
+            actor: &by.username,
+            action,
+            classroom,
+            target,
+            detail,
+        },
+    )
+    .await
 }
 
 #[derive(Template, WebTemplate)]
@@ -59,7 +97,7 @@ async fn index_page(
     Extension(CsrfToken(csrf)): Extension<CsrfToken>,
     me: Instructor,
 ) -> Response {
-    match classrooms::list(state.store.pool()).await {
+    match classrooms::list_for(state.store.pool(), me.id).await {
         Ok(classrooms) => IndexPage {
             csrf,
             username: me.username,
@@ -73,9 +111,9 @@ async fn index_page(
 async fn classroom_page(
     State(state): State<AppState>,
     Extension(CsrfToken(csrf)): Extension<CsrfToken>,
-    _me: Instructor,
-    Path(id): Path<i64>,
+    room: ManagedClassroom,
 ) -> Response {
+    let id = room.id;
     let pool = state.store.pool();
     let loaded = async {
         Ok::<_, AuthError>((
@@ -113,57 +151,107 @@ async fn create(
 /// `GET /api/instructor/classrooms` → `[{"id", "name", "join_code", "open", "members", "created_at"}]`.
 async fn list(
     State(state): State<AppState>,
-    _me: Instructor,
+    me: Instructor,
 ) -> Result<Json<Vec<Classroom>>, ApiError> {
-    Ok(Json(classrooms::list(state.store.pool()).await?))
+    Ok(Json(classrooms::list_for(state.store.pool(), me.id).await?))
 }
 
-/// One classroom with its members.
+/// One classroom with its members and instructors.
 async fn detail(
     State(state): State<AppState>,
-    _me: Instructor,
-    Path(id): Path<i64>,
+    room: ManagedClassroom,
 ) -> Result<Json<Value>, ApiError> {
     let pool = state.store.pool();
-    let c = classrooms::get(pool, id).await?;
-    let m = classrooms::members(pool, id).await?;
-    Ok(Json(json!({"classroom": c, "members": m})))
+    let c = classrooms::get(pool, room.id).await?;
+    let m = classrooms::members(pool, room.id).await?;
+    let i = classrooms::instructors(pool, room.id).await?;
+    Ok(Json(
+        json!({"classroom": c, "members": m, "instructors": i}),
+    ))
 }
 
 async fn rotate(
     State(state): State<AppState>,
-    _me: Instructor,
-    Path(id): Path<i64>,
+    room: ManagedClassroom,
 ) -> Result<Json<Classroom>, ApiError> {
-    Ok(Json(classrooms::rotate_code(state.store.pool(), id).await?))
+    let c = classrooms::rotate_code(state.store.pool(), room.id).await?;
+    log(
+        &state,
+        &room.by,
+        Action::JoinCodeRotated,
+        Some(room.id),
+        None,
+        &c.name,
+    )
+    .await?;
+    Ok(Json(c))
+}
+
+async fn set_open(
+    state: &AppState,
+    room: &ManagedClassroom,
+    open: bool,
+) -> Result<Classroom, AuthError> {
+    let c = classrooms::set_open(state.store.pool(), room.id, open).await?;
+    let action = if open {
+        Action::ClassroomOpened
+    } else {
+        Action::ClassroomClosed
+    };
+    log(state, &room.by, action, Some(room.id), None, &c.name).await?;
+    Ok(c)
 }
 
 async fn open(
     State(state): State<AppState>,
-    _me: Instructor,
-    Path(id): Path<i64>,
+    room: ManagedClassroom,
 ) -> Result<Json<Classroom>, ApiError> {
-    Ok(Json(
-        classrooms::set_open(state.store.pool(), id, true).await?,
-    ))
+    Ok(Json(set_open(&state, &room, true).await?))
 }
 
 async fn close(
     State(state): State<AppState>,
-    _me: Instructor,
-    Path(id): Path<i64>,
+    room: ManagedClassroom,
 ) -> Result<Json<Classroom>, ApiError> {
-    Ok(Json(
-        classrooms::set_open(state.store.pool(), id, false).await?,
-    ))
+    Ok(Json(set_open(&state, &room, false).await?))
 }
 
 async fn members(
     State(state): State<AppState>,
-    _me: Instructor,
-    Path(id): Path<i64>,
+    room: ManagedClassroom,
 ) -> Result<Json<Vec<Member>>, ApiError> {
-    Ok(Json(classrooms::members(state.store.pool(), id).await?))
+    Ok(Json(
+        classrooms::members(state.store.pool(), room.id).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct AssignBody {
+    username: String,
+}
+
+/// `POST .../instructors {"username"}`: another instructor manages this
+/// classroom too → `{"instructors": [...]}`.
+async fn assign_instructor(
+    State(state): State<AppState>,
+    room: ManagedClassroom,
+    Json(body): Json<AssignBody>,
+) -> Result<Json<Value>, ApiError> {
+    let pool = state.store.pool();
+    let user = classrooms::assign(pool, room.id, &body.username).await?;
+    let name = body.username.trim();
+    log(
+        &state,
+        &room.by,
+        Action::InstructorAssigned,
+        Some(room.id),
+        Some((user, name)),
+        "",
+    )
+    .await?;
+    Ok(Json(
+        json!({"instructors": classrooms::instructors(pool, room.id).await?}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -175,32 +263,113 @@ struct ImportBody {
 /// (`password` only where it was generated).
 async fn import_csv(
     State(state): State<AppState>,
-    me: Instructor,
-    Path(id): Path<i64>,
+    room: ManagedClassroom,
     Json(body): Json<ImportBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = room.id;
     let created = import::import(state.store.pool(), id, &body.csv).await?;
-    tracing::info!(classroom = id, count = created.len(), by = %me.username, "learners created from CSV");
+    let detail = format!("{} learners", created.len());
+    log(
+        &state,
+        &room.by,
+        Action::LearnersImported,
+        Some(id),
+        None,
+        &detail,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({"created": created}))))
 }
 
 /// Gives a learner a new generated password (returned once) and ends their sessions.
+/// Only learners the instructor manages: anyone else is "no such learner".
 async fn reset_password(
     State(state): State<AppState>,
-    me: Instructor,
-    Path(user_id): Path<i64>,
+    learner: ManagedLearner,
 ) -> Result<Json<Value>, ApiError> {
     let pool = state.store.pool();
-    let user = users::by_id(pool, user_id)
+    let user = users::by_id(pool, learner.id)
         .await?
-        .ok_or_else(|| AuthError::NotFound(format!("no user {user_id}")))?;
-    if user.role != users::Role::Learner {
-        return Err(AuthError::Refused("only learners' passwords can be reset here".into()).into());
-    }
+        .ok_or_else(|| AuthError::NotFound("no such learner".into()))?;
     let new = password::generate();
     users::set_password(pool, user.id, &new).await?;
-    tracing::info!(user = %user.username, by = %me.username, "learner password reset");
+    log(
+        &state,
+        &learner.by,
+        Action::PasswordReset,
+        None,
+        Some((user.id, &user.username)),
+        "",
+    )
+    .await?;
     Ok(Json(
         json!({"id": user.id, "username": user.username, "password": new}),
     ))
+}
+
+/// Ends every session and bearer token of a learner the instructor manages.
+async fn sign_out_learner(
+    State(state): State<AppState>,
+    learner: ManagedLearner,
+) -> Result<Json<Value>, ApiError> {
+    let pool = state.store.pool();
+    let user = users::by_id(pool, learner.id)
+        .await?
+        .ok_or_else(|| AuthError::NotFound("no such learner".into()))?;
+    let ended = sessions::delete_all_of(pool, user.id).await?;
+    let detail = format!("{ended} sessions");
+    log(
+        &state,
+        &learner.by,
+        Action::SignedOutEverywhere,
+        None,
+        Some((user.id, &user.username)),
+        &detail,
+    )
+    .await?;
+    Ok(Json(json!({"id": user.id, "sessions_ended": ended})))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    entries: Vec<audit::Recorded>,
+}
+
+impl AuditPage {
+    fn time(&self, at: &i64) -> String {
+        crate::web::progress::format_time(at)
+    }
+}
+
+async fn audit_page(State(state): State<AppState>, me: Instructor) -> Response {
+    match audit::list_for(state.store.pool(), me.id, AUDIT_LIMIT).await {
+        Ok(entries) => AuditPage { entries }.into_response(),
+        Err(err) => page_error(err),
+    }
+}
+
+/// `GET /api/instructor/audit` → `[{"id", "at", "actor", "action", "classroom_id", "target_id", "target", "detail"}]`, newest first.
+async fn audit_json(
+    State(state): State<AppState>,
+    me: Instructor,
+) -> Result<Json<Vec<audit::Recorded>>, ApiError> {
+    Ok(Json(
+        audit::list_for(state.store.pool(), me.id, AUDIT_LIMIT).await?,
+    ))
+}
+
+async fn audit_csv(State(state): State<AppState>, me: Instructor) -> Result<Response, ApiError> {
+    let entries = audit::list_for(state.store.pool(), me.id, AUDIT_LIMIT).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"pglab-audit.csv\"",
+            ),
+        ],
+        audit::to_csv(&entries),
+    )
+        .into_response())
 }

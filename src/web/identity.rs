@@ -10,6 +10,12 @@
 //! Nobody signed in: `/api/*` answers 401 `{"error": "sign in first"}`, pages
 //! redirect to `/login?next=<where they were going>`. A learner on an
 //! instructor route: 403 (JSON for the API, a page otherwise).
+//!
+//! Instructor routes about one classroom or one learner take
+//! [`ManagedClassroom`] or [`ManagedLearner`] instead of reading the path's
+//! `{id}` themselves: they refuse, with the same 404 as an id that does not
+//! exist, a classroom or learner the instructor does not manage
+//! (`auth::classrooms::manages`, `manages_learner`).
 
 use std::sync::Arc;
 
@@ -59,7 +65,8 @@ pub enum AuthRejection {
     SignIn { api: bool, next: String },
     /// Signed in, but not an instructor.
     NotInstructor { api: bool },
-    /// The store failed while resolving the session.
+    /// The store failed while resolving the session, or the resource in the
+    /// path is not the caller's to see (answered like a missing one).
     Internal(AppError),
 }
 
@@ -198,6 +205,79 @@ impl FromRequestParts<AppState> for MaybeUser {
             username: s.user.username.clone(),
             role: s.user.role,
         })))
+    }
+}
+
+/// A classroom the signed-in instructor manages, from the path's `{id}`.
+#[derive(Clone, Debug)]
+pub struct ManagedClassroom {
+    pub id: i64,
+    pub by: Instructor,
+}
+
+/// A learner the signed-in instructor manages (a member of one of their
+/// classrooms), from the path's `{id}`.
+#[derive(Clone, Debug)]
+pub struct ManagedLearner {
+    pub id: i64,
+    pub by: Instructor,
+}
+
+/// The path's `{id}` as a number.
+async fn path_id(parts: &mut Parts, state: &AppState) -> Result<i64, AuthRejection> {
+    let params = axum::extract::RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| AuthRejection::Internal(AppError::BadRequest("no id in the path".into())))?;
+    params
+        .iter()
+        .find(|(k, _)| *k == "id")
+        .and_then(|(_, v)| v.parse::<i64>().ok())
+        .ok_or_else(|| {
+            AuthRejection::Internal(AppError::BadRequest(
+                "the id in the path must be a number".into(),
+            ))
+        })
+}
+
+impl FromRequestParts<AppState> for ManagedClassroom {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let by = Instructor::from_request_parts(parts, state).await?;
+        let id = path_id(parts, state).await?;
+        let ok = crate::auth::classrooms::manages(state.store.pool(), by.id, id)
+            .await
+            .map_err(|e| AuthRejection::Internal(AppError::Internal(anyhow::anyhow!(e))))?;
+        if !ok {
+            return Err(AuthRejection::Internal(AppError::NotFound(format!(
+                "no classroom {id}"
+            ))));
+        }
+        Ok(Self { id, by })
+    }
+}
+
+impl FromRequestParts<AppState> for ManagedLearner {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let by = Instructor::from_request_parts(parts, state).await?;
+        let id = path_id(parts, state).await?;
+        let ok = crate::auth::classrooms::manages_learner(state.store.pool(), by.id, id)
+            .await
+            .map_err(|e| AuthRejection::Internal(AppError::Internal(anyhow::anyhow!(e))))?;
+        if !ok {
+            return Err(AuthRejection::Internal(AppError::NotFound(
+                "no such learner".into(),
+            )));
+        }
+        Ok(Self { id, by })
     }
 }
 

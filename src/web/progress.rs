@@ -1,6 +1,7 @@
 //! Exercise checks and progress over HTTP: a learner's "Check my work" and
 //! overview, and the instructor's classroom matrix (HTML, JSON, CSV and live
-//! SSE) and learner detail page. Handlers are thin over `crate::progress`.
+//! SSE) and learner detail page, scoped to the classrooms and learners the
+//! instructor manages. Handlers are thin over `crate::progress`.
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -19,6 +20,7 @@ use serde::Serialize;
 use sqlx::Connection;
 
 use crate::app::AppState;
+use crate::auth::audit::{self, Action, Entry};
 use crate::course::checks::{CheckContext, CheckResult, run_checks};
 use crate::course::sandbox_check::SandboxFacts;
 use crate::progress::catalog::{self, CatalogError};
@@ -27,7 +29,7 @@ use crate::progress::record::{self, Evidence, ExerciseProgress};
 use crate::progress::{Status, now};
 use crate::sandbox::SandboxStatus;
 use crate::web::AppError;
-use crate::web::identity::{Instructor, Learner};
+use crate::web::identity::{Learner, ManagedClassroom, ManagedLearner};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -288,16 +290,14 @@ pub fn state_word(status: &SandboxStatus) -> String {
 
 async fn matrix_json(
     State(state): State<AppState>,
-    _instructor: Instructor,
-    Path(id): Path<i64>,
+    ManagedClassroom { id, .. }: ManagedClassroom,
 ) -> Result<Json<ClassroomProgress>, AppError> {
     Ok(Json(classroom_progress(&state, id).await?))
 }
 
 async fn matrix_csv(
     State(state): State<AppState>,
-    _instructor: Instructor,
-    Path(id): Path<i64>,
+    ManagedClassroom { id, .. }: ManagedClassroom,
 ) -> Result<impl IntoResponse, AppError> {
     let (_, members) = classroom_members(&state, id).await?;
     let columns = catalog::exercise_columns(&state.course);
@@ -317,8 +317,7 @@ async fn matrix_csv(
 /// Live progress of one classroom's learners, as SSE `progress` events.
 async fn matrix_events(
     State(state): State<AppState>,
-    _instructor: Instructor,
-    Path(id): Path<i64>,
+    ManagedClassroom { id, .. }: ManagedClassroom,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let (_, members) = classroom_members(&state, id).await?;
     let mut ids: HashSet<i64> = members.iter().map(|m| m.user_id).collect();
@@ -395,8 +394,7 @@ impl MatrixPage {
 
 async fn matrix_page(
     State(state): State<AppState>,
-    _instructor: Instructor,
-    Path(id): Path<i64>,
+    ManagedClassroom { id, .. }: ManagedClassroom,
 ) -> Result<MatrixPage, AppError> {
     let data = classroom_progress(&state, id).await?;
     let ids: Vec<&str> = data
@@ -452,8 +450,7 @@ async fn learner_detail(state: &AppState, user: i64) -> Result<LearnerDetail, Ap
 
 async fn learner_json(
     State(state): State<AppState>,
-    _instructor: Instructor,
-    Path(id): Path<i64>,
+    ManagedLearner { id, .. }: ManagedLearner,
 ) -> Result<Json<LearnerDetail>, AppError> {
     Ok(Json(learner_detail(&state, id).await?))
 }
@@ -466,8 +463,7 @@ struct LearnerPage {
 
 async fn learner_page(
     State(state): State<AppState>,
-    _instructor: Instructor,
-    Path(id): Path<i64>,
+    ManagedLearner { id, .. }: ManagedLearner,
 ) -> Result<LearnerPage, AppError> {
     Ok(LearnerPage {
         d: learner_detail(&state, id).await?,
@@ -475,21 +471,36 @@ async fn learner_page(
 }
 
 /// An instructor stops or resets a learner's sandbox.
+/// Recorded in the audit log.
 async fn learner_sandbox(
     State(state): State<AppState>,
-    _instructor: Instructor,
-    Path((id, action)): Path<(i64, String)>,
+    learner: ManagedLearner,
+    Path((_, action)): Path<(i64, String)>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    learner_detail(&state, id).await?;
-    if matches!(action.as_str(), "stop" | "reset") {
-        state.labs.release_learner(id).await;
-    }
-    let result = match action.as_str() {
-        "stop" => state.sandbox.stop(id).await.map(|_| ()),
-        "reset" => state.sandbox.reset(id).await.map(|_| ()),
+    let id = learner.id;
+    let audited = match action.as_str() {
+        "stop" => Action::SandboxStop,
+        "reset" => Action::SandboxReset,
         _ => return Err(AppError::NotFound("unknown sandbox action".into())),
     };
+    let username = learner_detail(&state, id).await?.username;
+    state.labs.release_learner(id).await;
+    let result = match audited {
+        Action::SandboxStop => state.sandbox.stop(id).await.map(|_| ()),
+        _ => state.sandbox.reset(id).await.map(|_| ()),
+    };
     result.map_err(|e| AppError::Unavailable(e.to_string()))?;
+    let entry = Entry {
+        actor_id: learner.by.id,
+        actor: &learner.by.username,
+        action: audited,
+        classroom: None,
+        target: Some((id, &username)),
+        detail: "",
+    };
+    audit::record(state.store.pool(), entry)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
     Ok(Json(serde_json::json!({ "ok": true, "action": action })))
 }
 

@@ -12,7 +12,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,7 +25,8 @@ use crate::config::ServeConfig;
 use crate::sandbox::TerminalSize;
 use crate::terminal::{MAX_INPUT_FRAME, Slot, Watch};
 use crate::web::identity::CurrentSession;
-use crate::web::{AppError, Instructor, Learner};
+use crate::web::identity::ManagedLearner;
+use crate::web::{AppError, Learner};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -54,8 +55,7 @@ async fn username(state: &AppState, learner: i64) -> Result<String, AppError> {
 /// An instructor's read-only view of a learner's terminal.
 async fn watch_page(
     State(state): State<AppState>,
-    _instructor: Instructor,
-    Path(learner): Path<i64>,
+    ManagedLearner { id: learner, .. }: ManagedLearner,
 ) -> Result<WatchPage, AppError> {
     let username = username(&state, learner).await?;
     Ok(WatchPage { learner, username })
@@ -65,9 +65,11 @@ async fn watch_page(
 /// output from now on, read-only (see [`crate::terminal::watch`]).
 async fn watch(
     State(state): State<AppState>,
-    instructor: Instructor,
+    ManagedLearner {
+        id: learner,
+        by: instructor,
+    }: ManagedLearner,
     Extension(CurrentSession(session)): Extension<CurrentSession>,
-    Path(learner): Path<i64>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {

@@ -212,16 +212,20 @@ pub fn require_docker() -> bool {
     ok
 }
 
+/// The instructor [`signed_in_learner`] makes for learner `name`'s own
+/// classroom (password: this + "-password").
+pub fn teacher_of(learner: &str) -> String {
+    format!("teacher-of-{learner}")
+}
+
 /// A client signed in as a new learner `name` (the one shared accounts
-/// helper): makes an instructor with `pglab user add`, a classroom through the
-/// API, then signs the learner up with its join code. Like a browser, the
-/// client keeps the session cookie and sends the CSRF token (`X-CSRF-Token`)
-/// on every request. The learner's password is `name` + "-password".
+/// helper): makes an instructor ([`teacher_of`] `name`) with `pglab user
+/// add`, a classroom through the API, then signs the learner up with its
+/// join code. Like a browser, the client keeps the session cookie and sends
+/// the CSRF token (`X-CSRF-Token`) on every request. The learner's password
+/// is `name` + "-password".
 pub async fn signed_in_learner(server: &TestServer, name: &str) -> reqwest::Client {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let teacher = format!("teacher{}", N.fetch_add(1, Ordering::Relaxed));
-    let instructor = signed_in_instructor(server, &teacher).await;
+    let instructor = signed_in_instructor(server, &teacher_of(name)).await;
     let room: serde_json::Value = instructor
         .post(server.url("/api/instructor/classrooms"))
         .json(&serde_json::json!({"name": format!("class of {name}")}))
@@ -253,18 +257,20 @@ pub async fn signed_in_learner(server: &TestServer, name: &str) -> reqwest::Clie
 /// A client signed in as a new instructor `name` (made with `pglab user add
 /// --instructor`; password `name` + "-password"), sending the CSRF token like
 /// a browser.
+/// Instructors see only the classrooms they made or were assigned to (see
+/// [`signed_in_instructor_of`], [`signed_in_admin`]).
 pub async fn signed_in_instructor(server: &TestServer, name: &str) -> reqwest::Client {
+    add_instructor(server, name, &[]);
+    login_with_csrf(server, name).await
+}
+
+/// `pglab user add name --instructor` (password `name` + "-password") plus `extra`.
+fn add_instructor(server: &TestServer, name: &str, extra: &[&str]) {
     let password = format!("{name}-password");
     let out = pglab()
-        .args([
-            "user",
-            "add",
-            name,
-            "--instructor",
-            "--password",
-            &password,
-            "--data-dir",
-        ])
+        .args(["user", "add", name, "--instructor", "--password", &password])
+        .args(extra)
+        .arg("--data-dir")
         .arg(&server.data_dir)
         .output()
         .expect("run pglab user add");
@@ -273,6 +279,11 @@ pub async fn signed_in_instructor(server: &TestServer, name: &str) -> reqwest::C
         "pglab user add {name}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Signs in `name` (password `name` + "-password") with a browser-like client.
+async fn login_with_csrf(server: &TestServer, name: &str) -> reqwest::Client {
+    let password = format!("{name}-password");
     let (jar, http) = jar_client(None);
     let res = http
         .post(server.url("/api/login"))
@@ -282,6 +293,53 @@ pub async fn signed_in_instructor(server: &TestServer, name: &str) -> reqwest::C
         .unwrap();
     assert_eq!(res.status(), 200, "login of {name}");
     with_csrf(server, jar)
+}
+
+/// A client signed in as a new instructor `name` who manages the classroom
+/// learner `learner` (made by [`signed_in_learner`]) joined: that
+/// classroom's instructor assigns `name` to it. Instructors see only the
+/// classrooms they manage, so this is the instructor who may watch the
+/// learner's terminal, see their progress or reset their sandbox.
+pub async fn signed_in_instructor_of(
+    server: &TestServer,
+    name: &str,
+    learner: &str,
+) -> reqwest::Client {
+    let instructor = signed_in_instructor(server, name).await;
+    let (jar, http) = jar_client(None);
+    let teacher = teacher_of(learner);
+    let res = http
+        .post(server.url("/api/login"))
+        .json(&serde_json::json!({"username": teacher, "password": format!("{teacher}-password")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "login of {teacher}");
+    let owner = with_csrf(server, jar);
+    let rooms: serde_json::Value = owner
+        .get(server.url("/api/instructor/classrooms"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let room = rooms[0]["id"].as_i64().expect("the learner's classroom");
+    let res = owner
+        .post(server.url(&format!("/api/instructor/classrooms/{room}/instructors")))
+        .json(&serde_json::json!({"username": name}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "assign {name} to {learner}'s classroom");
+    instructor
+}
+
+/// A client signed in as a new administrator `name` (`pglab user add
+/// --instructor --admin`), who manages every classroom.
+pub async fn signed_in_admin(server: &TestServer, name: &str) -> reqwest::Client {
+    add_instructor(server, name, &["--admin"]);
+    login_with_csrf(server, name).await
 }
 
 /// A client over `jar` (a fresh one when `None`), plus the jar.

@@ -1,5 +1,5 @@
 //! The accounts JSON API: `POST /api/signup`, `POST /api/login`,
-//! `POST /api/logout`, `GET /api/me`.
+//! `POST /api/logout`, `POST /api/logout/everywhere`, `GET /api/me`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/signup", post(signup))
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
+        .route("/api/logout/everywhere", post(logout_everywhere))
         .route("/api/me", get(me))
 }
 
@@ -49,13 +50,8 @@ async fn signup(
     )
     .await?;
     tracing::info!(user = %user.username, classroom = classroom.id, "learner signed up");
-    let session = sessions::create(
-        pool,
-        user.id,
-        Kind::Cookie,
-        state.config.auth.session_ttl_secs,
-    )
-    .await?;
+    let session =
+        sessions::create(pool, user.id, Kind::Cookie, state.config.auth.lifetimes()).await?;
     let mut response = (
         StatusCode::CREATED,
         Json(json!({"id": user.id, "username": user.username})),
@@ -91,7 +87,7 @@ async fn login(
         Kind::Cookie,
     )
     .await?;
-    let bearer = sessions::create(pool, user.id, Kind::Bearer, config.session_ttl_secs).await?;
+    let bearer = sessions::create(pool, user.id, Kind::Bearer, config.lifetimes()).await?;
     let mut response = Json(json!({
         "token": bearer.token,
         "user": user,
@@ -121,6 +117,23 @@ async fn logout(
         tracing::info!(user = %s.user.username, "signed out");
     }
     let mut response = Json(json!({"signed_out": true})).into_response();
+    let secure = cookies::is_https(&headers, &state.config.auth);
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, cookies::clear_session(secure));
+    Ok(response)
+}
+
+/// Ends every session and bearer token of the signed-in user, on every
+/// device: `{"signed_out": true, "sessions_ended": N}`.
+async fn logout_everywhere(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    learner: Learner,
+) -> Result<Response, ApiError> {
+    let ended = sessions::delete_all_of(state.store.pool(), learner.id).await?;
+    tracing::info!(user = %learner.username, ended, "signed out everywhere");
+    let mut response = Json(json!({"signed_out": true, "sessions_ended": ended})).into_response();
     let secure = cookies::is_https(&headers, &state.config.auth);
     response
         .headers_mut()

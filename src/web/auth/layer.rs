@@ -16,6 +16,11 @@
 //!
 //! Every page response without a `pglab_csrf` cookie gets one, so forms
 //! rendered before sign-in already carry a token.
+//!
+//! No session fixation: every sign-in makes a new session with a new random
+//! token, and when a response sets a new session cookie (any sign-in path)
+//! the session the request came with is ended here, so a token planted or
+//! seen before the sign-in never carries the new identity.
 
 use std::sync::Arc;
 
@@ -56,7 +61,7 @@ pub async fn resolve_session(
     state: &AppState,
 ) -> Result<Option<Session>, AppError> {
     let pool = state.store.pool();
-    let ttl = state.config.auth.session_ttl_secs;
+    let ttl = state.config.auth.lifetimes();
     let found = if let Some(token) = bearer(headers) {
         sessions::resolve(pool, &token, Kind::Bearer, ttl).await
     } else if let Some(token) = cookies::get(headers, cookies::SESSION) {
@@ -183,6 +188,11 @@ pub async fn session_layer(
         if csrf_cookie.as_deref() != Some(csrf_value.as_str()) && !sets(cookies::CSRF, &response) {
             let value = cookies::csrf(&csrf_value, secure);
             response.headers_mut().append(header::SET_COOKIE, value);
+        }
+        if let Some(old) = cookie_session.filter(|_| sets(cookies::SESSION, &response))
+            && let Err(err) = sessions::delete(state.store.pool(), old.id).await
+        {
+            tracing::error!(%err, "could not end the session replaced by a sign-in");
         }
         if stale_cookie && !sets(cookies::SESSION, &response) {
             let value = cookies::clear_session(secure);

@@ -177,13 +177,7 @@ async fn signup_submit(
         )
         .await?;
         tracing::info!(user = %user.username, classroom = classroom.id, "learner signed up");
-        sessions::create(
-            pool,
-            user.id,
-            Kind::Cookie,
-            state.config.auth.session_ttl_secs,
-        )
-        .await
+        sessions::create(pool, user.id, Kind::Cookie, state.config.auth.lifetimes()).await
     }
     .await;
     match result {
@@ -267,13 +261,7 @@ async fn setup_submit(
     let pool = state.store.pool();
     let result = async {
         let user = setup::complete(pool, &token, &form.username, &form.password).await?;
-        sessions::create(
-            pool,
-            user.id,
-            Kind::Cookie,
-            state.config.auth.session_ttl_secs,
-        )
-        .await
+        sessions::create(pool, user.id, Kind::Cookie, state.config.auth.lifetimes()).await
     }
     .await;
     match result {
