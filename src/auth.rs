@@ -1,6 +1,7 @@
 //! Accounts: users and roles, passwords, sessions and bearer tokens,
 //! classrooms and their join codes, the first instructor's one-time setup
-//! link, bulk creation from CSV and sign-in rate limiting.
+//! link, bulk creation from CSV, sign-in rate limiting, and single sign-on
+//! through an OpenID provider (`oidc`).
 //!
 //! Everything here works on the store and knows nothing of HTTP; `web::auth`,
 //! `web::identity` and `web::classrooms` are thin over it. Secrets are kept
@@ -9,6 +10,7 @@
 pub mod classrooms;
 pub mod config;
 pub mod import;
+pub mod oidc;
 pub mod password;
 pub mod ratelimit;
 pub mod sessions;

@@ -1,5 +1,5 @@
-//! Settings of sign-in: session lifetime, HTTPS detection, proxies and rate
-//! limits. Flattened into `ServeConfig`, so every flag also reads the environment.
+//! Settings of sign-in: session lifetime, HTTPS detection, proxies, rate
+//! limits and OpenID Connect. Flattened into `ServeConfig`, so every flag also reads the environment.
 
 use clap::Args;
 
@@ -40,6 +40,10 @@ pub struct AuthConfig {
     /// The rate-limit window, in seconds.
     #[arg(long, env = "PGLAB_LOGIN_WINDOW_SECS", default_value_t = 300)]
     pub login_window_secs: i64,
+
+    /// Single sign-on through an OpenID provider, and local passwords on or off.
+    #[command(flatten)]
+    pub oidc: super::oidc::OidcConfig,
 }
 
 impl Default for AuthConfig {
@@ -51,11 +55,17 @@ impl Default for AuthConfig {
             login_failures_per_account: 5,
             login_failures_per_address: 30,
             login_window_secs: 300,
+            oidc: Default::default(),
         }
     }
 }
 
 impl AuthConfig {
+    /// Whether pglab's own passwords may sign in (off with `--no-local-passwords`).
+    pub fn local_passwords(&self) -> bool {
+        !self.oidc.no_local_passwords
+    }
+
     /// Whether the configured public URL is HTTPS (then cookies are always Secure).
     pub fn public_https(&self) -> bool {
         self.public_url
