@@ -71,11 +71,9 @@ fn refused(oidc: &Oidc, err: &OidcError) -> Response {
         .into_response()
 }
 
-fn enabled(state: &AppState) -> Result<Arc<Oidc>, Response> {
-    state
-        .oidc
-        .clone()
-        .ok_or_else(crate::web::pages::not_found_response)
+/// The configured provider; `None` (the handler answers 404) when OpenID Connect is off.
+fn enabled(state: &AppState) -> Option<Arc<Oidc>> {
+    state.oidc.clone()
 }
 
 /// Where the provider sends the browser back: under `--public-url`, else
@@ -129,9 +127,8 @@ async fn start(
     headers: HeaderMap,
     Query(q): Query<StartQuery>,
 ) -> Response {
-    let oidc = match enabled(&state) {
-        Ok(o) => o,
-        Err(r) => return r,
+    let Some(oidc) = enabled(&state) else {
+        return crate::web::pages::not_found_response();
     };
     let next = safe_next(q.next.as_deref());
     let (key, _) = browser_key(&headers);
@@ -173,9 +170,8 @@ async fn callback(
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
-    let oidc = match enabled(&state) {
-        Ok(o) => o,
-        Err(r) => return r,
+    let Some(oidc) = enabled(&state) else {
+        return crate::web::pages::not_found_response();
     };
     let secure = cookies::is_https(&headers, &state.config.auth);
     let browser = cookies::get(&headers, cookies::OIDC);
@@ -246,9 +242,8 @@ async fn join_form(
     Extension(CsrfToken(csrf)): Extension<CsrfToken>,
     headers: HeaderMap,
 ) -> Response {
-    let oidc = match enabled(&state) {
-        Ok(o) => o,
-        Err(r) => return r,
+    let Some(oidc) = enabled(&state) else {
+        return crate::web::pages::not_found_response();
     };
     let key = cookies::get(&headers, cookies::OIDC_JOIN).unwrap_or_default();
     let browser = cookies::get(&headers, cookies::OIDC);
@@ -280,9 +275,8 @@ async fn join_submit(
     headers: HeaderMap,
     Form(form): Form<JoinForm>,
 ) -> Response {
-    let oidc = match enabled(&state) {
-        Ok(o) => o,
-        Err(r) => return r,
+    let Some(oidc) = enabled(&state) else {
+        return crate::web::pages::not_found_response();
     };
     let key = cookies::get(&headers, cookies::OIDC_JOIN).unwrap_or_default();
     let browser = cookies::get(&headers, cookies::OIDC);
