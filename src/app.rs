@@ -36,4 +36,6 @@ pub struct AppState {
     /// before the sandbox stops, restarts or resets), the monitor, and the
     /// throw-away server of the volume demo.
     pub labs: Arc<Labs>,
+    /// Sign-in through an OpenID provider, when `--oidc-issuer` is set.
+    pub oidc: Option<Arc<crate::auth::oidc::Oidc>>,
 }

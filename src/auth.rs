@@ -1,7 +1,8 @@
 //! Accounts: users and roles, passwords, sessions and bearer tokens,
 //! classrooms and their join codes, the first instructor's one-time setup
 //! link, bulk creation from CSV, sign-in rate limiting, per-classroom
-//! instructor scoping and the audit log of instructor actions.
+//! instructor scoping, the audit log of instructor actions, and single
+//! sign-on through an OpenID provider (`oidc`).
 //!
 //! Everything here works on the store and knows nothing of HTTP; `web::auth`,
 //! `web::identity` and `web::classrooms` are thin over it. Secrets are kept
@@ -11,6 +12,7 @@ pub mod audit;
 pub mod classrooms;
 pub mod config;
 pub mod import;
+pub mod oidc;
 pub mod password;
 pub mod ratelimit;
 pub mod sessions;

@@ -151,6 +151,11 @@ impl Secret {
 }
 
 impl Secret {
+    /// The secret itself, for the one place that must send it on.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
     /// An empty secret (`PGLAB_METRICS_SECRET=`) is no secret: it opens nothing.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

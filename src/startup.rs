@@ -54,6 +54,8 @@ pub enum StartupError {
     },
     #[error("{0}")]
     Sandbox(String),
+    #[error("OpenID Connect: {0}")]
+    Oidc(String),
 }
 
 /// A built application: settings checked, store migrated, listener bound.
@@ -70,6 +72,9 @@ impl Application {
         if !config.content_dir.is_dir() {
             return Err(StartupError::ContentDirMissing(config.content_dir.clone()));
         }
+        let oidc = crate::auth::oidc::Oidc::from_config(&config.auth.oidc)
+            .map_err(StartupError::Oidc)?
+            .map(Arc::new);
         ensure_writable_dir(&config.data_dir)?;
         let lock = DataDirLock::acquire(&config.data_dir).map_err(|err| match err {
             LockError::InUse { pid, .. } => StartupError::DataDirInUse {
@@ -111,6 +116,7 @@ impl Application {
             progress: Default::default(),
             console,
             labs,
+            oidc,
         };
         Ok(Self {
             listener,
@@ -141,7 +147,12 @@ impl Application {
         if let Some(url) = self.state.config.public_url() {
             say(format_args!("pglab public URL: {url}/"));
         }
-        if let Some(link) = crate::auth::setup::announce(
+        if !self.state.config.auth.local_passwords() {
+            // No password to set: the setup link would make an account nobody can use.
+            tracing::info!(
+                "local passwords are off: instructors come from the OpenID provider's instructor claim (or `pglab user`)"
+            );
+        } else if let Some(link) = crate::auth::setup::announce(
             self.state.store.pool(),
             self.state.config.public_url(),
             addr,

@@ -1,5 +1,5 @@
-//! Settings of sign-in: session lifetimes (idle and absolute), HTTPS detection, proxies and rate
-//! limits. Flattened into `ServeConfig`, so every flag also reads the environment.
+//! Settings of sign-in: session lifetimes (idle and absolute), HTTPS detection, proxies, rate
+//! limits and OpenID Connect. Flattened into `ServeConfig`, so every flag also reads the environment.
 
 use clap::Args;
 
@@ -45,6 +45,10 @@ pub struct AuthConfig {
     /// The rate-limit window, in seconds.
     #[arg(long, env = "PGLAB_LOGIN_WINDOW_SECS", default_value_t = 300)]
     pub login_window_secs: i64,
+
+    /// Single sign-on through an OpenID provider, and local passwords on or off.
+    #[command(flatten)]
+    pub oidc: super::oidc::OidcConfig,
 }
 
 impl Default for AuthConfig {
@@ -57,6 +61,7 @@ impl Default for AuthConfig {
             login_failures_per_account: 5,
             login_failures_per_address: 30,
             login_window_secs: 300,
+            oidc: Default::default(),
         }
     }
 }
@@ -68,6 +73,11 @@ impl AuthConfig {
             idle: self.session_ttl_secs,
             absolute: self.session_max_age_secs,
         }
+    }
+
+    /// Whether pglab's own passwords may sign in (off with `--no-local-passwords`).
+    pub fn local_passwords(&self) -> bool {
+        !self.oidc.no_local_passwords
     }
 
     /// Whether the configured public URL is HTTPS (then cookies are always Secure).

@@ -1,10 +1,12 @@
 //! Sign-in over HTTP: the session layer (identity and CSRF for every route),
 //! the pages `/login`, `/signup`, `/logout`, `/setup/{token}` and the JSON API
-//! `/api/signup`, `/api/login`, `/api/logout`, `/api/me`.
+//! `/api/signup`, `/api/login`, `/api/logout`, `/api/me`, and sign-in through
+//! an OpenID provider under `/auth/oidc/`.
 
 mod api;
 pub mod cookies;
 mod layer;
+mod oidc;
 mod pages;
 
 use std::net::SocketAddr;
@@ -25,7 +27,22 @@ pub use layer::{CsrfToken, resolve_session, session_layer};
 
 /// Routes of sign-in pages and the accounts API.
 pub fn router() -> Router<AppState> {
-    pages::router().merge(api::router())
+    pages::router().merge(api::router()).merge(oidc::router())
+}
+
+/// The refusal of a password sign-in, sign-up or setup while
+/// `--no-local-passwords` is on, or `None` when passwords may be used.
+pub fn passwords_off(state: &AppState) -> Option<AuthError> {
+    (!state.config.auth.local_passwords()).then(|| {
+        let provider = state
+            .oidc
+            .as_ref()
+            .map(|o| o.settings.name.as_str())
+            .unwrap_or("the organisation's provider");
+        AuthError::Refused(format!(
+            "pglab's own passwords are turned off on this server: sign in with {provider}"
+        ))
+    })
 }
 
 /// The client's address (socket peer, or the proxy's word with `--trust-proxy`).

@@ -9,7 +9,7 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, ClientAddr, cookies, set_session_cookies};
+use super::{ApiError, ClientAddr, cookies, passwords_off, set_session_cookies};
 use crate::app::AppState;
 use crate::auth::sessions::{self, Kind};
 use crate::auth::users::{self, Role};
@@ -39,6 +39,9 @@ async fn signup(
     headers: HeaderMap,
     Json(body): Json<SignupBody>,
 ) -> Result<Response, ApiError> {
+    if let Some(refusal) = passwords_off(&state) {
+        return Err(refusal.into());
+    }
     let pool = state.store.pool();
     let classroom = classrooms::by_open_code(pool, &body.join_code).await?;
     let user = users::create(
@@ -76,6 +79,9 @@ async fn login(
     headers: HeaderMap,
     Json(body): Json<LoginBody>,
 ) -> Result<Response, ApiError> {
+    if let Some(refusal) = passwords_off(&state) {
+        return Err(refusal.into());
+    }
     let pool = state.store.pool();
     let config = &state.config.auth;
     let (user, session) = signin::sign_in(

@@ -5,6 +5,11 @@
 //!   No Max-Age: the store enforces the sliding expiry.
 //! - `pglab_csrf`: the double-submit CSRF value, readable by `static/js/api.js`
 //!   which echoes it in `X-CSRF-Token`.
+//! - `pglab_oidc` and `pglab_oidc_join`, only under `/auth/oidc/` and for a
+//!   few minutes: the key binding a sign-in through the OpenID provider to
+//!   this browser, and the key of a new identity waiting for its join code.
+//!   HttpOnly and SameSite=Lax (the provider's redirect back is a top-level
+//!   GET, which Lax cookies accompany).
 
 use std::net::SocketAddr;
 
@@ -17,6 +22,12 @@ use crate::auth::AuthConfig;
 pub const SESSION: &str = "pglab_session";
 /// Name of the CSRF cookie.
 pub const CSRF: &str = "pglab_csrf";
+/// Name of the cookie binding an OpenID Connect sign-in to its browser.
+pub const OIDC: &str = "pglab_oidc";
+/// Name of the cookie of an OpenID Connect sign-in waiting for a join code.
+pub const OIDC_JOIN: &str = "pglab_oidc_join";
+/// Path of the OpenID Connect cookies.
+const OIDC_PATH: &str = "/auth/oidc";
 
 /// The value of cookie `name` in the request, if any.
 pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -49,7 +60,18 @@ fn build(
     secure: bool,
     max_age: Option<i64>,
 ) -> HeaderValue {
-    let mut c = format!("{name}={value}; Path=/; SameSite=Lax");
+    build_at(name, value, "/", http_only, secure, max_age)
+}
+
+fn build_at(
+    name: &str,
+    value: &str,
+    path: &str,
+    http_only: bool,
+    secure: bool,
+    max_age: Option<i64>,
+) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path={path}; SameSite=Lax");
     if http_only {
         c.push_str("; HttpOnly");
     }
@@ -76,6 +98,12 @@ pub fn csrf(value: &str, secure: bool) -> HeaderValue {
 /// `Set-Cookie` that removes the session cookie.
 pub fn clear_session(secure: bool) -> HeaderValue {
     build(SESSION, "", true, secure, Some(0))
+}
+
+/// `Set-Cookie` for an OpenID Connect cookie (`OIDC` or `OIDC_JOIN`) living
+/// `max_age` seconds; 0 removes it.
+pub fn oidc(name: &str, value: &str, secure: bool, max_age: i64) -> HeaderValue {
+    build_at(name, value, OIDC_PATH, true, secure, Some(max_age))
 }
 
 /// The client's address: the socket peer, or with `--trust-proxy` the

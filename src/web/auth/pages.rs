@@ -12,7 +12,8 @@ use axum::{Extension, Form, Router};
 use serde::Deserialize;
 
 use super::{
-    ClientAddr, CsrfToken, cookies, message_of, safe_next, set_session_cookies, status_of,
+    ClientAddr, CsrfToken, cookies, message_of, passwords_off, safe_next, set_session_cookies,
+    status_of,
 };
 use crate::app::AppState;
 use crate::auth::sessions::{self, Kind, NewSession};
@@ -41,6 +42,10 @@ struct LoginPage {
     next: String,
     username: String,
     error: Option<String>,
+    /// The OpenID provider's name, when single sign-on is on.
+    oidc: Option<String>,
+    /// Whether pglab's own passwords may sign in.
+    passwords: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -51,6 +56,8 @@ struct SignupPage {
     code: String,
     username: String,
     error: Option<String>,
+    oidc: Option<String>,
+    passwords: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -62,11 +69,20 @@ struct SetupPage {
     error: Option<String>,
 }
 
+/// A page with a title and one paragraph (also the OpenID Connect refusals).
 #[derive(Template, WebTemplate)]
 #[template(path = "auth/message.html")]
-struct MessagePage {
-    title: String,
-    text: String,
+pub(super) struct MessagePage {
+    pub(super) title: String,
+    pub(super) text: String,
+}
+
+/// The provider's name when single sign-on is on, and whether passwords are.
+fn sign_in_options(state: &AppState) -> (Option<String>, bool) {
+    (
+        state.oidc.as_ref().map(|o| o.settings.name.clone()),
+        state.config.auth.local_passwords(),
+    )
 }
 
 /// A redirect after signing in, with the new session's cookies.
@@ -78,6 +94,7 @@ fn signed_in(to: &str, session: &NewSession, headers: &HeaderMap, state: &AppSta
 }
 
 async fn login_form(
+    State(state): State<AppState>,
     Extension(CsrfToken(csrf)): Extension<CsrfToken>,
     MaybeUser(user): MaybeUser,
     Query(q): Query<PageQuery>,
@@ -86,11 +103,14 @@ async fn login_form(
     if user.is_some() {
         return Redirect::to(&next).into_response();
     }
+    let (oidc, passwords) = sign_in_options(&state);
     LoginPage {
         csrf,
         next,
         username: String::new(),
         error: None,
+        oidc,
+        passwords,
     }
     .into_response()
 }
@@ -110,15 +130,21 @@ async fn login_submit(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
-    let result = signin::sign_in(
-        state.store.pool(),
-        &state.config.auth,
-        &form.username,
-        &form.password,
-        &addr,
-        Kind::Cookie,
-    )
-    .await;
+    let result = match passwords_off(&state) {
+        Some(refusal) => Err(refusal),
+        None => {
+            signin::sign_in(
+                state.store.pool(),
+                &state.config.auth,
+                &form.username,
+                &form.password,
+                &addr,
+                Kind::Cookie,
+            )
+            .await
+        }
+    };
+    let (oidc, passwords) = sign_in_options(&state);
     match result {
         Ok((_, session)) => signed_in(&next, &session, &headers, &state),
         Err(err) => (
@@ -128,6 +154,8 @@ async fn login_submit(
                 next,
                 username: form.username,
                 error: Some(message_of(&err)),
+                oidc,
+                passwords,
             },
         )
             .into_response(),
@@ -135,10 +163,14 @@ async fn login_submit(
 }
 
 async fn signup_form(
+    State(state): State<AppState>,
     Extension(CsrfToken(csrf)): Extension<CsrfToken>,
     Query(q): Query<PageQuery>,
 ) -> SignupPage {
+    let (oidc, passwords) = sign_in_options(&state);
     SignupPage {
+        oidc,
+        passwords,
         csrf,
         next: safe_next(q.next.as_deref()),
         code: q
@@ -167,6 +199,9 @@ async fn signup_submit(
     let next = safe_next(form.next.as_deref());
     let pool = state.store.pool();
     let result: Result<NewSession, AuthError> = async {
+        if let Some(refusal) = passwords_off(&state) {
+            return Err(refusal);
+        }
         let classroom = classrooms::by_open_code(pool, &form.join_code).await?;
         let user = users::create(
             pool,
@@ -185,6 +220,8 @@ async fn signup_submit(
         Err(err) => (
             status_of(&err),
             SignupPage {
+                oidc: sign_in_options(&state).0,
+                passwords: state.config.auth.local_passwords(),
                 csrf,
                 next,
                 code: classrooms::normalize_code(&form.join_code),
@@ -232,6 +269,9 @@ async fn setup_form(
     Extension(CsrfToken(csrf)): Extension<CsrfToken>,
     Path(token): Path<String>,
 ) -> Response {
+    if !state.config.auth.local_passwords() {
+        return setup_gone();
+    }
     match setup::is_valid(state.store.pool(), &token).await {
         Ok(true) => SetupPage {
             csrf,
@@ -259,6 +299,9 @@ async fn setup_submit(
     Form(form): Form<SetupForm>,
 ) -> Response {
     let pool = state.store.pool();
+    if !state.config.auth.local_passwords() {
+        return setup_gone();
+    }
     let result = async {
         let user = setup::complete(pool, &token, &form.username, &form.password).await?;
         sessions::create(pool, user.id, Kind::Cookie, state.config.auth.lifetimes()).await
