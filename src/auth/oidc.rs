@@ -134,7 +134,7 @@ impl Oidc {
     pub async fn finish(
         &self,
         pool: &SqlitePool,
-        session_ttl: i64,
+        session_ttl: crate::auth::sessions::Lifetimes,
         state: &str,
         code: &str,
         browser_key: Option<&str>,
@@ -169,7 +169,7 @@ impl Oidc {
     pub async fn join(
         &self,
         pool: &SqlitePool,
-        session_ttl: i64,
+        session_ttl: crate::auth::sessions::Lifetimes,
         join_key: &str,
         browser_key: Option<&str>,
         join_code: &str,

@@ -23,7 +23,7 @@ const NAME_TRIES: usize = 50;
 /// one, or (a new learner in no classroom) a wait for a join code.
 pub async fn sign_in(
     pool: &SqlitePool,
-    session_ttl: i64,
+    session_ttl: crate::auth::sessions::Lifetimes,
     person: Person,
     flow: Flow,
     browser_key: &str,
@@ -74,7 +74,7 @@ pub async fn sign_in(
 /// Makes the account of a sign-in that waited for its join code.
 pub async fn join(
     pool: &SqlitePool,
-    session_ttl: i64,
+    session_ttl: crate::auth::sessions::Lifetimes,
     join_key: &str,
     browser_key: Option<&str>,
     join_code: &str,

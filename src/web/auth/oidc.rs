@@ -200,7 +200,7 @@ async fn callback(
         (None, Some(code), Some(st)) => {
             oidc.finish(
                 state.store.pool(),
-                state.config.auth.session_ttl_secs,
+                state.config.auth.lifetimes(),
                 &st,
                 &code,
                 browser.as_deref(),
@@ -282,7 +282,7 @@ async fn join_submit(
     let browser = cookies::get(&headers, cookies::OIDC);
     let pool = state.store.pool();
     let secure = cookies::is_https(&headers, &state.config.auth);
-    let ttl = state.config.auth.session_ttl_secs;
+    let ttl = state.config.auth.lifetimes();
     match oidc
         .join(pool, ttl, &key, browser.as_deref(), &form.join_code)
         .await
