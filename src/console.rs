@@ -10,7 +10,8 @@
 //!    builds its [`result::StatementResult`] (columns, capped rows, [`tag`],
 //!    [`notices`], errors); [`meta`] answers `\d` and friends;
 //! 4. [`plan_hook`] is where EXPLAIN output becomes a plan view;
-//! 5. [`history`] keeps what each learner ran, searchable.
+//! 5. [`history`] keeps what each learner ran, searchable; [`schema`] reads
+//!    the learner's own schema for the editor's completion.
 
 pub mod history;
 pub mod meta;
@@ -18,6 +19,7 @@ pub mod notices;
 pub mod plan_hook;
 pub mod result;
 pub mod run;
+pub mod schema;
 pub mod session;
 pub mod split;
 pub mod tag;

@@ -17,7 +17,8 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::console::result::RunResult;
 use crate::console::session::{Progress, Run};
-use crate::console::{ConsoleError, history};
+use crate::console::{ConsoleError, history, schema};
+use crate::sandbox::SandboxState;
 use crate::web::{AppError, Learner};
 
 /// The body limit of `POST /api/sql`, the largest of any route. Bodies are
@@ -42,6 +43,28 @@ pub fn router(max_script_bytes: usize) -> Router<AppState> {
         .route("/api/sessions/{name}/notifications", get(notifications))
         .route("/api/sessions/{name}/close", post(close))
         .route("/api/history", get(search_history))
+        .route("/api/sandbox/schema", get(schema))
+}
+
+/// `GET /api/sandbox/schema`: the learner's own schema for completion, or an
+/// empty one (`running: false`) while their sandbox is not running: reading
+/// it never starts a sandbox.
+async fn schema(State(state): State<AppState>, learner: Learner) -> Result<Response, AppError> {
+    let status = state.sandbox.status(learner.id).await?;
+    if status.state != SandboxState::Running {
+        let empty = schema::SchemaInfo {
+            default_schema: "public".into(),
+            lab_files: schema::lab_files(&state.course),
+            ..Default::default()
+        };
+        return Ok(Json(empty).into_response());
+    }
+    let options = state.sandbox.start(learner.id).await?;
+    let mut info = schema::read(&options)
+        .await
+        .map_err(|e| AppError::Conflict(format!("reading your schema failed: {e}")))?;
+    info.lab_files = schema::lab_files(&state.course);
+    Ok(Json(info).into_response())
 }
 
 #[derive(Template, WebTemplate)]

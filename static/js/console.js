@@ -230,14 +230,31 @@
           res = await pglab.api("GET", "/api/runs/" + encodeURIComponent(res.run_id) + "?wait_ms=1500");
         }
         render(res);
-        // Progress badges and other listeners refresh after a run.
-        document.dispatchEvent(new CustomEvent("pglab:sql-done", { detail: { session: name, exercise: exercise || null } }));
+        markError(res, sql);
+        // Progress badges, the editor's schema and other listeners refresh after a run.
+        const schemaChanged = !pglab.mayChangeSchema || pglab.mayChangeSchema(sql);
+        document.dispatchEvent(new CustomEvent("pglab:sql-done", { detail: { session: name, exercise: exercise || null, schemaChanged } }));
       } catch (e) {
         results.innerHTML = '<div class="con-error">' + esc(e.message) + "</div>";
         announce.textContent = name + ": error: " + e.message;
       } finally {
         setBusy(false);
       }
+    }
+    // The failed statement's error position, marked in the editor: the run's
+    // script is found in the editor's text, the statement by its line in it.
+    function markError(res, sql) {
+      if (!editor.markError) return;
+      const st = res.failed_statement !== null && res.failed_statement !== undefined ? res.statements[res.failed_statement] : null;
+      if (!st || !st.error || !st.error.position) { editor.markError(null); return; }
+      const text = editor.value;
+      const base = text.indexOf(sql);
+      if (base < 0) return;
+      let lineStart = base;
+      for (let i = 1; i < st.line && lineStart >= 0; i++) lineStart = text.indexOf("\n", lineStart) + 1;
+      const at = text.indexOf(st.sql, Math.max(base, lineStart - 1));
+      if (at < 0) return;
+      editor.markError(at + Array.from(st.sql).slice(0, st.error.position - 1).join("").length);
     }
     async function cancel() {
       if (!busy) return;

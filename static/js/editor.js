@@ -1,5 +1,7 @@
-// pglab's small SQL editor: a textarea over a highlighted <pre>, a line-number
-// gutter, and the console's keys. No dependency.
+// pglab's SQL editor: CodeMirror 6 (static/js/codemirror.js, bundled from npm
+// by `npm run build`) when the bundle loaded, else a textarea over a
+// highlighted <pre> with a line-number gutter and a note saying what is
+// missing. Both have the console's keys and the same API.
 //   const ed = pglab.Editor(parent, {onRun, onRunPart, onCancel, onSearch, history});
 //   ed.value / ed.setValue(text) / ed.focus() / ed.setHistory([...newest first])
 // Keys: Ctrl/Cmd+Enter runs all; Shift+Enter runs the selection or the
@@ -102,8 +104,96 @@
     return ranges.filter(([a, b]) => text.slice(a, b).replace(/;$/, "").trim());
   };
 
+  // The learner's schema for completion, shared by every editor of the page:
+  // fetched on page load and after each run that may change it.
+  const editors = [];
+  let schemaInfo = null;
+  const SCHEMA_CHANGING = /^\s*(create|alter|drop|truncate|comment|grant|revoke|import|\\i|\\ir)\b/im;
+  pglab.refreshSchema = async function () {
+    if (!window.pglabCM || !pglab.api) return;
+    try {
+      schemaInfo = await pglab.api("GET", "/api/sandbox/schema");
+      for (const ed of editors) ed.setSchema(schemaInfo);
+    } catch (_) { /* completion keeps the schema it had */ }
+  };
+  pglab.mayChangeSchema = (sql) => SCHEMA_CHANGING.test(sql || "");
+  document.addEventListener("pglab:sql-done", (e) => {
+    if (!e.detail || e.detail.schemaChanged !== false) pglab.refreshSchema();
+  });
+  document.addEventListener("pglab:schema-changed", () => pglab.refreshSchema());
+
+  function statementAt(text, from, to) {
+    if (from !== to) return text.slice(from, to);
+    const ranges = pglab.statementRanges(text);
+    let pick = null;
+    for (const r of ranges) {
+      if (from >= r[0] && from <= r[1]) { pick = r; break; }
+      if (r[1] <= from) pick = r;
+    }
+    return pick ? text.slice(pick[0], pick[1]) : text;
+  }
+
+  function codeMirrorEditor(parent, opts) {
+    const root = document.createElement("div");
+    root.className = "sqled sqled-cm";
+    parent.appendChild(root);
+    let history = opts.history || [];
+    let hIndex = -1;
+    let draft = "";
+    let cm = null;
+    function currentStatement() {
+      const s = cm.selection();
+      return statementAt(cm.value, s.from, s.to);
+    }
+    function walkHistory(step) {
+      if (!history.length) return false;
+      if (hIndex === -1) draft = cm.value;
+      const next = hIndex + step;
+      if (next < -1 || next >= history.length) return false;
+      hIndex = next;
+      cm.setValue(hIndex === -1 ? draft : history[hIndex]);
+      return true;
+    }
+    let walking = false;
+    cm = window.pglabCM.create(root, {
+      placeholder: opts.placeholder || "select 1;",
+      onRun: (text) => opts.onRun && opts.onRun(text),
+      onRunPart: () => opts.onRunPart && opts.onRunPart(currentStatement()),
+      onCancel: () => opts.onCancel && opts.onCancel(),
+      onSearch: () => opts.onSearch && opts.onSearch(),
+      onHistory: (step) => { walking = true; try { return walkHistory(step); } finally { walking = false; } },
+      onChange: () => { if (!walking) hIndex = -1; },
+    });
+    const api = {
+      root,
+      view: cm.view,
+      textarea: null,
+      get value() { return cm.value; },
+      setValue(text) { cm.setValue(text); },
+      focus() { cm.focus(); },
+      setHistory(list) { history = list; hIndex = -1; },
+      pushHistory(sql) { if (history[0] !== sql) history.unshift(sql); hIndex = -1; },
+      currentStatement,
+      setSchema: (info) => cm.setSchema(info),
+      // offset: 0-based character offset in the editor's text, or null.
+      markError: (offset) => cm.markCaret(offset),
+    };
+    editors.push(api);
+    if (schemaInfo) api.setSchema(schemaInfo);
+    else if (editors.length === 1) pglab.refreshSchema();
+    return api;
+  }
+
   pglab.Editor = function (parent, opts) {
     opts = opts || {};
+    if (window.pglabCM) return codeMirrorEditor(parent, opts);
+    if (!document.querySelector(".sqled-missing")) {
+      const note = document.createElement("p");
+      note.className = "sqled-missing muted";
+      note.textContent = "The CodeMirror editor bundle (static/js/codemirror.js) is missing, so this is a plain editor " +
+        "without completion: run `npm ci && npm run build` in pglab's folder (scripts/test.sh and the build do it).";
+      parent.appendChild(note);
+    }
     const root = document.createElement("div");
     root.className = "sqled";
     root.innerHTML =
@@ -194,6 +284,12 @@
       setHistory(list) { history = list; hIndex = -1; },
       pushHistory(sql) { if (history[0] !== sql) history.unshift(sql); hIndex = -1; },
       currentStatement,
+      setSchema() {},
+      markError(offset) {
+        if (offset === null || offset < 0 || offset >= ta.value.length) return;
+        ta.focus();
+        ta.setSelectionRange(offset, offset + 1);
+      },
     };
     render();
     return api;
