@@ -81,7 +81,8 @@ pub fn lab_files(course: &crate::course::Course) -> Vec<String> {
         .iter()
         .filter_map(|s| course.section_page(&s.slug).ok())
         .flat_map(|page| {
-            page.files
+            page.section
+                .files
                 .iter()
                 .map(|f| f.path.clone())
                 .filter(|p| p.ends_with(".sql"))

@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::console::result::RunResult;
 use crate::console::session::{Progress, Run};
-use crate::console::{ConsoleError, history, schema};
+use crate::console::{ConsoleError, cursor, history, schema};
 use crate::sandbox::SandboxState;
 use crate::web::{AppError, Learner};
 
@@ -36,6 +36,10 @@ pub fn router(max_script_bytes: usize) -> Router<AppState> {
         .route(
             "/api/sql",
             post(run_sql).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route(
+            "/api/sql/statement",
+            post(statement_at).layer(DefaultBodyLimit::max(body_limit)),
         )
         .route("/api/runs/{run_id}", get(poll_run))
         .route("/api/sessions", get(list_sessions))
@@ -65,6 +69,38 @@ async fn schema(State(state): State<AppState>, learner: Learner) -> Result<Respo
         .map_err(|e| AppError::Conflict(format!("reading your schema failed: {e}")))?;
     info.lab_files = schema::lab_files(&state.course);
     Ok(Json(info).into_response())
+}
+
+/// The body of `POST /api/sql/statement`.
+#[derive(Debug, Deserialize)]
+struct StatementRequest {
+    sql: String,
+    /// The cursor, in UTF-16 code units of `sql`.
+    cursor: usize,
+}
+
+/// `POST /api/sql/statement`: the statement under the cursor as the server's
+/// splitter cuts it (Shift+Enter), or `null` when the text has none. Runs
+/// nothing.
+async fn statement_at(
+    State(state): State<AppState>,
+    _learner: Learner,
+    body: Result<Json<StatementRequest>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let limit = state.console.config().max_script_bytes;
+    let Json(req) = match body {
+        Ok(body) => body,
+        Err(rejection) => return Ok(body_error(rejection, limit)),
+    };
+    if req.sql.len() > limit {
+        let message = format!("the script is over the console's limit of {limit} bytes");
+        return Ok((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(json!({ "error": message })),
+        )
+            .into_response());
+    }
+    Ok(Json(json!({ "statement": cursor::statement_at(&req.sql, req.cursor) })).into_response())
 }
 
 #[derive(Template, WebTemplate)]

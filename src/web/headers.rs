@@ -6,10 +6,11 @@
 //! The policy allows scripts, styles, images, fonts and connections from
 //! pglab's own origin only: no inline script, no `eval`, no inline `style`
 //! attribute. One exception, on the pages that can open the sandbox terminal
-//! or the SQL editor (lessons, `/terminal`, an instructor's watch page,
-//! `/console`): xterm.js and CodeMirror render with `<style>` elements they
-//! create themselves, so there `style-src-elem` also allows inline style
-//! elements (still no inline script and no style attributes). `docs/security.md` states the policy.
+//! or the editor (lessons, `/terminal`, an instructor's watch page,
+//! `/console`, `/sandbox/compose`): xterm.js and CodeMirror render with
+//! `<style>` elements they create themselves, so there `style-src-elem` also
+//! allows inline style elements (still no inline script and no style
+//! attributes). `docs/security.md` states the policy.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -122,12 +123,18 @@ impl SecurityHeaders {
 
     /// The policy for a request path.
     fn csp_for(&self, path: &str) -> &HeaderValue {
-        if opens_terminal(path) || path == "/console" {
+        if opens_terminal(path) || opens_editor(path) {
             &self.csp_terminal
         } else {
             &self.csp
         }
     }
+}
+
+/// Whether the page at `path` has pglab's CodeMirror editor (lessons have it
+/// too, through their docked console).
+fn opens_editor(path: &str) -> bool {
+    path == "/console" || path == "/sandbox/compose"
 }
 
 /// Whether the page at `path` can open the sandbox terminal (xterm.js).
@@ -210,6 +217,7 @@ mod tests {
         );
         assert!(!editor.contains("script-src 'self' 'unsafe"), "{editor}");
         assert!(!h.csp_for("/api/sql").to_str().unwrap().contains("unsafe"));
+        assert_eq!(h.csp_for("/sandbox/compose"), h.csp_for("/console"));
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert!(!csp.contains("unsafe"), "{csp}");
         let term = h.csp_for("/sections/14-x").to_str().unwrap();

@@ -1,12 +1,18 @@
-// pglab's SQL editor: CodeMirror 6 (static/js/codemirror.js, bundled from npm
-// by `npm run build`) when the bundle loaded, else a textarea over a
+// pglab's editor (the console's panes, the lessons' docked pane, the compose
+// file): CodeMirror 6 (static/js/codemirror.js, bundled from npm by
+// `npm run build`) when the bundle loaded, else a textarea over a
 // highlighted <pre> with a line-number gutter and a note saying what is
 // missing. Both have the console's keys and the same API.
-//   const ed = pglab.Editor(parent, {onRun, onRunPart, onCancel, onSearch, history});
-//   ed.value / ed.setValue(text) / ed.focus() / ed.setHistory([...newest first])
-// Keys: Ctrl/Cmd+Enter runs all; Shift+Enter runs the selection or the
-// statement under the cursor; Up/Down at the first/last line walk history;
-// Ctrl+R searches history; Escape cancels; Tab indents.
+//   const ed = pglab.Editor(parent, {language: "sql" | "yaml", label, placeholder,
+//                                    onRun(text), onRunPart({from, to, text}), onCancel, onSearch});
+//   ed.value / ed.setValue(text) / ed.focus() / ed.selection() / ed.setHistory([...newest first])
+//   ed.markError(offset, length) / ed.markLine(n)
+// Keys: Ctrl/Cmd+Enter runs all; Shift+Enter hands the selection (or the
+// cursor) to onRunPart, which asks the server's splitter for the statement
+// under the cursor; Up/Down at the first/last line walk history; Ctrl+R
+// searches history; Escape cancels; Tab indents. With CodeMirror also:
+// completion from the learner's schema, Ctrl+F search and replace, Ctrl+/
+// comment toggle, bracket matching, the page's light and dark themes.
 (function () {
   const pglab = (window.pglab = window.pglab || {});
 
@@ -54,61 +60,13 @@
     return out + esc(text.slice(last));
   };
 
-  // Statement ranges [start, end) like the server's splitter (quotes, dollar
-  // quotes, comments, parentheses), for "run the statement under the cursor".
-  pglab.statementRanges = function (text) {
-    const ranges = [];
-    let start = 0, depth = 0, i = 0;
-    const n = text.length;
-    while (i < n) {
-      const c = text[i], d = text[i + 1];
-      if (c === "-" && d === "-") { while (i < n && text[i] !== "\n") i++; continue; }
-      if (c === "/" && d === "*") {
-        let level = 0;
-        while (i < n) {
-          if (text[i] === "/" && text[i + 1] === "*") { level++; i += 2; }
-          else if (text[i] === "*" && text[i + 1] === "/") { level--; i += 2; if (!level) break; }
-          else i++;
-        }
-        continue;
-      }
-      if (c === "'" || c === '"') {
-        const bs = c === "'" && i > 0 && /[eE]/.test(text[i - 1]);
-        i++;
-        while (i < n) {
-          if (bs && text[i] === "\\") { i += 2; continue; }
-          if (text[i] === c) { if (text[i + 1] === c) { i += 2; continue; } i++; break; }
-          i++;
-        }
-        continue;
-      }
-      if (c === "$") {
-        const m = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i, i + 64));
-        if (m && !(i > 0 && /[A-Za-z0-9_$]/.test(text[i - 1]))) {
-          const close = text.indexOf(m[0], i + m[0].length);
-          i = close < 0 ? n : close + m[0].length;
-          continue;
-        }
-      }
-      if (c === "(") depth++;
-      else if (c === ")") depth = Math.max(0, depth - 1);
-      else if (c === ";" && depth === 0) { ranges.push([start, i + 1]); start = i + 1; }
-      else if (c === "\\" && /(^|\n)[ \t]*$/.test(text.slice(Math.max(0, i - 80), i))) {
-        let e = text.indexOf("\n", i); if (e < 0) e = n;
-        if (text.slice(start, i).trim()) ranges.push([start, i]);
-        ranges.push([i, e]); start = e; i = e; continue;
-      }
-      i++;
-    }
-    if (text.slice(start).trim()) ranges.push([start, n]);
-    return ranges.filter(([a, b]) => text.slice(a, b).replace(/;$/, "").trim());
-  };
-
   // The learner's schema for completion, shared by every editor of the page:
   // fetched on page load and after each run that may change it.
   const editors = [];
   let schemaInfo = null;
-  const SCHEMA_CHANGING = /^\s*(create|alter|drop|truncate|comment|grant|revoke|import|\\i|\\ir)\b/im;
+  // Words of statements that may change the schema (a DO block or CALL may
+  // run DDL, a ROLLBACK undo it, \\i run a lab file), anywhere in the script.
+  const SCHEMA_CHANGING = /(^|[^a-z0-9_])(create|alter|drop|truncate|comment|grant|revoke|import|do|call|into|rollback|abort|restore|\\i|\\ir|\\include)([^a-z0-9_]|$)/i;
   pglab.refreshSchema = async function () {
     if (!window.pglabCM || !pglab.api) return;
     try {
@@ -121,17 +79,13 @@
     if (!e.detail || e.detail.schemaChanged !== false) pglab.refreshSchema();
   });
   document.addEventListener("pglab:schema-changed", () => pglab.refreshSchema());
-
-  function statementAt(text, from, to) {
-    if (from !== to) return text.slice(from, to);
-    const ranges = pglab.statementRanges(text);
-    let pick = null;
-    for (const r of ranges) {
-      if (from >= r[0] && from <= r[1]) { pick = r; break; }
-      if (r[1] <= from) pick = r;
-    }
-    return pick ? text.slice(pick[0], pick[1]) : text;
-  }
+  // A sandbox that (re)starts, is reset or restored: read its schema again.
+  let sandboxState = null;
+  document.addEventListener("pglab:sandbox-state", (e) => {
+    const now = e.detail && e.detail.state;
+    if (now === "running" && sandboxState !== null && sandboxState !== "running") pglab.refreshSchema();
+    sandboxState = now || null;
+  });
 
   function codeMirrorEditor(parent, opts) {
     const root = document.createElement("div");
@@ -140,28 +94,29 @@
     let history = opts.history || [];
     let hIndex = -1;
     let draft = "";
+    let walking = false;
     let cm = null;
-    function currentStatement() {
-      const s = cm.selection();
-      return statementAt(cm.value, s.from, s.to);
-    }
+    // Up walks to older entries (the cursor then at the start, so Up again
+    // goes on), Down to newer ones and back to the draft (cursor at the end).
     function walkHistory(step) {
       if (!history.length) return false;
       if (hIndex === -1) draft = cm.value;
       const next = hIndex + step;
       if (next < -1 || next >= history.length) return false;
       hIndex = next;
-      cm.setValue(hIndex === -1 ? draft : history[hIndex]);
+      walking = true;
+      try { cm.setValue(hIndex === -1 ? draft : history[hIndex], step > 0); } finally { walking = false; }
       return true;
     }
-    let walking = false;
     cm = window.pglabCM.create(root, {
-      placeholder: opts.placeholder || "select 1;",
-      onRun: (text) => opts.onRun && opts.onRun(text),
-      onRunPart: () => opts.onRunPart && opts.onRunPart(currentStatement()),
-      onCancel: () => opts.onCancel && opts.onCancel(),
-      onSearch: () => opts.onSearch && opts.onSearch(),
-      onHistory: (step) => { walking = true; try { return walkHistory(step); } finally { walking = false; } },
+      language: opts.language || "sql",
+      placeholder: opts.placeholder === undefined ? "select 1;" : opts.placeholder,
+      label: opts.label,
+      onRun: opts.onRun ? (text) => opts.onRun(text) : null,
+      onRunPart: opts.onRunPart ? () => opts.onRunPart(cm.selection()) : null,
+      onCancel: opts.onCancel || null,
+      onSearch: opts.onSearch || null,
+      onHistory: opts.onRun ? walkHistory : null,
       onChange: () => { if (!walking) hIndex = -1; },
     });
     const api = {
@@ -173,14 +128,17 @@
       focus() { cm.focus(); },
       setHistory(list) { history = list; hIndex = -1; },
       pushHistory(sql) { if (history[0] !== sql) history.unshift(sql); hIndex = -1; },
-      currentStatement,
+      selection: () => cm.selection(),
       setSchema: (info) => cm.setSchema(info),
-      // offset: 0-based character offset in the editor's text, or null.
-      markError: (offset) => cm.markCaret(offset),
+      // offset: 0-based UTF-16 offset in the editor's text, or null.
+      markError: (offset, length) => cm.markCaret(offset, length),
+      markLine: (number) => cm.markLine(number),
     };
-    editors.push(api);
-    if (schemaInfo) api.setSchema(schemaInfo);
-    else if (editors.length === 1) pglab.refreshSchema();
+    if ((opts.language || "sql") === "sql") {
+      editors.push(api);
+      if (schemaInfo) api.setSchema(schemaInfo);
+      else if (editors.length === 1) pglab.refreshSchema();
+    }
     return api;
   }
 
@@ -190,8 +148,9 @@
     if (!document.querySelector(".sqled-missing")) {
       const note = document.createElement("p");
       note.className = "sqled-missing muted";
-      note.textContent = "The CodeMirror editor bundle (static/js/codemirror.js) is missing, so this is a plain editor " +
-        "without completion: run `npm ci && npm run build` in pglab's folder (scripts/test.sh and the build do it).";
+      note.textContent = "The editor bundle (static/js/codemirror.js) is missing, so this is a plain editor without " +
+        "completion, search and bracket matching: run `npm ci && npm run build` in pglab's folder " +
+        "(the build and scripts/test.sh do it).";
       parent.appendChild(note);
     }
     const root = document.createElement("div");
@@ -200,11 +159,13 @@
       '<div class="sqled-gutter" aria-hidden="true"></div>' +
       '<div class="sqled-body"><pre class="sqled-hl" aria-hidden="true"></pre>' +
       '<textarea class="sqled-input" spellcheck="false" autocapitalize="off" autocomplete="off" ' +
-      'autocorrect="off" aria-label="SQL editor" placeholder="' + esc(opts.placeholder || "select 1;") + '"></textarea></div>';
+      'autocorrect="off" aria-label="' + esc(opts.label || "SQL editor") + '" placeholder="' +
+      esc(opts.placeholder === undefined ? "select 1;" : opts.placeholder) + '"></textarea></div>';
     parent.appendChild(root);
     const gutter = root.querySelector(".sqled-gutter");
     const hl = root.querySelector(".sqled-hl");
     const ta = root.querySelector(".sqled-input");
+    const sqlMode = (opts.language || "sql") === "sql";
     let history = opts.history || [];
     let hIndex = -1;
     let draft = "";
@@ -212,7 +173,7 @@
     function render() {
       const text = ta.value;
       // A trailing newline needs a character after it to take up a line.
-      hl.innerHTML = pglab.highlightSql(text) + "\n ";
+      hl.innerHTML = (sqlMode ? pglab.highlightSql(text) : esc(text)) + "\n ";
       const lines = text.split("\n").length;
       if (gutter.childElementCount !== lines) {
         let g = "";
@@ -228,16 +189,8 @@
       hl.scrollLeft = ta.scrollLeft;
       gutter.scrollTop = ta.scrollTop;
     }
-    function currentStatement() {
-      if (ta.selectionStart !== ta.selectionEnd) return ta.value.slice(ta.selectionStart, ta.selectionEnd);
-      const pos = ta.selectionStart;
-      const ranges = pglab.statementRanges(ta.value);
-      let pick = null;
-      for (const r of ranges) {
-        if (pos >= r[0] && pos <= r[1]) { pick = r; break; }
-        if (r[1] <= pos) pick = r;
-      }
-      return pick ? ta.value.slice(pick[0], pick[1]) : ta.value;
+    function selection() {
+      return { from: ta.selectionStart, to: ta.selectionEnd, text: ta.value.slice(ta.selectionStart, ta.selectionEnd) };
     }
     function walkHistory(step) {
       if (!history.length) return false;
@@ -253,8 +206,8 @@
     ta.addEventListener("scroll", syncScroll);
     ta.addEventListener("keydown", (e) => {
       const mod = e.ctrlKey || e.metaKey;
-      if (e.key === "Enter" && mod) { e.preventDefault(); opts.onRun && opts.onRun(ta.value); return; }
-      if (e.key === "Enter" && e.shiftKey) { e.preventDefault(); opts.onRunPart && opts.onRunPart(currentStatement()); return; }
+      if (e.key === "Enter" && mod && opts.onRun) { e.preventDefault(); opts.onRun(ta.value); return; }
+      if (e.key === "Enter" && e.shiftKey) { e.preventDefault(); opts.onRunPart && opts.onRunPart(selection()); return; }
       if (e.key === "Escape") { opts.onCancel && opts.onCancel(); return; }
       if ((e.key === "r" || e.key === "R") && e.ctrlKey) { e.preventDefault(); opts.onSearch && opts.onSearch(); return; }
       if (e.key === "Tab" && !mod && !e.shiftKey) {
@@ -264,6 +217,7 @@
         render();
         return;
       }
+      if (!opts.onRun) return;
       if (e.key === "ArrowUp" && !e.shiftKey && !mod && ta.selectionStart === ta.selectionEnd &&
           ta.value.lastIndexOf("\n", ta.selectionStart - 1) === -1) {
         if (walkHistory(1)) { e.preventDefault(); ta.setSelectionRange(0, 0); }
@@ -283,12 +237,19 @@
       focus() { ta.focus(); },
       setHistory(list) { history = list; hIndex = -1; },
       pushHistory(sql) { if (history[0] !== sql) history.unshift(sql); hIndex = -1; },
-      currentStatement,
+      selection,
       setSchema() {},
-      markError(offset) {
-        if (offset === null || offset < 0 || offset >= ta.value.length) return;
+      markError(offset, length) {
+        if (offset === null || offset === undefined || offset < 0 || offset >= ta.value.length) return;
         ta.focus();
-        ta.setSelectionRange(offset, offset + 1);
+        ta.setSelectionRange(offset, offset + Math.max(1, length || 1));
+      },
+      markLine(number) {
+        const lines = ta.value.split("\n");
+        if (!number || number > lines.length) return;
+        const from = lines.slice(0, number - 1).reduce((n, l) => n + l.length + 1, 0);
+        ta.focus();
+        ta.setSelectionRange(from, from + lines[number - 1].length);
       },
     };
     render();
