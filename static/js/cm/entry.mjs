@@ -160,7 +160,9 @@ function create(parent, opts) {
       keymap.of([...closeBracketsKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap, ...completionKeymap, indentWithTab]),
       language.of(languageExt()), theme.of(themeExt()), caretField,
       placeholderExt(opts.placeholder || ""),
-      EditorView.contentAttributes.of({ "aria-label": opts.label || "SQL editor" }),
+      // tabindex: the editable content counts as the scroller's focusable
+      // content for checkers (axe's scrollable-region-focusable) too.
+      EditorView.contentAttributes.of({ "aria-label": opts.label || "SQL editor", tabindex: "0" }),
       EditorView.updateListener.of((u) => { if (u.docChanged && opts.onChange) opts.onChange(u); }),
     ],
   });
