@@ -1,6 +1,9 @@
-//! Installs the front-end packages (xterm.js for the sandbox terminal) with
-//! `npm ci` when `node_modules` is missing or older than `package-lock.json`,
-//! so that `cargo run --release` works on a fresh clone. Never fails the
+//! Installs the front-end packages (xterm.js for the sandbox terminal,
+//! CodeMirror and esbuild for the SQL editor) with `npm ci` when
+//! `node_modules` is missing or older than `package-lock.json`, and bundles
+//! the editor (`npm run build` → `static/js/codemirror.js`, git-ignored) when
+//! the bundle is missing or older than its source, so that
+//! `cargo run --release` works on a fresh clone. Never fails the
 //! build: without npm (or offline) it warns, and the server still starts
 //! (the terminal pane then says what to run). `PGLAB_SKIP_NPM=1` skips it.
 
@@ -10,6 +13,8 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=package.json");
     println!("cargo:rerun-if-changed=package-lock.json");
+    println!("cargo:rerun-if-changed=static/js/cm/entry.mjs");
+    println!("cargo:rerun-if-changed=static/js/codemirror.js");
     println!("cargo:rerun-if-env-changed=PGLAB_SKIP_NPM");
     if std::env::var_os("PGLAB_SKIP_NPM").is_some_and(|v| v == "1") {
         return;
@@ -23,9 +28,31 @@ fn main() {
         (None, _) => true,
         _ => false,
     };
-    if fresh {
+    if !fresh {
+        npm_ci(root);
+    }
+    let bundle = root.join("static/js/codemirror.js");
+    let sources = [root.join("static/js/cm/entry.mjs"), lock.clone()];
+    let bundled = modified(&bundle);
+    if bundled.is_some() && sources.iter().all(|s| modified(s) <= bundled) {
         return;
     }
+    match Command::new("npm")
+        .args(["run", "--silent", "build"])
+        .current_dir(root)
+        .status()
+    {
+        Ok(s) if s.success() => {}
+        Ok(s) => println!(
+            "cargo:warning=`npm run build` failed ({s}): the SQL editor falls back to a plain textarea"
+        ),
+        Err(e) => println!(
+            "cargo:warning=npm is not available ({e}): the SQL editor falls back to a plain textarea"
+        ),
+    }
+}
+
+fn npm_ci(root: &Path) {
     let status = Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
         .current_dir(root)

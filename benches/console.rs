@@ -3,7 +3,10 @@
 //!    (release build, local sandbox backend) vs the same statement run
 //!    directly with sqlx in-process on the same sandbox: medians, overhead,
 //!    ratio (target overhead ≤ 1 ms);
-//! 2. load: 50 concurrent sessions (L1..L50, each its own connection) each
+//! 2. the editor's completion data, `GET /api/sandbox/schema`, on a sandbox
+//!    with 200 tables of 8 columns (target ≤ 20 ms), and the same catalog
+//!    reads in-process (`console::schema::read_with`) on the same sandbox;
+//! 3. load: 50 concurrent sessions (L1..L50, each its own connection) each
 //!    running a 1,000-row query in a loop for 30 s (`PGLAB_BENCH_SECS`):
 //!    requests, errors (must be 0), p50/p99 latency, server RSS.
 //!
@@ -179,9 +182,55 @@ async fn run() {
         direct.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     direct.sort_by(f64::total_cmp);
+
+    // 2. The schema endpoint with 200 tables.
+    let made = sql(
+        &http,
+        &base,
+        "T1",
+        "do $$ begin for i in 1..200 loop
+           execute format('create table if not exists schema_bench_%s (id int primary key, a text, b int, c date, d numeric, e jsonb, f bool, g bytea)', i);
+         end loop; end $$;",
+    )
+    .await
+    .unwrap();
+    assert!(made["failed_statement"].is_null(), "{made}");
+    let schema_n = 50;
+    let mut schema_http = Vec::with_capacity(schema_n);
+    for i in 0..schema_n + 5 {
+        let t = Instant::now();
+        let res = http
+            .get(format!("{base}/api/sandbox/schema"))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = res.json().await.unwrap();
+        let took = t.elapsed().as_secs_f64() * 1000.0;
+        assert_eq!(
+            body["schema"]["public"]["schema_bench_200"]
+                .as_array()
+                .map(Vec::len),
+            Some(8),
+            "{body}"
+        );
+        if i >= 5 {
+            schema_http.push(took);
+        }
+    }
+    schema_http.sort_by(f64::total_cmp);
+    let mut schema_direct = Vec::with_capacity(schema_n);
+    for _ in 0..schema_n {
+        let t = Instant::now();
+        let info = pglab::console::schema::read_with(&mut direct_conn)
+            .await
+            .unwrap();
+        schema_direct.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(info.relations.len() >= 200);
+    }
+    schema_direct.sort_by(f64::total_cmp);
     let _ = direct_conn.close().await;
 
-    // 2. Load: 50 sessions, a 1,000-row query each, in a loop.
+    // 3. Load: 50 sessions, a 1,000-row query each, in a loop.
     let setup = sql(
         &http,
         &base,
@@ -298,6 +347,23 @@ async fn run() {
         if mh - md <= 1.0 { "OK" } else { "OVER" }
     );
     println!("{:<52} {:>9.2} x", "ratio http / direct", mh / md);
+    let sh = percentile(&schema_http, 0.5);
+    println!(
+        "{:<52} {:>9.3} ms {}",
+        "GET /api/sandbox/schema, 200 tables: median (<= 20)",
+        sh,
+        if sh <= 20.0 { "OK" } else { "OVER" }
+    );
+    println!(
+        "{:<52} {:>9.3} ms",
+        "GET /api/sandbox/schema, 200 tables: p99",
+        percentile(&schema_http, 0.99)
+    );
+    println!(
+        "{:<52} {:>9.3} ms",
+        "schema catalog reads in-process: median",
+        percentile(&schema_direct, 0.5)
+    );
     println!(
         "{:<52} {:>12}",
         format!("load: {learners} sessions x 1,000-row query, {secs} s"),

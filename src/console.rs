@@ -2,7 +2,8 @@
 //! semantics, in named sessions (T1, T2...) that keep their connection.
 //!
 //! The pipeline of a run:
-//! 1. [`split`] cuts the script into statements and meta-commands, as psql does;
+//! 1. [`split`] cuts the script into statements and meta-commands, as psql does
+//!    ([`cursor`] finds the one under the editor's cursor for Shift+Enter);
 //! 2. [`session`] finds (or opens) the session's dedicated connection and runs
 //!    the items one at a time in a background task, stopping at the first
 //!    error (`ON_ERROR_STOP`) and tracking the transaction state;
@@ -10,14 +11,17 @@
 //!    builds its [`result::StatementResult`] (columns, capped rows, [`tag`],
 //!    [`notices`], errors); [`meta`] answers `\d` and friends;
 //! 4. [`plan_hook`] is where EXPLAIN output becomes a plan view;
-//! 5. [`history`] keeps what each learner ran, searchable.
+//! 5. [`history`] keeps what each learner ran, searchable; [`schema`] reads
+//!    the learner's own schema for the editor's completion.
 
+pub mod cursor;
 pub mod history;
 pub mod meta;
 pub mod notices;
 pub mod plan_hook;
 pub mod result;
 pub mod run;
+pub mod schema;
 pub mod session;
 pub mod split;
 pub mod tag;

@@ -287,6 +287,30 @@ async fn axe_finds_nothing_serious_on_any_page_in_either_theme() {
         .await;
     browser.wait_for(".con-pane .con-error").await;
     found.audit(&browser, "console").await;
+    // The same page with CodeMirror's search and replace panel open.
+    if browser
+        .js("return !!document.querySelector('.con-pane .cm-editor')")
+        .await
+        == true
+    {
+        browser
+            .js("const e = pglab.console.panes[0].editor; e.setValue('select * from t'); e.focus(); \
+                 document.querySelectorAll('.con-pane .cm-content')[0].dispatchEvent(new KeyboardEvent('keydown', {key: 'f', ctrlKey: true, bubbles: true, cancelable: true})); \
+                 return true")
+            .await;
+        browser.wait_for(".con-pane .cm-search").await;
+        found.audit(&browser, "console, editor panels").await;
+    }
+
+    browser
+        .client
+        .goto(&server.url("/sandbox/compose"))
+        .await
+        .unwrap();
+    browser
+        .wait_for("[data-compose-yaml] .cm-content, [data-compose-yaml] textarea")
+        .await;
+    found.audit(&browser, "compose file editor").await;
 
     browser.client.goto(&server.url("/terminal")).await.unwrap();
     browser.wait_for(".terminal-screen .xterm").await;

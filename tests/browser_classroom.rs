@@ -89,7 +89,9 @@ async fn learner_passes_a_check_and_the_instructor_sees_it_live() {
         .goto(&server.url("/sections/14-postgresql-production-labs"))
         .await
         .unwrap();
-    let editor = learner.wait_for(".con-pane textarea").await;
+    let editor = learner
+        .wait_for(".con-pane .cm-content, .con-pane textarea")
+        .await;
     editor.click().await.unwrap();
     editor
         .send_keys(

@@ -89,9 +89,9 @@ async fn console_page_runs_sql_and_shows_lock_waits() {
     // Ctrl+Enter in T1's editor: begin and update, left open.
     let type_and_run = |pane: usize, sql: &str| {
         format!(
-            "const ta = document.querySelectorAll('.con-pane')[{pane}].querySelector('textarea'); ta.value = {sql:?}; \
-             ta.dispatchEvent(new Event('input')); \
-             ta.dispatchEvent(new KeyboardEvent('keydown', {{key: 'Enter', ctrlKey: true, bubbles: true}}));"
+            "const p = document.querySelectorAll('.con-pane')[{pane}]; pglab.console.panes[{pane}].editor.setValue({sql:?}); \
+             (p.querySelector('.cm-content') || p.querySelector('textarea')) \
+               .dispatchEvent(new KeyboardEvent('keydown', {{key: 'Enter', ctrlKey: true, bubbles: true}}));"
         )
     };
     driver.js(&type_and_run(0, "create table acc (id int primary key, n int); insert into acc values (1, 0); begin; update acc set n = 1 where id = 1")).await;

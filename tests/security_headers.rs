@@ -75,8 +75,14 @@ async fn every_kind_of_response_carries_the_headers() {
         header(&lesson, "content-security-policy")
             .ends_with("style-src-elem 'self' 'unsafe-inline'")
     );
+    // The console's CodeMirror editor injects <style> elements: the same
+    // relaxation as the terminal, styles only.
     let console = http.get(server.url("/console")).send().await.unwrap();
-    assert!(!header(&console, "content-security-policy").contains("unsafe"));
+    let console_csp = header(&console, "content-security-policy");
+    assert!(console_csp.ends_with("style-src-elem 'self' 'unsafe-inline'"));
+    assert!(console_csp.contains("script-src 'self';"));
+    let home = http.get(server.url("/login")).send().await.unwrap();
+    assert!(!header(&home, "content-security-policy").contains("unsafe"));
 
     // A refused state-changing request (no CSRF token) still has them.
     let learner = signed_in_learner(&server, "hdr-learner").await;

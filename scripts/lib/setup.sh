@@ -55,6 +55,8 @@ ensure_sandbox_image() {
 ensure_npm_packages() {
   if [ -f package.json ]; then
     npm ci --no-audit --no-fund --loglevel=error
+    # The SQL editor's CodeMirror bundle (static/js/codemirror.js, git-ignored).
+    npm run --silent build
   else
     echo "no front-end packages"
   fi

@@ -17,7 +17,8 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::console::result::RunResult;
 use crate::console::session::{Progress, Run};
-use crate::console::{ConsoleError, history};
+use crate::console::{ConsoleError, cursor, history, schema};
+use crate::sandbox::SandboxState;
 use crate::web::{AppError, Learner};
 
 /// The body limit of `POST /api/sql`, the largest of any route. Bodies are
@@ -36,12 +37,70 @@ pub fn router(max_script_bytes: usize) -> Router<AppState> {
             "/api/sql",
             post(run_sql).layer(DefaultBodyLimit::max(body_limit)),
         )
+        .route(
+            "/api/sql/statement",
+            post(statement_at).layer(DefaultBodyLimit::max(body_limit)),
+        )
         .route("/api/runs/{run_id}", get(poll_run))
         .route("/api/sessions", get(list_sessions))
         .route("/api/sessions/{name}/cancel", post(cancel))
         .route("/api/sessions/{name}/notifications", get(notifications))
         .route("/api/sessions/{name}/close", post(close))
         .route("/api/history", get(search_history))
+        .route("/api/sandbox/schema", get(schema))
+}
+
+/// `GET /api/sandbox/schema`: the learner's own schema for completion, or an
+/// empty one (`running: false`) while their sandbox is not running: reading
+/// it never starts a sandbox.
+async fn schema(State(state): State<AppState>, learner: Learner) -> Result<Response, AppError> {
+    let status = state.sandbox.status(learner.id).await?;
+    if status.state != SandboxState::Running {
+        let empty = schema::SchemaInfo {
+            default_schema: "public".into(),
+            lab_files: schema::lab_files(&state.course),
+            ..Default::default()
+        };
+        return Ok(Json(empty).into_response());
+    }
+    let options = state.sandbox.start(learner.id).await?;
+    let mut info = schema::read(&options)
+        .await
+        .map_err(|e| AppError::Conflict(format!("reading your schema failed: {e}")))?;
+    info.lab_files = schema::lab_files(&state.course);
+    Ok(Json(info).into_response())
+}
+
+/// The body of `POST /api/sql/statement`.
+#[derive(Debug, Deserialize)]
+struct StatementRequest {
+    sql: String,
+    /// The cursor, in UTF-16 code units of `sql`.
+    cursor: usize,
+}
+
+/// `POST /api/sql/statement`: the statement under the cursor as the server's
+/// splitter cuts it (Shift+Enter), or `null` when the text has none. Runs
+/// nothing.
+async fn statement_at(
+    State(state): State<AppState>,
+    _learner: Learner,
+    body: Result<Json<StatementRequest>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let limit = state.console.config().max_script_bytes;
+    let Json(req) = match body {
+        Ok(body) => body,
+        Err(rejection) => return Ok(body_error(rejection, limit)),
+    };
+    if req.sql.len() > limit {
+        let message = format!("the script is over the console's limit of {limit} bytes");
+        return Ok((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(json!({ "error": message })),
+        )
+            .into_response());
+    }
+    Ok(Json(json!({ "statement": cursor::statement_at(&req.sql, req.cursor) })).into_response())
 }
 
 #[derive(Template, WebTemplate)]

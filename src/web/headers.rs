@@ -6,8 +6,9 @@
 //! The policy allows scripts, styles, images, fonts and connections from
 //! pglab's own origin only: no inline script, no `eval`, no inline `style`
 //! attribute. One exception, on the pages that can open the sandbox terminal
-//! (lessons, `/terminal`, an instructor's watch page): xterm.js renders with
-//! `<style>` elements it creates itself, so there `style-src-elem` also
+//! or the editor (lessons, `/terminal`, an instructor's watch page,
+//! `/console`, `/sandbox/compose`): xterm.js and CodeMirror render with
+//! `<style>` elements they create themselves, so there `style-src-elem` also
 //! allows inline style elements (still no inline script and no style
 //! attributes). `docs/security.md` states the policy.
 
@@ -122,12 +123,18 @@ impl SecurityHeaders {
 
     /// The policy for a request path.
     fn csp_for(&self, path: &str) -> &HeaderValue {
-        if opens_terminal(path) {
+        if opens_terminal(path) || opens_editor(path) {
             &self.csp_terminal
         } else {
             &self.csp
         }
     }
+}
+
+/// Whether the page at `path` has pglab's CodeMirror editor (lessons have it
+/// too, through their docked console).
+fn opens_editor(path: &str) -> bool {
+    path == "/console" || path == "/sandbox/compose"
 }
 
 /// Whether the page at `path` can open the sandbox terminal (xterm.js).
@@ -201,8 +208,16 @@ mod tests {
     #[test]
     fn strict_by_default_and_relaxed_only_for_terminal_styles() {
         let h = SecurityHeaders::new("", false).unwrap();
-        let csp = h.csp_for("/console").to_str().unwrap();
+        let csp = h.csp_for("/").to_str().unwrap();
         assert!(csp.contains("script-src 'self';"), "{csp}");
+        let editor = h.csp_for("/console").to_str().unwrap();
+        assert!(
+            editor.ends_with("style-src-elem 'self' 'unsafe-inline'"),
+            "{editor}"
+        );
+        assert!(!editor.contains("script-src 'self' 'unsafe"), "{editor}");
+        assert!(!h.csp_for("/api/sql").to_str().unwrap().contains("unsafe"));
+        assert_eq!(h.csp_for("/sandbox/compose"), h.csp_for("/console"));
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert!(!csp.contains("unsafe"), "{csp}");
         let term = h.csp_for("/sections/14-x").to_str().unwrap();

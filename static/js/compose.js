@@ -1,11 +1,19 @@
-// The compose file editor (templates/compose.html): loads the learner's file
-// from GET /api/sandbox/compose, saves it with PUT (a refused file shows the
+// The compose file editor (templates/compose.html), in pglab's editor
+// (static/js/editor.js: CodeMirror with a YAML mode, or the plain fallback):
+// loads the learner's file from GET /api/sandbox/compose, saves it with PUT (a refused file shows the
 // line and the reason, and nothing changes), and streams `up` / `reset`
 // progress (POST /api/sandbox/compose/up, text lines) into the output pane.
 (function () {
   const root = document.querySelector("[data-compose]");
   if (!root) return;
-  const yaml = root.querySelector("[data-compose-yaml]");
+  const host = root.querySelector("[data-compose-yaml]");
+  // Ctrl+Enter saves; a refused file marks its line.
+  const yaml = pglab.Editor(host, {
+    language: "yaml", label: "docker-compose.yml", placeholder: "", minLines: 16, maxLines: 30,
+    onRun: () => act("save"),
+  });
+  pglab.leaveOnEscapeTab(host);
+  pglab.compose = { editor: yaml };
   const stateLine = root.querySelector("[data-compose-state]");
   const errorLine = root.querySelector("[data-compose-error]");
   const output = root.querySelector("[data-compose-output]");
@@ -15,11 +23,16 @@
   function showError(message) {
     errorLine.textContent = message || "";
     errorLine.hidden = !message;
+    const line = /\bline (\d+)\b/.exec(message || "");
+    yaml.markLine(line ? +line[1] : null);
   }
 
-  async function load() {
+  // withText: put the saved file in the editor (on page load and after a
+  // reset); otherwise the learner's text stays, a refused one included, so
+  // the line an error names is the line they see.
+  async function load(withText) {
     const data = await pglab.api("GET", "/api/sandbox/compose");
-    yaml.value = data.yaml;
+    if (withText) yaml.setValue(data.yaml);
     const caps = data.caps;
     stateLine.textContent =
       (data.in_force === "compose" ? "Your compose file is in force." : "pglab's own settings are in force.") +
@@ -84,7 +97,7 @@
         output.textContent = "";
         await stream("/api/sandbox/compose/reset");
       }
-      await load();
+      await load(action === "reset");
     } catch (e) {
       showError(e.message);
     } finally {
@@ -93,5 +106,5 @@
   }
 
   buttons.forEach((b) => b.addEventListener("click", () => act(b.dataset.composeAction)));
-  load().catch((e) => showError(e.message));
+  load(true).catch((e) => showError(e.message));
 })();

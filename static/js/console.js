@@ -188,8 +188,9 @@
     const pane = { name, el, run, setTx, setDb, editor: null, closed: false };
     const editor = pglab.Editor(el.querySelector(".con-editor"), {
       placeholder: "-- " + name + ": type SQL, Ctrl+Enter to run",
+      label: "SQL editor " + name,
       onRun: (sql) => run(sql, null),
-      onRunPart: (sql) => run(sql, null),
+      onRunPart: runPart,
       onCancel: cancel,
       onSearch: openSearch,
     });
@@ -225,7 +226,23 @@
       results.innerHTML = parts.join("");
       announce.textContent = name + ": " + summary(res);
     }
-    async function run(sql, exercise, timeout) {
+    // Shift+Enter and "Run statement": the selection, or the statement under
+    // the cursor as the server's splitter cuts it (POST /api/sql/statement).
+    async function runPart(sel) {
+      if (busy) return;
+      if (sel.from !== sel.to) { run(sel.text, null, null, sel.from); return; }
+      const text = editor.value;
+      if (!text.trim()) return;
+      try {
+        const found = await pglab.api("POST", "/api/sql/statement", { sql: text, cursor: sel.from });
+        if (found.statement) run(found.statement.text, null, null, found.statement.from);
+      } catch (e) {
+        results.innerHTML = '<div class="con-error">' + esc(e.message) + "</div>";
+        announce.textContent = name + ": error: " + e.message;
+      }
+    }
+    // base: where `sql` starts in the editor's text (UTF-16 units), when known.
+    async function run(sql, exercise, timeout, base) {
       if (!sql.trim() || busy) return;
       editor.pushHistory(sql.trim());
       setBusy(true, "running…");
@@ -241,14 +258,31 @@
           res = await pglab.api("GET", "/api/runs/" + encodeURIComponent(res.run_id) + "?wait_ms=1500");
         }
         render(res);
-        // Progress badges and other listeners refresh after a run.
-        document.dispatchEvent(new CustomEvent("pglab:sql-done", { detail: { session: name, exercise: exercise || null, listening: !!res.listening } }));
+        markError(res, sql, base);
+        // Progress badges, the editor's schema, notifications and other listeners refresh after a run.
+        const schemaChanged = !pglab.mayChangeSchema || pglab.mayChangeSchema(sql);
+        document.dispatchEvent(new CustomEvent("pglab:sql-done", { detail: { session: name, exercise: exercise || null, schemaChanged, listening: !!res.listening } }));
       } catch (e) {
         results.innerHTML = '<div class="con-error">' + esc(e.message) + "</div>";
         announce.textContent = name + ": error: " + e.message;
       } finally {
         setBusy(false);
       }
+    }
+    // The failed statement's error position, marked in the editor: the run's
+    // script is found in the editor's text, the statement by its line in it.
+    function markError(res, sql, base) {
+      if (!editor.markError) return;
+      const st = res.failed_statement !== null && res.failed_statement !== undefined ? res.statements[res.failed_statement] : null;
+      if (!st || !st.error || !st.error.position) { editor.markError(null); return; }
+      const text = editor.value;
+      if (base === undefined || base === null || text.slice(base, base + sql.length) !== sql) base = text.indexOf(sql);
+      if (base < 0) return;
+      let lineStart = base;
+      for (let i = 1; i < st.line && lineStart >= 0; i++) lineStart = text.indexOf("\n", lineStart) + 1;
+      const at = text.indexOf(st.sql, Math.max(base, lineStart - 1));
+      if (at < 0) return;
+      editor.markError(at + Array.from(st.sql).slice(0, st.error.position - 1).join("").length);
     }
     async function cancel() {
       if (!busy) return;
@@ -282,7 +316,7 @@
       editor.focus();
     });
     el.querySelector(".con-run").addEventListener("click", () => run(editor.value, null));
-    el.querySelector(".con-run-part").addEventListener("click", () => run(editor.currentStatement(), null));
+    el.querySelector(".con-run-part").addEventListener("click", () => runPart(editor.selection()));
     cancelBtn.addEventListener("click", cancel);
     el.querySelector(".con-hist").addEventListener("click", openSearch);
     const closeBtn = el.querySelector(".con-close");

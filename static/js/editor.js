@@ -1,10 +1,18 @@
-// pglab's small SQL editor: a textarea over a highlighted <pre>, a line-number
-// gutter, and the console's keys. No dependency.
-//   const ed = pglab.Editor(parent, {onRun, onRunPart, onCancel, onSearch, history});
-//   ed.value / ed.setValue(text) / ed.focus() / ed.setHistory([...newest first])
-// Keys: Ctrl/Cmd+Enter runs all; Shift+Enter runs the selection or the
-// statement under the cursor; Up/Down at the first/last line walk history;
-// Ctrl+R searches history; Escape cancels; Tab indents.
+// pglab's editor (the console's panes, the lessons' docked pane, the compose
+// file): CodeMirror 6 (static/js/codemirror.js, bundled from npm by
+// `npm run build`) when the bundle loaded, else a textarea over a
+// highlighted <pre> with a line-number gutter and a note saying what is
+// missing. Both have the console's keys and the same API.
+//   const ed = pglab.Editor(parent, {language: "sql" | "yaml", label, placeholder,
+//                                    onRun(text), onRunPart({from, to, text}), onCancel, onSearch});
+//   ed.value / ed.setValue(text) / ed.focus() / ed.selection() / ed.setHistory([...newest first])
+//   ed.markError(offset, length) / ed.markLine(n)
+// Keys: Ctrl/Cmd+Enter runs all; Shift+Enter hands the selection (or the
+// cursor) to onRunPart, which asks the server's splitter for the statement
+// under the cursor; Up/Down at the first/last line walk history; Ctrl+R
+// searches history; Escape cancels; Tab indents. With CodeMirror also:
+// completion from the learner's schema, Ctrl+F search and replace, Ctrl+/
+// comment toggle, bracket matching, the page's light and dark themes.
 (function () {
   const pglab = (window.pglab = window.pglab || {});
 
@@ -52,69 +60,112 @@
     return out + esc(text.slice(last));
   };
 
-  // Statement ranges [start, end) like the server's splitter (quotes, dollar
-  // quotes, comments, parentheses), for "run the statement under the cursor".
-  pglab.statementRanges = function (text) {
-    const ranges = [];
-    let start = 0, depth = 0, i = 0;
-    const n = text.length;
-    while (i < n) {
-      const c = text[i], d = text[i + 1];
-      if (c === "-" && d === "-") { while (i < n && text[i] !== "\n") i++; continue; }
-      if (c === "/" && d === "*") {
-        let level = 0;
-        while (i < n) {
-          if (text[i] === "/" && text[i + 1] === "*") { level++; i += 2; }
-          else if (text[i] === "*" && text[i + 1] === "/") { level--; i += 2; if (!level) break; }
-          else i++;
-        }
-        continue;
-      }
-      if (c === "'" || c === '"') {
-        const bs = c === "'" && i > 0 && /[eE]/.test(text[i - 1]);
-        i++;
-        while (i < n) {
-          if (bs && text[i] === "\\") { i += 2; continue; }
-          if (text[i] === c) { if (text[i + 1] === c) { i += 2; continue; } i++; break; }
-          i++;
-        }
-        continue;
-      }
-      if (c === "$") {
-        const m = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i, i + 64));
-        if (m && !(i > 0 && /[A-Za-z0-9_$]/.test(text[i - 1]))) {
-          const close = text.indexOf(m[0], i + m[0].length);
-          i = close < 0 ? n : close + m[0].length;
-          continue;
-        }
-      }
-      if (c === "(") depth++;
-      else if (c === ")") depth = Math.max(0, depth - 1);
-      else if (c === ";" && depth === 0) { ranges.push([start, i + 1]); start = i + 1; }
-      else if (c === "\\" && /(^|\n)[ \t]*$/.test(text.slice(Math.max(0, i - 80), i))) {
-        let e = text.indexOf("\n", i); if (e < 0) e = n;
-        if (text.slice(start, i).trim()) ranges.push([start, i]);
-        ranges.push([i, e]); start = e; i = e; continue;
-      }
-      i++;
-    }
-    if (text.slice(start).trim()) ranges.push([start, n]);
-    return ranges.filter(([a, b]) => text.slice(a, b).replace(/;$/, "").trim());
+  // The learner's schema for completion, shared by every editor of the page:
+  // fetched on page load and after each run that may change it.
+  const editors = [];
+  let schemaInfo = null;
+  // Words of statements that may change the schema (a DO block or CALL may
+  // run DDL, a ROLLBACK undo it, \\i run a lab file), anywhere in the script.
+  const SCHEMA_CHANGING = /(^|[^a-z0-9_])(create|alter|drop|truncate|comment|grant|revoke|import|do|call|into|rollback|abort|restore|\\i|\\ir|\\include)([^a-z0-9_]|$)/i;
+  pglab.refreshSchema = async function () {
+    if (!window.pglabCM || !pglab.api) return;
+    try {
+      schemaInfo = await pglab.api("GET", "/api/sandbox/schema");
+      for (const ed of editors) ed.setSchema(schemaInfo);
+    } catch (_) { /* completion keeps the schema it had */ }
   };
+  pglab.mayChangeSchema = (sql) => SCHEMA_CHANGING.test(sql || "");
+  document.addEventListener("pglab:sql-done", (e) => {
+    if (!e.detail || e.detail.schemaChanged !== false) pglab.refreshSchema();
+  });
+  document.addEventListener("pglab:schema-changed", () => pglab.refreshSchema());
+  // A sandbox that (re)starts, is reset or restored: read its schema again.
+  let sandboxState = null;
+  document.addEventListener("pglab:sandbox-state", (e) => {
+    const now = e.detail && e.detail.state;
+    if (now === "running" && sandboxState !== null && sandboxState !== "running") pglab.refreshSchema();
+    sandboxState = now || null;
+  });
+
+  function codeMirrorEditor(parent, opts) {
+    const root = document.createElement("div");
+    root.className = "sqled sqled-cm";
+    parent.appendChild(root);
+    let history = opts.history || [];
+    let hIndex = -1;
+    let draft = "";
+    let walking = false;
+    let cm = null;
+    // Up walks to older entries (the cursor then at the start, so Up again
+    // goes on), Down to newer ones and back to the draft (cursor at the end).
+    function walkHistory(step) {
+      if (!history.length) return false;
+      if (hIndex === -1) draft = cm.value;
+      const next = hIndex + step;
+      if (next < -1 || next >= history.length) return false;
+      hIndex = next;
+      walking = true;
+      try { cm.setValue(hIndex === -1 ? draft : history[hIndex], step > 0); } finally { walking = false; }
+      return true;
+    }
+    cm = window.pglabCM.create(root, {
+      language: opts.language || "sql",
+      placeholder: opts.placeholder === undefined ? "select 1;" : opts.placeholder,
+      label: opts.label,
+      onRun: opts.onRun ? (text) => opts.onRun(text) : null,
+      onRunPart: opts.onRunPart ? () => opts.onRunPart(cm.selection()) : null,
+      onCancel: opts.onCancel || null,
+      onSearch: opts.onSearch || null,
+      onHistory: opts.onRun ? walkHistory : null,
+      onChange: () => { if (!walking) hIndex = -1; },
+    });
+    const api = {
+      root,
+      view: cm.view,
+      textarea: null,
+      get value() { return cm.value; },
+      setValue(text) { cm.setValue(text); },
+      focus() { cm.focus(); },
+      setHistory(list) { history = list; hIndex = -1; },
+      pushHistory(sql) { if (history[0] !== sql) history.unshift(sql); hIndex = -1; },
+      selection: () => cm.selection(),
+      setSchema: (info) => cm.setSchema(info),
+      // offset: 0-based UTF-16 offset in the editor's text, or null.
+      markError: (offset, length) => cm.markCaret(offset, length),
+      markLine: (number) => cm.markLine(number),
+    };
+    if ((opts.language || "sql") === "sql") {
+      editors.push(api);
+      if (schemaInfo) api.setSchema(schemaInfo);
+      else if (editors.length === 1) pglab.refreshSchema();
+    }
+    return api;
+  }
 
   pglab.Editor = function (parent, opts) {
     opts = opts || {};
+    if (window.pglabCM) return codeMirrorEditor(parent, opts);
+    if (!document.querySelector(".sqled-missing")) {
+      const note = document.createElement("p");
+      note.className = "sqled-missing muted";
+      note.textContent = "The editor bundle (static/js/codemirror.js) is missing, so this is a plain editor without " +
+        "completion, search and bracket matching: run `npm ci && npm run build` in pglab's folder " +
+        "(the build and scripts/test.sh do it).";
+      parent.appendChild(note);
+    }
     const root = document.createElement("div");
     root.className = "sqled";
     root.innerHTML =
       '<div class="sqled-gutter" aria-hidden="true"></div>' +
       '<div class="sqled-body"><pre class="sqled-hl" aria-hidden="true"></pre>' +
       '<textarea class="sqled-input" spellcheck="false" autocapitalize="off" autocomplete="off" ' +
-      'autocorrect="off" aria-label="SQL editor" placeholder="' + esc(opts.placeholder || "select 1;") + '"></textarea></div>';
+      'autocorrect="off" aria-label="' + esc(opts.label || "SQL editor") + '" placeholder="' +
+      esc(opts.placeholder === undefined ? "select 1;" : opts.placeholder) + '"></textarea></div>';
     parent.appendChild(root);
     const gutter = root.querySelector(".sqled-gutter");
     const hl = root.querySelector(".sqled-hl");
     const ta = root.querySelector(".sqled-input");
+    const sqlMode = (opts.language || "sql") === "sql";
     let history = opts.history || [];
     let hIndex = -1;
     let draft = "";
@@ -122,7 +173,7 @@
     function render() {
       const text = ta.value;
       // A trailing newline needs a character after it to take up a line.
-      hl.innerHTML = pglab.highlightSql(text) + "\n ";
+      hl.innerHTML = (sqlMode ? pglab.highlightSql(text) : esc(text)) + "\n ";
       const lines = text.split("\n").length;
       if (gutter.childElementCount !== lines) {
         let g = "";
@@ -138,16 +189,8 @@
       hl.scrollLeft = ta.scrollLeft;
       gutter.scrollTop = ta.scrollTop;
     }
-    function currentStatement() {
-      if (ta.selectionStart !== ta.selectionEnd) return ta.value.slice(ta.selectionStart, ta.selectionEnd);
-      const pos = ta.selectionStart;
-      const ranges = pglab.statementRanges(ta.value);
-      let pick = null;
-      for (const r of ranges) {
-        if (pos >= r[0] && pos <= r[1]) { pick = r; break; }
-        if (r[1] <= pos) pick = r;
-      }
-      return pick ? ta.value.slice(pick[0], pick[1]) : ta.value;
+    function selection() {
+      return { from: ta.selectionStart, to: ta.selectionEnd, text: ta.value.slice(ta.selectionStart, ta.selectionEnd) };
     }
     function walkHistory(step) {
       if (!history.length) return false;
@@ -163,8 +206,8 @@
     ta.addEventListener("scroll", syncScroll);
     ta.addEventListener("keydown", (e) => {
       const mod = e.ctrlKey || e.metaKey;
-      if (e.key === "Enter" && mod) { e.preventDefault(); opts.onRun && opts.onRun(ta.value); return; }
-      if (e.key === "Enter" && e.shiftKey) { e.preventDefault(); opts.onRunPart && opts.onRunPart(currentStatement()); return; }
+      if (e.key === "Enter" && mod && opts.onRun) { e.preventDefault(); opts.onRun(ta.value); return; }
+      if (e.key === "Enter" && e.shiftKey) { e.preventDefault(); opts.onRunPart && opts.onRunPart(selection()); return; }
       if (e.key === "Escape") { opts.onCancel && opts.onCancel(); return; }
       if ((e.key === "r" || e.key === "R") && e.ctrlKey) { e.preventDefault(); opts.onSearch && opts.onSearch(); return; }
       if (e.key === "Tab" && !mod && !e.shiftKey) {
@@ -174,6 +217,7 @@
         render();
         return;
       }
+      if (!opts.onRun) return;
       if (e.key === "ArrowUp" && !e.shiftKey && !mod && ta.selectionStart === ta.selectionEnd &&
           ta.value.lastIndexOf("\n", ta.selectionStart - 1) === -1) {
         if (walkHistory(1)) { e.preventDefault(); ta.setSelectionRange(0, 0); }
@@ -193,7 +237,20 @@
       focus() { ta.focus(); },
       setHistory(list) { history = list; hIndex = -1; },
       pushHistory(sql) { if (history[0] !== sql) history.unshift(sql); hIndex = -1; },
-      currentStatement,
+      selection,
+      setSchema() {},
+      markError(offset, length) {
+        if (offset === null || offset === undefined || offset < 0 || offset >= ta.value.length) return;
+        ta.focus();
+        ta.setSelectionRange(offset, offset + Math.max(1, length || 1));
+      },
+      markLine(number) {
+        const lines = ta.value.split("\n");
+        if (!number || number > lines.length) return;
+        const from = lines.slice(0, number - 1).reduce((n, l) => n + l.length + 1, 0);
+        ta.focus();
+        ta.setSelectionRange(from, from + lines[number - 1].length);
+      },
     };
     render();
     return api;

@@ -235,6 +235,7 @@
         } else { this.backupNote.textContent = e.message; button.disabled = false; return; }
       }
       button.disabled = false;
+      document.dispatchEvent(new CustomEvent("pglab:schema-changed"));
       this.backupNote.replaceChildren(el("span", {}, "Restored into " + answer.database + (answer.counts_match_labdb ? ": every table has labdb's row count." : ": some counts differ from labdb.")));
       const table = el("table", { class: "terminal-counts" });
       table.append(el("tr", {}, ""));

@@ -281,3 +281,40 @@ impl Drop for Browser {
             .status();
     }
 }
+
+impl Browser {
+    /// Creates learner `name` with the CLI and signs in through the real form.
+    pub async fn sign_in(&self, server: &super::TestServer, name: &str) {
+        let out = super::pglab()
+            .args([
+                "user",
+                "add",
+                name,
+                "--learner",
+                "--password",
+                "browser-password-1",
+                "--data-dir",
+            ])
+            .arg(&server.data_dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.client.goto(&server.url("/login")).await.unwrap();
+        self.wait_for("form.auth-form").await;
+        self.js(&format!(
+            "document.querySelector('input[name=username]').value = {name:?}; \
+             document.querySelector('input[name=password]').value = 'browser-password-1'; \
+             document.querySelector('form.auth-form').submit(); return true;"
+        ))
+        .await;
+        self.until(
+            "return !location.pathname.startsWith('/login') && document.readyState === 'complete'",
+            "signed in",
+        )
+        .await;
+    }
+}
