@@ -13,7 +13,6 @@ mod labs;
 mod support;
 
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -96,10 +95,8 @@ async fn schema_endpoint_answers_the_learners_own_schema() {
         [("x".into(), "integer".into())]
     );
 
-    // 200 tables of 8 columns: the time of the whole request, median of 15,
-    // each beside a request that only reads the sandbox's status (the same
-    // HTTP, session and store work, none of the schema's), so that a loaded
-    // machine and a debug build are measured against themselves.
+    // 200 tables of 8 columns all come back, with their columns (the
+    // endpoint's speed is the console benchmark's: `scripts/bench.sh console`).
     lab.sql(
         "T1",
         "do $$ begin for i in 1..200 loop
@@ -107,34 +104,14 @@ async fn schema_endpoint_answers_the_learners_own_schema() {
          end loop; end $$;",
     )
     .await;
-    let mut times = Vec::new();
-    let mut status = Vec::new();
-    for _ in 0..15 {
-        let began = Instant::now();
-        let s = lab.ok("GET", "/api/sandbox/schema").await;
-        times.push(began.elapsed());
-        assert_eq!(columns(&s, "public", "bench_200").len(), 8);
-        let began = Instant::now();
-        lab.ok("GET", "/api/sandbox").await;
-        status.push(began.elapsed());
+    let s = lab.ok("GET", "/api/sandbox/schema").await;
+    for i in [1, 100, 200] {
+        assert_eq!(
+            columns(&s, "public", &format!("bench_{i}")).len(),
+            8,
+            "bench_{i}"
+        );
     }
-    times.sort();
-    status.sort();
-    let (median, baseline) = (times[times.len() / 2], status[status.len() / 2]);
-    println!(
-        "schema endpoint, 201+ tables: median {:.1} ms, min {:.1} ms, max {:.1} ms; GET /api/sandbox beside it: median {:.1} ms",
-        median.as_secs_f64() * 1e3,
-        times[0].as_secs_f64() * 1e3,
-        times[times.len() - 1].as_secs_f64() * 1e3,
-        baseline.as_secs_f64() * 1e3
-    );
-    // The goal is 20 ms in a release build on an idle machine (cargo bench
-    // --bench console measures it); here, loosely: 200 ms, or ten status
-    // requests' time when the machine is so loaded that one takes over 20 ms.
-    assert!(
-        median < Duration::from_millis(200).max(baseline * 10),
-        "{times:?} (status: {status:?})"
-    );
 
     // A stopped sandbox is not started by it: an empty schema.
     lab.ok("POST", "/api/sandbox/stop").await;
