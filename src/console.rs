@@ -10,12 +10,15 @@
 //!    builds its [`result::StatementResult`] (columns, capped rows, [`tag`],
 //!    [`notices`], errors); [`meta`] answers `\d` and friends;
 //! 4. [`plan_hook`] is where EXPLAIN output becomes a plan view;
-//! 5. [`history`] keeps what each learner ran, searchable.
+//! 5. [`history`] keeps what each learner ran, searchable;
+//! 6. [`records`] writes a run's history, evidence and plans through the
+//!    store's writer and tells the answer when they are committed.
 
 pub mod history;
 pub mod meta;
 pub mod notices;
 pub mod plan_hook;
+pub mod records;
 pub mod result;
 pub mod run;
 pub mod session;
