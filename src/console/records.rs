@@ -92,9 +92,9 @@ impl Records {
         })
     }
 
-    /// Starts recording `run` and returns its receipt (also kept for
-    /// [`Records::receipt`] until [`Records::delivered`]).
-    pub fn start(&self, run: &Arc<Run>, info: RunInfo<'_>) -> Receipt {
+    /// Starts recording `run`; its receipt is kept for [`Records::receipt`]
+    /// until [`Records::delivered`].
+    pub fn start(&self, run: &Arc<Run>, info: RunInfo<'_>) {
         let (tx, rx) = watch::channel(Committed::default());
         let receipt = Receipt(rx);
         {
@@ -102,7 +102,7 @@ impl Records {
             if receipts.len() >= RECEIPTS_SWEPT_PAST {
                 receipts.retain(|_, (_, at)| at.elapsed() < RECEIPT_RETENTION);
             }
-            receipts.insert(run.id.clone(), (receipt.clone(), Instant::now()));
+            receipts.insert(run.id.clone(), (receipt, Instant::now()));
         }
         let entry = NewEntry::new(info.learner, info.session, info.script, info.exercise);
         let (store, hub, run) = (self.store.clone(), self.hub.clone(), run.clone());
@@ -140,7 +140,6 @@ impl Records {
             let (history, evidence) = tokio::join!(history, evidence);
             tx.send_modify(|c| c.all = Some(history && evidence));
         });
-        receipt
     }
 
     /// The receipt of a run whose answer was not delivered yet.
