@@ -1,14 +1,20 @@
 //! Console benchmark (prints a table; `cargo bench --bench console`):
 //! 1. `select 1` through `POST /api/sql` on a warm session of the real server
-//!    (release build, local sandbox backend) vs the same statement run
-//!    directly with sqlx in-process on the same sandbox: medians, overhead,
-//!    ratio (target overhead ≤ 1 ms);
+//!    (release build, local sandbox backend), interleaved with `GET /healthz`
+//!    on the same keep-alive client (the HTTP floor of the same server in
+//!    the same run), vs the same statement run directly with sqlx in-process
+//!    on the same sandbox: medians, the SQL path minus `/healthz` (target
+//!    ≤ 0.15 ms, issue #17), overhead over sqlx, ratio. The answer is only
+//!    sent once the run's history and evidence are committed (`saved`);
 //! 2. the editor's completion data, `GET /api/sandbox/schema`, on a sandbox
 //!    with 200 tables of 8 columns (target ≤ 20 ms), and the same catalog
 //!    reads in-process (`console::schema::read_with`) on the same sandbox;
 //! 3. load: 50 concurrent sessions (L1..L50, each its own connection) each
 //!    running a 1,000-row query in a loop for 30 s (`PGLAB_BENCH_SECS`):
-//!    requests, errors (must be 0), p50/p99 latency, server RSS.
+//!    requests, errors (must be 0), p50/p99 latency, server RSS, and the
+//!    store writer's figures from `/metrics` during the load: writes, their
+//!    p99 (queued → committed, histogram bucket bound; target ≤ 50 ms) and
+//!    jobs per batch.
 //!
 //! Until accounts exist every request is the development learner, so the 50
 //! "learners" are 50 sessions of one learner on one sandbox: the server does
@@ -29,6 +35,57 @@ use std::time::{Duration, Instant};
 use common::{ServerOptions, TestServer};
 use serde_json::{Value, json};
 use sqlx::Connection;
+
+const METRICS_SECRET: &str = "bench-metrics";
+
+/// The `/metrics` text of the server.
+async fn metrics(base: &str) -> String {
+    reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(METRICS_SECRET)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Cumulative buckets `(le, count)` of histogram `name`.
+fn buckets(metrics: &str, name: &str) -> Vec<(f64, f64)> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{name}_bucket{{le=\"")))
+        .filter_map(|rest| {
+            let (le, n) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, n.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// `(count, bound of quantile q)` of the observations between two scrapes.
+fn quantile_between(before: &str, after: &str, name: &str, q: f64) -> (f64, f64) {
+    let (b, a) = (buckets(before, name), buckets(after, name));
+    let delta: Vec<(f64, f64)> = a
+        .iter()
+        .map(|(le, n)| {
+            let was = b.iter().find(|(l, _)| l == le).map(|x| x.1).unwrap_or(0.0);
+            (*le, n - was)
+        })
+        .collect();
+    let count = delta.last().map(|d| d.1).unwrap_or(0.0);
+    let bound = delta
+        .iter()
+        .find(|(_, n)| *n >= count * q)
+        .map(|d| d.0)
+        .unwrap_or(f64::NAN);
+    (count, bound)
+}
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -94,7 +151,12 @@ async fn run() {
     let _clusters = support::LocalClusters(data.clone());
     let server = TestServer::start_with(ServerOptions {
         data_dir: Some(data.clone()),
-        extra_args: vec!["--console-max-sessions".into(), "60".into()],
+        extra_args: vec![
+            "--console-max-sessions".into(),
+            "60".into(),
+            "--metrics-secret".into(),
+            METRICS_SECRET.into(),
+        ],
         ..ServerOptions::default()
     });
     let base = server.base.clone();
@@ -149,13 +211,21 @@ async fn run() {
         sql(&http, &base, "T1", "select 1").await.unwrap();
     }
     let mut via_http = Vec::with_capacity(n);
+    let mut healthz = Vec::with_capacity(n);
     for _ in 0..n {
+        let t = Instant::now();
+        let res = http.get(format!("{base}/healthz")).send().await.unwrap();
+        assert!(res.status().is_success());
+        let _ = res.bytes().await.unwrap();
+        healthz.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
         let v = sql(&http, &base, "T1", "select 1").await.unwrap();
         via_http.push(t.elapsed().as_secs_f64() * 1000.0);
         assert!(v["statements"][0]["error"].is_null());
+        assert_eq!(v["saved"], true, "{v}");
     }
     via_http.sort_by(f64::total_cmp);
+    healthz.sort_by(f64::total_cmp);
 
     let config = support::config(&["--sandbox", "local", "--data-dir", data.to_str().unwrap()]);
     let store = support::store(&data).await;
@@ -260,6 +330,7 @@ async fn run() {
     for i in 1..=learners {
         let _ = sql(&http, &base, &format!("L{i}"), "select 1").await;
     }
+    let metrics_before = metrics(&base).await;
     let errors = Arc::new(AtomicU64::new(0));
     let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -308,9 +379,29 @@ async fn run() {
     }
     load.sort_by(f64::total_cmp);
     let peak_rss = sampler.await.unwrap();
+    let metrics_after = metrics(&base).await;
+    let (writes, write_p99) = quantile_between(
+        &metrics_before,
+        &metrics_after,
+        "pglab_store_write_seconds",
+        0.99,
+    );
+    let (batches, batch_p50) = quantile_between(
+        &metrics_before,
+        &metrics_after,
+        "pglab_store_batch_jobs",
+        0.5,
+    );
+    let (_, batch_p99) = quantile_between(
+        &metrics_before,
+        &metrics_after,
+        "pglab_store_batch_jobs",
+        0.99,
+    );
     let rss_after = rss_kib(server.pid());
 
     let (mh, md) = (percentile(&via_http, 0.5), percentile(&direct, 0.5));
+    let mz = percentile(&healthz, 0.5);
     println!();
     println!(
         "console benchmark (release, local sandbox backend, loopback; load average {})",
@@ -330,6 +421,16 @@ async fn run() {
         "{:<52} {:>9.3} ms",
         "select 1 via POST /api/sql: p99",
         percentile(&via_http, 0.99)
+    );
+    println!(
+        "{:<52} {:>9.3} ms",
+        "GET /healthz, same client, same run: median", mz
+    );
+    println!(
+        "{:<52} {:>9.3} ms {}",
+        "POST /api/sql median minus /healthz (target <= 0.15)",
+        mh - mz,
+        if mh - mz <= 0.15 { "OK" } else { "OVER" }
     );
     println!(
         "{:<52} {:>9.3} ms",
@@ -386,6 +487,21 @@ async fn run() {
         "{:<52} {:>9.1} ms",
         "  latency p99",
         percentile(&load, 0.99)
+    );
+    println!(
+        "{:<52} {:>12}",
+        "  store writes (history, evidence)", writes
+    );
+    println!(
+        "{:<52} {:>9.1} ms {}",
+        "  store write p99, queued -> committed (bucket bound)",
+        write_p99 * 1000.0,
+        if write_p99 <= 0.05 { "OK" } else { "OVER" }
+    );
+    println!(
+        "{:<52} {:>12}",
+        "  store batches; jobs per batch p50 / p99 (bound)",
+        format!("{batches}; {batch_p50} / {batch_p99}")
     );
     println!(
         "{:<52} {:>9.1} MiB",

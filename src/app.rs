@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::ServeConfig;
 use crate::console::Consoles;
+use crate::console::records::Records;
 use crate::course::Course;
 use crate::labs::Labs;
 use crate::progress::ProgressHub;
@@ -30,6 +31,9 @@ pub struct AppState {
     /// Learners' SQL console sessions and runs (each session holds a
     /// dedicated connection to the learner's sandbox).
     pub console: Arc<Consoles>,
+    /// What console runs leave in the store (history, evidence, plans),
+    /// written through the store's writer, and the receipts answers wait on.
+    pub records: Arc<Records>,
     /// The section 14 labs that act on a learner's sandbox from the server:
     /// production traffic (one background task per learner), the
     /// connections a leak holds (per learner, released on a timeout and

@@ -12,13 +12,16 @@
 //!    [`notices`], errors); [`meta`] answers `\d` and friends;
 //! 4. [`plan_hook`] is where EXPLAIN output becomes a plan view;
 //! 5. [`history`] keeps what each learner ran, searchable; [`schema`] reads
-//!    the learner's own schema for the editor's completion.
+//!    the learner's own schema for the editor's completion;
+//! 6. [`records`] writes a run's history, evidence and plans through the
+//!    store's writer and tells the answer when they are committed.
 
 pub mod cursor;
 pub mod history;
 pub mod meta;
 pub mod notices;
 pub mod plan_hook;
+pub mod records;
 pub mod result;
 pub mod run;
 pub mod schema;

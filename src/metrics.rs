@@ -13,6 +13,9 @@
 //! - [`sql_statements_run`]`(n)`: statements of learners' SQL sent to their
 //!   sandboxes; [`sql_error`]`()` for each that PostgreSQL rejected;
 //! - [`check_passed`]`()`: an exercise check that passed;
+//! - [`observe_store_write`]`(duration)`: one write of learners' activity,
+//!   from queued to committed (`store::writer`); [`observe_store_batch`]`(n)`
+//!   for each batch the writer committed;
 //! - [`csp_violation`]`()`: a browser reported a Content-Security-Policy
 //!   violation (`POST /api/csp-report`).
 //!
@@ -66,6 +69,8 @@ struct Metrics {
     sql_errors: Counter,
     checks_passed: Counter,
     csp_violations: Counter,
+    store_write: Histogram,
+    store_batch: Histogram,
 }
 
 fn http_latency_histogram() -> Histogram {
@@ -128,6 +133,22 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Content-Security-Policy violations reported by browsers",
         csp_violations.clone(),
     );
+    // A write is a fraction of a millisecond when the store keeps up; the
+    // goal is 50 ms at p99 under load.
+    let store_write = Histogram::new([
+        0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    ]);
+    registry.register(
+        "store_write_seconds",
+        "Writes of learners' activity (evidence, history, progress), queued to committed",
+        store_write.clone(),
+    );
+    let store_batch = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]);
+    registry.register(
+        "store_batch_jobs",
+        "Writes committed together in one transaction by the store's writer",
+        store_batch.clone(),
+    );
     let build = Family::<BuildLabels, Gauge>::default();
     build
         .get_or_create(&BuildLabels {
@@ -145,6 +166,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         sql_errors,
         checks_passed,
         csp_violations,
+        store_write,
+        store_batch,
     }
 });
 
@@ -186,6 +209,16 @@ pub fn check_passed() {
 /// Counts one Content-Security-Policy violation a browser reported.
 pub fn csp_violation() {
     METRICS.csp_violations.inc();
+}
+
+/// Records one store write, from queued to committed.
+pub fn observe_store_write(took: Duration) {
+    METRICS.store_write.observe(took.as_secs_f64());
+}
+
+/// Records one batch the store's writer committed, of `jobs` writes.
+pub fn observe_store_batch(jobs: usize) {
+    METRICS.store_batch.observe(jobs as f64);
 }
 
 /// Records one HTTP request. `route` must be a route template (bounded).

@@ -1,16 +1,21 @@
 //! Progress: what each learner did on each exercise, and what an instructor
 //! sees of it.
 //!
+//! - [`evidence`] owns the short trail of evidence kept per learner (its row
+//!   type and the queries that read it);
 //! - [`record`] writes activity (a statement run on an exercise's page) and
-//!   check results, and keeps a short trail of evidence per learner;
+//!   check results through the store's writer, and reads progress rows;
 //! - [`stuck`] decides who looks stuck (the same error three times, or active
-//!   for 20 minutes without passing anything);
+//!   for 20 minutes without passing anything), from evidence alone;
+//! - [`catalog`] lists the course's exercises (the matrix columns) and
+//!   finds one exercise's checks;
 //! - [`matrix`] builds the classroom's learners × exercises matrix and its CSV.
 //!
 //! Every change is also announced on the [`ProgressHub`], so the instructor's
 //! page updates live.
 
 pub mod catalog;
+pub mod evidence;
 pub mod matrix;
 pub mod record;
 pub mod stuck;

@@ -107,14 +107,17 @@ impl Application {
         let console = crate::console::Consoles::new(sandbox.clone(), config.console.clone());
         console.spawn_sweeper();
         let labs = crate::labs::Labs::new(sandbox.clone(), &config.labs);
+        let progress = crate::progress::ProgressHub::default();
+        let records = crate::console::records::Records::new(store.clone(), progress.clone());
         let state = AppState {
             config: Arc::new(config),
             store,
             course: Arc::new(course),
             sandbox,
             sandbox_logs: Default::default(),
-            progress: Default::default(),
+            progress,
             console,
+            records,
             labs,
             oidc,
         };

@@ -1,5 +1,14 @@
 //! The app's own store: one SQLite file under the data dir, created and
 //! migrated at start-up (`migrations/`). Nothing to install to run pglab.
+//!
+//! Reads go through the pool; learners' activity (evidence, history,
+//! progress, plans) is written by the one [`writer`] task in batches; the
+//! rest (accounts, sessions, sandboxes' records) writes through the pool, as
+//! rarely as those change. The WAL is checkpointed by a background task
+//! rather than by whichever commit crosses the threshold, so no learner's
+//! write waits for a checkpoint's copy and fsync.
+
+pub mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -14,7 +23,11 @@ use sqlx::sqlite::{
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    writer: writer::Writer,
 }
+
+/// How often the checkpointer looks at the WAL.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
 impl Store {
     /// Opens (creating if needed) and migrates the store at `path`.
@@ -29,19 +42,30 @@ impl Store {
             // which stalled learners' writes under load.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Checkpoints are the checkpointer's (below), never a commit's.
+            .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .context("opening SQLite")?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
             .context("migrating the store (is it from a newer pglab?)")?;
-        let store = Self { pool };
+        let writer = writer::Writer::start(&options)
+            .await
+            .context("opening the store's writer")?;
+        spawn_checkpointer(pool.clone());
+        let store = Self { pool, writer };
         store.instance_id().await?;
         Ok(store)
+    }
+
+    /// The writer of learners' activity (batched, acknowledged on commit).
+    pub fn writer(&self) -> &writer::Writer {
+        &self.writer
     }
 
     /// The pool, for modules that keep their own tables.
@@ -74,4 +98,27 @@ impl Store {
             .await?;
         Ok((id, "learner".to_string()))
     }
+}
+
+/// Copies the WAL back into the database every [`CHECKPOINT_EVERY`]
+/// (`PASSIVE`: it waits for nobody and nobody waits for it), so the WAL
+/// stays small without a commit ever paying for the copy. Ends with the
+/// pool.
+fn spawn_checkpointer(pool: SqlitePool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                break;
+            }
+            if let Err(err) = sqlx::raw_sql("pragma wal_checkpoint(passive)")
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(error = %err, "WAL checkpoint skipped");
+            }
+        }
+    });
 }

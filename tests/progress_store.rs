@@ -4,6 +4,7 @@
 //! progress, checks pass them for good, the matrix counts them, the hub
 //! announces changes, and evidence stays bounded.
 
+use pglab::progress::evidence;
 use pglab::progress::matrix::{self, ExerciseColumn, Member};
 use pglab::progress::record::{self, StatementRun};
 use pglab::progress::{ProgressHub, Status};
@@ -45,7 +46,7 @@ async fn statements_then_checks_move_an_exercise_through_its_states() {
     let pool = store.pool();
 
     record::record_statement(
-        pool,
+        &store,
         &hub,
         StatementRun {
             user_id: ann,
@@ -62,7 +63,7 @@ async fn statements_then_checks_move_an_exercise_through_its_states() {
 
     // A second statement on the same exercise announces nothing new.
     record::record_statement(
-        pool,
+        &store,
         &hub,
         StatementRun {
             user_id: ann,
@@ -77,7 +78,7 @@ async fn statements_then_checks_move_an_exercise_through_its_states() {
     assert!(events.try_recv().is_err());
 
     let status = record::record_check(
-        pool,
+        &store,
         &hub,
         ann,
         "14.B.2",
@@ -88,12 +89,12 @@ async fn statements_then_checks_move_an_exercise_through_its_states() {
     .await
     .unwrap();
     assert_eq!(status, Status::InProgress);
-    let status = record::record_check(pool, &hub, ann, "14.B.2", true, "all checks passed", 130)
+    let status = record::record_check(&store, &hub, ann, "14.B.2", true, "all checks passed", 130)
         .await
         .unwrap();
     assert_eq!(status, Status::Passed);
     // A later failure keeps the pass but counts the attempt.
-    let status = record::record_check(pool, &hub, ann, "14.B.2", false, "table dropped", 140)
+    let status = record::record_check(&store, &hub, ann, "14.B.2", false, "table dropped", 140)
         .await
         .unwrap();
     assert_eq!(status, Status::Passed);
@@ -106,7 +107,7 @@ async fn statements_then_checks_move_an_exercise_through_its_states() {
     assert_eq!(p.first_passed_at, Some(130));
     assert_eq!(p.last_check_message.as_deref(), Some("table dropped"));
 
-    let evidence = record::recent_evidence(pool, ann, 10).await.unwrap();
+    let evidence = evidence::recent_evidence(pool, ann, 10).await.unwrap();
     assert_eq!(evidence.len(), 5);
     assert_eq!(evidence[0].kind, "check");
     assert_eq!(evidence[3].sqlstate.as_deref(), Some("42P01"));
@@ -128,13 +129,13 @@ async fn the_matrix_counts_passes_and_flags_the_stuck() {
     let (ann, bob) = (members[0].user_id, members[1].user_id);
     let now = 10_000;
     for ex in ["14.B.1", "14.B.2"] {
-        record::record_check(pool, &hub, ann, ex, true, "ok", now - 50)
+        record::record_check(&store, &hub, ann, ex, true, "ok", now - 50)
             .await
             .unwrap();
     }
     for i in 0..3 {
         record::record_statement(
-            pool,
+            &store,
             &hub,
             StatementRun {
                 user_id: bob,
@@ -148,7 +149,7 @@ async fn the_matrix_counts_passes_and_flags_the_stuck() {
         .unwrap();
     }
     // Progress on an exercise that is not a column is ignored, not an error.
-    record::record_check(pool, &hub, members[2].user_id, "99.Z.9", true, "ok", now)
+    record::record_check(&store, &hub, members[2].user_id, "99.Z.9", true, "ok", now)
         .await
         .unwrap();
 
@@ -190,7 +191,7 @@ async fn evidence_stays_bounded_per_learner() {
     let hub = ProgressHub::default();
     for i in 0..260 {
         record::record_statement(
-            store.pool(),
+            &store,
             &hub,
             StatementRun {
                 user_id: members[0].user_id,
@@ -208,8 +209,101 @@ async fn evidence_stays_bounded_per_learner() {
         .await
         .unwrap();
     assert_eq!(kept, 200);
-    let newest = record::recent_evidence(store.pool(), members[0].user_id, 1)
+    let newest = evidence::recent_evidence(store.pool(), members[0].user_id, 1)
         .await
         .unwrap();
     assert_eq!(newest[0].sql.as_deref(), Some("select 259"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_error_three_times_flags_the_learner_and_a_success_clears_it() {
+    let (_dir, store, members) = store_with_users(&["ann"]).await;
+    let hub = ProgressHub::default();
+    let ann = members[0].user_id;
+    let run = |at: i64, error: Option<(&'static str, &'static str)>| StatementRun {
+        user_id: ann,
+        exercise: Some("14.B.2"),
+        sql: "select * from taks",
+        error,
+        at,
+    };
+    let missing = Some(("42P01", "relation \"taks\" does not exist"));
+    for at in [100, 110] {
+        record::record_statement(&store, &hub, run(at, missing))
+            .await
+            .unwrap();
+    }
+    let activity = record::activity(store.pool(), ann).await.unwrap().unwrap();
+    assert_eq!(activity.repeated_error, None, "two errors are not three");
+    record::record_statement(&store, &hub, run(120, missing))
+        .await
+        .unwrap();
+    let activity = record::activity(store.pool(), ann).await.unwrap().unwrap();
+    assert_eq!(
+        activity.repeated_error.as_deref(),
+        Some("relation \"taks\" does not exist")
+    );
+    assert_eq!(
+        (activity.working_since, activity.last_activity_at),
+        (100, 120)
+    );
+    record::record_statement(&store, &hub, run(130, None))
+        .await
+        .unwrap();
+    let activity = record::activity(store.pool(), ann).await.unwrap().unwrap();
+    assert_eq!(activity.repeated_error, None);
+    let progress = record::learner_progress(store.pool(), ann).await.unwrap();
+    assert_eq!(progress[0].statements, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_learners_statements_are_all_recorded() {
+    let names: Vec<String> = (0..20).map(|i| format!("l{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (_dir, store, members) = store_with_users(&refs).await;
+    let hub = ProgressHub::default();
+    let mut events = hub.subscribe();
+    let mut tasks = Vec::new();
+    for m in &members {
+        for i in 0..10 {
+            let (store, hub, user_id) = (store.clone(), hub.clone(), m.user_id);
+            tasks.push(tokio::spawn(async move {
+                record::record_statement(
+                    &store,
+                    &hub,
+                    StatementRun {
+                        user_id,
+                        exercise: Some("14.B.1"),
+                        sql: &format!("select {i}"),
+                        error: None,
+                        at: 1000 + i,
+                    },
+                )
+                .await
+                .unwrap();
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for m in &members {
+        let progress = record::learner_progress(store.pool(), m.user_id)
+            .await
+            .unwrap();
+        assert_eq!(progress[0].statements, 10, "{}", m.username);
+        assert_eq!(
+            evidence::recent_evidence(store.pool(), m.user_id, 50)
+                .await
+                .unwrap()
+                .len(),
+            10
+        );
+    }
+    // Each learner's exercise started once, however the writes were batched.
+    let mut started = 0;
+    while events.try_recv().is_ok() {
+        started += 1;
+    }
+    assert_eq!(started, members.len());
 }

@@ -1,10 +1,13 @@
 //! Each learner's console history, kept in the store (`console_history`):
-//! what they ran, in which session, for which exercise; searchable.
+//! what they ran, in which session, for which exercise; searchable. Written
+//! through the store's writer (`store::writer`), read through the pool.
 
 use serde::Serialize;
+use sqlx::SqliteConnection;
 
 use crate::sandbox::LearnerId;
 use crate::store::Store;
+use crate::store::writer::WriteError;
 
 /// Scripts larger than this are run but not kept in history.
 const MAX_KEPT: usize = 64 * 1024;
@@ -21,44 +24,79 @@ pub struct Entry {
     pub created_at: i64,
 }
 
-/// Records a script, unless it repeats the learner's last one.
+/// A script to keep, as a store job holds it.
+#[derive(Clone, Debug)]
+pub struct NewEntry {
+    pub learner: LearnerId,
+    pub session: String,
+    pub sql: String,
+    pub exercise: Option<String>,
+}
+
+impl NewEntry {
+    /// The entry for `sql`, or `None` when it is not kept (empty, or larger
+    /// than [`MAX_KEPT`]).
+    pub fn new(
+        learner: LearnerId,
+        session: &str,
+        sql: &str,
+        exercise: Option<&str>,
+    ) -> Option<Self> {
+        let sql = sql.trim();
+        (!sql.is_empty() && sql.len() <= MAX_KEPT).then(|| Self {
+            learner,
+            session: session.to_string(),
+            sql: sql.to_string(),
+            exercise: exercise.map(String::from),
+        })
+    }
+}
+
+/// Records a script through the store's writer, unless it repeats the
+/// learner's last one; returns once committed.
 pub async fn record(
     store: &Store,
     learner: LearnerId,
     session: &str,
     sql: &str,
     exercise: Option<&str>,
-) -> anyhow::Result<()> {
-    let sql = sql.trim();
-    if sql.is_empty() || sql.len() > MAX_KEPT {
+) -> Result<(), WriteError> {
+    let Some(entry) = NewEntry::new(learner, session, sql, exercise) else {
         return Ok(());
-    }
-    let last: Option<String> = sqlx::query_scalar(
-        "select sql from console_history where user_id = ? order by id desc limit 1",
-    )
-    .bind(learner)
-    .fetch_optional(store.pool())
-    .await?;
-    if last.as_deref() == Some(sql) {
-        return Ok(());
-    }
+    };
+    store
+        .writer()
+        .write(move |conn| {
+            let entry = entry.clone();
+            Box::pin(async move { apply(conn, &entry).await })
+        })
+        .await
+}
+
+/// Writes `entry` inside the caller's transaction, unless it repeats the
+/// learner's last script, and drops entries past the last [`KEEP`]: one
+/// store round trip.
+pub async fn apply(conn: &mut SqliteConnection, entry: &NewEntry) -> sqlx::Result<()> {
+    // Positional parameters: sqlx binds them in order across the two
+    // statements.
     sqlx::query(
-        "insert into console_history (user_id, session, sql, exercise) values (?, ?, ?, ?)",
+        "insert into console_history (user_id, session, sql, exercise)
+         select ?, ?, ?, ? where not exists (
+             select 1 from (select sql from console_history where user_id = ?
+                            order by id desc limit 1) where sql = ?);
+         delete from console_history where user_id = ? and id <=
+             (select id from console_history where user_id = ? order by id desc limit 1 offset ?);",
     )
-    .bind(learner)
-    .bind(session)
-    .bind(sql)
-    .bind(exercise)
-    .execute(store.pool())
-    .await?;
-    sqlx::query(
-        "delete from console_history where user_id = ? and id <= \
-         (select id from console_history where user_id = ? order by id desc limit 1 offset ?)",
-    )
-    .bind(learner)
-    .bind(learner)
+    .bind(entry.learner)
+    .bind(&entry.session)
+    .bind(&entry.sql)
+    .bind(entry.exercise.as_deref())
+    .bind(entry.learner)
+    .bind(&entry.sql)
+    .bind(entry.learner)
+    .bind(entry.learner)
     .bind(KEEP)
-    .execute(store.pool())
+    .execute(conn)
     .await?;
     Ok(())
 }

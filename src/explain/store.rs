@@ -3,7 +3,7 @@
 //! filters on the learner, so nobody reads another learner's plans.
 
 use serde::Serialize;
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::sandbox::LearnerId;
 
@@ -35,42 +35,73 @@ pub struct StoredPlan {
     pub total_ms: Option<f64>,
 }
 
-/// Keeps a plan the learner ran and drops their plans beyond the last
-/// [`KEEP`]. Returns the new plan's id. `json` is the `FORMAT JSON` output.
+/// A plan to keep, checked and measured, as a store job holds it.
+#[derive(Clone, Debug)]
+pub struct NewPlan {
+    learner: LearnerId,
+    sql: String,
+    json: String,
+    total_ms: Option<f64>,
+}
+
+impl NewPlan {
+    /// Checks the plan's size and reads its total time; `json` is the
+    /// `FORMAT JSON` output.
+    pub fn new(learner: LearnerId, sql: &str, json: &str) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            json.len() <= MAX_JSON_BYTES,
+            "plan too large to keep ({} bytes)",
+            json.len()
+        );
+        let total_ms = super::Plan::parse(json).ok().and_then(|p| {
+            p.execution_time
+                .or_else(|| p.root().fields.actual_total_time)
+        });
+        Ok(Self {
+            learner,
+            sql: sql.chars().take(MAX_SQL_CHARS).collect(),
+            json: json.to_string(),
+            total_ms,
+        })
+    }
+
+    /// Writes the plan inside the caller's transaction (the console's runs
+    /// do it through the store's writer) and drops the learner's plans
+    /// beyond the last [`KEEP`]. Returns the new plan's id.
+    pub async fn apply(&self, conn: &mut SqliteConnection) -> sqlx::Result<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "insert into plans (learner_id, sql, plan_json, total_ms) values (?, ?, ?, ?) returning id",
+        )
+        .bind(self.learner)
+        .bind(&self.sql)
+        .bind(&self.json)
+        .bind(self.total_ms)
+        .fetch_one(&mut *conn)
+        .await?;
+        sqlx::query(
+            "delete from plans where learner_id = ?1 and id not in
+               (select id from plans where learner_id = ?1 order by id desc limit ?2)",
+        )
+        .bind(self.learner)
+        .bind(KEEP)
+        .execute(&mut *conn)
+        .await?;
+        Ok(id)
+    }
+}
+
+/// Keeps a plan the learner ran in a transaction of its own (tools and
+/// tests; the console goes through the store's writer with [`NewPlan`]).
+/// Returns the new plan's id.
 pub async fn save_plan(
     pool: &SqlitePool,
     learner: LearnerId,
     sql: &str,
     json: &str,
 ) -> anyhow::Result<i64> {
-    anyhow::ensure!(
-        json.len() <= MAX_JSON_BYTES,
-        "plan too large to keep ({} bytes)",
-        json.len()
-    );
-    let total_ms = super::Plan::parse(json).ok().and_then(|p| {
-        p.execution_time
-            .or_else(|| p.root().fields.actual_total_time)
-    });
-    let sql: String = sql.chars().take(MAX_SQL_CHARS).collect();
+    let plan = NewPlan::new(learner, sql, json)?;
     let mut tx = pool.begin().await?;
-    let id: i64 = sqlx::query_scalar(
-        "insert into plans (learner_id, sql, plan_json, total_ms) values (?, ?, ?, ?) returning id",
-    )
-    .bind(learner)
-    .bind(&sql)
-    .bind(json)
-    .bind(total_ms)
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query(
-        "delete from plans where learner_id = ?1 and id not in
-           (select id from plans where learner_id = ?1 order by id desc limit ?2)",
-    )
-    .bind(learner)
-    .bind(KEEP)
-    .execute(&mut *tx)
-    .await?;
+    let id = plan.apply(&mut tx).await?;
     tx.commit().await?;
     Ok(id)
 }

@@ -1,14 +1,20 @@
-//! Writing and reading progress rows and the evidence trail (which also
-//! feeds the checks that judge a learner's own queries).
+//! Writing progress: statements and check results become evidence
+//! ([`super::evidence`]), exercise progress rows and the stuck rules'
+//! activity row ([`super::stuck`]), all through the store's writer
+//! (`store::writer`), announced on the hub once committed. Also reads
+//! progress rows.
+
+use std::sync::OnceLock;
 
 use serde::Serialize;
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
+use super::evidence::{EVIDENCE_KEPT, Evidence};
 use super::stuck::{Activity, same_error_three_times};
 use super::{ProgressEvent, ProgressHub, Status};
+use crate::store::Store;
+use crate::store::writer::WriteError;
 
-/// How many evidence rows a learner keeps; older ones are dropped.
-const EVIDENCE_KEPT: i64 = 200;
 /// Statements longer than this are cut in the evidence trail.
 const EVIDENCE_SQL_CHARS: usize = 2000;
 
@@ -36,20 +42,6 @@ impl From<String> for StoredStatus {
     }
 }
 
-/// A statement or a check, as the instructor sees it.
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
-pub struct Evidence {
-    pub id: i64,
-    pub user_id: i64,
-    pub exercise_id: Option<String>,
-    pub kind: String,
-    pub sql: Option<String>,
-    pub error: Option<String>,
-    pub sqlstate: Option<String>,
-    pub passed: Option<bool>,
-    pub created_at: i64,
-}
-
 /// A statement the learner ran; `exercise` is the exercise whose page it ran on.
 pub struct StatementRun<'a> {
     pub user_id: i64,
@@ -60,74 +52,206 @@ pub struct StatementRun<'a> {
     pub at: i64,
 }
 
-/// Records a statement: evidence always, and "in progress" on its exercise.
+/// [`apply_statement`]'s writes, put together once.
+static STATEMENT_WITH_EXERCISE: OnceLock<String> = OnceLock::new();
+static STATEMENT_ALONE: OnceLock<String> = OnceLock::new();
+
+/// [`StatementRun`] with its text owned and cut, as a store job keeps it.
+#[derive(Clone, Debug)]
+pub struct Statement {
+    pub user_id: i64,
+    pub exercise: Option<String>,
+    pub sql: String,
+    /// `(sqlstate, message)` when it failed.
+    pub error: Option<(String, String)>,
+    pub at: i64,
+}
+
+impl From<StatementRun<'_>> for Statement {
+    fn from(run: StatementRun<'_>) -> Self {
+        Self {
+            user_id: run.user_id,
+            exercise: run.exercise.map(String::from),
+            sql: run.sql.chars().take(EVIDENCE_SQL_CHARS).collect(),
+            error: run.error.map(|(s, m)| (s.to_string(), m.to_string())),
+            at: run.at,
+        }
+    }
+}
+
+/// Records a statement through the store's writer (see [`apply_statement`])
+/// and announces an exercise it started once that is committed.
 pub async fn record_statement(
-    pool: &SqlitePool,
+    store: &Store,
     hub: &ProgressHub,
     run: StatementRun<'_>,
-) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
-    let sql: String = run.sql.chars().take(EVIDENCE_SQL_CHARS).collect();
-    sqlx::query(
-        "insert into learner_evidence (user_id, exercise_id, kind, sql, error, sqlstate, created_at)
-         values (?, ?, 'statement', ?, ?, ?, ?)",
-    )
-    .bind(run.user_id)
-    .bind(run.exercise)
-    .bind(&sql)
-    .bind(run.error.map(|e| e.1))
-    .bind(run.error.map(|e| e.0))
-    .bind(run.at)
-    .execute(&mut *tx)
-    .await?;
-    let mut started = false;
-    if let Some(exercise) = run.exercise {
-        let before: Option<String> = sqlx::query_scalar(
-            "select status from exercise_progress where user_id = ? and exercise_id = ?",
-        )
-        .bind(run.user_id)
-        .bind(exercise)
-        .fetch_optional(&mut *tx)
+) -> Result<(), WriteError> {
+    let statement = Statement::from(run);
+    let event = store
+        .writer()
+        .write(move |conn| {
+            let statement = statement.clone();
+            Box::pin(async move { apply_statement(conn, &statement).await })
+        })
         .await?;
-        sqlx::query(
-            "insert into exercise_progress (user_id, exercise_id, status, statements, last_activity_at)
-             values (?, ?, 'in_progress', 1, ?)
-             on conflict (user_id, exercise_id) do update
-             set statements = statements + 1, last_activity_at = excluded.last_activity_at",
-        )
-        .bind(run.user_id)
-        .bind(exercise)
-        .bind(run.at)
-        .execute(&mut *tx)
-        .await?;
-        started = before.is_none();
-    }
-    refresh_activity(&mut tx, run.user_id, run.at, false).await?;
-    prune(&mut tx, run.user_id).await?;
-    tx.commit().await?;
-    if let (true, Some(exercise)) = (started, run.exercise) {
-        hub.publish(ProgressEvent {
-            user_id: run.user_id,
-            exercise_id: exercise.to_string(),
-            status: Status::InProgress,
-        });
+    if let Some(event) = event {
+        hub.publish(event);
     }
     Ok(())
 }
 
-/// Records a "Check my work" result. A pass is kept for good: a later failing
-/// check (say, after the learner dropped a table) does not undo it, but counts
-/// as an attempt and its message is kept.
+/// Writes a statement inside the caller's transaction: evidence always,
+/// "in progress" on its exercise, the stuck rules' activity row, and the
+/// trail pruned. Returns the event to announce once committed, when the
+/// statement started its exercise.
+///
+/// Two store round trips for a statement that ran (three for one that
+/// failed: the two statements before it decide "same error 3 times"): this
+/// runs for every statement a learner sends, so the reads are one query and
+/// the writes one multi-statement batch.
+pub async fn apply_statement(
+    conn: &mut SqliteConnection,
+    run: &Statement,
+) -> sqlx::Result<Option<ProgressEvent>> {
+    let (before, prev): (Option<String>, Option<Activity>) = {
+        let row: (Option<String>, Option<i64>, Option<i64>, Option<String>) = sqlx::query_as(
+            "select (select status from exercise_progress where user_id = ?1 and exercise_id = ?2),
+                    a.last_activity_at, a.working_since, a.repeated_error
+             from (select 1) left join learner_activity a on a.user_id = ?1",
+        )
+        .bind(run.user_id)
+        .bind(run.exercise.as_deref())
+        .fetch_one(&mut *conn)
+        .await?;
+        let prev = match (row.1, row.2) {
+            (Some(last_activity_at), Some(working_since)) => Some(Activity {
+                last_activity_at,
+                working_since,
+                repeated_error: row.3,
+            }),
+            _ => None,
+        };
+        (row.0, prev)
+    };
+    let repeated_error = match &run.error {
+        None => None,
+        Some((sqlstate, message)) => {
+            let mut last: Vec<Evidence> = vec![Evidence {
+                id: 0,
+                user_id: run.user_id,
+                exercise_id: run.exercise.clone(),
+                kind: "statement".into(),
+                sql: None,
+                error: Some(message.clone()),
+                sqlstate: Some(sqlstate.clone()),
+                passed: None,
+                created_at: run.at,
+            }];
+            last.extend(
+                sqlx::query_as::<_, Evidence>(
+                    "select id, user_id, exercise_id, kind, sql, error, sqlstate, passed, created_at
+                     from learner_evidence where user_id = ? and kind = 'statement'
+                     order by id desc limit 2",
+                )
+                .bind(run.user_id)
+                .fetch_all(&mut *conn)
+                .await?,
+            );
+            same_error_three_times(&last)
+        }
+    };
+    let next = Activity::after(prev.as_ref(), run.at, false, repeated_error);
+    // One multi-statement query. Its parameters are positional: sqlx binds
+    // them in order across the statements (numbered ones that a statement
+    // skips would shift the rest).
+    let evidence = "insert into learner_evidence
+            (user_id, exercise_id, kind, sql, error, sqlstate, created_at)
+         values (?, ?, 'statement', ?, ?, ?, ?);";
+    let progress = "insert into exercise_progress
+            (user_id, exercise_id, status, statements, last_activity_at)
+         values (?, ?, 'in_progress', 1, ?)
+         on conflict (user_id, exercise_id) do update
+         set statements = statements + 1, last_activity_at = excluded.last_activity_at;";
+    let activity = "insert into learner_activity
+            (user_id, last_activity_at, working_since, repeated_error)
+         values (?, ?, ?, ?)
+         on conflict (user_id) do update set last_activity_at = excluded.last_activity_at,
+             working_since = excluded.working_since, repeated_error = excluded.repeated_error;
+         delete from learner_evidence where user_id = ? and id <= coalesce(
+             (select id from learner_evidence where user_id = ? order by id desc limit 1 offset ?), 0);";
+    let writes = match &run.exercise {
+        Some(_) => {
+            STATEMENT_WITH_EXERCISE.get_or_init(|| format!("{evidence}{progress}{activity}"))
+        }
+        None => STATEMENT_ALONE.get_or_init(|| format!("{evidence}{activity}")),
+    };
+    let mut query = sqlx::query(writes.as_str())
+        .bind(run.user_id)
+        .bind(run.exercise.as_deref())
+        .bind(&run.sql)
+        .bind(run.error.as_ref().map(|e| e.1.as_str()))
+        .bind(run.error.as_ref().map(|e| e.0.as_str()))
+        .bind(run.at);
+    if let Some(exercise) = &run.exercise {
+        query = query.bind(run.user_id).bind(exercise).bind(run.at);
+    }
+    query
+        .bind(run.user_id)
+        .bind(run.at)
+        .bind(next.working_since)
+        .bind(&next.repeated_error)
+        .bind(run.user_id)
+        .bind(run.user_id)
+        .bind(EVIDENCE_KEPT)
+        .execute(&mut *conn)
+        .await?;
+    Ok(match (&run.exercise, before) {
+        (Some(exercise), None) => Some(ProgressEvent {
+            user_id: run.user_id,
+            exercise_id: exercise.clone(),
+            status: Status::InProgress,
+        }),
+        _ => None,
+    })
+}
+
+/// Records a "Check my work" result through the store's writer (see
+/// [`apply_check`]) and announces the exercise's status once committed.
 pub async fn record_check(
-    pool: &SqlitePool,
+    store: &Store,
     hub: &ProgressHub,
     user_id: i64,
     exercise: &str,
     passed: bool,
     message: &str,
     at: i64,
-) -> sqlx::Result<Status> {
-    let mut tx = pool.begin().await?;
+) -> Result<Status, WriteError> {
+    let (exercise, message) = (exercise.to_string(), message.to_string());
+    let event = store
+        .writer()
+        .write(move |conn| {
+            let (exercise, message) = (exercise.clone(), message.clone());
+            Box::pin(
+                async move { apply_check(conn, user_id, &exercise, passed, &message, at).await },
+            )
+        })
+        .await?;
+    let status = event.status;
+    hub.publish(event);
+    Ok(status)
+}
+
+/// Writes a check result inside the caller's transaction. A pass is kept
+/// for good: a later failing check (say, after the learner dropped a table)
+/// does not undo it, but counts as an attempt and its message is kept.
+pub async fn apply_check(
+    conn: &mut SqliteConnection,
+    user_id: i64,
+    exercise: &str,
+    passed: bool,
+    message: &str,
+    at: i64,
+) -> sqlx::Result<ProgressEvent> {
     sqlx::query(
         "insert into exercise_progress
              (user_id, exercise_id, status, attempts, first_passed_at, last_check_message, last_activity_at)
@@ -150,7 +274,7 @@ pub async fn record_check(
     .bind(passed)
     .bind(passed)
     .bind(at)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     sqlx::query(
         "insert into learner_evidence (user_id, exercise_id, kind, error, passed, created_at)
@@ -161,25 +285,22 @@ pub async fn record_check(
     .bind((!passed).then_some(message))
     .bind(passed)
     .bind(at)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     let status: String = sqlx::query_scalar(
         "select status from exercise_progress where user_id = ? and exercise_id = ?",
     )
     .bind(user_id)
     .bind(exercise)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    refresh_activity(&mut tx, user_id, at, passed).await?;
-    prune(&mut tx, user_id).await?;
-    tx.commit().await?;
-    let status = Status::parse(&status);
-    hub.publish(ProgressEvent {
+    refresh_activity(conn, user_id, at, passed).await?;
+    prune(conn, user_id).await?;
+    Ok(ProgressEvent {
         user_id,
         exercise_id: exercise.to_string(),
-        status,
-    });
-    Ok(status)
+        status: Status::parse(&status),
+    })
 }
 
 /// Updates what the stuck rules read (`learner_activity`) after new evidence.
@@ -253,43 +374,6 @@ pub async fn learner_progress(
          from exercise_progress where user_id = ? order by exercise_id",
     )
     .bind(user_id)
-    .fetch_all(pool)
-    .await
-}
-
-/// The statements the learner ran without an error, newest first, those run
-/// on `exercise`'s page before any other (what `learner_result` checks
-/// replay); at most `limit`.
-pub async fn recent_statements(
-    pool: &SqlitePool,
-    user_id: i64,
-    exercise: &str,
-    limit: i64,
-) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
-        "select sql from learner_evidence
-         where user_id = ? and kind = 'statement' and error is null and sql is not null
-         order by coalesce(exercise_id = ?, 0) desc, id desc limit ?",
-    )
-    .bind(user_id)
-    .bind(exercise)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}
-
-/// The learner's newest evidence first.
-pub async fn recent_evidence(
-    pool: &SqlitePool,
-    user_id: i64,
-    limit: i64,
-) -> sqlx::Result<Vec<Evidence>> {
-    sqlx::query_as(
-        "select id, user_id, exercise_id, kind, sql, error, sqlstate, passed, created_at
-         from learner_evidence where user_id = ? order by id desc limit ?",
-    )
-    .bind(user_id)
-    .bind(limit)
     .fetch_all(pool)
     .await
 }

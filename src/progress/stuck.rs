@@ -1,9 +1,10 @@
 //! Who looks stuck. [`Activity::from_evidence`] condenses a learner's recent
 //! evidence when they act (kept in `learner_activity`); [`stuck_reason`]
 //! judges it at read time, since "active for 20 minutes" depends on the
-//! clock. Both are pure, so the rules are unit-tested exactly.
+//! clock. Both are pure, so the rules are unit-tested exactly. This module
+//! reads evidence ([`super::evidence`]) but knows nothing of the store.
 
-use super::record::Evidence;
+use super::evidence::Evidence;
 
 /// A learner is active when they did something this recently (seconds).
 pub const ACTIVE_WITHIN: i64 = 5 * 60;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::console::records::RunInfo;
 use crate::console::result::RunResult;
 use crate::console::session::{Progress, Run};
 use crate::console::{ConsoleError, cursor, history, schema};
@@ -136,6 +137,10 @@ struct RunAnswer<'a> {
     #[serde(flatten)]
     result: Option<&'a RunResult>,
     progress: Option<Progress>,
+    /// The run is in the learner's history (and, once done, its statements
+    /// in their evidence and progress): committed to the store before this
+    /// answer was sent.
+    saved: bool,
 }
 
 impl From<ConsoleError> for AppError {
@@ -171,9 +176,17 @@ async fn answer(state: &AppState, run: &Run, wait: Duration) -> Response {
         Some(_) => None,
         None => Some(state.console.progress(run).await),
     };
+    // Only what has committed is claimed saved: a finished run waits for
+    // its evidence, a running one for its history entry.
+    let saved = match (&result, state.records.receipt(&run.id)) {
+        (Some(_), Some(receipt)) => receipt.all().await,
+        (None, Some(receipt)) => receipt.history().await,
+        (_, None) => false,
+    };
     if result.is_some() {
         // Delivered: the result need not stay in memory.
         state.console.forget(&run.id);
+        state.records.delivered(&run.id);
     }
     let body = RunAnswer {
         status: if result.is_some() { "done" } else { "running" },
@@ -181,6 +194,7 @@ async fn answer(state: &AppState, run: &Run, wait: Duration) -> Response {
         session: &run.session,
         result: result.as_deref(),
         progress,
+        saved,
     };
     // The backend itself is down (e.g. the Docker engine stopped): nothing
     // the learner's SQL did, so an HTTP 503 with the reason as `error`, and
@@ -221,69 +235,19 @@ async fn run_sql(
         }
         Err(err) => return Err(err.into()),
     };
-    // History and progress are written beside the run, off the answer's path.
-    let (store, hub, session, exercise, finished) = (
-        state.store.clone(),
-        state.progress.clone(),
-        req.session.clone(),
-        req.exercise.clone(),
-        run.clone(),
+    // History, evidence and progress are written by the run's recorder
+    // (it outlives this request); the answer waits for their commit.
+    state.records.start(
+        &run,
+        RunInfo {
+            learner: learner.id,
+            session: &req.session,
+            script: &req.sql,
+            exercise: req.exercise.as_deref(),
+        },
     );
-    let script = req.sql;
-    tokio::spawn(async move {
-        if let Err(err) =
-            history::record(&store, learner.id, &session, &script, exercise.as_deref()).await
-        {
-            tracing::warn!(error = %err, "could not record console history");
-        }
-        // A statement may wait on a lock for long: progress is recorded when
-        // the run ends, however long that takes (runs end by timeout at worst).
-        if let Some(result) = finished.wait(Duration::from_secs(24 * 3600)).await {
-            record_progress(&store, &hub, learner.id, exercise.as_deref(), &result).await;
-        }
-    });
     let wait = Duration::from_millis(state.console.config().wait_ms);
     Ok(answer(&state, &run, wait).await)
-}
-
-/// Each statement of a finished run marks its exercise in progress and goes
-/// into the learner's evidence trail (the instructor sees errors there);
-/// EXPLAIN plans are kept for plan compare.
-async fn record_progress(
-    store: &crate::store::Store,
-    hub: &crate::progress::ProgressHub,
-    user_id: i64,
-    exercise: Option<&str>,
-    result: &crate::console::result::RunResult,
-) {
-    use crate::progress::record::{StatementRun, record_statement};
-    crate::metrics::sql_statements_run(result.statements.len() as u64);
-    for statement in &result.statements {
-        if statement.error.is_some() {
-            crate::metrics::sql_error();
-        }
-        let error = statement
-            .error
-            .as_ref()
-            .map(|e| (e.sqlstate.as_str(), e.message.as_str()));
-        let run = StatementRun {
-            user_id,
-            exercise,
-            sql: &statement.sql,
-            error,
-            at: crate::progress::now(),
-        };
-        if let Err(err) = record_statement(store.pool(), hub, run).await {
-            tracing::warn!(error = %err, "could not record progress");
-            return;
-        }
-        if let Some(json) = &statement.plan_json
-            && let Err(err) =
-                crate::explain::store::save_plan(store.pool(), user_id, &statement.sql, json).await
-        {
-            tracing::warn!(error = %err, "could not keep the plan");
-        }
-    }
 }
 
 #[derive(Deserialize)]

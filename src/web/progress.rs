@@ -24,8 +24,9 @@ use crate::auth::audit::{self, Action, Entry};
 use crate::course::checks::{CheckContext, CheckResult, run_checks};
 use crate::course::sandbox_check::SandboxFacts;
 use crate::progress::catalog::{self, CatalogError};
+use crate::progress::evidence::{self, Evidence};
 use crate::progress::matrix::{self, ExerciseColumn, Matrix, Member};
-use crate::progress::record::{self, Evidence, ExerciseProgress};
+use crate::progress::record::{self, ExerciseProgress};
 use crate::progress::{Status, now};
 use crate::sandbox::SandboxStatus;
 use crate::web::AppError;
@@ -82,7 +83,7 @@ async fn check_exercise(
         .map_err(|e| AppError::Unavailable(format!("cannot connect to your sandbox: {e}")))?;
     // Checks that judge the learner's own queries replay their evidence.
     let recent = if checks.uses_learner_queries() {
-        record::recent_statements(state.store.pool(), learner.id, &id, 200).await?
+        evidence::recent_statements(state.store.pool(), learner.id, &id, 200).await?
     } else {
         Vec::new()
     };
@@ -110,7 +111,7 @@ async fn check_exercise(
         crate::metrics::check_passed();
     }
     let status = record::record_check(
-        state.store.pool(),
+        &state.store,
         &state.progress,
         learner.id,
         &id,
@@ -118,7 +119,8 @@ async fn check_exercise(
         &outcome.message,
         now(),
     )
-    .await?;
+    .await
+    .map_err(|e| AppError::Internal(e.into()))?;
     Ok(Json(CheckAnswer {
         exercise: id,
         passed: outcome.passed,
@@ -431,7 +433,7 @@ async fn learner_detail(state: &AppState, user: i64) -> Result<LearnerDetail, Ap
             .fetch_optional(state.store.pool())
             .await?;
     let username = username.ok_or_else(|| AppError::NotFound("no such learner".into()))?;
-    let evidence = record::recent_evidence(state.store.pool(), user, 50).await?;
+    let evidence = evidence::recent_evidence(state.store.pool(), user, 50).await?;
     let sandbox = tokio::time::timeout(Duration::from_secs(3), state.sandbox.status(user))
         .await
         .ok()

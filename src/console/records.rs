@@ -1,0 +1,223 @@
+//! What a console run leaves in the store, and when the learner may be told
+//! it is saved.
+//!
+//! Each run gets a recorder task (it outlives the request, so a learner who
+//! closes the tab still leaves their evidence): it writes the script to the
+//! learner's [`history`](super::history) at once, and when the run ends, each
+//! statement's evidence and progress (`progress::record`) and its EXPLAIN
+//! plans (`explain::store`), all through the store's writer, which commits
+//! them in batches. The [`Receipt`] says what has committed: `POST /api/sql`
+//! and `GET /api/runs/{id}` wait on it so that an answer saying `"saved":
+//! true` is only sent once what it stands for is on disk, and a learner who
+//! runs a query and presses "Check my work" finds it in their evidence.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::history::{self, NewEntry};
+use super::result::RunResult;
+use super::session::Run;
+use crate::explain::store::NewPlan;
+use crate::progress::ProgressHub;
+use crate::progress::record::{Statement, StatementRun, apply_statement};
+use crate::sandbox::LearnerId;
+use crate::store::Store;
+
+/// Longest an answer waits for the store before saying `"saved": false`.
+const SAVE_WAIT: Duration = Duration::from_secs(10);
+/// Receipts of runs whose answer was never delivered are dropped after this.
+const RECEIPT_RETENTION: Duration = Duration::from_secs(15 * 60);
+/// Receipts kept before old ones are swept.
+const RECEIPTS_SWEPT_PAST: usize = 4096;
+
+/// What of a run has been committed so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Committed {
+    /// The history entry: `Some(saved)` once its write ended.
+    history: Option<bool>,
+    /// Everything (history, evidence, plans): `Some(saved)` once the run
+    /// ended and its writes ended.
+    all: Option<bool>,
+}
+
+/// Tells when a run's records have committed.
+#[derive(Clone, Debug)]
+pub struct Receipt(watch::Receiver<Committed>);
+
+impl Receipt {
+    /// Waits until the history entry is written; whether it was saved.
+    pub async fn history(&self) -> bool {
+        self.wait(|c| c.history).await
+    }
+
+    /// Waits until everything of the finished run is written; whether all
+    /// of it was saved.
+    pub async fn all(&self) -> bool {
+        self.wait(|c| c.all).await
+    }
+
+    async fn wait(&self, field: impl Fn(&Committed) -> Option<bool>) -> bool {
+        let mut rx = self.0.clone();
+        match tokio::time::timeout(SAVE_WAIT, rx.wait_for(|c| field(c).is_some())).await {
+            Ok(Ok(c)) => field(&c).unwrap_or(false),
+            _ => false,
+        }
+    }
+}
+
+/// Starts runs' recorders and keeps their receipts until delivered.
+pub struct Records {
+    store: Store,
+    hub: ProgressHub,
+    receipts: Mutex<HashMap<String, (Receipt, Instant)>>,
+}
+
+/// A run to record: whose, where, what.
+pub struct RunInfo<'a> {
+    pub learner: LearnerId,
+    pub session: &'a str,
+    pub script: &'a str,
+    pub exercise: Option<&'a str>,
+}
+
+impl Records {
+    pub fn new(store: Store, hub: ProgressHub) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            hub,
+            receipts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Starts recording `run`; its receipt is kept for [`Records::receipt`]
+    /// until [`Records::delivered`].
+    pub fn start(&self, run: &Arc<Run>, info: RunInfo<'_>) {
+        let (tx, rx) = watch::channel(Committed::default());
+        let receipt = Receipt(rx);
+        {
+            let mut receipts = self.receipts.lock().unwrap_or_else(|p| p.into_inner());
+            if receipts.len() >= RECEIPTS_SWEPT_PAST {
+                receipts.retain(|_, (_, at)| at.elapsed() < RECEIPT_RETENTION);
+            }
+            receipts.insert(run.id.clone(), (receipt, Instant::now()));
+        }
+        let entry = NewEntry::new(info.learner, info.session, info.script, info.exercise);
+        let (store, hub, run) = (self.store.clone(), self.hub.clone(), run.clone());
+        let (learner, exercise) = (info.learner, info.exercise.map(String::from));
+        tokio::spawn(async move {
+            let history = async {
+                let saved = match entry {
+                    None => true,
+                    Some(entry) => {
+                        let saved = store
+                            .writer()
+                            .write(move |conn| {
+                                let entry = entry.clone();
+                                Box::pin(async move { history::apply(conn, &entry).await })
+                            })
+                            .await;
+                        if let Err(err) = &saved {
+                            tracing::warn!(error = %err, "could not record console history");
+                        }
+                        saved.is_ok()
+                    }
+                };
+                tx.send_modify(|c| c.history = Some(saved));
+                saved
+            };
+            // A statement may wait on a lock for long: progress is recorded
+            // when the run ends, however long that takes (runs end by
+            // timeout at worst).
+            let evidence = async {
+                match run.wait(Duration::from_secs(24 * 3600)).await {
+                    Some(result) => record_run(&store, &hub, learner, exercise, &result).await,
+                    None => false,
+                }
+            };
+            let (history, evidence) = tokio::join!(history, evidence);
+            tx.send_modify(|c| c.all = Some(history && evidence));
+        });
+    }
+
+    /// The receipt of a run whose answer was not delivered yet.
+    pub fn receipt(&self, run_id: &str) -> Option<Receipt> {
+        let receipts = self.receipts.lock().unwrap_or_else(|p| p.into_inner());
+        receipts.get(run_id).map(|(r, _)| r.clone())
+    }
+
+    /// Forgets a receipt once the run's final answer was delivered.
+    pub fn delivered(&self, run_id: &str) {
+        let mut receipts = self.receipts.lock().unwrap_or_else(|p| p.into_inner());
+        receipts.remove(run_id);
+    }
+}
+
+/// Each statement of a finished run marks its exercise in progress and goes
+/// into the learner's evidence trail (the instructor sees errors there);
+/// EXPLAIN plans are kept for plan compare. One store job, so one run's
+/// records commit together; whether they were saved.
+async fn record_run(
+    store: &Store,
+    hub: &ProgressHub,
+    user_id: LearnerId,
+    exercise: Option<String>,
+    result: &RunResult,
+) -> bool {
+    crate::metrics::sql_statements_run(result.statements.len() as u64);
+    let at = crate::progress::now();
+    let mut statements = Vec::with_capacity(result.statements.len());
+    let mut plans = Vec::new();
+    for statement in &result.statements {
+        if statement.error.is_some() {
+            crate::metrics::sql_error();
+        }
+        statements.push(Statement::from(StatementRun {
+            user_id,
+            exercise: exercise.as_deref(),
+            sql: &statement.sql,
+            error: statement
+                .error
+                .as_ref()
+                .map(|e| (e.sqlstate.as_str(), e.message.as_str())),
+            at,
+        }));
+        if let Some(json) = &statement.plan_json {
+            match NewPlan::new(user_id, &statement.sql, json) {
+                Ok(plan) => plans.push(plan),
+                Err(err) => tracing::warn!(error = %err, "could not keep the plan"),
+            }
+        }
+    }
+    let (statements, plans) = (Arc::new(statements), Arc::new(plans));
+    let written = store
+        .writer()
+        .write(move |conn| {
+            let (statements, plans) = (statements.clone(), plans.clone());
+            Box::pin(async move {
+                let mut events = Vec::new();
+                for statement in statements.iter() {
+                    events.extend(apply_statement(conn, statement).await?);
+                }
+                for plan in plans.iter() {
+                    plan.apply(conn).await?;
+                }
+                Ok(events)
+            })
+        })
+        .await;
+    match written {
+        Ok(events) => {
+            for event in events {
+                hub.publish(event);
+            }
+            true
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "could not record progress");
+            false
+        }
+    }
+}
