@@ -199,6 +199,26 @@ const TABLE: &[Row] = &[
         [401, 200, 409, 409, 409],
     ),
     same("GET", "/api/sandbox/dumps", [401, 200, 200, 200, 200]),
+    // The editor's completion data: an empty schema while no sandbox runs.
+    same("GET", "/api/sandbox/schema", [401, 200, 200, 200, 200]),
+    row(
+        "POST",
+        "/api/sql/statement",
+        "/api/sql/statement",
+        Some(r#"{"sql":"select 1; select 2","cursor":3}"#),
+        [401, 200, 200, 200, 200],
+    ),
+    // OpenID Connect is off here: its routes answer 404 to everyone.
+    same("GET", "/auth/oidc/start", [404, 404, 404, 404, 404]),
+    same("GET", "/auth/oidc/callback", [404, 404, 404, 404, 404]),
+    same("GET", "/auth/oidc/join", [404, 404, 404, 404, 404]),
+    row(
+        "POST",
+        "/auth/oidc/join",
+        "/auth/oidc/join",
+        Some("join_code=NOTACODE"),
+        [404, 404, 404, 404, 404],
+    ),
     same("GET", "/api/sandbox/compose", [401, 200, 200, 200, 200]),
     row(
         "PUT",

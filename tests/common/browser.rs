@@ -55,6 +55,8 @@ impl Browser {
         });
         let caps = caps.as_object().unwrap().clone();
         let url = format!("http://127.0.0.1:{port}");
+        // Two crypto providers are compiled in (see Cargo.toml): say which.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut last_err = None;
         for _ in 0..100 {
             match ClientBuilder::rustls()

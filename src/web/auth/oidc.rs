@@ -273,10 +273,21 @@ async fn join_submit(
     State(state): State<AppState>,
     Extension(CsrfToken(csrf)): Extension<CsrfToken>,
     headers: HeaderMap,
-    Form(form): Form<JoinForm>,
+    form: Result<Form<JoinForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    // Off: 404 whatever the body, as for a route that does not exist.
     let Some(oidc) = enabled(&state) else {
         return crate::web::pages::not_found_response();
+    };
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => {
+            return (
+                rejection.status(),
+                format!("the join form could not be read: {}", rejection.body_text()),
+            )
+                .into_response();
+        }
     };
     let key = cookies::get(&headers, cookies::OIDC_JOIN).unwrap_or_default();
     let browser = cookies::get(&headers, cookies::OIDC);
