@@ -674,6 +674,38 @@ mod tests {
     }
 
     #[test]
+    fn arguments_interpolate_variables_outside_quotes() {
+        let vars: super::super::vars::Vars = [("a", "1 2"), ("d", r"b\s")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let c = parse_with(
+            "\\echo :a x:a :'a' :\"a\" ':a' \":a\" :nope :{?a} :'d'",
+            &vars,
+        );
+        assert_eq!(
+            c.args,
+            [
+                "1 2",
+                "x1 2",
+                "'1 2'",
+                "\"1 2\"",
+                ":a",
+                "\":a\"",
+                ":nope",
+                "TRUE",
+                r" E'b\\s'"
+            ]
+        );
+        assert!(is_include("\\i scripts/a.sql"));
+        assert!(is_include("\\ir a.sql"));
+        assert!(!is_include("\\if"));
+        assert!(is_gset_or_gexec("\\gset p_"));
+        assert!(is_gset_or_gexec("\\gexec"));
+        assert!(!is_gset_or_gexec("\\g"));
+    }
+
+    #[test]
     fn connect_arguments_like_psql() {
         assert!(is_connect("\\c labdb"));
         assert!(is_connect("\\connect"));
