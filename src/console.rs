@@ -28,6 +28,7 @@ pub mod schema;
 pub mod session;
 pub mod split;
 pub mod tag;
+pub mod vars;
 
 use clap::Args;
 

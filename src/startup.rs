@@ -105,6 +105,9 @@ impl Application {
             .await
             .map_err(|e| StartupError::Sandbox(format!("{e:#}")))?;
         let console = crate::console::Consoles::new(sandbox.clone(), config.console.clone());
+        console.set_lab_files(
+            crate::sandbox::labfiles::LabFiles::collect(&config.content_dir).texts(),
+        );
         console.spawn_sweeper();
         let labs = crate::labs::Labs::new(sandbox.clone(), &config.labs);
         let progress = crate::progress::ProgressHub::default();

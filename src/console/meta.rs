@@ -40,6 +40,9 @@ pub struct Settings {
     /// The last server error of the session and the statement that got it,
     /// for `\errverbose`.
     pub last_error: Option<(String, SqlError)>,
+    /// psql variables (`\set`), interpolated in later statements and
+    /// meta-command arguments.
+    pub vars: super::vars::Vars,
 }
 
 impl Settings {
@@ -78,7 +81,12 @@ Meta-commands supported in the pglab console:
   \\pset null [STRING]    set the string printed in place of a NULL value
   \\encoding              show the client encoding
   \\errverbose            show the most recent error in maximal verbosity
-  \\echo [-n] [STRING]    write a string
+  \\echo [-n] [STRING]    write a string (:NAME, :'NAME', :\"NAME\" interpolate variables)
+  \\set [NAME [VALUE]]    set a variable, or list them all
+  \\unset NAME            unset a variable
+  \\gset [PREFIX]         run the query, storing its one row's columns in variables
+  \\gexec                 run the query, then run each value of its result as a statement
+  \\i FILE, \\ir FILE      run a lab file of the lesson (e.g. \\i scripts/schema.sql)
   \\conninfo              display information about the current connection
   \\c[onnect] [DBNAME]    connect to another database of your own server
   \\?                     this help
@@ -128,6 +136,69 @@ pub fn connect_target(line: &str, user: &str) -> Result<Option<String>, String> 
         return Err("\\c: the database name is empty".into());
     }
     Ok(args.into_iter().next().filter(|d| d != "-"))
+}
+
+/// Whether `line` is `\i FILE` / `\ir FILE`, which the session runs.
+pub fn is_include(line: &str) -> bool {
+    matches!(
+        parse(line.trim()).name.as_str(),
+        "i" | "include" | "ir" | "include_relative"
+    )
+}
+
+/// Whether `line` is `\gset [PREFIX]` or `\gexec`, which the session runs
+/// with the query before it.
+pub fn is_gset_or_gexec(line: &str) -> bool {
+    matches!(parse(line.trim()).name.as_str(), "gset" | "gexec")
+}
+
+/// Runs `sql` (for `\gset`, `\gexec`): column names and every row as
+/// text, uncapped; or the failed statement's result and whether the
+/// connection was lost.
+pub async fn fetch_named(
+    c: &mut Conn,
+    sql: &str,
+) -> Result<(Vec<String>, Rows), (StatementResult, bool)> {
+    use sqlx::Column as _;
+    let mut names = Vec::new();
+    let mut out = Vec::new();
+    let mut stream = sqlx::raw_sql(sql).fetch(&mut c.conn);
+    loop {
+        match stream.try_next().await {
+            Ok(Some(row)) => {
+                if names.is_empty() {
+                    names = row.columns().iter().map(|c| c.name().to_string()).collect();
+                }
+                out.push(
+                    (0..row.len())
+                        .map(|i| {
+                            let raw = row.try_get_raw(i).ok()?;
+                            if raw.is_null() {
+                                return None;
+                            }
+                            Some(
+                                String::from_utf8_lossy(raw.as_bytes().unwrap_or_default())
+                                    .into_owned(),
+                            )
+                        })
+                        .collect(),
+                );
+            }
+            Ok(None) => return Ok((names, out)),
+            Err(e) => {
+                let (error, lost) = map_error(e);
+                return Err((
+                    StatementResult {
+                        sql: sql.to_string(),
+                        kind: "statement",
+                        error: Some(error),
+                        ..StatementResult::default()
+                    },
+                    lost,
+                ));
+            }
+        }
+    }
 }
 
 /// Values as text, by row; `None` is NULL.
@@ -225,6 +296,11 @@ pub struct Cmd {
 }
 
 impl Cmd {
+    /// Argument `i`, as psql's scanner read it.
+    pub fn arg_text(&self, i: usize) -> Option<&str> {
+        self.arg(i)
+    }
+
     fn arg(&self, i: usize) -> Option<&str> {
         self.args.get(i).map(String::as_str)
     }
@@ -232,6 +308,12 @@ impl Cmd {
 
 /// Splits a meta-command line like psql's argument scanner does.
 pub fn parse(line: &str) -> Cmd {
+    parse_with(line, &super::vars::Vars::new())
+}
+
+/// [`parse`], with `:name`, `:'name'`, `:"name"` and `:{?name}` outside
+/// quotes replaced by the variables' values, as psql does in arguments.
+pub fn parse_with(line: &str, vars: &super::vars::Vars) -> Cmd {
     let body = line.strip_prefix('\\').unwrap_or(line);
     let end = body
         .find(|c: char| c.is_whitespace() || c == '\\')
@@ -241,30 +323,39 @@ pub fn parse(line: &str) -> Cmd {
     Cmd {
         plus: name.contains('+'),
         system: name.len() > 1 && name[1..].contains('S'),
-        args: split_args(&rest),
+        args: split_args(&rest, vars),
         name,
         rest,
         db: None,
     }
 }
 
-fn split_args(s: &str) -> Vec<String> {
+fn split_args(s: &str, vars: &super::vars::Vars) -> Vec<String> {
     let mut out = Vec::new();
-    let mut chars = s.chars().peekable();
+    let mut i = 0usize;
+    let next = |i: usize| s[i..].chars().next();
     loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
+        while next(i).is_some_and(char::is_whitespace) {
+            i += next(i).map_or(0, char::len_utf8);
         }
-        if chars.peek().is_none() {
+        if i >= s.len() {
             break;
         }
         let mut arg = String::new();
         let mut in_double = false;
-        while let Some(&ch) = chars.peek() {
+        while let Some(ch) = next(i) {
             if ch.is_whitespace() && !in_double {
                 break;
             }
-            chars.next();
+            if ch == ':'
+                && !in_double
+                && let Some((text, len)) = super::vars::reference(s, i, vars)
+            {
+                arg.push_str(&text);
+                i += len;
+                continue;
+            }
+            i += ch.len_utf8();
             match ch {
                 '"' => {
                     in_double = !in_double;
@@ -272,22 +363,26 @@ fn split_args(s: &str) -> Vec<String> {
                 }
                 '\'' if !in_double => {
                     // A quoted string: '' is a quote, backslash escapes.
-                    while let Some(q) = chars.next() {
+                    while let Some(q) = next(i) {
+                        i += q.len_utf8();
                         match q {
-                            '\'' if chars.peek() == Some(&'\'') => {
-                                chars.next();
+                            '\'' if next(i) == Some('\'') => {
+                                i += 1;
                                 arg.push('\'');
                             }
                             '\'' => break,
-                            '\\' => match chars.next() {
-                                Some('n') => arg.push('\n'),
-                                Some('t') => arg.push('\t'),
-                                Some('r') => arg.push('\r'),
-                                Some('b') => arg.push('\u{8}'),
-                                Some('f') => arg.push('\u{c}'),
-                                Some(other) => arg.push(other),
-                                None => {}
-                            },
+                            '\\' => {
+                                let Some(e) = next(i) else { break };
+                                i += e.len_utf8();
+                                arg.push(match e {
+                                    'n' => '\n',
+                                    't' => '\t',
+                                    'r' => '\r',
+                                    'b' => '\u{8}',
+                                    'f' => '\u{c}',
+                                    other => other,
+                                });
+                            }
                             other => arg.push(other),
                         }
                     }
@@ -316,7 +411,7 @@ async fn run_meta_inner(
     settings: &mut Settings,
     _limits: &Limits,
 ) -> StatementResult {
-    let mut cmd = parse(line.trim());
+    let mut cmd = parse_with(line.trim(), &settings.vars);
     let mut result = dispatch(c, &mut cmd, settings).await.result;
     result.sql = line.to_string();
     result.kind = "meta";
@@ -372,6 +467,19 @@ async fn dispatch(c: &mut Conn, cmd: &mut Cmd, settings: &mut Settings) -> MetaO
             return MetaOut::text(args.join(" "));
         }
         "pset" => return pset(settings, cmd),
+        "set" => return set(c, settings, cmd).await,
+        "unset" => {
+            return match cmd.arg(0) {
+                None => meta_error("\\unset: missing required argument".into()),
+                // psql checks no name here: an invalid one is never set.
+                Some(name) => {
+                    settings.vars.remove(name);
+                    MetaOut {
+                        result: StatementResult::default(),
+                    }
+                }
+            };
+        }
         "sf" => return source::function(c, &cmd.rest, cmd.plus).await,
         "sv" => return source::view(c, &cmd.rest, cmd.plus).await,
         "l" | "list" => return lists::databases(c, cmd).await,
@@ -431,6 +539,62 @@ fn expanded(settings: &mut Settings, arg: Option<&str>) -> String {
     };
     settings.expanded_auto = false;
     format!("Expanded display is {}.", on_off(settings.expanded))
+}
+
+/// psql's own variables as the console has them (`\set` lists them with
+/// the learner's); the console always stops at the first error.
+const BUILTIN_VARS: &[(&str, &str)] = &[
+    ("AUTOCOMMIT", "on"),
+    ("COMP_KEYWORD_CASE", "preserve-upper"),
+    ("ECHO", "none"),
+    ("ECHO_HIDDEN", "off"),
+    ("ENCODING", "UTF8"),
+    ("FETCH_COUNT", "0"),
+    ("HIDE_TABLEAM", "off"),
+    ("HIDE_TOAST_COMPRESSION", "off"),
+    ("HISTCONTROL", "none"),
+    ("HISTSIZE", "500"),
+    ("IGNOREEOF", "0"),
+    ("ON_ERROR_ROLLBACK", "off"),
+    ("ON_ERROR_STOP", "on"),
+    ("PROMPT1", "%/%R%x%# "),
+    ("PROMPT2", "%/%R%x%# "),
+    ("PROMPT3", ">> "),
+    ("QUIET", "off"),
+    ("SHOW_ALL_RESULTS", "on"),
+    ("SHOW_CONTEXT", "errors"),
+    ("SINGLELINE", "off"),
+    ("SINGLESTEP", "off"),
+    ("VERBOSITY", "default"),
+];
+
+/// `\set` (list), `\set NAME [VALUE...]` (the values joined without
+/// spaces, as psql does).
+async fn set(c: &mut Conn, settings: &mut Settings, cmd: &Cmd) -> MetaOut {
+    let Some(name) = cmd.arg(0) else {
+        let mut all: std::collections::BTreeMap<String, String> = BUILTIN_VARS
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+        if let Ok(rows) = fetch(c, "select current_database(), current_user").await
+            && let Some(row) = rows.into_iter().next()
+        {
+            for (k, v) in ["DBNAME", "USER"].into_iter().zip(row) {
+                all.insert(k.into(), v.unwrap_or_default());
+            }
+        }
+        all.extend(settings.vars.clone());
+        let lines: Vec<String> = all.iter().map(|(k, v)| format!("{k} = '{v}'")).collect();
+        return MetaOut::text(lines.join("\n"));
+    };
+    if !super::vars::valid_name(name) {
+        return meta_error(format!("invalid variable name: \"{name}\""));
+    }
+    let value: String = cmd.args[1..].concat();
+    settings.vars.insert(name.to_string(), value);
+    MetaOut {
+        result: StatementResult::default(),
+    }
 }
 
 fn pset(settings: &mut Settings, cmd: &Cmd) -> MetaOut {
@@ -507,6 +671,38 @@ mod tests {
         assert_eq!(d_letters("dS+").as_deref(), Some(""));
         assert_eq!(d_letters("dti").as_deref(), Some("ti"));
         assert_eq!(d_letters("echo"), None);
+    }
+
+    #[test]
+    fn arguments_interpolate_variables_outside_quotes() {
+        let vars: super::super::vars::Vars = [("a", "1 2"), ("d", r"b\s")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let c = parse_with(
+            "\\echo :a x:a :'a' :\"a\" ':a' \":a\" :nope :{?a} :'d'",
+            &vars,
+        );
+        assert_eq!(
+            c.args,
+            [
+                "1 2",
+                "x1 2",
+                "'1 2'",
+                "\"1 2\"",
+                ":a",
+                "\":a\"",
+                ":nope",
+                "TRUE",
+                r" E'b\\s'"
+            ]
+        );
+        assert!(is_include("\\i scripts/a.sql"));
+        assert!(is_include("\\ir a.sql"));
+        assert!(!is_include("\\if"));
+        assert!(is_gset_or_gexec("\\gset p_"));
+        assert!(is_gset_or_gexec("\\gexec"));
+        assert!(!is_gset_or_gexec("\\g"));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! Sessions idle longer than the configured time are closed (the server rolls
 //! back what they left open).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,7 +30,7 @@ use super::meta::{self, Settings};
 use super::plan_hook;
 use super::result::{RunResult, StatementResult, TxState};
 use super::run::{Conn, Limits};
-use super::split::{ItemKind, Lexer, split_with};
+use super::split::{Item, ItemKind, Lexer, split_with};
 use super::tag::{self, TxEffect};
 use crate::sandbox::{LearnerId, Provisioner, SandboxError};
 
@@ -162,6 +162,24 @@ pub struct Consoles {
     config: ConsoleConfig,
     learners: Mutex<HashMap<LearnerId, Arc<LearnerConsole>>>,
     runs: Mutex<HashMap<String, Arc<Run>>>,
+    /// The course's lab files (path relative to the content dir → text),
+    /// the only files `\i` reads.
+    lab_files: Mutex<Arc<BTreeMap<String, String>>>,
+}
+
+/// Most nested `\i`, as a guard against a file that includes itself.
+const MAX_INCLUDE_DEPTH: usize = 16;
+/// Most statements one `\gexec` runs.
+pub const MAX_GEXEC: usize = 10_000;
+
+/// An item still to run that did not come from the script's lexer: a lab
+/// file's (`\i`) or a `\gexec` value (`raw`: sent as is, no interpolation).
+struct Queued {
+    item: Item,
+    depth: usize,
+    /// The lab file it comes from, for `\ir`.
+    file: Option<String>,
+    raw: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -186,7 +204,14 @@ impl Consoles {
             config,
             learners: Mutex::new(HashMap::new()),
             runs: Mutex::new(HashMap::new()),
+            lab_files: Mutex::new(Arc::new(BTreeMap::new())),
         })
+    }
+
+    /// The lab files `\i FILE` and `\ir FILE` can read (path relative to
+    /// the content dir → text); nothing else of the server's is reachable.
+    pub fn set_lab_files(&self, files: impl IntoIterator<Item = (String, String)>) {
+        *lock(&self.lab_files) = Arc::new(files.into_iter().collect());
     }
 
     /// The settings in force.
@@ -449,20 +474,131 @@ impl Consoles {
             // the statements before it left it.
             let mut lexer = Lexer::new(script);
             let mut i = 0usize;
+            let mut queue: VecDeque<Queued> = VecDeque::new();
+            // psql's previous query buffer, which a lone `\gset` re-sends.
+            let mut last_sql: Option<String> = None;
+            let lab_files = lock(&self.lab_files).clone();
             loop {
                 if *lock(&session.state) != TxState::Failed {
                     conn.refresh_std_strings().await;
                 }
-                let Some(item) = lexer.next_item(conn.std_strings) else {
-                    break;
+                let (item, depth, file, raw) = match queue.pop_front() {
+                    Some(q) => (q.item, q.depth, q.file, q.raw),
+                    None => match lexer.next_item(conn.std_strings) {
+                        Some(item) => (item, 0, None, false),
+                        None => break,
+                    },
                 };
                 run.current.store(i, Ordering::Relaxed);
                 if run.cancel_requested.load(Ordering::Relaxed) {
-                    out.skipped = 1 + lexer.count_rest(conn.std_strings);
+                    out.skipped = 1 + queue.len() + lexer.count_rest(conn.std_strings);
                     break;
                 }
                 let state = *lock(&session.state);
+                // A query ended by `\gset` or `\gexec` runs with it.
+                if item.kind == ItemKind::Statement && !raw && !item.text.ends_with(';') {
+                    let next = match queue.front() {
+                        Some(q) => Some(q.item.clone()),
+                        None => lexer.clone().next_item(conn.std_strings),
+                    };
+                    if next.is_some_and(|n| {
+                        n.kind == ItemKind::Meta && meta::is_gset_or_gexec(&n.text)
+                    }) {
+                        last_sql = Some(super::vars::interpolate(
+                            &item.text,
+                            &settings.vars,
+                            conn.std_strings,
+                        ));
+                        continue;
+                    }
+                }
                 let mut result = match item.kind {
+                    ItemKind::Meta if meta::is_include(&item.text) => {
+                        match include(
+                            &lab_files,
+                            &item.text,
+                            &settings.vars,
+                            depth,
+                            file.as_deref(),
+                        ) {
+                            Ok((path, text)) => {
+                                let items = split_with(&text, conn.std_strings);
+                                for (n, mut inc) in items.into_iter().enumerate() {
+                                    inc.offset = item.offset;
+                                    inc.char_offset = item.char_offset;
+                                    inc.line = item.line;
+                                    queue.insert(
+                                        n,
+                                        Queued {
+                                            item: inc,
+                                            depth: depth + 1,
+                                            file: Some(path.clone()),
+                                            raw: false,
+                                        },
+                                    );
+                                }
+                                meta_result(&item.text, None)
+                            }
+                            Err(message) => meta_result(&item.text, Some(message)),
+                        }
+                    }
+                    ItemKind::Meta if meta::is_gset_or_gexec(&item.text) => {
+                        let cmd = meta::parse_with(item.text.trim(), &settings.vars);
+                        match last_sql.clone() {
+                            None => meta_result(
+                                &item.text,
+                                Some(format!("\\{}: there is no query to run", cmd.name)),
+                            ),
+                            Some(sql) => {
+                                let fetched = meta::fetch_named(conn, &sql).await;
+                                let failed = fetched.is_err();
+                                *lock(&session.state) = next_state(state, &sql, failed);
+                                match fetched {
+                                    Err((mut r, is_lost)) => {
+                                        lost = is_lost;
+                                        r.sql = sql;
+                                        r
+                                    }
+                                    Ok((names, rows)) if cmd.name == "gset" => meta_result(
+                                        &item.text,
+                                        gset(&mut settings.vars, cmd.arg_text(0), &names, rows)
+                                            .err(),
+                                    ),
+                                    Ok((_, rows)) => {
+                                        let values: Vec<String> =
+                                            rows.into_iter().flatten().flatten().collect();
+                                        if values.len() > MAX_GEXEC {
+                                            meta_result(
+                                                &item.text,
+                                                Some(format!(
+                                                    "\\gexec: the query returned {} statements to run; the console runs at most {MAX_GEXEC} per \\gexec (none was run)",
+                                                    values.len()
+                                                )),
+                                            )
+                                        } else {
+                                            for (n, v) in values.into_iter().enumerate() {
+                                                queue.insert(
+                                                    n,
+                                                    Queued {
+                                                        item: Item {
+                                                            kind: ItemKind::Statement,
+                                                            text: v,
+                                                            empty: false,
+                                                            ..item.clone()
+                                                        },
+                                                        depth,
+                                                        file: file.clone(),
+                                                        raw: true,
+                                                    },
+                                                );
+                                            }
+                                            meta_result(&item.text, None)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
                     ItemKind::Meta if meta::is_connect(&item.text) => {
                         match self.reconnect(run.learner, session, conn, &item.text).await {
                             Ok((result, Some(new_conn))) => {
@@ -478,21 +614,24 @@ impl Consoles {
                         meta::run_meta(conn, &item.text, &mut settings, &limits).await
                     }
                     ItemKind::Statement => {
-                        let ran = plan_hook::run_with_plan(
-                            conn,
-                            &item.text,
-                            &limits,
-                            state == TxState::Failed,
-                        )
-                        .await;
+                        let sql = if raw {
+                            item.text.clone()
+                        } else {
+                            super::vars::interpolate(&item.text, &settings.vars, conn.std_strings)
+                        };
+                        if !raw && !item.empty {
+                            last_sql = Some(sql.clone());
+                        }
+                        let ran =
+                            plan_hook::run_with_plan(conn, &sql, &limits, state == TxState::Failed)
+                                .await;
                         lost = ran.lost;
                         let result = ran.result;
                         if !result.empty_query {
-                            *lock(&session.state) =
-                                next_state(state, &item.text, result.error.is_some());
+                            *lock(&session.state) = next_state(state, &sql, result.error.is_some());
                         }
                         if result.error.is_none() {
-                            note_listening(session, &item.text);
+                            note_listening(session, &sql);
                         }
                         result
                     }
@@ -522,7 +661,7 @@ impl Consoles {
                 out.statements.push(result);
                 if failed {
                     out.failed_statement = Some(i);
-                    out.skipped = lexer.count_rest(conn.std_strings);
+                    out.skipped = queue.len() + lexer.count_rest(conn.std_strings);
                     break;
                 }
                 i += 1;
@@ -833,6 +972,92 @@ async fn apply_timeout_inner(conn: &mut Conn, ms: u64, state: TxState) -> Result
     // `Executor::execute` returns a boxed (Send) future, unlike `RawSql::execute`.
     sqlx::Executor::execute(c, sqlx::raw_sql(&sql)).await?;
     conn.applied_timeout_ms = Some(ms);
+    Ok(())
+}
+
+/// A meta-command's answer: nothing, or its complaint (printed bare).
+fn meta_result(line: &str, error: Option<String>) -> StatementResult {
+    let mut r = match error {
+        Some(message) => StatementResult::client_error(line, message),
+        None => StatementResult {
+            sql: line.to_string(),
+            ..StatementResult::default()
+        },
+    };
+    r.kind = "meta";
+    r
+}
+
+/// The lab file `\i FILE` (or `\ir FILE`) names, as (path, text). A path
+/// is relative to the course's content dir (`\ir` first to the including
+/// file's folder), or the end of exactly one lab file's path
+/// (`scripts/schema.sql`); `..`, absolute paths and anything that is not a
+/// lab file are refused.
+fn include(
+    files: &BTreeMap<String, String>,
+    line: &str,
+    vars: &super::vars::Vars,
+    depth: usize,
+    from: Option<&str>,
+) -> Result<(String, String), String> {
+    let cmd = meta::parse_with(line.trim(), vars);
+    let Some(arg) = cmd.arg_text(0) else {
+        return Err(format!("\\{}: missing required argument", cmd.name));
+    };
+    if depth >= MAX_INCLUDE_DEPTH {
+        return Err(format!(
+            "{arg}: \\i is nested more than {MAX_INCLUDE_DEPTH} files deep (does a file include itself?)"
+        ));
+    }
+    let rel = arg.trim_start_matches("./");
+    if arg.starts_with('/') || arg.starts_with('~') || rel.split('/').any(|p| p == "..") {
+        return Err(format!(
+            "{arg}: the console's \\i reads only the course's lab files, by their path in the lesson (no absolute paths, no \"..\")"
+        ));
+    }
+    let mut candidates: Vec<String> = Vec::new();
+    if let Some(dir) = from.filter(|_| cmd.name == "ir" || cmd.name == "include_relative")
+        && let Some((dir, _)) = dir.rsplit_once('/')
+    {
+        candidates.push(format!("{dir}/{rel}"));
+    }
+    candidates.push(rel.to_string());
+    for c in &candidates {
+        if let Some(text) = files.get(c) {
+            return Ok((c.clone(), text.clone()));
+        }
+    }
+    let suffix = format!("/{rel}");
+    let mut found = files.iter().filter(|(p, _)| p.ends_with(&suffix));
+    match (found.next(), found.next()) {
+        (Some((p, t)), None) => Ok((p.clone(), t.clone())),
+        _ => Err(format!("{arg}: No such file or directory")),
+    }
+}
+
+/// `\gset [PREFIX]`: the one row's columns become variables (NULL unsets).
+fn gset(
+    vars: &mut super::vars::Vars,
+    prefix: Option<&str>,
+    names: &[String],
+    rows: meta::Rows,
+) -> Result<(), String> {
+    let mut rows = rows.into_iter();
+    let row = match (rows.next(), rows.next()) {
+        (None, _) => return Err("no rows returned for \\gset".into()),
+        (Some(_), Some(_)) => return Err("more than one row returned for \\gset".into()),
+        (Some(row), None) => row,
+    };
+    for (name, value) in names.iter().zip(row) {
+        let name = format!("{}{name}", prefix.unwrap_or(""));
+        if !super::vars::valid_name(&name) {
+            return Err(format!("invalid variable name: \"{name}\""));
+        }
+        match value {
+            Some(v) => vars.insert(name, v),
+            None => vars.remove(&name),
+        };
+    }
     Ok(())
 }
 

@@ -126,6 +126,15 @@ impl<'a> Lexer<'a> {
         self.bytes.get(self.pos + ahead).copied()
     }
 
+    /// `\gset` or `\gexec` mid-line ends the query before it, as psql
+    /// reads any backslash command (`select 1 as n \gset`).
+    fn at_gset_or_gexec(&self) -> bool {
+        let rest = &self.bytes[self.pos + 1..];
+        ["gset".as_bytes(), "gexec".as_bytes()]
+            .iter()
+            .any(|w| rest.starts_with(w) && rest.get(w.len()).is_none_or(|&b| !is_ident_char(b)))
+    }
+
     fn at_line_start(&self, pos: usize) -> bool {
         self.bytes[..pos]
             .iter()
@@ -151,7 +160,7 @@ impl<'a> Lexer<'a> {
                     st.started.get_or_insert(self.pos);
                     self.skip_block_comment();
                 }
-                b'\\' if self.at_line_start(self.pos) => {
+                b'\\' if self.at_line_start(self.pos) || self.at_gset_or_gexec() => {
                     if let Some(item) = self.meta_command(&st) {
                         return Some(item);
                     }
@@ -581,6 +590,21 @@ mod tests {
         // A backslash inside a string or mid-line is not a meta-command.
         assert_eq!(texts("select '\n\\dt'"), ["select '\n\\dt'"]);
         assert_eq!(split("select 1 \\x").len(), 1);
+        // `\gset` and `\gexec` mid-line end the query before them.
+        let kinds: Vec<_> = split("select 1 as a \\gset p_\nselect 'x'\\gexec")
+            .into_iter()
+            .map(|i| (i.kind, i.text))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (ItemKind::Statement, "select 1 as a".to_string()),
+                (ItemKind::Meta, "\\gset p_".to_string()),
+                (ItemKind::Statement, "select 'x'".to_string()),
+                (ItemKind::Meta, "\\gexec".to_string()),
+            ]
+        );
+        assert_eq!(split("select '\\gset'").len(), 1);
         // `\g` on its own line sends the statement before it.
         assert_eq!(texts("select 1\n\\g\nselect 2"), ["select 1", "select 2"]);
     }

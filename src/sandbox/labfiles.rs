@@ -70,6 +70,15 @@ impl LabFiles {
         self.files.is_empty()
     }
 
+    /// The files as text (path relative to the content dir, text), for the
+    /// console's `\i`.
+    pub fn texts(&self) -> Vec<(String, String)> {
+        self.files
+            .iter()
+            .map(|(p, b)| (p.clone(), String::from_utf8_lossy(b).into_owned()))
+            .collect()
+    }
+
     /// Paths of the files, relative to the content dir.
     pub fn file_paths(&self) -> impl Iterator<Item = &str> {
         self.files.iter().map(|(p, _)| p.as_str())
