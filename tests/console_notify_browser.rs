@@ -45,44 +45,7 @@ async fn idle_pane_shows_notifications_live_and_header_shows_the_database() {
         data_dir: Some(data),
         ..ServerOptions::default()
     });
-    let out = common::pglab()
-        .args([
-            "user",
-            "add",
-            "notify-learner",
-            "--learner",
-            "--password",
-            "notify-password-1",
-            "--data-dir",
-        ])
-        .arg(&server.data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    driver.client.goto(&server.url("/login")).await.unwrap();
-    driver
-        .until(
-            "return document.querySelector('form.auth-form') !== null",
-            "the sign-in form",
-        )
-        .await;
-    driver
-        .js(
-            "document.querySelector('input[name=username]').value = 'notify-learner'; \
-             document.querySelector('input[name=password]').value = 'notify-password-1'; \
-             document.querySelector('form.auth-form').submit(); return true;",
-        )
-        .await;
-    driver
-        .until(
-            "return !location.pathname.startsWith('/login') && document.readyState === 'complete'",
-            "signed in",
-        )
-        .await;
+    driver.sign_in(&server, "notify-learner").await;
     driver.client.goto(&server.url("/console")).await.unwrap();
     let panes = driver
         .until(
