@@ -2,7 +2,8 @@
 // - pglab.scrollBehavior(): "auto" when the system asks for reduced motion,
 //   else "smooth"; scripts pass it to scrollIntoView.
 // - pglab.leaveOnEscapeTab(el): inside `el` (an editor, a terminal) Tab is
-//   typed, so Escape then Tab moves focus on instead (Shift+Tab always does).
+//   typed, so Escape then Tab moves focus on instead; Shift+Tab always moves
+//   back (the editor dedents with Ctrl+[ instead).
 // - Scroll boxes the keyboard cannot reach otherwise (code blocks, wide
 //   tables, logs that overflow and hold nothing focusable) get tabindex=0,
 //   so arrow keys scroll them; kept up to date as pages change and resize.
@@ -17,7 +18,7 @@
     // Capture phase: runs before the editor's or terminal's own key handler,
     // which never sees this Tab, so the browser moves focus as usual.
     el.addEventListener("keydown", (e) => {
-      if (e.key === "Tab" && armed && !e.ctrlKey && !e.altKey && !e.metaKey) {
+      if (e.key === "Tab" && (armed || e.shiftKey) && !e.ctrlKey && !e.altKey && !e.metaKey) {
         armed = false;
         e.stopPropagation();
         return;

@@ -169,7 +169,7 @@
       "</span></div>" +
       '<div class="con-search" hidden><input type="search" placeholder="Search your history…" aria-label="Search your history"><ul></ul></div>' +
       '<div class="con-editor" role="group" aria-label="SQL editor ' + esc(name) + '" aria-describedby="con-keys-' + esc(name) + '"></div>' +
-      '<p class="kbd-hint" id="con-keys-' + esc(name) + '">Tab indents here: press Escape then Tab to leave the editor.</p>' +
+      '<p class="kbd-hint" id="con-keys-' + esc(name) + '">Tab indents here: press Escape then Tab to leave the editor (Shift+Tab goes back at once).</p>' +
       '<div class="con-results" role="region" aria-label="Results ' + esc(name) + '"></div>' +
       // What a screen reader hears after each run: tag, row count or error.
       '<div class="sr-only con-announce" role="status" aria-live="polite" data-announce></div>';

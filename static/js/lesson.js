@@ -2,6 +2,10 @@
 // `pglab:run-sql` event (console.js listens); "Run this file" fetches the lab
 // file's text first. Also: copy buttons, the docked console toggle, the
 // active table-of-contents entry, and j/k (or n/p) to jump between exercises.
+// Keyboard round trip (docs/accessibility.md): after a Run, a "See the
+// result" link beside the button moves focus to the console's results;
+// Escape anywhere in the dock (outside the editor and the terminal, where
+// Escape means something else) brings focus back to where it was in the lesson.
 (function () {
   "use strict";
   const layout = document.querySelector("[data-lesson-layout]");
@@ -19,6 +23,46 @@
     showDock();
     document.dispatchEvent(new CustomEvent("pglab:run-sql", { detail: { sql, exercise: exercise || null } }));
   }
+  const article = layout.querySelector("article.lesson");
+  const dock = layout.querySelector("[data-dock]");
+  if (article && !article.hasAttribute("tabindex")) article.tabIndex = -1;
+  // The last control focused in the lesson column: where Escape in the dock returns.
+  let back = null;
+  layout.addEventListener("focusin", (e) => {
+    if (article && article.contains(e.target) && e.target !== article) back = e.target;
+  });
+  function resultLink(button) {
+    let link = button.nextElementSibling;
+    if (link && link.classList.contains("go-result")) return;
+    link = document.createElement("a");
+    link.className = "btn btn-sm go-result";
+    link.href = "#dock";
+    link.dataset.goResult = "";
+    link.textContent = "See the result";
+    link.title = "Moves to the result in your console; Escape there comes back here";
+    button.after(link);
+  }
+  function focusResults() {
+    showDock();
+    const results = dock && dock.querySelector(".con-results");
+    if (!results) return false;
+    if (!results.hasAttribute("tabindex")) results.tabIndex = -1;
+    results.focus({ preventScroll: true });
+    results.scrollIntoView({ block: "nearest", behavior: pglab.scrollBehavior() });
+    return true;
+  }
+  if (dock) {
+    dock.addEventListener("keydown", (e) => {
+      if (e.key !== "Escape" || e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+      const t = e.target;
+      if (/^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName) || t.isContentEditable || t.closest(".con-editor, .terminal-screen, .cm-editor")) return;
+      const to = back && back.isConnected ? back : article;
+      if (!to) return;
+      e.preventDefault();
+      to.focus({ preventScroll: true });
+      to.scrollIntoView({ block: "center", behavior: pglab.scrollBehavior() });
+    });
+  }
   function flash(button, text) {
     const old = button.dataset.label || button.textContent;
     button.dataset.label = old;
@@ -34,22 +78,30 @@
       const code = run.closest(".code-block").querySelector("pre code");
       runSql(code.textContent, run.dataset.exercise);
       flash(run, "▶ Sent");
+      resultLink(run);
       return;
     }
     const file = e.target.closest("[data-run-file]");
     if (file) {
       const path = file.dataset.runFile;
-      file.disabled = true;
+      // aria-disabled, not disabled: a disabled button loses the keyboard's focus.
+      if (file.getAttribute("aria-disabled") === "true") return;
+      file.setAttribute("aria-disabled", "true");
       try {
         const res = await fetch("/files/" + path.split("/").map(encodeURIComponent).join("/") + "?raw=1", { credentials: "same-origin" });
         if (!res.ok) throw new Error(res.status + " " + res.statusText);
         runSql(await res.text(), file.dataset.exercise);
         flash(file, "▶ Sent to your console");
+        resultLink(file);
       } catch (err) {
         flash(file, "Could not load the file: " + err.message);
       } finally {
-        file.disabled = false;
+        file.removeAttribute("aria-disabled");
       }
+      return;
+    }
+    if (e.target.closest("[data-go-result]")) {
+      if (focusResults()) e.preventDefault();
       return;
     }
     const copy = e.target.closest("[data-copy-code]");

@@ -39,7 +39,9 @@
   async function check(button) {
     const id = button.dataset.checkExercise;
     const out = document.querySelector(`[data-check-result="${CSS.escape(id)}"]`);
-    button.disabled = true;
+    // aria-disabled, not disabled: a disabled button loses the keyboard's focus.
+    if (button.getAttribute("aria-disabled") === "true") return;
+    button.setAttribute("aria-disabled", "true");
     const label = button.textContent;
     button.textContent = "Checking…";
     if (out) { out.className = "check-result"; out.textContent = ""; }
@@ -53,7 +55,7 @@
     } catch (e) {
       if (out) { out.classList.add("err"); out.textContent = e.message; }
     } finally {
-      button.disabled = false;
+      button.removeAttribute("aria-disabled");
       button.textContent = label;
     }
   }

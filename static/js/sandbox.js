@@ -201,6 +201,9 @@
         "Reset your sandbox? Every table and row in it is thrown away and a fresh, empty database is created.")) {
         return;
       }
+      // The pressed button is disabled while the action runs (and Start
+      // stays disabled once running): keep the keyboard's focus in the panel.
+      const hadFocus = this.buttons.contains(document.activeElement);
       this.busy = true;
       this.updateButtons();
       this.detail.hidden = true;
@@ -220,6 +223,10 @@
       } finally {
         this.busy = false;
         this.updateButtons();
+        if (hadFocus && !this.root.contains(document.activeElement)) {
+          const next = this.buttons.querySelector("button:not([disabled])") || this.buttons.querySelector("a");
+          if (next) next.focus();
+        }
       }
     }
   }

@@ -190,6 +190,7 @@ pub mod console;
 pub mod docker;
 pub mod engine;
 pub mod fixed;
+pub mod keys;
 pub mod pg;
 
 /// Whether a Docker engine answers. Tests that need one call this: outside CI
