@@ -196,7 +196,11 @@ async fn layout_holds_on_a_laptop_at_200_percent_on_a_projector_and_a_tablet() {
             .json()
             .await
             .unwrap();
-        plan = plans.as_array().unwrap().first().map(|p| p["id"].as_i64().unwrap());
+        plan = plans
+            .as_array()
+            .unwrap()
+            .first()
+            .map(|p| p["id"].as_i64().unwrap());
         if plan.is_some() {
             break;
         }
@@ -293,10 +297,16 @@ async fn layout_holds_on_a_laptop_at_200_percent_on_a_projector_and_a_tablet() {
             .unwrap();
         let r = rects(&browser, &["article.lesson", ".lesson-dock"]).await;
         if r[1][0] > 1.0 || r[1][2] < width - 1.0 {
-            problems.push(format!("lesson at {size}: the dock does not span the width ({:?})", r[1]));
+            problems.push(format!(
+                "lesson at {size}: the dock does not span the width ({:?})",
+                r[1]
+            ));
         }
         if r[0][2] - r[0][0] < width - 20.0 {
-            problems.push(format!("lesson at {size}: the lesson does not span the width ({:?})", r[0]));
+            problems.push(format!(
+                "lesson at {size}: the lesson does not span the width ({:?})",
+                r[0]
+            ));
         }
     }
 
@@ -307,8 +317,11 @@ async fn layout_holds_on_a_laptop_at_200_percent_on_a_projector_and_a_tablet() {
     let mut keys = Keys::new(&browser);
     keys.step(false).await;
     keys.step(false).await;
-    keys.expect("el.matches('a.skip-link[href=\"#dock\"]')", "the dock's skip link")
-        .await;
+    keys.expect(
+        "el.matches('a.skip-link[href=\"#dock\"]')",
+        "the dock's skip link",
+    )
+    .await;
     keys.enter().await;
     keys.step(false).await;
     keys.expect("el.matches('[data-dock-toggle]')", "the drawer's toggle")
@@ -326,8 +339,11 @@ async fn layout_holds_on_a_laptop_at_200_percent_on_a_projector_and_a_tablet() {
         closed[2].as_f64().unwrap() < 80.0 && open_state[2].as_f64().unwrap() > 200.0,
         "closed, the drawer is a bar: {open_state} → {closed}"
     );
-    keys.expect("el.matches('[data-dock-toggle]')", "focus stays on the toggle")
-        .await;
+    keys.expect(
+        "el.matches('[data-dock-toggle]')",
+        "focus stays on the toggle",
+    )
+    .await;
     keys.space().await;
     let reopened = browser.js(state).await;
     assert_eq!(reopened[0], "true", "Space opens it again: {reopened}");
@@ -370,6 +386,111 @@ async fn layout_holds_on_a_laptop_at_200_percent_on_a_projector_and_a_tablet() {
             problems.push(format!("matrix at {size}: {p}"));
         }
     }
-    assert!(problems.is_empty(), "layout problems:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "layout problems:\n{}",
+        problems.join("\n")
+    );
+    browser.close().await;
+}
+
+/// JS: everything on the page that moves (a CSS animation or transition
+/// longer than 1 ms), described; a probe element with a 2 s transition and
+/// animation set through the CSSOM stands for any future one.
+const MOVING: &str = r##"
+  const probe = document.createElement("div");
+  probe.id = "motion-probe";
+  probe.style.transition = "opacity 2s";
+  probe.style.animation = "none 2s infinite";
+  probe.style.animationName = "probe-spin";
+  document.body.append(probe);
+  const secs = (s) => Math.max(...s.split(",").map((x) => parseFloat(x) * (x.trim().endsWith("ms") ? 0.001 : 1)));
+  const out = [];
+  for (const e of document.querySelectorAll("*")) {
+    const cs = getComputedStyle(e);
+    const name = e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (typeof e.className === "string" && e.className ? "." + e.className.trim().split(/\s+/)[0] : "");
+    if (cs.animationName !== "none" && secs(cs.animationDuration) > 0.001) out.push(name + ": animation " + cs.animationName + " " + cs.animationDuration);
+    if (secs(cs.transitionDuration) > 0.001) out.push(name + ": transition " + cs.transitionProperty + " " + cs.transitionDuration);
+  }
+  probe.remove();
+  return { moving: out, scroll: pglab.scrollBehavior(), root: getComputedStyle(document.documentElement).scrollBehavior };
+"##;
+
+/// The body's background colour and the theme the page chose.
+async fn theme(browser: &Browser) -> (String, Value) {
+    let v = browser
+        .js("return [getComputedStyle(document.body).backgroundColor, document.documentElement.dataset.theme || null]")
+        .await;
+    (v[0].as_str().unwrap().to_string(), v[1].clone())
+}
+
+const DARK_BG: &str = "rgb(18, 21, 27)";
+const LIGHT_BG: &str = "rgb(247, 248, 250)";
+
+#[tokio::test]
+async fn reduced_motion_and_the_system_colour_scheme_are_honoured() {
+    let _one = ONE_BROWSER.lock().await;
+    let (server, _temp, _clusters) = server();
+    common::signed_in_learner(&server, "mo").await;
+    let browser = Browser::start().await;
+    browser.viewport(1280, 720, 1.0).await;
+
+    // prefers-color-scheme, while the user has chosen no theme.
+    browser.media(&[("prefers-color-scheme", "dark")]).await;
+    browser.client.goto(&server.url("/")).await.unwrap();
+    browser.wait_for("[data-theme-toggle]").await;
+    assert_eq!(theme(&browser).await, (DARK_BG.to_string(), Value::Null));
+    browser.media(&[("prefers-color-scheme", "light")]).await;
+    assert_eq!(theme(&browser).await.0, LIGHT_BG, "it follows the system");
+    // The user's own choice (the toggle, by keyboard) wins over the system's.
+    browser.media(&[("prefers-color-scheme", "dark")]).await;
+    assert_eq!(theme(&browser).await.0, DARK_BG);
+    let mut keys = Keys::new(&browser);
+    keys.tab_to(
+        "el.matches('[data-theme-toggle]')",
+        false,
+        20,
+        "the theme toggle",
+    )
+    .await;
+    keys.enter().await;
+    assert_eq!(
+        theme(&browser).await,
+        (LIGHT_BG.to_string(), Value::from("light")),
+        "the toggle picked light on a dark system"
+    );
+    browser.client.refresh().await.unwrap();
+    browser.wait_for("[data-theme-toggle]").await;
+    assert_eq!(theme(&browser).await.0, LIGHT_BG, "the choice is kept");
+
+    // prefers-reduced-motion on the console with the editor focused (its
+    // cursor blinks).
+    sign_in(&browser, &server, "mo", "mo-password").await;
+    browser
+        .media(&[("prefers-reduced-motion", "no-preference")])
+        .await;
+    open(&browser, &server, "/console", ".con-pane .con-editor").await;
+    browser
+        .js("document.querySelector('.con-pane .cm-content, .con-pane textarea').focus(); return true")
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let normal = browser.js(MOVING).await;
+    let moving = normal["moving"].as_array().unwrap();
+    assert!(
+        moving
+            .iter()
+            .any(|m| m.as_str().unwrap().starts_with("div#motion-probe")),
+        "without the preference the probe moves: {normal}"
+    );
+    assert_eq!(normal["scroll"], "smooth", "{normal}");
+    browser.media(&[("prefers-reduced-motion", "reduce")]).await;
+    let reduced = browser.js(MOVING).await;
+    assert_eq!(
+        reduced["moving"].as_array().unwrap().len(),
+        0,
+        "with prefers-reduced-motion nothing moves: {reduced}"
+    );
+    assert_eq!(reduced["scroll"], "auto", "{reduced}");
+    assert_eq!(reduced["root"], "auto", "{reduced}");
     browser.close().await;
 }
