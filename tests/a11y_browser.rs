@@ -2,9 +2,10 @@
 //! (npm devDependency, injected through WebDriver, never served by pglab) on
 //! every page in the light and the dark theme, with no violation of impact
 //! serious or critical and every remaining one named in
-//! docs/accessibility.md; what screen readers are given (live region, table
-//! headers, the plan tree, matrix cells); and the layout at a laptop, 200 %
-//! zoom, a projector and a tablet, with small screenshots for docs/.
+//! docs/accessibility.md (which covers what screen readers are given: live
+//! region, table headers, the plan tree, matrix cells). The keyboard walk is
+//! tests/a11y_keyboard.rs, the layout and media preferences
+//! tests/a11y_layout.rs.
 
 #![allow(clippy::unwrap_used)]
 
