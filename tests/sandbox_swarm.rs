@@ -74,10 +74,7 @@ async fn query(p: &dyn Provisioner, learner: i64, sql: &str) -> Result<String, S
 async fn exec(p: &dyn Provisioner, learner: i64, sql: &str) {
     let options = p.start(learner).await.unwrap();
     let mut conn = sqlx::PgConnection::connect_with(&options).await.unwrap();
-    sqlx::raw_sql(sql)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
     let _ = conn.close().await;
 }
 
@@ -126,7 +123,11 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
     let instance = store.instance_id().await.unwrap();
     let health = p.health().await;
     assert!(health.usable, "{}", health.reason);
-    assert!(health.reason.contains("3 of 3 node(s) ready"), "{}", health.reason);
+    assert!(
+        health.reason.contains("3 of 3 node(s) ready"),
+        "{}",
+        health.reason
+    );
 
     // Nine learners, three starts at a time; each keeps a row.
     let mut learners = Vec::new();
@@ -165,20 +166,29 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
         let i = swarm.index_of(node).unwrap();
         let volume = store_record(&store, *learner).await.volume;
         let volumes = swarm.on(i, &["volume", "ls", "-q"]).unwrap();
-        assert!(volumes.lines().any(|v| v == volume), "{volume} not on node {i}");
+        assert!(
+            volumes.lines().any(|v| v == volume),
+            "{volume} not on node {i}"
+        );
     }
     for &learner in &learners {
         assert_eq!(
-            query(p.as_ref(), learner, "select string_agg(v::text, ',') from kept")
-                .await
-                .unwrap(),
+            query(
+                p.as_ref(),
+                learner,
+                "select string_agg(v::text, ',') from kept"
+            )
+            .await
+            .unwrap(),
             learner.to_string()
         );
     }
     // One learner's password opens only its own server.
     let a = p.start(learners[0]).await.unwrap();
     let b = p.start(learners[1]).await.unwrap();
-    let crossed = b.clone().password(&store_record(&store, learners[0]).await.password);
+    let crossed = b
+        .clone()
+        .password(&store_record(&store, learners[0]).await.password);
     assert!(sqlx::PgConnection::connect_with(&crossed).await.is_err());
     drop(a);
 
@@ -195,22 +205,41 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
     assert_eq!(list.len(), LEARNERS);
     for s in &list {
         let node = s.node.as_deref().unwrap_or_default();
-        assert!(node.contains("10.77.0.1"), "node of {}: {node:?}", s.learner);
+        assert!(
+            node.contains("10.77.0.1"),
+            "node of {}: {node:?}",
+            s.learner
+        );
     }
 
     // `pglab sandbox list` shows the node of each.
     let out = common::pglab()
-        .args(["sandbox", "list", "--sandbox", "swarm", "--docker-host", &manager])
+        .args([
+            "sandbox",
+            "list",
+            "--sandbox",
+            "swarm",
+            "--docker-host",
+            &manager,
+        ])
         .arg("--data-dir")
         .arg(&data)
         .args(["--sandbox-image", &image()])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("NODE"), "{text}");
     for node in &swarm.nodes {
-        assert!(text.contains(&node.addr), "{} missing in:\n{text}", node.addr);
+        assert!(
+            text.contains(&node.addr),
+            "{} missing in:\n{text}",
+            node.addr
+        );
     }
 
     // Stop keeps the data (scale 0), start brings it back.
@@ -228,13 +257,17 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
         .unwrap();
     assert_eq!(replicas, "0");
     assert_eq!(
-        query(p.as_ref(), l, "select count(*)::text from kept").await.unwrap(),
+        query(p.as_ref(), l, "select count(*)::text from kept")
+            .await
+            .unwrap(),
         "1"
     );
     let restarted = p.restart(l).await;
     assert!(restarted.is_ok(), "{restarted:?}");
     assert_eq!(
-        query(p.as_ref(), l, "select count(*)::text from kept").await.unwrap(),
+        query(p.as_ref(), l, "select count(*)::text from kept")
+            .await
+            .unwrap(),
         "1"
     );
 
@@ -249,7 +282,12 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
     assert!(err.contains("kept"), "{err}");
     let volumes = swarm.on(old_node, &["volume", "ls", "-q"]).unwrap();
     assert!(!volumes.lines().any(|v| v == old.volume), "old volume kept");
-    exec(p.as_ref(), r, "create table kept (v int); insert into kept values (1)").await;
+    exec(
+        p.as_ref(),
+        r,
+        "create table kept (v int); insert into kept values (1)",
+    )
+    .await;
 
     // A node's engine stopped: its learners are told within 30 s, the
     // others carry on; back, their rows are back.
@@ -264,7 +302,10 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
     for &l in &on_down {
         loop {
             let s = p.status(l).await.unwrap();
-            if s.detail.as_deref().is_some_and(|d| d.contains("the node running your sandbox is down")) {
+            if s.detail
+                .as_deref()
+                .is_some_and(|d| d.contains("the node running your sandbox is down"))
+            {
                 assert_eq!(s.state, SandboxState::Failed);
                 break;
             }
@@ -276,10 +317,15 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
         }
     }
     let err = p.start(on_down[0]).await.unwrap_err().to_string();
-    assert!(err.contains("the node running your sandbox is down"), "{err}");
+    assert!(
+        err.contains("the node running your sandbox is down"),
+        "{err}"
+    );
     for &l in &elsewhere {
         assert_eq!(
-            query(p.as_ref(), l, "select count(*)::text from kept").await.unwrap(),
+            query(p.as_ref(), l, "select count(*)::text from kept")
+                .await
+                .unwrap(),
             "1",
             "learner {l} on a live node"
         );
@@ -307,9 +353,15 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
     // Destroy: service and volume gone from the learner's node.
     let d = learners[2];
     let record = store_record(&store, d).await;
-    let node = swarm.index_of(&nodes_of(&swarm, &[d], &instance)[&d]).unwrap();
+    let node = swarm
+        .index_of(&nodes_of(&swarm, &[d], &instance)[&d])
+        .unwrap();
     p.destroy(d).await.unwrap();
-    assert!(swarm.manager(&["service", "inspect", &record.container]).is_err());
+    assert!(
+        swarm
+            .manager(&["service", "inspect", &record.container])
+            .is_err()
+    );
     let volumes = swarm.on(node, &["volume", "ls", "-q"]).unwrap();
     assert!(!volumes.lines().any(|v| v == record.volume));
     assert_eq!(p.status(d).await.unwrap().state, SandboxState::Absent);

@@ -90,7 +90,9 @@ pub async fn connect(
     store: &Store,
     instance: String,
 ) -> Result<Arc<dyn Provisioner>, String> {
-    Ok(Arc::new(SwarmProvisioner::connect(config, store, instance).await?))
+    Ok(Arc::new(
+        SwarmProvisioner::connect(config, store, instance).await?,
+    ))
 }
 
 /// A running task seen ready.
@@ -366,7 +368,9 @@ impl SwarmProvisioner {
                 node.id
             }
         };
-        let ready = self.wait_ready(&name, &node_id, &record.password, rep).await?;
+        let ready = self
+            .wait_ready(&name, &node_id, &record.password, rep)
+            .await?;
         let options = Self::options(&ready.host, ready.port, &record.password);
         self.ready
             .lock()
@@ -416,12 +420,7 @@ impl SwarmProvisioner {
             // The newest failure, to explain a task the swarm is retrying.
             if let Some(err) = tasks
                 .iter()
-                .filter(|t| {
-                    matches!(
-                        task_state(t),
-                        Some(TaskState::FAILED | TaskState::REJECTED)
-                    )
-                })
+                .filter(|t| matches!(task_state(t), Some(TaskState::FAILED | TaskState::REJECTED)))
                 .find_map(|t| t.status.as_ref()?.err.clone())
             {
                 last_error = err;
@@ -707,16 +706,17 @@ fn published_port(task: &Task) -> Option<u16> {
 
 /// The progress step of a task state, and its sentence.
 fn step_of(state: Option<TaskState>, node: Option<&NodeInfo>) -> (&'static str, String) {
-    let on = node.map(|n| format!(" on node {}", n.label())).unwrap_or_default();
+    let on = node
+        .map(|n| format!(" on node {}", n.label()))
+        .unwrap_or_default();
     match state {
         Some(TaskState::NEW | TaskState::ALLOCATED | TaskState::PENDING) | None => (
             "pending",
             "the swarm is scheduling the sandbox (task new, pending)".into(),
         ),
-        Some(TaskState::ASSIGNED | TaskState::ACCEPTED) => (
-            "assigned",
-            format!("the swarm assigned the sandbox{on}"),
-        ),
+        Some(TaskState::ASSIGNED | TaskState::ACCEPTED) => {
+            ("assigned", format!("the swarm assigned the sandbox{on}"))
+        }
         Some(TaskState::PREPARING | TaskState::READY) => (
             "preparing",
             format!("preparing the sandbox's container{on} (image, volume, network)"),

@@ -218,7 +218,10 @@ impl Swarm {
             if out.lines().filter(|l| l.trim() == "Ready").count() == n {
                 return;
             }
-            assert!(Instant::now() < end, "the swarm's nodes are not ready: {out}");
+            assert!(
+                Instant::now() < end,
+                "the swarm's nodes are not ready: {out}"
+            );
             std::thread::sleep(Duration::from_millis(300));
         }
     }

@@ -64,7 +64,9 @@ impl NodeInfo {
             addr: labels.get(LABEL_ADDRESS).cloned().unwrap_or(swarm_addr),
             ready: status.state == Some(NodeState::READY),
             active: spec.availability == Some(NodeSpecAvailabilityEnum::ACTIVE),
-            capacity: labels.get(LABEL_CAPACITY).and_then(|c| c.trim().parse().ok()),
+            capacity: labels
+                .get(LABEL_CAPACITY)
+                .and_then(|c| c.trim().parse().ok()),
             engine: labels.get(LABEL_ENGINE).cloned().filter(|e| !e.is_empty()),
         }
     }

@@ -61,7 +61,11 @@ mod tests {
 
     #[test]
     fn spreading_by_capacity_fills_every_node() {
-        let mut nodes = vec![node("a", true, 3, 0), node("b", true, 3, 0), node("c", true, 3, 0)];
+        let mut nodes = vec![
+            node("a", true, 3, 0),
+            node("b", true, 3, 0),
+            node("c", true, 3, 0),
+        ];
         for _ in 0..9 {
             let id = choose(&nodes).unwrap().id.clone();
             nodes.iter_mut().find(|n| n.id == id).unwrap().placed += 1;

@@ -43,7 +43,12 @@ pub struct ServiceParams<'a> {
 /// The service spec of a learner's sandbox.
 pub fn service_spec(spec: &ContainerSpec, p: &ServiceParams<'_>) -> ServiceSpec {
     // The socket dir is unused on the swarm: PostgreSQL listens on TCP.
-    let body = spec.body(p.labels.clone(), p.volume, Path::new("/nonexistent"), p.password);
+    let body = spec.body(
+        p.labels.clone(),
+        p.volume,
+        Path::new("/nonexistent"),
+        p.password,
+    );
     let host = body.host_config.unwrap_or_default();
     let args = body.cmd.map(|cmd| {
         cmd.into_iter()
@@ -180,7 +185,11 @@ mod tests {
         assert!(mounts.iter().all(|m| m.typ != Some(MountType::BIND)));
         assert_eq!(mounts[0].typ, Some(MountType::VOLUME));
         assert_eq!(mounts[0].source.as_deref(), Some("pglab-x-abc"));
-        assert!(c.env.unwrap().contains(&"POSTGRES_PASSWORD=secret".to_string()));
+        assert!(
+            c.env
+                .unwrap()
+                .contains(&"POSTGRES_PASSWORD=secret".to_string())
+        );
         let args = c.args.unwrap();
         assert!(args.contains(&"listen_addresses=*".to_string()));
         assert!(!args.contains(&"listen_addresses=".to_string()));
