@@ -155,6 +155,7 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
     for step in ["creating service", "waiting for healthy", "ready"] {
         assert!(steps.iter().any(|s| s == step), "no {step:?} in {steps:?}");
     }
+    eprintln!("{LEARNERS} sandboxes started and written, {PARALLEL} at a time");
     let placed = nodes_of(&swarm, &learners, &instance);
     assert_eq!(placed.len(), LEARNERS);
     for node in &swarm.nodes {
@@ -316,6 +317,11 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+    eprintln!(
+        "node {down} down: its {} learners told within {:?}",
+        on_down.len(),
+        stopped_at.elapsed()
+    );
     let err = p.start(on_down[0]).await.unwrap_err().to_string();
     assert!(
         err.contains("the node running your sandbox is down"),
@@ -350,6 +356,11 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
         }
     }
 
+    eprintln!(
+        "node {down} back: its learners' rows back within {:?}",
+        back.elapsed()
+    );
+
     // Destroy: service and volume gone from the learner's node.
     let d = learners[2];
     let record = store_record(&store, d).await;
@@ -368,9 +379,8 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
 
     drop(p);
     drop(swarm);
-    for leftover in ["/sys/class/net/pglab-sw0"] {
-        assert!(!std::path::Path::new(leftover).exists(), "{leftover} left");
-    }
+    let left = Swarm::leftovers();
+    assert!(left.is_empty(), "the swarm left {left:?}");
     if had_docker0 {
         assert!(
             std::path::Path::new("/sys/class/net/docker0").exists(),

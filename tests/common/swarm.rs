@@ -208,6 +208,34 @@ impl Swarm {
         swarm
     }
 
+    /// What a dropped swarm of this process would have left behind: the
+    /// bridge, its iptables rule, node namespaces, host veths.
+    pub fn leftovers() -> Vec<String> {
+        let pid = std::process::id().to_string();
+        let mut left = Vec::new();
+        if std::path::Path::new(&format!("/sys/class/net/{BRIDGE}")).exists() {
+            left.push(format!("bridge {BRIDGE}"));
+        }
+        if forward_rule("-C").is_ok() {
+            left.push("iptables FORWARD rule".into());
+        }
+        let netns = ip(&["netns", "list"]).unwrap_or_default();
+        left.extend(
+            netns
+                .lines()
+                .filter(|l| l.starts_with("pglab-sw") && l.contains(&pid))
+                .map(|l| format!("netns {l}")),
+        );
+        let links = ip(&["-o", "link", "show"]).unwrap_or_default();
+        left.extend(
+            links
+                .lines()
+                .filter(|l| l.contains(": pglsw"))
+                .map(|l| format!("link {l}")),
+        );
+        left
+    }
+
     /// Waits until `n` nodes are Ready.
     pub fn wait_ready(&self, n: usize, deadline: Duration) {
         let end = Instant::now() + deadline;
