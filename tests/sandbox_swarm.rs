@@ -396,3 +396,29 @@ async fn store_record(store: &Store, learner: i64) -> pglab::sandbox::records::S
         .unwrap()
         .unwrap()
 }
+
+/// `--sandbox swarm` on an engine that is not a swarm manager (the
+/// machine's own) refuses to start, saying what to do.
+#[tokio::test]
+async fn swarm_backend_refuses_an_engine_that_is_not_a_manager() {
+    if !common::require_docker() {
+        return;
+    }
+    let info = std::process::Command::new("docker")
+        .args(["info", "--format", "{{.Swarm.ControlAvailable}}"])
+        .output()
+        .unwrap();
+    if String::from_utf8_lossy(&info.stdout).trim() == "true" {
+        eprintln!("SKIPPED: the machine's engine is a swarm manager");
+        return;
+    }
+    let (_temp, data) = support::data_dir();
+    let config = support::config(&["--sandbox", "swarm", "--data-dir", data.to_str().unwrap()]);
+    let store = support::store(&data).await;
+    let err = match pglab::sandbox::open(&config, &store).await {
+        Ok(_) => panic!("a plain engine was taken for a swarm manager"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("not a swarm manager"), "{err}");
+    assert!(err.contains("--docker-host"), "{err}");
+}
