@@ -16,6 +16,8 @@ fn main() {
     println!("cargo:rerun-if-changed=static/js/cm/entry.mjs");
     println!("cargo:rerun-if-changed=static/js/codemirror.js");
     println!("cargo:rerun-if-env-changed=PGLAB_SKIP_NPM");
+    // sqlx::migrate! embeds migrations/: a new file must rebuild the crate.
+    println!("cargo:rerun-if-changed=migrations");
     if std::env::var_os("PGLAB_SKIP_NPM").is_some_and(|v| v == "1") {
         return;
     }

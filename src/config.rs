@@ -16,6 +16,9 @@ pub enum SandboxKind {
     Docker,
     /// One PostgreSQL cluster per learner as a child process.
     Local,
+    /// One swarm service per learner, spread over a Docker Swarm's nodes
+    /// (`--docker-host` names a manager).
+    Swarm,
 }
 
 /// Settings of the server, shared by `serve` and by commands that open the store.
@@ -33,7 +36,7 @@ pub struct ServeConfig {
     #[arg(long, env = "PGLAB_CONTENT_DIR", default_value = "./content")]
     pub content_dir: PathBuf,
 
-    /// Sandbox backend: auto, docker or local.
+    /// Sandbox backend: auto, docker, local or swarm.
     #[arg(long, env = "PGLAB_SANDBOX", value_enum, default_value_t = SandboxKind::Auto)]
     pub sandbox: SandboxKind,
 
@@ -87,6 +90,10 @@ pub struct ServeConfig {
     /// Empty: the sandbox image, and `postgres:15` as a name for it.
     #[arg(long, env = "PGLAB_COMPOSE_IMAGES", value_delimiter = ',')]
     pub compose_images: Vec<String>,
+
+    /// Docker Swarm backend settings (node capacity, overlay network).
+    #[command(flatten)]
+    pub swarm: crate::sandbox::swarm::SwarmConfig,
 
     /// SQL console settings (timeouts, caps, session idle time).
     #[command(flatten)]

@@ -2,8 +2,8 @@
 //!
 //! The web layer holds one `Arc<dyn Provisioner>` and never knows which
 //! backend runs behind it: Docker containers (the classroom default,
-//! [`docker`]) or local child processes (the embedded default when no engine
-//! answers, [`local`]). This module owns the contract, the sandbox records in
+//! [`docker`]), services spread over a Docker Swarm ([`swarm`]) or local
+//! child processes (the embedded default when no engine answers, [`local`]). This module owns the contract, the sandbox records in
 //! the store ([`records`]), live progress of starts ([`progress`]), the
 //! background idle reaper ([`reaper`]) and the choice of backend ([`select`]).
 
@@ -16,6 +16,7 @@ pub mod log;
 pub mod progress;
 pub mod reaper;
 pub mod records;
+pub mod swarm;
 pub mod terminal;
 
 use std::collections::HashMap;
@@ -82,6 +83,10 @@ pub struct SandboxStatus {
     pub size_bytes: Option<u64>,
     /// Unix time of the last `start` (any use by the console counts).
     pub last_used: Option<i64>,
+    /// The swarm node that holds the sandbox ("HOSTNAME ADDRESS"); swarm
+    /// backend only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl SandboxStatus {
@@ -102,6 +107,7 @@ impl SandboxStatus {
             uptime_s: None,
             size_bytes: None,
             last_used: None,
+            node: None,
         }
     }
 }
@@ -301,6 +307,9 @@ pub async fn open(config: &ServeConfig, store: &Store) -> anyhow::Result<Arc<dyn
             .await
             .map_err(|e| anyhow::anyhow!("--sandbox docker: {e}")),
         SandboxKind::Local => Ok(Arc::new(local::LocalProvisioner::new(config, store)?)),
+        SandboxKind::Swarm => swarm::connect(config, store, instance)
+            .await
+            .map_err(|e| anyhow::anyhow!("--sandbox swarm: {e}")),
         SandboxKind::Auto => match docker::connect(config, store, instance).await {
             Ok(docker) => Ok(docker),
             Err(why) => {

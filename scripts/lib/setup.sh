@@ -9,6 +9,9 @@ ensure_packages() {
   local missing=()
   command -v dockerd >/dev/null || missing+=(docker.io)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
+  # The swarm tests' nodes: network namespaces, veths and a bridge (tests/common/swarm.rs).
+  command -v ip >/dev/null || missing+=(iproute2)
+  command -v iptables >/dev/null || missing+=(iptables)
   command -v docker-compose >/dev/null || missing+=(docker-compose)
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   command -v chromium >/dev/null || missing+=(chromium)

@@ -17,7 +17,8 @@ pub struct SandboxArgs {
 
 #[derive(Debug, Subcommand)]
 enum Action {
-    /// Lists this server's sandboxes (learner, state, name, last use).
+    /// Lists this server's sandboxes (learner, state, name, last use, and
+    /// the node of each on the swarm backend).
     List {
         /// Only sandboxes whose learner no longer exists.
         #[arg(long)]
@@ -68,14 +69,25 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<()> {
                     }
                     rows.push((s, exists));
                 }
-                println!("LEARNER  STATE     BACKEND  LAST USED            NAME");
+                // The node column only when some sandbox has one (swarm).
+                let nodes = rows.iter().any(|(s, _)| s.node.is_some());
+                if nodes {
+                    println!("LEARNER  STATE     BACKEND  LAST USED            NODE                     NAME");
+                } else {
+                    println!("LEARNER  STATE     BACKEND  LAST USED            NAME");
+                }
                 for (s, exists) in rows {
                     let last = s
                         .last_used
                         .map(|t| format!("{}s ago", sandbox::unix_now() - t))
                         .unwrap_or_else(|| "-".into());
+                    let node = if nodes {
+                        format!("{:<24} ", s.node.as_deref().unwrap_or("-"))
+                    } else {
+                        String::new()
+                    };
                     println!(
-                        "{:<8} {:<9} {:<8} {:<20} {}{}",
+                        "{:<8} {:<9} {:<8} {:<20} {node}{}{}",
                         s.learner,
                         s.state.as_str(),
                         s.backend,

@@ -20,17 +20,19 @@
 //!   re-created on the same volume by the next `start`; an engine that does
 //!   not answer gives [`SandboxError::Unavailable`] after a deadline.
 //! - Warm pool ([`pool`]): ready containers handed to new learners by rename.
+//! - The swarm backend (`super::swarm`) reuses [`engine`], [`spec`],
+//!   [`ready`] and [`open_engine`].
 
-mod engine;
+pub(super) mod engine;
 mod ephemeral;
 mod exec;
 mod hijack;
 mod inspect;
 mod logs;
 mod pool;
-mod ready;
-mod spec;
-mod status;
+pub(super) mod ready;
+pub(super) mod spec;
+pub(super) mod status;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -783,7 +785,7 @@ impl Provisioner for DockerProvisioner {
 }
 
 /// `DOCKER_HOST` / `--docker-host` (unix:// or tcp://), else the local socket.
-fn open_engine(host: Option<&str>) -> Result<(Docker, String), String> {
+pub(super) fn open_engine(host: Option<&str>) -> Result<(Docker, String), String> {
     const TIMEOUT_SECS: u64 = 30;
     match host {
         Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {

@@ -31,6 +31,9 @@ pub struct PrivateEngine {
     dir: PathBuf,
     /// The network namespace the daemon runs in (`/var/run/netns/NAME`).
     netns: String,
+    /// Whether the namespace is this engine's own (made and deleted by it)
+    /// or the caller's (a swarm node's, see tests/common/swarm.rs).
+    own_netns: bool,
     child: Option<Child>,
 }
 
@@ -74,6 +77,7 @@ impl PrivateEngine {
         let mut engine = Self {
             dir,
             netns,
+            own_netns: true,
             child: None,
         };
         engine.start_daemon();
@@ -87,6 +91,29 @@ impl PrivateEngine {
         )
         .unwrap_or_else(|e| panic!("loading {image} into the private engine: {e}"));
         engine
+    }
+
+    /// Starts a private engine in the caller's network namespace `netns`
+    /// (which the caller removes after dropping the engine), with no image.
+    pub fn start_in(netns: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("pglab-engine-")
+            .tempdir_in("/tmp")
+            .unwrap()
+            .keep();
+        let mut engine = Self {
+            dir,
+            netns: netns.to_string(),
+            own_netns: false,
+            child: None,
+        };
+        engine.start_daemon();
+        engine
+    }
+
+    /// The engine's folder (data root, exec root, socket, log).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// `unix:///tmp/pglab-engine-XXXX/docker.sock`, for `--docker-host`.
@@ -215,9 +242,11 @@ impl Drop for PrivateEngine {
         kill_pidfile(&self.dir.join("exec/containerd/containerd.pid"));
         unmount_under(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.netns])
-            .status();
+        if self.own_netns {
+            let _ = Command::new("ip")
+                .args(["netns", "delete", &self.netns])
+                .status();
+        }
     }
 }
 

@@ -51,7 +51,7 @@ impl Engine {
 
     /// Runs one engine call with a deadline; "not found" is an answer, not
     /// an error.
-    async fn call<T>(
+    pub(crate) async fn call<T>(
         &self,
         what: &str,
         deadline: Duration,
@@ -73,7 +73,7 @@ impl Engine {
         }
     }
 
-    async fn must<T>(
+    pub(crate) async fn must<T>(
         &self,
         what: &str,
         deadline: Duration,

@@ -112,7 +112,7 @@ fn pid1_is_postgres(host_pid: Option<i64>) -> bool {
 }
 
 /// Connects and asks the version; `None` while it is not ready.
-async fn try_query(options: &PgConnectOptions) -> Option<String> {
+pub(crate) async fn try_query(options: &PgConnectOptions) -> Option<String> {
     let options = options
         .clone()
         .log_statements(tracing::log::LevelFilter::Trace);

@@ -113,7 +113,7 @@ fn dir_size(dir: &Path) -> u64 {
 
 /// Unix seconds of an RFC 3339 UTC time as Docker writes it
 /// (`2026-11-25T14:30:00.123456789Z`).
-fn parse_rfc3339(s: &str) -> Option<i64> {
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     let (date, time) = s.split_once('T')?;
     let mut d = date.split('-').map(|p| p.parse::<i64>());
     let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);

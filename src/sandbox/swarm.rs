@@ -1,0 +1,909 @@
+//! The swarm backend: one Docker Swarm service per learner, spread over the
+//! swarm's nodes (`--sandbox swarm`, `--docker-host` naming a manager).
+//!
+//! - Names: service `pglab-<instance>-<learner>`, volume
+//!   `pglab-<instance>-<key>` (random key), labels `pglab.managed`,
+//!   `pglab.instance`, `pglab.key`, `pglab.learner` and `pglab.node` on the
+//!   service, its container and its volume.
+//! - What runs: [`service`] (the Docker backend's image, environment, users,
+//!   scram password, PostgreSQL settings, health check and limits), one
+//!   replica, restart policy `any`, endpoint mode `dnsrr`, on the attachable
+//!   overlay `--swarm-network` (so a pglab deployed as a container can reach
+//!   the services by name), the named volume at PGDATA.
+//! - How pglab reaches it: pglab runs on a host and cannot join an overlay,
+//!   so PostgreSQL's port is published in `mode=host` on its node, on a port
+//!   the engine picks, read back from the running task's port status, at the
+//!   node's address (its `pglab.address` label, else its swarm address).
+//! - Placement ([`placement`]): a new learner goes to the ready, active node
+//!   with the most free places (`pglab.capacity` node label, else
+//!   `--swarm-node-capacity`); the service is then pinned to that node
+//!   (`node.id==...`, recorded in its `pglab.node` label) for as long as its
+//!   volume lives there. Only reset (a new volume) places it anew.
+//! - Progress: the task's states (pending → assigned → preparing → starting
+//!   → running) are the start's steps, then "waiting for healthy" until
+//!   PostgreSQL answers over TCP.
+//! - Faults: a node that is not ready makes its learners' status and starts
+//!   say "the node running your sandbox is down"; the swarm starts the task
+//!   again when the node is back, on the same volume. Stop is scale 0
+//!   (data kept); destroy and reset remove the service and then the volume
+//!   through the node's own engine (`pglab.engine` node label; the manager's
+//!   own node needs none).
+//! - Not here yet: terminal, tool runs, logs and inspect (they need a
+//!   `docker exec` on the task's node), the warm pool, an admission queue.
+
+mod cluster;
+mod placement;
+mod service;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bollard::models::{Service, Task, TaskState};
+use clap::Args;
+use sqlx::postgres::PgConnectOptions;
+
+use cluster::{Cluster, NodeInfo};
+use service::{PG_PORT, ServiceParams, service_spec};
+
+use super::docker::engine::{Engine, Found};
+use super::docker::open_engine;
+use super::docker::ready::try_query;
+use super::docker::spec::ContainerSpec;
+use super::docker::status::parse_rfc3339;
+use super::progress::{Reporter, finish_start};
+use super::records::{Records, SandboxRecord};
+use super::{
+    BackendHealth, LAB_DB, LAB_USER, LearnerId, LearnerLocks, ProgressHub, Provisioner,
+    SandboxError, SandboxState, SandboxStatus, new_password, unix_now,
+};
+use crate::config::ServeConfig;
+use crate::store::Store;
+
+const BACKEND: &str = "swarm";
+
+/// What a learner whose node is down is told.
+pub const NODE_DOWN: &str = "the node running your sandbox is down";
+
+/// How long a start may take before it is reported as failed.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Settings of the swarm backend.
+#[derive(Clone, Debug, Args)]
+pub struct SwarmConfig {
+    /// Sandboxes one swarm node holds (running or stopped: their volumes
+    /// live there), unless the node has a `pglab.capacity` label.
+    #[arg(long, env = "PGLAB_SWARM_NODE_CAPACITY", default_value_t = 20)]
+    pub swarm_node_capacity: usize,
+
+    /// The attachable overlay network of the sandboxes' services (created
+    /// when missing).
+    #[arg(long, env = "PGLAB_SWARM_NETWORK", default_value = "pglab-sandboxes")]
+    pub swarm_network: String,
+}
+
+/// Connects to the manager and returns the swarm provisioner, or says why
+/// not (no engine, not a manager, no overlay network).
+pub async fn connect(
+    config: &ServeConfig,
+    store: &Store,
+    instance: String,
+) -> Result<Arc<dyn Provisioner>, String> {
+    Ok(Arc::new(
+        SwarmProvisioner::connect(config, store, instance).await?,
+    ))
+}
+
+/// A running task seen ready.
+#[derive(Clone)]
+struct Ready {
+    task: String,
+    host: String,
+    port: u16,
+    version: String,
+}
+
+/// Runs learners' PostgreSQL servers as swarm services.
+pub struct SwarmProvisioner {
+    cluster: Cluster,
+    spec: ContainerSpec,
+    /// What services run: the image id when the manager has the image.
+    image_ref: String,
+    instance: String,
+    network: String,
+    capacity: usize,
+    records: Records,
+    locks: LearnerLocks,
+    hub: ProgressHub,
+    desc: String,
+    /// Serialises placements, so two new learners never take one last place.
+    place_lock: tokio::sync::Mutex<()>,
+    /// Services seen ready, by name.
+    ready: std::sync::Mutex<HashMap<String, Ready>>,
+}
+
+impl SwarmProvisioner {
+    async fn connect(
+        config: &ServeConfig,
+        store: &Store,
+        instance: String,
+    ) -> Result<Self, String> {
+        let (docker, address) = open_engine(config.docker_host.as_deref())?;
+        let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
+            .await
+            .map_err(|_| format!("the Docker engine at {address} does not answer"))?
+            .map_err(|e| format!("no Docker engine answers at {address} ({e})"))?;
+        let info = tokio::time::timeout(Duration::from_secs(5), docker.info())
+            .await
+            .map_err(|_| format!("the Docker engine at {address} does not answer"))?
+            .map_err(|e| format!("the Docker engine at {address} failed to answer ({e})"))?;
+        let swarm = info.swarm.unwrap_or_default();
+        if swarm.control_available != Some(true) {
+            return Err(format!(
+                "the Docker engine at {address} is not a swarm manager \
+                 (run `docker swarm init` there, or point --docker-host at a manager)"
+            ));
+        }
+        let manager = Engine {
+            docker,
+            address: address.clone(),
+        };
+        let cluster = Cluster::new(manager, swarm.node_id.unwrap_or_default());
+        let spec = ContainerSpec::from_config(config);
+        let image_ref = cluster
+            .manager
+            .image_id(&spec.image)
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or_else(|| spec.image.clone());
+        let network = config.swarm.swarm_network.clone();
+        cluster
+            .ensure_network(
+                &network,
+                HashMap::from([("pglab.managed".to_string(), "true".to_string())]),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let desc = format!(
+            "Docker Swarm of {} node(s) managed at {address} (Docker {})",
+            swarm.nodes.unwrap_or(0),
+            info.server_version.unwrap_or_default()
+        );
+        Ok(Self {
+            cluster,
+            spec,
+            image_ref,
+            instance,
+            network,
+            capacity: config.swarm.swarm_node_capacity,
+            records: Records::new(store),
+            locks: LearnerLocks::default(),
+            hub: ProgressHub::default(),
+            desc,
+            place_lock: tokio::sync::Mutex::new(()),
+            ready: Default::default(),
+        })
+    }
+
+    fn prefix(&self) -> String {
+        format!("pglab-{}", self.instance)
+    }
+
+    fn service_name(&self, learner: LearnerId) -> String {
+        format!("{}-{learner}", self.prefix())
+    }
+
+    fn labels(&self, key: &str, learner: LearnerId, node: &str) -> HashMap<String, String> {
+        HashMap::from([
+            ("pglab.managed".to_string(), "true".to_string()),
+            ("pglab.instance".to_string(), self.instance.clone()),
+            ("pglab.key".to_string(), key.to_string()),
+            ("pglab.learner".to_string(), learner.to_string()),
+            ("pglab.node".to_string(), node.to_string()),
+        ])
+    }
+
+    fn options(host: &str, port: u16, password: &str) -> PgConnectOptions {
+        PgConnectOptions::new()
+            .host(host)
+            .port(port)
+            .username(LAB_USER)
+            .password(password)
+            .database(LAB_DB)
+    }
+
+    fn cached(&self, service: &str) -> Option<Ready> {
+        self.ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(service)
+            .cloned()
+    }
+
+    fn forget_ready(&self, service: &str) {
+        self.ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(service);
+    }
+
+    async fn new_record(&self, learner: LearnerId) -> Result<SandboxRecord, SandboxError> {
+        let key = format!("{:010x}", rand::random::<u64>() >> 24);
+        let now = unix_now();
+        let record = SandboxRecord {
+            learner_id: learner,
+            backend: BACKEND.into(),
+            container: self.service_name(learner),
+            volume: format!("{}-{key}", self.prefix()),
+            password: new_password(),
+            state: SandboxState::Absent.as_str().into(),
+            created_at: now,
+            last_used: now,
+        };
+        self.records.put(&record).await?;
+        Ok(record)
+    }
+
+    /// The node for a new sandbox: most free places among ready, active
+    /// nodes. Called with `place_lock` held.
+    async fn choose_node(&self) -> Result<NodeInfo, SandboxError> {
+        let nodes = self.cluster.nodes().await?;
+        let services = self
+            .cluster
+            .services(&[format!("pglab.instance={}", self.instance)])
+            .await?;
+        let mut placed: HashMap<String, usize> = HashMap::new();
+        for s in &services {
+            if let Some(node) = service_label(s, "pglab.node") {
+                *placed.entry(node).or_default() += 1;
+            }
+        }
+        let loads: Vec<placement::NodeLoad> = nodes
+            .iter()
+            .map(|n| placement::NodeLoad {
+                id: n.id.clone(),
+                usable: n.ready && n.active,
+                capacity: n.capacity.unwrap_or(self.capacity),
+                placed: placed.get(&n.id).copied().unwrap_or(0),
+            })
+            .collect();
+        let Some(choice) = placement::choose(&loads) else {
+            return Err(SandboxError::Unavailable(format!(
+                "every node of the swarm is full ({} usable node(s)): the classroom is full, try again later",
+                loads.iter().filter(|l| l.usable).count()
+            )));
+        };
+        let id = choice.id.clone();
+        nodes
+            .into_iter()
+            .find(|n| n.id == id)
+            .ok_or_else(|| SandboxError::Failed(format!("the swarm node {id} vanished")))
+    }
+
+    /// The node whose engine holds `volume`, among nodes whose engines pglab
+    /// can reach (a service removed behind pglab's back).
+    async fn node_with_volume(&self, volume: &str) -> Option<NodeInfo> {
+        for node in self.cluster.nodes().await.ok()? {
+            if let Some(engine) = self.cluster.node_engine(&node).await
+                && engine.volume_exists(volume).await.unwrap_or(false)
+            {
+                return Some(node);
+            }
+        }
+        None
+    }
+
+    /// Creates the learner's service on `node`.
+    async fn create_service(
+        &self,
+        learner: LearnerId,
+        record: &SandboxRecord,
+        node: &NodeInfo,
+    ) -> Result<(), SandboxError> {
+        let key = record.volume.rsplit('-').next().unwrap_or_default();
+        let spec = service_spec(
+            &self.spec,
+            &ServiceParams {
+                name: &record.container,
+                labels: self.labels(key, learner, &node.id),
+                volume: &record.volume,
+                password: &record.password,
+                image: &self.image_ref,
+                node_id: &node.id,
+                network: &self.network,
+            },
+        );
+        self.cluster.create_service(spec).await
+    }
+
+    /// Start with the learner's lock held.
+    async fn start_locked(
+        &self,
+        learner: LearnerId,
+        rep: &Reporter<'_>,
+    ) -> Result<PgConnectOptions, SandboxError> {
+        let record = match self.records.get(learner).await? {
+            Some(r) => r,
+            None => self.new_record(learner).await?,
+        };
+        let name = record.container.clone();
+        // Quick path: the task seen ready still runs.
+        if let Some(ready) = self.cached(&name) {
+            let tasks = self.cluster.tasks(&name).await?;
+            if tasks.iter().any(|t| {
+                t.id.as_deref() == Some(ready.task.as_str())
+                    && t.desired_state == Some(TaskState::RUNNING)
+                    && task_state(t) == Some(TaskState::RUNNING)
+            }) {
+                self.records.touch(learner).await?;
+                return Ok(Self::options(&ready.host, ready.port, &record.password));
+            }
+            self.forget_ready(&name);
+        }
+        if record.state != SandboxState::Running.as_str() {
+            self.records
+                .set_state(learner, SandboxState::Starting)
+                .await?;
+        }
+        let node_id = match self.cluster.service(&name).await? {
+            Found::Yes(service) => {
+                if replicas(&service) == 0 {
+                    rep.step("starting", "starting the sandbox service (scale 1)");
+                    self.cluster.scale(&name, 1).await?;
+                }
+                service_label(&service, "pglab.node").unwrap_or_default()
+            }
+            Found::No => {
+                let _placing = self.place_lock.lock().await;
+                let node = match self.node_with_volume(&record.volume).await {
+                    Some(node) => node,
+                    None => self.choose_node().await?,
+                };
+                rep.step(
+                    "creating service",
+                    format!("Service {name} creating on node {}", node.label()),
+                );
+                self.create_service(learner, &record, &node).await?;
+                node.id
+            }
+        };
+        let ready = self
+            .wait_ready(&name, &node_id, &record.password, rep)
+            .await?;
+        let options = Self::options(&ready.host, ready.port, &record.password);
+        self.ready
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, ready);
+        self.records.touch(learner).await?;
+        Ok(options)
+    }
+
+    /// Follows the service's task until PostgreSQL answers on its published
+    /// port, reporting its states; fails at once when its node is down.
+    async fn wait_ready(
+        &self,
+        service: &str,
+        node_id: &str,
+        password: &str,
+        rep: &Reporter<'_>,
+    ) -> Result<Ready, SandboxError> {
+        let began = Instant::now();
+        let mut last_step = String::new();
+        let mut node: Option<NodeInfo> = None;
+        let mut next_node_check = Instant::now();
+        let mut last_error = String::new();
+        loop {
+            if Instant::now() >= next_node_check {
+                next_node_check = Instant::now() + Duration::from_secs(1);
+                match self.cluster.node(node_id).await? {
+                    Found::Yes(n) if n.ready => node = Some(n),
+                    Found::Yes(n) => {
+                        return Err(SandboxError::Unavailable(format!(
+                            "{NODE_DOWN} ({}); it comes back with your data when the node does",
+                            n.label()
+                        )));
+                    }
+                    Found::No => {
+                        return Err(SandboxError::Unavailable(format!(
+                            "{NODE_DOWN}: the node that holds your data left the swarm; \
+                             an instructor can reset your sandbox onto another node"
+                        )));
+                    }
+                }
+            }
+            let tasks = self.cluster.tasks(service).await?;
+            let current = tasks
+                .iter()
+                .find(|t| t.desired_state == Some(TaskState::RUNNING));
+            // The newest failure, to explain a task the swarm is retrying.
+            if let Some(err) = tasks
+                .iter()
+                .filter(|t| matches!(task_state(t), Some(TaskState::FAILED | TaskState::REJECTED)))
+                .find_map(|t| t.status.as_ref()?.err.clone())
+            {
+                last_error = err;
+            }
+            if let Some(task) = current {
+                let state = task_state(task);
+                let (step, message) = step_of(state, node.as_ref());
+                if step != last_step {
+                    rep.step(step, message);
+                    last_step = step.to_string();
+                }
+                if state == Some(TaskState::RUNNING)
+                    && let Some(port) = published_port(task)
+                    && let Some(n) = &node
+                {
+                    let options = Self::options(&n.addr, port, password);
+                    if let Some(version) = try_query(&options).await {
+                        return Ok(Ready {
+                            task: task.id.clone().unwrap_or_default(),
+                            host: n.addr.clone(),
+                            port,
+                            version,
+                        });
+                    }
+                }
+            }
+            if began.elapsed() > DEADLINE {
+                return Err(SandboxError::Failed(format!(
+                    "PostgreSQL did not accept connections within {} s{}",
+                    DEADLINE.as_secs(),
+                    if last_error.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (the swarm says: {last_error})")
+                    }
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until no task of the service runs (its container stopped), up
+    /// to `deadline`; a node that is down counts as stopped.
+    async fn wait_stopped(&self, service: &str, deadline: Duration) -> Result<(), SandboxError> {
+        let end = Instant::now() + deadline;
+        loop {
+            let tasks = self.cluster.tasks(service).await?;
+            let live = tasks.iter().any(|t| {
+                matches!(
+                    task_state(t),
+                    Some(
+                        TaskState::ASSIGNED
+                            | TaskState::ACCEPTED
+                            | TaskState::PREPARING
+                            | TaskState::READY
+                            | TaskState::STARTING
+                            | TaskState::RUNNING
+                    )
+                )
+            });
+            if !live || Instant::now() > end {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn stop_locked(&self, learner: LearnerId) -> Result<(), SandboxError> {
+        let Some(record) = self.records.get(learner).await? else {
+            return Ok(());
+        };
+        self.forget_ready(&record.container);
+        if let Found::Yes(_) = self.cluster.service(&record.container).await? {
+            self.cluster.scale(&record.container, 0).await?;
+            self.wait_stopped(&record.container, Duration::from_secs(30))
+                .await?;
+        }
+        self.records.set_state(learner, SandboxState::Stopped).await
+    }
+
+    /// Removes service and volume of the learner's sandbox, and its record.
+    async fn remove_locked(&self, learner: LearnerId) -> Result<(), SandboxError> {
+        let name = self.service_name(learner);
+        let record = self.records.get(learner).await?;
+        let service = self.cluster.service(&name).await?;
+        let node_id = match &service {
+            Found::Yes(s) => service_label(s, "pglab.node"),
+            Found::No => None,
+        };
+        self.forget_ready(&name);
+        self.cluster.remove_service(&name).await?;
+        if let Some(record) = &record {
+            let node = match &node_id {
+                Some(id) => match self.cluster.node(id).await? {
+                    Found::Yes(n) => Some(n),
+                    Found::No => None,
+                },
+                None => self.node_with_volume(&record.volume).await,
+            };
+            self.remove_volume(&name, &record.volume, node.as_ref())
+                .await;
+            self.records.delete(learner).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the volume on its node once the service's container is gone
+    /// there. A node pglab cannot reach keeps it (logged, labelled with this
+    /// instance and its key for a later clean-up).
+    async fn remove_volume(&self, service: &str, volume: &str, node: Option<&NodeInfo>) {
+        let engine = match node {
+            Some(n) if n.ready => self.cluster.node_engine(n).await,
+            _ => None,
+        };
+        let Some(engine) = engine else {
+            tracing::warn!(
+                volume,
+                node = node.map(NodeInfo::label).unwrap_or_default(),
+                "the sandbox volume is left on its node: pglab cannot reach the node's engine \
+                 (down, or no pglab.engine label)"
+            );
+            return;
+        };
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let containers = engine
+                .list(&[format!("com.docker.swarm.service.name={service}")])
+                .await
+                .unwrap_or_default();
+            if containers.is_empty() || Instant::now() > end {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        loop {
+            match engine.remove_volume(volume).await {
+                Ok(()) => return,
+                Err(e) if Instant::now() > end => {
+                    tracing::warn!(volume, error = %e, "the sandbox volume could not be removed");
+                    return;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+            }
+        }
+    }
+
+    async fn describe(&self, learner: LearnerId, record: &SandboxRecord) -> SandboxStatus {
+        let mut status = SandboxStatus::bare(learner, BACKEND, SandboxState::Stopped, None);
+        status.name = Some(record.container.clone());
+        status.last_used = Some(record.last_used);
+        let service = match self.cluster.service(&record.container).await {
+            Ok(Found::Yes(s)) => s,
+            Ok(Found::No) => {
+                status.detail = Some(
+                    "the service is gone; starting creates it again (on the node of its volume, when pglab can find it)"
+                        .into(),
+                );
+                return status;
+            }
+            Err(e) => {
+                status.state = SandboxState::Failed;
+                status.detail = Some(e.to_string());
+                return status;
+            }
+        };
+        let node_id = service_label(&service, "pglab.node").unwrap_or_default();
+        let node = match self.cluster.node(&node_id).await {
+            Ok(Found::Yes(n)) => n,
+            Ok(Found::No) => {
+                status.state = SandboxState::Failed;
+                status.detail = Some(format!(
+                    "{NODE_DOWN}: the node that held your data left the swarm; reset your sandbox to start afresh"
+                ));
+                return status;
+            }
+            Err(e) => {
+                status.state = SandboxState::Failed;
+                status.detail = Some(e.to_string());
+                return status;
+            }
+        };
+        status.node = Some(node.label());
+        if !node.ready {
+            status.state = SandboxState::Failed;
+            status.detail = Some(format!(
+                "{NODE_DOWN} ({}); it comes back with your data when the node does",
+                node.label()
+            ));
+            return status;
+        }
+        if replicas(&service) == 0 {
+            return status;
+        }
+        let tasks = self
+            .cluster
+            .tasks(&record.container)
+            .await
+            .unwrap_or_default();
+        let Some(task) = tasks
+            .iter()
+            .find(|t| t.desired_state == Some(TaskState::RUNNING))
+        else {
+            status.state = SandboxState::Starting;
+            return status;
+        };
+        let state = task_state(task);
+        if state != Some(TaskState::RUNNING) {
+            status.state = SandboxState::Starting;
+            status.detail = Some(step_of(state, Some(&node)).1);
+            return status;
+        }
+        let task_id = task.id.clone().unwrap_or_default();
+        let mut ready = self.cached(&record.container).filter(|r| r.task == task_id);
+        if ready.is_none()
+            && let Some(port) = published_port(task)
+        {
+            let options = Self::options(&node.addr, port, &record.password);
+            if let Some(version) = try_query(&options).await {
+                let r = Ready {
+                    task: task_id,
+                    host: node.addr.clone(),
+                    port,
+                    version,
+                };
+                self.ready
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(record.container.clone(), r.clone());
+                ready = Some(r);
+            }
+        }
+        match ready {
+            Some(r) => {
+                status.state = SandboxState::Running;
+                status.pg_version = Some(r.version);
+                status.uptime_s = task
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.timestamp.as_deref())
+                    .and_then(parse_rfc3339)
+                    .map(|t| unix_now().saturating_sub(t).max(0) as u64);
+            }
+            None => {
+                status.state = SandboxState::Starting;
+                status.detail = Some("waiting for PostgreSQL to accept connections".into());
+            }
+        }
+        status
+    }
+}
+
+fn service_label(service: &Service, key: &str) -> Option<String> {
+    service.spec.as_ref()?.labels.as_ref()?.get(key).cloned()
+}
+
+fn replicas(service: &Service) -> i64 {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.mode.as_ref())
+        .and_then(|m| m.replicated.as_ref())
+        .and_then(|r| r.replicas)
+        .unwrap_or(1)
+}
+
+fn task_state(task: &Task) -> Option<TaskState> {
+    task.status.as_ref()?.state
+}
+
+/// The host port PostgreSQL's port is published at on the task's node.
+fn published_port(task: &Task) -> Option<u16> {
+    task.status
+        .as_ref()?
+        .port_status
+        .as_ref()?
+        .ports
+        .as_ref()?
+        .iter()
+        .find(|p| p.target_port == Some(PG_PORT))
+        .and_then(|p| p.published_port)
+        .and_then(|p| u16::try_from(p).ok())
+}
+
+/// The progress step of a task state, and its sentence.
+fn step_of(state: Option<TaskState>, node: Option<&NodeInfo>) -> (&'static str, String) {
+    let on = node
+        .map(|n| format!(" on node {}", n.label()))
+        .unwrap_or_default();
+    match state {
+        Some(TaskState::NEW | TaskState::ALLOCATED | TaskState::PENDING) | None => (
+            "pending",
+            "the swarm is scheduling the sandbox (task new, pending)".into(),
+        ),
+        Some(TaskState::ASSIGNED | TaskState::ACCEPTED) => {
+            ("assigned", format!("the swarm assigned the sandbox{on}"))
+        }
+        Some(TaskState::PREPARING | TaskState::READY) => (
+            "preparing",
+            format!("preparing the sandbox's container{on} (image, volume, network)"),
+        ),
+        Some(TaskState::STARTING) => ("starting", format!("starting the sandbox's container{on}")),
+        Some(TaskState::RUNNING) => (
+            "waiting for healthy",
+            "waiting for PostgreSQL to accept connections".into(),
+        ),
+        Some(_) => (
+            "retrying",
+            "the sandbox's container ended; the swarm starts it again".into(),
+        ),
+    }
+}
+
+#[async_trait]
+impl Provisioner for SwarmProvisioner {
+    fn backend_name(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn health(&self) -> BackendHealth {
+        let (usable, reason) = match self.cluster.nodes().await {
+            Ok(nodes) => {
+                let ready = nodes.iter().filter(|n| n.ready).count();
+                (
+                    ready > 0,
+                    format!(
+                        "{}: {ready} of {} node(s) ready, image {}",
+                        self.desc,
+                        nodes.len(),
+                        self.spec.image
+                    ),
+                )
+            }
+            Err(e) => (false, format!("the swarm manager fails: {e}")),
+        };
+        BackendHealth {
+            backend: BACKEND,
+            usable,
+            reason,
+        }
+    }
+
+    async fn start(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
+        let _guard = self.locks.lock(learner).await;
+        let rep = self.hub.reporter(learner);
+        let result = self.start_locked(learner, &rep).await;
+        finish_start(&self.hub, &self.records, learner, &rep, result).await
+    }
+
+    async fn status(&self, learner: LearnerId) -> Result<SandboxStatus, SandboxError> {
+        Ok(match self.records.get(learner).await? {
+            Some(record) => self.describe(learner, &record).await,
+            None => SandboxStatus::bare(learner, BACKEND, SandboxState::Absent, None),
+        })
+    }
+
+    async fn stop(&self, learner: LearnerId) -> Result<(), SandboxError> {
+        let _guard = self.locks.lock(learner).await;
+        self.stop_locked(learner).await
+    }
+
+    async fn restart(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
+        let _guard = self.locks.lock(learner).await;
+        let rep = self.hub.reporter(learner);
+        rep.step("stopping", "stopping PostgreSQL");
+        let result = match self.stop_locked(learner).await {
+            Ok(()) => self.start_locked(learner, &rep).await,
+            Err(e) => Err(e),
+        };
+        finish_start(&self.hub, &self.records, learner, &rep, result).await
+    }
+
+    async fn reset(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
+        let _guard = self.locks.lock(learner).await;
+        let rep = self.hub.reporter(learner);
+        rep.step("removing", "removing the old service and its data");
+        let result = match self.remove_locked(learner).await {
+            Ok(()) => self.start_locked(learner, &rep).await,
+            Err(e) => Err(e),
+        };
+        finish_start(&self.hub, &self.records, learner, &rep, result).await
+    }
+
+    async fn destroy(&self, learner: LearnerId) -> Result<(), SandboxError> {
+        let _guard = self.locks.lock(learner).await;
+        self.remove_locked(learner).await
+    }
+
+    async fn list(&self) -> Result<Vec<SandboxStatus>, SandboxError> {
+        let records = self.records.all(BACKEND).await?;
+        let mut out = Vec::with_capacity(records.len());
+        for r in &records {
+            out.push(self.describe(r.learner_id, r).await);
+        }
+        // Services of this instance without a record (a store restored from
+        // an older backup).
+        let services = self
+            .cluster
+            .services(&[format!("pglab.instance={}", self.instance)])
+            .await?;
+        for s in services {
+            let Some(learner) = service_label(&s, "pglab.learner").and_then(|l| l.parse().ok())
+            else {
+                continue;
+            };
+            if records.iter().any(|r| r.learner_id == learner) {
+                continue;
+            }
+            let running = s
+                .service_status
+                .as_ref()
+                .and_then(|st| st.running_tasks)
+                .unwrap_or(0);
+            let mut status = SandboxStatus::bare(
+                learner,
+                BACKEND,
+                if running > 0 {
+                    SandboxState::Running
+                } else {
+                    SandboxState::Stopped
+                },
+                Some("no record in the store".into()),
+            );
+            status.name = s.spec.as_ref().and_then(|sp| sp.name.clone());
+            status.node = service_label(&s, "pglab.node");
+            out.push(status);
+        }
+        Ok(out)
+    }
+
+    async fn running_count(&self) -> Result<usize, SandboxError> {
+        let services = self
+            .cluster
+            .services(&[
+                format!("pglab.instance={}", self.instance),
+                "pglab.learner".to_string(),
+            ])
+            .await?;
+        Ok(services
+            .iter()
+            .filter(|s| {
+                s.service_status
+                    .as_ref()
+                    .and_then(|st| st.running_tasks)
+                    .unwrap_or(0)
+                    > 0
+            })
+            .count())
+    }
+
+    fn progress(&self) -> &ProgressHub {
+        &self.hub
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_states_are_the_start_steps_in_order() {
+        let steps: Vec<&str> = [
+            TaskState::NEW,
+            TaskState::PENDING,
+            TaskState::ASSIGNED,
+            TaskState::PREPARING,
+            TaskState::STARTING,
+            TaskState::RUNNING,
+            TaskState::FAILED,
+        ]
+        .into_iter()
+        .map(|s| step_of(Some(s), None).0)
+        .collect();
+        assert_eq!(
+            steps,
+            [
+                "pending",
+                "pending",
+                "assigned",
+                "preparing",
+                "starting",
+                "waiting for healthy",
+                "retrying"
+            ]
+        );
+    }
+}

@@ -1,0 +1,310 @@
+//! The swarm calls the backend makes on the manager (nodes, services,
+//! tasks, the overlay network) and on a node's own engine (its volumes),
+//! each with a deadline, through the Docker backend's [`Engine`] wrapper so
+//! that errors read the same.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::{
+    NetworkCreateRequest, Node, NodeSpecAvailabilityEnum, NodeState, Service, ServiceSpec, Task,
+};
+use bollard::query_parameters::{
+    InspectServiceOptionsBuilder, ListNodesOptions, ListServicesOptionsBuilder,
+    ListTasksOptionsBuilder, UpdateServiceOptionsBuilder,
+};
+
+use crate::sandbox::SandboxError;
+use crate::sandbox::docker::engine::{Engine, Found};
+use crate::sandbox::docker::open_engine;
+
+const QUICK: Duration = Duration::from_secs(10);
+
+/// Node label: the address of the node's own engine (`unix://...`,
+/// `tcp://...`), used to remove a learner's volume there.
+pub const LABEL_ENGINE: &str = "pglab.engine";
+/// Node label: how many sandboxes the node holds (else `--swarm-node-capacity`).
+pub const LABEL_CAPACITY: &str = "pglab.capacity";
+/// Node label: the address pglab reaches the node's published ports at
+/// (else the node's swarm address).
+pub const LABEL_ADDRESS: &str = "pglab.address";
+
+/// What pglab needs of one node.
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    pub id: String,
+    pub hostname: String,
+    /// Where its published ports are reached.
+    pub addr: String,
+    pub ready: bool,
+    pub active: bool,
+    pub capacity: Option<usize>,
+    pub engine: Option<String>,
+}
+
+impl NodeInfo {
+    fn from_node(node: Node) -> Self {
+        let spec = node.spec.unwrap_or_default();
+        let labels = spec.labels.unwrap_or_default();
+        let status = node.status.unwrap_or_default();
+        let swarm_addr = status
+            .addr
+            .filter(|a| !a.is_empty() && a != "0.0.0.0")
+            .or_else(|| {
+                let m = node.manager_status?.addr?;
+                Some(m.rsplit_once(':').map_or(m.clone(), |(h, _)| h.to_string()))
+            })
+            .unwrap_or_default();
+        Self {
+            id: node.id.unwrap_or_default(),
+            hostname: node
+                .description
+                .and_then(|d| d.hostname)
+                .unwrap_or_default(),
+            addr: labels.get(LABEL_ADDRESS).cloned().unwrap_or(swarm_addr),
+            ready: status.state == Some(NodeState::READY),
+            active: spec.availability == Some(NodeSpecAvailabilityEnum::ACTIVE),
+            capacity: labels
+                .get(LABEL_CAPACITY)
+                .and_then(|c| c.trim().parse().ok()),
+            engine: labels.get(LABEL_ENGINE).cloned().filter(|e| !e.is_empty()),
+        }
+    }
+
+    /// "HOSTNAME ADDRESS", as `pglab sandbox list` shows it.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.hostname, self.addr)
+    }
+}
+
+/// The manager's engine, plus connections to nodes' own engines.
+pub struct Cluster {
+    pub manager: Engine,
+    /// The swarm id of the node the manager connection runs on.
+    pub manager_node: String,
+    node_engines: std::sync::Mutex<HashMap<String, Engine>>,
+}
+
+fn filters(pairs: &[(&str, String)]) -> HashMap<String, Vec<String>> {
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in pairs {
+        map.entry(k.to_string()).or_default().push(v.clone());
+    }
+    map
+}
+
+impl Cluster {
+    pub fn new(manager: Engine, manager_node: String) -> Self {
+        Self {
+            manager,
+            manager_node,
+            node_engines: Default::default(),
+        }
+    }
+
+    pub async fn nodes(&self) -> Result<Vec<NodeInfo>, SandboxError> {
+        let nodes = self
+            .manager
+            .must(
+                "list the swarm's nodes",
+                QUICK,
+                self.manager.docker.list_nodes(None::<ListNodesOptions>),
+            )
+            .await?;
+        Ok(nodes.into_iter().map(NodeInfo::from_node).collect())
+    }
+
+    pub async fn node(&self, id: &str) -> Result<Found<NodeInfo>, SandboxError> {
+        Ok(
+            match self
+                .manager
+                .call(
+                    "inspect a swarm node",
+                    QUICK,
+                    self.manager.docker.inspect_node(id),
+                )
+                .await?
+            {
+                Found::Yes(n) => Found::Yes(NodeInfo::from_node(n)),
+                Found::No => Found::No,
+            },
+        )
+    }
+
+    pub async fn service(&self, name: &str) -> Result<Found<Service>, SandboxError> {
+        let options = InspectServiceOptionsBuilder::default().build();
+        self.manager
+            .call(
+                "inspect a service",
+                QUICK,
+                self.manager.docker.inspect_service(name, Some(options)),
+            )
+            .await
+    }
+
+    /// Services carrying all these labels (`key=value` or `key`), with
+    /// their running-task counts.
+    pub async fn services(&self, labels: &[String]) -> Result<Vec<Service>, SandboxError> {
+        let pairs: Vec<(&str, String)> = labels.iter().map(|l| ("label", l.clone())).collect();
+        let options = ListServicesOptionsBuilder::default()
+            .filters(&filters(&pairs))
+            .status(true)
+            .build();
+        self.manager
+            .must(
+                "list services",
+                QUICK,
+                self.manager.docker.list_services(Some(options)),
+            )
+            .await
+    }
+
+    pub async fn create_service(&self, spec: ServiceSpec) -> Result<(), SandboxError> {
+        self.manager
+            .must(
+                "create a service",
+                Duration::from_secs(30),
+                self.manager.docker.create_service(spec, None),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets the service's replica count (0 stops it, 1 runs it).
+    pub async fn scale(&self, name: &str, replicas: i64) -> Result<(), SandboxError> {
+        for _attempt in 0..3 {
+            let Found::Yes(service) = self.service(name).await? else {
+                return Err(SandboxError::Failed(format!("the service {name} is gone")));
+            };
+            let version = service.version.and_then(|v| v.index).unwrap_or(0);
+            let mut spec = service.spec.unwrap_or_default();
+            let mode = spec.mode.get_or_insert_with(Default::default);
+            let replicated = mode.replicated.get_or_insert_with(Default::default);
+            if replicated.replicas == Some(replicas) {
+                return Ok(());
+            }
+            replicated.replicas = Some(replicas);
+            let options = UpdateServiceOptionsBuilder::default()
+                .version(i32::try_from(version).unwrap_or(i32::MAX))
+                .build();
+            match self
+                .manager
+                .call(
+                    "update a service",
+                    Duration::from_secs(30),
+                    self.manager
+                        .docker
+                        .update_service(name, spec, options, None),
+                )
+                .await
+            {
+                Ok(Found::Yes(_)) => return Ok(()),
+                Ok(Found::No) => {
+                    return Err(SandboxError::Failed(format!("the service {name} is gone")));
+                }
+                // "update out of sequence": someone else updated it; again.
+                Err(SandboxError::Failed(m)) if m.contains("out of sequence") => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(SandboxError::Failed(format!(
+            "the service {name} kept changing while it was scaled"
+        )))
+    }
+
+    /// Removes a service (gone already is fine).
+    pub async fn remove_service(&self, name: &str) -> Result<(), SandboxError> {
+        self.manager
+            .call(
+                "remove a service",
+                Duration::from_secs(30),
+                self.manager.docker.delete_service(name),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// The service's tasks, newest first.
+    pub async fn tasks(&self, service: &str) -> Result<Vec<Task>, SandboxError> {
+        let options = ListTasksOptionsBuilder::default()
+            .filters(&filters(&[("service", service.to_string())]))
+            .build();
+        let mut tasks = self
+            .manager
+            .must(
+                "list a service's tasks",
+                QUICK,
+                self.manager.docker.list_tasks(Some(options)),
+            )
+            .await?;
+        tasks.sort_by_key(|t| {
+            std::cmp::Reverse(t.version.as_ref().and_then(|v| v.index).unwrap_or(0))
+        });
+        Ok(tasks)
+    }
+
+    /// Creates the attachable overlay network unless it exists.
+    pub async fn ensure_network(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<(), SandboxError> {
+        let exists = self
+            .manager
+            .call(
+                "inspect a network",
+                QUICK,
+                self.manager.docker.inspect_network(
+                    name,
+                    None::<bollard::query_parameters::InspectNetworkOptions>,
+                ),
+            )
+            .await?;
+        if matches!(exists, Found::Yes(_)) {
+            return Ok(());
+        }
+        let body = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("overlay".into()),
+            attachable: Some(true),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.manager
+            .must(
+                "create the overlay network",
+                QUICK,
+                self.manager.docker.create_network(body),
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// The node's own engine: the manager's connection for the manager's
+    /// node, else the node's `pglab.engine` label; `None` when unknown.
+    pub async fn node_engine(&self, node: &NodeInfo) -> Option<Engine> {
+        if node.id == self.manager_node {
+            return Some(self.manager.clone());
+        }
+        let address = node.engine.as_deref()?;
+        if let Some(e) = self
+            .node_engines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(address)
+        {
+            return Some(e.clone());
+        }
+        let (docker, address) = open_engine(Some(address)).ok()?;
+        let docker = tokio::time::timeout(QUICK, docker.negotiate_version())
+            .await
+            .ok()?
+            .ok()?;
+        let engine = Engine { docker, address };
+        self.node_engines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(engine.address.clone(), engine.clone());
+        Some(engine)
+    }
+}

@@ -1,0 +1,331 @@
+//! A Docker Swarm of several nodes on this one machine, for the swarm
+//! backend's tests (FACTS.md, "Docker Swarm on one machine").
+//!
+//! - One host bridge [`BRIDGE`] with 10.77.0.1/24 (no other test uses this
+//!   name or subnet), and per node a network namespace with one end of a
+//!   veth pair (10.77.0.11, .12, ...) on that bridge. The namespaces get no
+//!   default route: the engines reach each other and the host, nothing else
+//!   (an image pull fails at once instead of trying a registry).
+//! - The machine's engine sets iptables FORWARD to DROP and bridged traffic
+//!   goes through iptables, so one rule accepts traffic within the bridge;
+//!   it is deleted on drop.
+//! - Per node a private `dockerd` ([`PrivateEngine::start_in`]: own data
+//!   root, exec root, socket and pid file, `--iptables=false
+//!   --bridge=none`) in the node's namespace; the machine's engine and its
+//!   `docker0` are never touched.
+//! - `swarm init` on node 1 (the only manager), `swarm join` of the others;
+//!   every node gets the label `pglab.engine=unix://...` (its engine's
+//!   socket, as docs/operations.md tells operators to set) and the sandbox
+//!   image, saved once from the machine's engine and loaded into each.
+//! - Drop removes everything: engines stopped (their containers first),
+//!   namespaces, veths, bridge, the iptables rule and the folders.
+//!
+//! The set-up takes about half a minute; a test binary makes one swarm and
+//! runs all its phases on it.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::engine::{PrivateEngine, run_deadline};
+
+/// The host bridge of the test swarm.
+pub const BRIDGE: &str = "pglab-sw0";
+/// The host's address on [`BRIDGE`]; node `i` (1-based) is `10.77.0.1i`.
+const HOST_ADDR: &str = "10.77.0.1/24";
+
+/// One node: its namespace, address, engine and swarm node id.
+pub struct SwarmNode {
+    pub netns: String,
+    /// The host end of the node's veth pair.
+    host_veth: String,
+    /// e.g. `10.77.0.12`.
+    pub addr: String,
+    /// The swarm's id of the node.
+    pub id: String,
+    engine: Option<PrivateEngine>,
+}
+
+impl SwarmNode {
+    pub fn engine(&self) -> &PrivateEngine {
+        self.engine.as_ref().unwrap()
+    }
+
+    /// `unix://...`: the node's own engine.
+    pub fn host_address(&self) -> String {
+        self.engine().host_address()
+    }
+}
+
+/// A running swarm; everything goes on drop.
+pub struct Swarm {
+    pub nodes: Vec<SwarmNode>,
+    rule: bool,
+    bridge: bool,
+}
+
+fn ip(args: &[&str]) -> Result<String, String> {
+    run_deadline(Command::new("ip").args(args), Duration::from_secs(10))
+}
+
+fn forward_rule(action: &str) -> Result<String, String> {
+    run_deadline(
+        Command::new("iptables").args([
+            action, "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT",
+        ]),
+        Duration::from_secs(10),
+    )
+}
+
+impl Swarm {
+    /// Whether a swarm can run here: what a private engine needs, plus `ip`,
+    /// `iptables` and `nsenter`.
+    pub fn available() -> bool {
+        if !PrivateEngine::available() {
+            return false;
+        }
+        let tools = ["ip", "iptables", "nsenter"].iter().all(|t| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        if !tools {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("a test swarm needs ip, iptables and nsenter, and CI=true");
+            }
+            eprintln!("SKIPPED: a test swarm needs ip, iptables and nsenter");
+        }
+        tools
+    }
+
+    /// Starts a swarm of `n` nodes (node 1 the manager) with `image` on each.
+    pub fn start(n: usize, image: &str) -> Self {
+        assert!((1..=9).contains(&n), "1 to 9 nodes");
+        assert!(
+            !std::path::Path::new(&format!("/sys/class/net/{BRIDGE}")).exists(),
+            "the bridge {BRIDGE} exists: another swarm test runs, or a crashed one left it \
+             (remove it with `ip link del {BRIDGE}`)"
+        );
+        let mut swarm = Self {
+            nodes: Vec::new(),
+            rule: false,
+            bridge: false,
+        };
+        ip(&["link", "add", BRIDGE, "type", "bridge"]).unwrap();
+        swarm.bridge = true;
+        ip(&["addr", "add", HOST_ADDR, "dev", BRIDGE]).unwrap();
+        ip(&["link", "set", BRIDGE, "up"]).unwrap();
+        forward_rule("-I").unwrap();
+        swarm.rule = true;
+        let pid = std::process::id();
+        for i in 1..=n {
+            let netns = format!("pglab-sw{i}-{pid}");
+            let host_veth = format!("pglsw{i}-{}", pid % 10_000_000);
+            let addr = format!("10.77.0.1{i}");
+            ip(&["netns", "add", &netns]).unwrap();
+            swarm.nodes.push(SwarmNode {
+                netns: netns.clone(),
+                host_veth: host_veth.clone(),
+                addr: addr.clone(),
+                id: String::new(),
+                engine: None,
+            });
+            ip(&[
+                "link", "add", &host_veth, "type", "veth", "peer", "name", "eth0", "netns", &netns,
+            ])
+            .unwrap();
+            ip(&["link", "set", &host_veth, "master", BRIDGE, "up"]).unwrap();
+            let inside = |args: &[&str]| {
+                let mut all = vec!["-n", netns.as_str()];
+                all.extend_from_slice(args);
+                ip(&all).unwrap();
+            };
+            inside(&["addr", "add", &format!("{addr}/24"), "dev", "eth0"]);
+            inside(&["link", "set", "eth0", "up"]);
+            inside(&["link", "set", "lo", "up"]);
+            swarm.nodes[i - 1].engine = Some(PrivateEngine::start_in(&netns));
+        }
+        let manager = &swarm.nodes[0];
+        let long = Duration::from_secs(60);
+        manager
+            .engine()
+            .docker(
+                &[
+                    "swarm",
+                    "init",
+                    "--advertise-addr",
+                    &manager.addr,
+                    "--listen-addr",
+                    &format!("{}:2377", manager.addr),
+                ],
+                long,
+            )
+            .unwrap();
+        let token = manager
+            .engine()
+            .docker(&["swarm", "join-token", "-q", "worker"], long)
+            .unwrap();
+        let join_to = format!("{}:2377", manager.addr);
+        for node in &swarm.nodes[1..] {
+            node.engine()
+                .docker(
+                    &[
+                        "swarm",
+                        "join",
+                        "--advertise-addr",
+                        &node.addr,
+                        "--token",
+                        &token,
+                        &join_to,
+                    ],
+                    long,
+                )
+                .unwrap();
+        }
+        for node in &mut swarm.nodes {
+            node.id = node
+                .engine
+                .as_ref()
+                .unwrap()
+                .docker(&["info", "--format", "{{.Swarm.NodeID}}"], long)
+                .unwrap();
+        }
+        swarm.wait_ready(n, Duration::from_secs(60));
+        for node in &swarm.nodes {
+            swarm
+                .manager(&[
+                    "node",
+                    "update",
+                    "--label-add",
+                    &format!("pglab.engine={}", node.host_address()),
+                    &node.id,
+                ])
+                .unwrap();
+        }
+        swarm.load_image(image);
+        swarm
+    }
+
+    /// What a dropped swarm of this process would have left behind: the
+    /// bridge, its iptables rule, node namespaces, host veths.
+    pub fn leftovers() -> Vec<String> {
+        let pid = std::process::id().to_string();
+        let mut left = Vec::new();
+        if std::path::Path::new(&format!("/sys/class/net/{BRIDGE}")).exists() {
+            left.push(format!("bridge {BRIDGE}"));
+        }
+        if forward_rule("-C").is_ok() {
+            left.push("iptables FORWARD rule".into());
+        }
+        let netns = ip(&["netns", "list"]).unwrap_or_default();
+        left.extend(
+            netns
+                .lines()
+                .filter(|l| l.starts_with("pglab-sw") && l.contains(&pid))
+                .map(|l| format!("netns {l}")),
+        );
+        let links = ip(&["-o", "link", "show"]).unwrap_or_default();
+        left.extend(
+            links
+                .lines()
+                .filter(|l| l.contains(": pglsw"))
+                .map(|l| format!("link {l}")),
+        );
+        left
+    }
+
+    /// Waits until `n` nodes are Ready.
+    pub fn wait_ready(&self, n: usize, deadline: Duration) {
+        let end = Instant::now() + deadline;
+        loop {
+            let out = self
+                .manager(&["node", "ls", "--format", "{{.Status}}"])
+                .unwrap_or_default();
+            if out.lines().filter(|l| l.trim() == "Ready").count() == n {
+                return;
+            }
+            assert!(
+                Instant::now() < end,
+                "the swarm's nodes are not ready: {out}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// `docker save IMAGE` once, then `docker -H NODE load` on every node.
+    fn load_image(&self, image: &str) {
+        let tar = self.nodes[0].engine().dir().join("image.tar");
+        run_deadline(
+            Command::new("docker").args(["save", "-o", tar.to_str().unwrap(), image]),
+            Duration::from_secs(180),
+        )
+        .unwrap_or_else(|e| panic!("saving {image}: {e}"));
+        for node in &self.nodes {
+            node.engine()
+                .docker(
+                    &["load", "-i", tar.to_str().unwrap()],
+                    Duration::from_secs(180),
+                )
+                .unwrap_or_else(|e| panic!("loading {image} into a node: {e}"));
+        }
+        let _ = std::fs::remove_file(tar);
+    }
+
+    /// `unix://...` of the manager's engine, for `--docker-host`.
+    pub fn manager_address(&self) -> String {
+        self.nodes[0].host_address()
+    }
+
+    /// `docker -H MANAGER ARGS` (30 s deadline).
+    pub fn manager(&self, args: &[&str]) -> Result<String, String> {
+        self.nodes[0].engine().docker(args, Duration::from_secs(30))
+    }
+
+    /// `docker -H NODE ARGS` on node `i` (0-based; 30 s deadline).
+    pub fn on(&self, i: usize, args: &[&str]) -> Result<String, String> {
+        self.nodes[i].engine().docker(args, Duration::from_secs(30))
+    }
+
+    /// The index of the node with this swarm id.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// Stops node `i`'s engine as an operator would (SIGTERM: its containers
+    /// stop with it).
+    pub fn stop_engine(&mut self, i: usize) -> Duration {
+        self.nodes[i].engine.as_mut().unwrap().stop_daemon()
+    }
+
+    /// Starts node `i`'s engine again; it rejoins the swarm by itself.
+    pub fn start_engine(&mut self, i: usize) {
+        self.nodes[i].engine.as_mut().unwrap().start_daemon();
+    }
+}
+
+impl Drop for Swarm {
+    fn drop(&mut self) {
+        // Services first, so that no manager re-creates what the engines'
+        // drops remove.
+        if let Ok(services) = self.manager(&["service", "ls", "-q"])
+            && !services.trim().is_empty()
+        {
+            let mut args = vec!["service", "rm"];
+            args.extend(services.split_whitespace());
+            let _ = self.manager(&args);
+        }
+        for node in self.nodes.iter_mut().rev() {
+            drop(node.engine.take());
+            let _ = ip(&["link", "del", &node.host_veth]);
+            let _ = ip(&["netns", "delete", &node.netns]);
+        }
+        if self.bridge {
+            let _ = ip(&["link", "del", BRIDGE]);
+        }
+        if self.rule {
+            let _ = forward_rule("-D");
+        }
+    }
+}
