@@ -1,8 +1,12 @@
 //! Course benchmarks (prints figures; `harness = false`):
 //! 1. rendering section 14 from markdown (model + HTML): median and p99,
 //!    budget 5 ms;
-//! 2. serving the cached lesson page: the release server under `wrk` with 64
-//!    connections for 10 s, budget ≥ 10,000 requests/s and p99 ≤ 10 ms.
+//! 2. serving the cached lesson page against `GET /healthz` (the server's
+//!    floor) in the same run: the release server under 64 keep-alive
+//!    connections from the benchmark's own load generator (one thread,
+//!    prepared requests), interleaved rounds of `PGLAB_BENCH_SECS` (4 s)
+//!    each; budget ≥ 20,000 requests/s, ≥ 80 % of `/healthz`'s rate and
+//!    p99 ≤ 10 ms (issue #17).
 //!
 //! Run with `scripts/bench.sh course` (or `cargo bench --bench course`).
 
@@ -56,10 +60,6 @@ fn bench_render(content: &Path) {
 }
 
 fn bench_serve(content: &Path) {
-    if Command::new("wrk").arg("--version").output().is_err() {
-        println!("course/serve: SKIPPED, wrk is not installed (apt-get install wrk)");
-        return;
-    }
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_pglab"))
         .args(["serve", "--bind", "127.0.0.1:0", "--sandbox", "local"])
@@ -81,44 +81,169 @@ fn bench_serve(content: &Path) {
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    let url = format!("{base}/sections/14-postgresql-production-labs");
-    // Warm the page cache.
-    let warm = Command::new("wrk")
-        .args(["-t1", "-c1", "-d1s", &url])
-        .output()
-        .unwrap();
-    assert!(warm.status.success());
-    let out = Command::new("wrk")
-        .args(["-t2", "-c64", "-d10s", "--latency", &url])
-        .output()
-        .unwrap();
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let lesson = "/sections/14-postgresql-production-labs";
+    let secs: f64 = std::env::var("PGLAB_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4.0);
+    let conns = 64;
+    // Warm the page cache and the connections' paths.
+    load(addr, lesson, 4, 0.5);
+    load(addr, "/healthz", 4, 0.5);
+    // Interleaved rounds, so that both see the same machine load.
+    let (mut health, mut page) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        health.push(load(addr, "/healthz", conns, secs));
+        page.push(load(addr, lesson, conns, secs));
+    }
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
-    let report = String::from_utf8_lossy(&out.stdout);
-    let rps = report
-        .lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_else(|| "?".into());
-    let p99 = report
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("99%"))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_else(|| "?".into());
-    let p50 = report
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("50%"))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_else(|| "?".into());
-    let non2xx = report
-        .lines()
-        .find(|l| l.contains("Non-2xx"))
-        .unwrap_or("")
-        .trim()
-        .to_string();
+    let merge = |runs: Vec<Load>| {
+        let mut all = Load {
+            requests: 0,
+            secs: 0.0,
+            sorted_us: Vec::new(),
+            bytes: 0,
+        };
+        for r in runs {
+            all.requests += r.requests;
+            all.secs += r.secs;
+            all.sorted_us.extend(r.sorted_us);
+            all.bytes = r.bytes;
+        }
+        all.sorted_us.sort_unstable();
+        all
+    };
+    let (health, page) = (merge(health), merge(page));
+    let ratio = page.rate() / health.rate();
     println!(
-        "course/serve cached lesson page, wrk 2 threads 64 connections 10 s: {rps} requests/s, p50 {p50}, p99 {p99}  (budget ≥ 10,000 req/s, p99 ≤ 10 ms) {non2xx}"
+        "course/serve load average {} ({conns} keep-alive connections, one client thread, 2 x {secs} s each, interleaved)",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or("?")
     );
+    for (name, l) in [
+        ("GET /healthz", &health),
+        ("cached lesson page (gzip)", &page),
+    ] {
+        println!(
+            "course/serve {name:<28} {:>8.0} requests/s  p50 {:.2} ms  p99 {:.2} ms  ({} B body)",
+            l.rate(),
+            l.p(0.5),
+            l.p(0.99),
+            l.bytes
+        );
+    }
+    let ok = page.rate() >= 20_000.0 && ratio >= 0.8 && page.p(0.99) <= 10.0;
+    println!(
+        "course/serve lesson page / healthz rate, same run: {ratio:.2}  (budget >= 20,000 req/s, >= 0.80 of /healthz, p99 <= 10 ms: {})",
+        if ok { "ok" } else { "OVER" }
+    );
+}
+
+/// Requests/s and latencies of `GET path` from `conns` keep-alive
+/// connections for `secs`.
+struct Load {
+    requests: usize,
+    secs: f64,
+    sorted_us: Vec<u32>,
+    bytes: usize,
+}
+
+impl Load {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.secs
+    }
+
+    fn p(&self, q: f64) -> f64 {
+        if self.sorted_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.sorted_us.len() as f64 - 1.0) * q).round() as usize;
+        self.sorted_us[i] as f64 / 1000.0
+    }
+}
+
+/// The load generator: each connection sends one prepared HTTP/1.1 request,
+/// reads the answer's head and `Content-Length` bytes of body, and sends the
+/// next (no pipelining). It runs on one thread so that the server keeps the
+/// other core; a non-200 answer stops the benchmark.
+fn load(addr: std::net::SocketAddr, path: &str, conns: usize, secs: f64) -> Load {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept-Encoding: gzip\r\nUser-Agent: pglab-bench\r\n\r\n"
+    )
+    .into_bytes();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let request = std::sync::Arc::new(request);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs_f64(secs);
+        let mut tasks = Vec::new();
+        for _ in 0..conns {
+            let request = request.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                let mut buf = vec![0u8; 1 << 20];
+                let mut lat = Vec::new();
+                let mut bytes = 0;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    stream.write_all(&request).await.unwrap();
+                    let mut have = 0;
+                    let (head, length) = loop {
+                        let n = stream.read(&mut buf[have..]).await.unwrap();
+                        assert!(n > 0, "the server closed the connection");
+                        have += n;
+                        if let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = std::str::from_utf8(&buf[..end]).unwrap();
+                            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+                            let length: usize = head
+                                .lines()
+                                .find_map(|l| {
+                                    let (k, v) = l.split_once(':')?;
+                                    k.eq_ignore_ascii_case("content-length")
+                                        .then(|| v.trim().parse().ok())?
+                                })
+                                .expect("content-length");
+                            break (end + 4, length);
+                        }
+                    };
+                    while have < head + length {
+                        let n = stream.read(&mut buf[have..]).await.unwrap();
+                        assert!(n > 0, "the server closed the connection");
+                        have += n;
+                    }
+                    lat.push(t.elapsed().as_micros() as u32);
+                    bytes = length;
+                }
+                (lat, bytes)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut bytes = 0;
+        for t in tasks {
+            let (lat, b) = t.await.unwrap();
+            all.extend(lat);
+            bytes = b;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        all.sort_unstable();
+        Load {
+            requests: all.len(),
+            secs,
+            sorted_us: all,
+            bytes,
+        }
+    })
 }

@@ -2,11 +2,13 @@
 //! it is saved.
 //!
 //! Each run gets a recorder task (it outlives the request, so a learner who
-//! closes the tab still leaves their evidence): it writes the script to the
-//! learner's [`history`](super::history) at once, and when the run ends, each
+//! closes the tab still leaves their evidence): when the run ends, it writes
+//! the script to the learner's [`history`](super::history), each
 //! statement's evidence and progress (`progress::record`) and its EXPLAIN
-//! plans (`explain::store`), all through the store's writer, which commits
-//! them in batches. The [`Receipt`] says what has committed: `POST /api/sql`
+//! plans (`explain::store`) as one job of the store's writer, which commits
+//! jobs in batches. A run still going after [`QUICK_RUN`] gets its history
+//! entry written at once (the answer saying "running" needs it) and the
+//! rest when it ends. The [`Receipt`] says what has committed: `POST /api/sql`
 //! and `GET /api/runs/{id}` wait on it so that an answer saying `"saved":
 //! true` is only sent once what it stands for is on disk, and a learner who
 //! runs a query and presses "Check my work" finds it in their evidence.
@@ -26,6 +28,9 @@ use crate::progress::record::{Statement, StatementRun, apply_statement};
 use crate::sandbox::LearnerId;
 use crate::store::Store;
 
+/// A run that ends within this is recorded in one store job (history,
+/// evidence and plans together); a longer one gets its history entry first.
+const QUICK_RUN: Duration = Duration::from_millis(20);
 /// Longest an answer waits for the store before saying `"saved": false`.
 const SAVE_WAIT: Duration = Duration::from_secs(10);
 /// Receipts of runs whose answer was never delivered are dropped after this.
@@ -108,6 +113,19 @@ impl Records {
         let (store, hub, run) = (self.store.clone(), self.hub.clone(), run.clone());
         let (learner, exercise) = (info.learner, info.exercise.map(String::from));
         tokio::spawn(async move {
+            // Most runs end within a millisecond: their history entry,
+            // evidence and plans go into one store job (one commit on the
+            // answer's path instead of two in a row). A run still going
+            // after QUICK_RUN has its history entry written on its own,
+            // well before the request's wait ends and its answer needs it.
+            if let Some(result) = run.wait(QUICK_RUN).await {
+                let saved = record_run(&store, &hub, learner, entry, exercise, &result).await;
+                tx.send_modify(|c| {
+                    c.history = Some(saved);
+                    c.all = Some(saved);
+                });
+                return;
+            }
             let history = async {
                 let saved = match entry {
                     None => true,
@@ -133,7 +151,9 @@ impl Records {
             // timeout at worst).
             let evidence = async {
                 match run.wait(Duration::from_secs(24 * 3600)).await {
-                    Some(result) => record_run(&store, &hub, learner, exercise, &result).await,
+                    Some(result) => {
+                        record_run(&store, &hub, learner, None, exercise, &result).await
+                    }
                     None => false,
                 }
             };
@@ -157,12 +177,14 @@ impl Records {
 
 /// Each statement of a finished run marks its exercise in progress and goes
 /// into the learner's evidence trail (the instructor sees errors there);
-/// EXPLAIN plans are kept for plan compare. One store job, so one run's
-/// records commit together; whether they were saved.
+/// EXPLAIN plans are kept for plan compare; `history`, when given, is the
+/// run's history entry. One store job, so one run's records commit
+/// together; whether they were saved.
 async fn record_run(
     store: &Store,
     hub: &ProgressHub,
     user_id: LearnerId,
+    history: Option<NewEntry>,
     exercise: Option<String>,
     result: &RunResult,
 ) -> bool {
@@ -196,7 +218,11 @@ async fn record_run(
         .writer()
         .write(move |conn| {
             let (statements, plans) = (statements.clone(), plans.clone());
+            let history = history.clone();
             Box::pin(async move {
+                if let Some(entry) = &history {
+                    history::apply(conn, entry).await?;
+                }
                 let mut events = Vec::new();
                 for statement in statements.iter() {
                     events.extend(apply_statement(conn, statement).await?);

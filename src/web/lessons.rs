@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::course::highlight::{self, Lang};
-use crate::course::prepared::Prepared;
+use crate::course::prepared::{OnDisk, Prepared};
 use crate::course::render::TocEntry;
 use crate::course::{ContentError, Page, SectionSummary};
 use crate::web::AppError;
@@ -123,11 +123,19 @@ async fn section(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let course = state.course.clone();
+    // An unchanged page is served on one lstat of its file.
+    if let Some(prepared) = course.prepared.unchanged(&slug) {
+        return Ok(prepared_response(&prepared, &headers));
+    }
+    let plain_name = !slug.contains(['/', '\\']) && !slug.starts_with('.');
+    let on_disk = plain_name
+        .then(|| OnDisk::of(&course.dir().join(format!("{slug}.md"))))
+        .flatten();
     let page: Arc<Page> = match course.section_page(&slug) {
         Ok(p) => p,
         Err(e) => return content_error(e),
     };
-    let prepared = course.prepared.get_or_prepare(&slug, &page, || {
+    let prepared = course.prepared.get_or_prepare(&slug, &page, on_disk, || {
         let (prev, next) = course.neighbours(&slug);
         let home = course.sections.iter().find(|s| s.slug == slug);
         LessonPage {
