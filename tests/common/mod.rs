@@ -191,6 +191,7 @@ pub mod docker;
 pub mod engine;
 pub mod fixed;
 pub mod pg;
+pub mod psql;
 
 /// Whether a Docker engine answers. Tests that need one call this: outside CI
 /// they are skipped (with a line saying so) when none answers; under CI=true
