@@ -1133,7 +1133,7 @@ fn include(
         ));
     }
     let relative = from.filter(|_| cmd.name == "ir" || cmd.name == "include_relative");
-    lab_file(files, "\\i", &arg, relative)
+    lab_file(files, "\\i", arg, relative)
 }
 
 /// A lab file by its path in the lesson (`scripts/schema.sql`, relative to
