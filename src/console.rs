@@ -16,6 +16,7 @@
 //! 6. [`records`] writes a run's history, evidence and plans through the
 //!    store's writer and tells the answer when they are committed.
 
+pub mod copy;
 pub mod cursor;
 pub mod history;
 pub mod meta;
@@ -29,6 +30,7 @@ pub mod session;
 pub mod split;
 pub mod tag;
 pub mod vars;
+pub mod watch;
 
 use clap::Args;
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use common::fixed::Fixed;
 use common::pg::TempPg;
-use pglab::console::meta::text::{psql_error_text, psql_text};
+use common::psql::{Printed, print_results, run_psql};
 use pglab::console::{ConsoleConfig, Consoles};
 use pglab::sandbox::labfiles::LabFiles;
 
@@ -59,42 +59,17 @@ fn without_client_vars(out: &str) -> String {
 }
 
 fn psql(pg: &TempPg, file: &str) -> (String, String) {
-    let out = Command::new("psql")
-        .args(["-X", "-v", "ON_ERROR_STOP=on", "-P", "pager=off", "-h"])
-        .arg(pg.socket_dir())
-        .args(["-U", "labuser", "-d", "labdb", "-f", file])
-        .current_dir(dir())
-        .env_remove("PGCLIENTENCODING")
-        .output()
-        .unwrap();
-    let prefix = format!("psql:{file}:");
-    let err: String = String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .map(|l| {
-            let l = match l.strip_prefix(&prefix).and_then(|r| r.split_once(": ")) {
-                Some((_, rest)) => rest,
-                None => l,
-            };
-            format!("{}\n", l.strip_prefix("error: ").unwrap_or(l))
-        })
-        .collect();
-    (String::from_utf8_lossy(&out.stdout).into_owned(), err)
+    let p = run_psql(pg, &dir(), file, &[]);
+    (p.out, p.err)
 }
 
 async fn pglab(c: &Arc<Consoles>, session: &str, script: &str) -> (String, String) {
-    let (mut out, mut err) = (String::new(), String::new());
     let run = c.submit(ME, session, script, None).unwrap();
     let res = run
         .wait(Duration::from_secs(120))
         .await
         .expect("run finished");
-    for r in &res.statements {
-        if r.error.is_some() {
-            err.push_str(&psql_error_text(r));
-        } else {
-            out.push_str(&psql_text(r, res.expanded));
-        }
-    }
+    let Printed { out, err } = print_results(&res.statements, res.expanded, false);
     c.close(ME, session).await.unwrap();
     (out, err)
 }

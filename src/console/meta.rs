@@ -53,6 +53,9 @@ impl Settings {
         if r.kind == "statement" && !self.null_display.is_empty() {
             r.null_display = Some(self.null_display.clone());
         }
+        if r.kind == "statement" {
+            r.expanded = Some(self.expanded);
+        }
         if let Some(e) = &r.error
             && !e.sqlstate.is_empty()
         {
@@ -87,6 +90,8 @@ Meta-commands supported in the pglab console:
   \\gset [PREFIX]         run the query, storing its one row's columns in variables
   \\gexec                 run the query, then run each value of its result as a statement
   \\i FILE, \\ir FILE      run a lab file of the lesson (e.g. \\i scripts/schema.sql)
+  \\watch [SECONDS]       run the query again every SECONDS (2) until cancelled (Escape)
+  \\copy T from 'FILE' ... copy a lab file into a table (\\copy T|(QUERY) to stdout shows the data)
   \\conninfo              display information about the current connection
   \\c[onnect] [DBNAME]    connect to another database of your own server
   \\?                     this help
@@ -144,6 +149,18 @@ pub fn is_include(line: &str) -> bool {
         parse(line.trim()).name.as_str(),
         "i" | "include" | "ir" | "include_relative"
     )
+}
+
+/// Whether `line` is `\watch [SECONDS]`, which the session runs with the
+/// query before it.
+pub fn is_watch(line: &str) -> bool {
+    parse(line.trim()).name == "watch"
+}
+
+/// Whether `line` is `\copy ...`, which the session runs (it reads lab
+/// files).
+pub fn is_copy(line: &str) -> bool {
+    parse(line.trim()).name == "copy"
 }
 
 /// Whether `line` is `\gset [PREFIX]` or `\gexec`, which the session runs
@@ -472,12 +489,12 @@ async fn dispatch(c: &mut Conn, cmd: &mut Cmd, settings: &mut Settings) -> MetaO
             return match cmd.arg(0) {
                 None => meta_error("\\unset: missing required argument".into()),
                 // psql checks no name here: an invalid one is never set.
-                Some(name) => {
-                    settings.vars.remove(name);
-                    MetaOut {
+                Some(name) => match super::vars::assign(&mut settings.vars, name, None) {
+                    Ok(()) => MetaOut {
                         result: StatementResult::default(),
-                    }
-                }
+                    },
+                    Err(message) => meta_error(message),
+                },
             };
         }
         "sf" => return source::function(c, &cmd.rest, cmd.plus).await,
@@ -542,7 +559,8 @@ fn expanded(settings: &mut Settings, arg: Option<&str>) -> String {
 }
 
 /// psql's own variables as the console has them (`\set` lists them with
-/// the learner's); the console always stops at the first error.
+/// the learner's, whose `\set` of one of these replaces it); the console
+/// stops at the first error unless `ON_ERROR_STOP` is unset.
 const BUILTIN_VARS: &[(&str, &str)] = &[
     ("AUTOCOMMIT", "on"),
     ("COMP_KEYWORD_CASE", "preserve-upper"),
@@ -591,9 +609,11 @@ async fn set(c: &mut Conn, settings: &mut Settings, cmd: &Cmd) -> MetaOut {
         return meta_error(format!("invalid variable name: \"{name}\""));
     }
     let value: String = cmd.args[1..].concat();
-    settings.vars.insert(name.to_string(), value);
-    MetaOut {
-        result: StatementResult::default(),
+    match super::vars::assign(&mut settings.vars, name, Some(&value)) {
+        Ok(()) => MetaOut {
+            result: StatementResult::default(),
+        },
+        Err(message) => meta_error(message),
     }
 }
 

@@ -33,6 +33,13 @@ pub struct SqlError {
     pub position: Option<usize>,
     /// The same position counted from the start of the whole script (1-based).
     pub script_position: Option<usize>,
+    /// The server's CONTEXT (where in a function or DO block it failed),
+    /// which psql prints under an error.
+    pub context: Option<String>,
+    /// The failed internally-generated query (a PL/pgSQL function's SQL) and
+    /// the 1-based position in it, psql's `QUERY:` line and its caret.
+    pub internal_query: Option<String>,
+    pub internal_position: Option<usize>,
 }
 
 /// The parts of a server error only `\errverbose` shows.
@@ -111,6 +118,14 @@ pub struct StatementResult {
     pub plan_json: Option<String>,
     /// Plain text output of a meta-command (`\conninfo`, `\?`, `\x`).
     pub text: Option<String>,
+    /// The statement returned a result table, which psql prints even with
+    /// no column (`SELECT;` prints `--` and `(1 row)`) or no row; false for
+    /// commands, which show only their tag.
+    pub tuples: bool,
+    /// The session's `\x` setting when this statement ran (a script may
+    /// switch it between statements); the run's `expanded` is the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expanded: Option<bool>,
     /// The statement was only comments and `;`: the server answered
     /// EmptyQueryResponse; psql prints nothing for it.
     pub empty_query: bool,

@@ -236,11 +236,48 @@ pub fn run_statement<'a>(
 }
 
 async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed_tx: bool) -> Ran {
-    if let Some(message) = refused(sql) {
+    let copy_kind = super::copy::classify(sql);
+    if let super::copy::CopyKind::Refused(message) = &copy_kind {
         return Ran {
-            result: StatementResult::client_error(sql, message),
+            result: StatementResult::client_error(sql, message.clone()),
             lost: false,
         };
+    }
+    if copy_kind != super::copy::CopyKind::Other {
+        let sink = NoticeSink::new();
+        let started = Instant::now();
+        let copied = super::copy::copy_out(c, sql, &copy_kind, limits, in_failed_tx)
+            .instrument(sink.span())
+            .await;
+        let mut result = StatementResult {
+            sql: sql.to_string(),
+            kind: "statement",
+            notices: sink.take(),
+            ..StatementResult::default()
+        };
+        match copied {
+            Ok(super::copy::CopyOut::Copied {
+                data,
+                rows,
+                truncated,
+            }) => {
+                result.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+                let (notifications, dropped) = c.drain_notifications();
+                result.notifications = notifications;
+                result.notifications_dropped = dropped;
+                super::copy::fill(&mut result, data, rows, truncated);
+                return Ran {
+                    result,
+                    lost: false,
+                };
+            }
+            Ok(super::copy::CopyOut::SendPlain) => {}
+            Err(err) => {
+                let (error, lost) = map_error(err);
+                result.error = Some(error);
+                return Ran { result, lost };
+            }
+        }
     }
     let sink = NoticeSink::new();
     let mut columns: Vec<(String, u32)> = Vec::new();
@@ -299,9 +336,19 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
             }
         }
         Ok(()) => {
-            if columns.is_empty() && returns_rows(sql) {
+            let prepared = match tag::executed_name(sql) {
+                Some(name) => prepared_statement(c, &name).await,
+                None => None,
+            };
+            // A statement that returns rows returns a table even with none
+            // (psql prints its header); EXECUTE as the statement it runs.
+            let w = tag::words(sql);
+            let fetch = w.first().is_some_and(|x| x == "FETCH");
+            let table = fetch || returns_rows(prepared.as_deref().unwrap_or(sql));
+            if columns.is_empty() && table {
                 columns = describe(c, sql).await;
             }
+            result.tuples = table || total_rows > 0 || !columns.is_empty();
             result.columns = name_types(c, columns).await;
             result.truncated = (rows.len() as u64) < total_rows;
             result.rows = rows;
@@ -315,10 +362,6 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
                     .notices
                     .iter()
                     .any(|x| x.message.ends_with("already exists, skipping")),
-            };
-            let prepared = match tag::executed_name(sql) {
-                Some(name) => prepared_statement(c, &name).await,
-                None => None,
             };
             result.command_tag = Some(match prepared {
                 Some(body) => tag::command_tag(&body, outcome),
@@ -342,6 +385,18 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
             Ran { result, lost }
         }
     }
+}
+
+/// psql's unseen `BEGIN` before a statement when AUTOCOMMIT is off;
+/// `Ok(true)` once the transaction is open. Boxed as [`run_statement`].
+pub fn implicit_begin(c: &mut Conn) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
+    Box::pin(implicit_begin_inner(c))
+}
+
+async fn implicit_begin_inner(c: &mut Conn) -> Result<bool, sqlx::Error> {
+    let mut stream = sqlx::raw_sql("BEGIN").fetch_many(&mut c.conn);
+    while stream.try_next().await?.is_some() {}
+    Ok(true)
 }
 
 /// Whether `sql` is only comments and `;`: the server answers it with
@@ -376,17 +431,6 @@ async fn prepared_statement(c: &mut Conn, name: &str) -> Option<String> {
     .ok()
     .flatten();
     text.map(|t| tag::prepared_body(&t).to_string())
-}
-
-/// Statements the browser console cannot carry, with the reason.
-fn refused(sql: &str) -> Option<String> {
-    let w = tag::words(sql);
-    if w.first().map(String::as_str) == Some("COPY")
-        && w.iter().any(|x| x == "STDIN" || x == "STDOUT")
-    {
-        return Some("COPY ... FROM STDIN / TO STDOUT needs a psql client and is not available in the browser console: use INSERT ... VALUES, or COPY from a file on the sandbox".into());
-    }
-    None
 }
 
 /// Keeps sqlx's caches true after the learner changed the session under it.
@@ -582,9 +626,12 @@ pub fn map_error(err: sqlx::Error) -> (SqlError, bool) {
     {
         let severity = format!("{:?}", pg.severity()).to_uppercase();
         let lost = matches!(severity.as_str(), "FATAL" | "PANIC");
-        let position = match pg.position() {
-            Some(PgErrorPosition::Original(p)) => Some(p),
-            _ => None,
+        let (position, internal) = match pg.position() {
+            Some(PgErrorPosition::Original(p)) => (Some(p), None),
+            Some(PgErrorPosition::Internal { position, query }) => {
+                (None, Some((position, query.to_string())))
+            }
+            None => (None, None),
         };
         return (
             SqlError {
@@ -596,6 +643,9 @@ pub fn map_error(err: sqlx::Error) -> (SqlError, bool) {
                 verbose: Some(super::result::VerboseFields::from_pg(pg)),
                 position,
                 script_position: None,
+                context: pg.r#where().map(str::to_string),
+                internal_position: internal.as_ref().map(|(p, _)| *p),
+                internal_query: internal.map(|(_, q)| q),
             },
             lost,
         );
@@ -641,8 +691,15 @@ mod tests {
 
     #[test]
     fn copy_from_stdin_is_refused_clearly() {
-        assert!(refused("copy t from stdin").is_some());
-        assert!(refused("COPY (select 1) TO STDOUT").is_some());
-        assert!(refused("copy t from '/tmp/x.csv'").is_none());
+        use crate::console::copy::{CopyKind, classify};
+        assert!(matches!(
+            classify("copy t from stdin"),
+            CopyKind::Refused(_)
+        ));
+        assert!(matches!(
+            classify("COPY (select 1) TO STDOUT"),
+            CopyKind::Query(_)
+        ));
+        assert_eq!(classify("copy t from '/tmp/x.csv'"), CopyKind::Other);
     }
 }

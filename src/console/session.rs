@@ -502,7 +502,8 @@ impl Consoles {
                         None => lexer.clone().next_item(conn.std_strings),
                     };
                     if next.is_some_and(|n| {
-                        n.kind == ItemKind::Meta && meta::is_gset_or_gexec(&n.text)
+                        n.kind == ItemKind::Meta
+                            && (meta::is_gset_or_gexec(&n.text) || meta::is_watch(&n.text))
                     }) {
                         last_sql = Some(super::vars::interpolate(
                             &item.text,
@@ -599,6 +600,91 @@ impl Consoles {
                             }
                         }
                     }
+                    ItemKind::Meta if meta::is_watch(&item.text) => {
+                        let cmd = meta::parse_with(item.text.trim(), &settings.vars);
+                        match last_sql.clone() {
+                            None => meta_result(
+                                &item.text,
+                                Some("\\watch cannot be used with an empty query".into()),
+                            ),
+                            Some(sql) => {
+                                let secs = super::watch::interval(cmd.arg_text(0));
+                                let mut kept: VecDeque<StatementResult> = VecDeque::new();
+                                let mut runs = 0usize;
+                                loop {
+                                    let stamp =
+                                        meta::fetch_named(conn, super::watch::TIMESTAMP_SQL)
+                                            .await
+                                            .ok()
+                                            .and_then(|(_, rows)| rows.into_iter().next())
+                                            .and_then(|r| r.into_iter().next().flatten())
+                                            .unwrap_or_default();
+                                    let st = *lock(&session.state);
+                                    let ran = super::run::run_statement(
+                                        conn,
+                                        &sql,
+                                        &limits,
+                                        st == TxState::Failed,
+                                    )
+                                    .await;
+                                    lost = ran.lost;
+                                    let mut r = ran.result;
+                                    *lock(&session.state) = next_state(st, &sql, r.error.is_some());
+                                    r.offset = item.char_offset;
+                                    r.line = item.line;
+                                    if r.error.is_none() {
+                                        r.title = Some(super::watch::title(&stamp, secs));
+                                    }
+                                    settings.note(&mut r);
+                                    let failed = r.error.is_some();
+                                    if kept.len() == super::watch::KEEP {
+                                        kept.pop_front();
+                                    }
+                                    kept.push_back(r);
+                                    runs += 1;
+                                    if failed || lost || runs >= super::watch::MAX_RUNS {
+                                        break;
+                                    }
+                                    // The pause, cut short by a cancel.
+                                    let until =
+                                        tokio::time::Instant::now() + super::watch::pause(secs);
+                                    while tokio::time::Instant::now() < until
+                                        && !run.cancel_requested.load(Ordering::Relaxed)
+                                    {
+                                        let left = until - tokio::time::Instant::now();
+                                        tokio::time::sleep(left.min(Duration::from_millis(50)))
+                                            .await;
+                                    }
+                                    if run.cancel_requested.load(Ordering::Relaxed) {
+                                        break;
+                                    }
+                                }
+                                let mut last = kept.pop_back().unwrap_or_default();
+                                if runs >= super::watch::MAX_RUNS {
+                                    last.notices.push(super::notices::Notice {
+                                        severity: "NOTICE".into(),
+                                        message: format!(
+                                            "pglab: \\watch stopped after {runs} runs (the console's limit); the last {} are shown",
+                                            kept.len() + 1
+                                        ),
+                                    });
+                                }
+                                out.statements.extend(kept);
+                                last
+                            }
+                        }
+                    }
+                    ItemKind::Meta if meta::is_copy(&item.text) => {
+                        let (result, failed, is_lost) =
+                            slash_copy(conn, &lab_files, &item.text, &limits, state).await;
+                        lost = is_lost;
+                        if let Some(sql) = failed {
+                            *lock(&session.state) = next_state(state, &sql, true);
+                        } else if let Ok(c) = super::copy::parse_slash_copy(&item.text) {
+                            *lock(&session.state) = next_state(state, &c.query, false);
+                        }
+                        result
+                    }
                     ItemKind::Meta if meta::is_connect(&item.text) => {
                         match self.reconnect(run.learner, session, conn, &item.text).await {
                             Ok((result, Some(new_conn))) => {
@@ -622,9 +708,44 @@ impl Consoles {
                         if !raw && !item.empty {
                             last_sql = Some(sql.clone());
                         }
-                        let ran =
-                            plan_hook::run_with_plan(conn, &sql, &limits, state == TxState::Failed)
-                                .await;
+                        // AUTOCOMMIT off: psql opens a transaction first,
+                        // unseen, unless the statement cannot run in one.
+                        let mut state = state;
+                        let begun = if state == TxState::Idle
+                            && !super::vars::flag(&settings.vars, "AUTOCOMMIT", true)
+                            && !command_no_begin(&sql)
+                        {
+                            super::run::implicit_begin(conn).await
+                        } else {
+                            Ok(false)
+                        };
+                        let ran = match begun {
+                            Ok(begun) => {
+                                if begun {
+                                    state = TxState::InTransaction;
+                                    *lock(&session.state) = state;
+                                }
+                                plan_hook::run_with_plan(
+                                    conn,
+                                    &sql,
+                                    &limits,
+                                    state == TxState::Failed,
+                                )
+                                .await
+                            }
+                            Err(err) => {
+                                let (error, lost) = super::run::map_error(err);
+                                super::run::Ran {
+                                    result: StatementResult {
+                                        sql: sql.clone(),
+                                        kind: "statement",
+                                        error: Some(error),
+                                        ..StatementResult::default()
+                                    },
+                                    lost,
+                                }
+                            }
+                        };
                         lost = ran.lost;
                         let result = ran.result;
                         if !result.empty_query {
@@ -659,7 +780,9 @@ impl Consoles {
                     }
                 }
                 out.statements.push(result);
-                if failed {
+                // psql goes on after an error unless ON_ERROR_STOP is on (it
+                // is, unless the script unset it); a lost connection stops.
+                if failed && (lost || super::vars::flag(&settings.vars, "ON_ERROR_STOP", true)) {
                     out.failed_statement = Some(i);
                     out.skipped = queue.len() + lexer.count_rest(conn.std_strings);
                     break;
@@ -1009,14 +1132,29 @@ fn include(
             "{arg}: \\i is nested more than {MAX_INCLUDE_DEPTH} files deep (does a file include itself?)"
         ));
     }
+    let relative = from.filter(|_| cmd.name == "ir" || cmd.name == "include_relative");
+    lab_file(files, "\\i", arg, relative)
+}
+
+/// A lab file by its path in the lesson (`scripts/schema.sql`, relative to
+/// the content dir, or the end of exactly one lab file's path), first
+/// relative to the folder of `relative_to` if given: its path and text.
+/// `what` names the meta-command in the refusal of absolute paths and `..`;
+/// anything else missing is psql's `FILE: No such file or directory`.
+fn lab_file(
+    files: &BTreeMap<String, String>,
+    what: &str,
+    arg: &str,
+    relative_to: Option<&str>,
+) -> Result<(String, String), String> {
     let rel = arg.trim_start_matches("./");
     if arg.starts_with('/') || arg.starts_with('~') || rel.split('/').any(|p| p == "..") {
         return Err(format!(
-            "{arg}: the console's \\i reads only the course's lab files, by their path in the lesson (no absolute paths, no \"..\")"
+            "{arg}: the console's {what} reads only the course's lab files, by their path in the lesson (no absolute paths, no \"..\")"
         ));
     }
     let mut candidates: Vec<String> = Vec::new();
-    if let Some(dir) = from.filter(|_| cmd.name == "ir" || cmd.name == "include_relative")
+    if let Some(dir) = relative_to
         && let Some((dir, _)) = dir.rsplit_once('/')
     {
         candidates.push(format!("{dir}/{rel}"));
@@ -1032,6 +1170,79 @@ fn include(
     match (found.next(), found.next()) {
         (Some((p, t)), None) => Ok((p.clone(), t.clone())),
         _ => Err(format!("{arg}: No such file or directory")),
+    }
+}
+
+/// `\copy`: the statement psql builds, run as psql runs it (see
+/// `console::copy`): its result (a statement's, as psql prints it), the
+/// statement if it failed on the server (for the transaction state), and
+/// whether the connection was lost.
+async fn slash_copy(
+    conn: &mut Conn,
+    files: &BTreeMap<String, String>,
+    line: &str,
+    limits: &Limits,
+    state: TxState,
+) -> (StatementResult, Option<String>, bool) {
+    use super::copy::{Target, parse_slash_copy};
+    let c = match parse_slash_copy(line) {
+        Ok(c) => c,
+        Err(message) => return (meta_result(line, Some(message)), None, false),
+    };
+    let refuse = |m: &str| (meta_result(line, Some(m.to_string())), None, false);
+    // psql sends the statement it built as any other (`-e` echoes it) and
+    // prints its answer: the data of a COPY TO STDOUT, the `COPY n` of a
+    // COPY FROM STDIN, or the server's error with a caret into it.
+    let server_result = |mut r: StatementResult, lost: bool| {
+        r.sql.clone_from(&c.query);
+        r.kind = "statement";
+        let failed = r.error.is_some().then(|| c.query.clone());
+        (r, failed, lost)
+    };
+    match (&c.target, c.from) {
+        (Target::Program, _) => refuse(
+            "\\copy ... program: the console runs no programs on the server; copy from a lab file or to stdout",
+        ),
+        (Target::Std, true) => refuse(
+            "\\copy ... from stdin: the browser console has no input to read; copy from a lab file of the lesson (\\copy TABLE from 'FILE' csv)",
+        ),
+        (Target::File(_), false) => refuse(
+            "\\copy ... to a file: the console writes no files; use \\copy ... to stdout (or pstdout) to see the data",
+        ),
+        (Target::Std, false) => {
+            let ran =
+                super::run::run_statement(conn, &c.query, limits, state == TxState::Failed).await;
+            server_result(ran.result, ran.lost)
+        }
+        (Target::File(name), true) => {
+            let data = match lab_file(files, "\\copy", name, None) {
+                Ok((_, text)) => text,
+                Err(message) => return refuse(&message),
+            };
+            let sink = super::notices::NoticeSink::new();
+            let copied = {
+                use tracing::Instrument;
+                super::copy::copy_in(conn, &c.query, &data)
+                    .instrument(sink.span())
+                    .await
+            };
+            let mut r = StatementResult {
+                sql: c.query.clone(),
+                kind: "statement",
+                notices: sink.take(),
+                ..StatementResult::default()
+            };
+            let mut lost = false;
+            match copied {
+                Ok(n) => r.command_tag = Some(format!("COPY {n}")),
+                Err(err) => {
+                    let (error, is_lost) = super::run::map_error(err);
+                    r.error = Some(error);
+                    lost = is_lost;
+                }
+            }
+            server_result(r, lost)
+        }
     }
 }
 
@@ -1080,6 +1291,74 @@ pub fn next_state(state: TxState, sql: &str, failed: bool) -> TxState {
     }
 }
 
+/// psql's `command_no_begin`: the statements before which psql with
+/// AUTOCOMMIT off sends no `BEGIN`: transaction control, and those that
+/// cannot run in a transaction block. Words are psql's: letters only, after
+/// white space and comments.
+fn command_no_begin(sql: &str) -> bool {
+    let mut rest = sql;
+    let mut next = || {
+        rest = skip_white_space(rest);
+        let n = rest
+            .char_indices()
+            .find(|(_, c)| !c.is_alphabetic())
+            .map_or(rest.len(), |(i, _)| i);
+        let (w, r) = rest.split_at(n);
+        rest = r;
+        w.to_ascii_lowercase()
+    };
+    match next().as_str() {
+        "abort" | "begin" | "start" | "commit" | "end" | "rollback" | "vacuum" => true,
+        "prepare" => next() == "transaction",
+        // CLUSTER with any argument may run in a transaction.
+        "cluster" => next().is_empty(),
+        "create" => match next().as_str() {
+            "database" | "tablespace" => true,
+            "unique" => next() == "index" && next() == "concurrently",
+            "index" => next() == "concurrently",
+            _ => false,
+        },
+        "alter" => next() == "system",
+        "drop" | "reindex" => match next().as_str() {
+            "database" | "system" | "tablespace" => true,
+            "index" | "table" => next() == "concurrently",
+            _ => false,
+        },
+        "discard" => next() == "all",
+        _ => false,
+    }
+}
+
+/// psql's `skip_white_space`: white space, `--` comments and (nested)
+/// `/* */` comments.
+fn skip_white_space(mut s: &str) -> &str {
+    loop {
+        let t = s.trim_start();
+        if let Some(r) = t.strip_prefix("--") {
+            s = r.find('\n').map_or("", |i| &r[i..]);
+        } else if t.starts_with("/*") {
+            let (mut depth, mut i, b) = (0usize, 0usize, t.as_bytes());
+            while i < b.len() {
+                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                    depth += 1;
+                    i += 2;
+                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            s = &t[i.min(t.len())..];
+        } else {
+            return t;
+        }
+    }
+}
+
 fn sql_is_prepare(sql: &str) -> bool {
     tag::words(sql).first().map(String::as_str) == Some("PREPARE")
 }
@@ -1087,6 +1366,35 @@ fn sql_is_prepare(sql: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn begins_like_psql_with_autocommit_off() {
+        for sql in [
+            "commit;",
+            "  /* c /* n */ */ -- x\n VACUUM t;",
+            "cluster;",
+            "create unique index concurrently i on t (x);",
+            "drop index concurrently i;",
+            "reindex table concurrently t;",
+            "discard all;",
+            "prepare transaction 'x';",
+            "alter system set work_mem = '1MB';",
+        ] {
+            assert!(command_no_begin(sql), "{sql}");
+        }
+        for sql in [
+            "select 1;",
+            "cluster t;",
+            "create index i on t (x);",
+            "prepare p as select 1;",
+            "discard plans;",
+            "beginx;",
+            ";",
+            "savepoint a;",
+        ] {
+            assert!(!command_no_begin(sql), "{sql}");
+        }
+    }
 
     #[test]
     fn session_names_are_validated() {

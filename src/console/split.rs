@@ -126,11 +126,11 @@ impl<'a> Lexer<'a> {
         self.bytes.get(self.pos + ahead).copied()
     }
 
-    /// `\gset` or `\gexec` mid-line ends the query before it, as psql
-    /// reads any backslash command (`select 1 as n \gset`).
+    /// `\gset`, `\gexec` or `\watch` mid-line ends the query before it,
+    /// as psql reads any backslash command (`select 1 as n \gset`).
     fn at_gset_or_gexec(&self) -> bool {
         let rest = &self.bytes[self.pos + 1..];
-        ["gset".as_bytes(), "gexec".as_bytes()]
+        ["gset".as_bytes(), "gexec".as_bytes(), "watch".as_bytes()]
             .iter()
             .any(|w| rest.starts_with(w) && rest.get(w.len()).is_none_or(|&b| !is_ident_char(b)))
     }
@@ -605,6 +605,7 @@ mod tests {
             ]
         );
         assert_eq!(split("select '\\gset'").len(), 1);
+        assert_eq!(split("select now() \\watch 1").len(), 2);
         // `\g` on its own line sends the statement before it.
         assert_eq!(texts("select 1\n\\g\nselect 2"), ["select 1", "select 2"]);
     }

@@ -12,6 +12,11 @@
 //!
 //! In a meta-command's arguments the same forms are replaced outside quotes
 //! ([`crate::console::meta::parse_with`]).
+//!
+//! Some of psql's own variables change how a script runs, and psql checks
+//! their values ([`assign`]): `ON_ERROR_STOP` and `AUTOCOMMIT` (booleans;
+//! `\unset` makes them `off`, `\set NAME` alone `on`), `ECHO` and the other
+//! boolean ones psql has.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +27,83 @@ pub type Vars = BTreeMap<String, String>;
 /// non-ASCII character.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(is_var_char)
+}
+
+/// psql's variables holding a boolean (`bool_substitute_hook`).
+const BOOL_VARS: &[&str] = &[
+    "AUTOCOMMIT",
+    "ON_ERROR_STOP",
+    "QUIET",
+    "SINGLELINE",
+    "SINGLESTEP",
+    "HIDE_TABLEAM",
+    "HIDE_TOAST_COMPRESSION",
+];
+
+/// psql's `ParseVariableBool`: any prefix of `true`, `false`, `yes`, `no`,
+/// at least two letters of `on`/`off`, `1`, `0`, in any case.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    let v = value.to_ascii_lowercase();
+    let n = v.len();
+    let prefix_of = |word: &str, min: usize| n >= min && n <= word.len() && word.starts_with(&v);
+    if prefix_of("true", 1) || prefix_of("yes", 1) || prefix_of("on", 2) || v == "1" {
+        Some(true)
+    } else if prefix_of("false", 1) || prefix_of("no", 1) || prefix_of("off", 2) || v == "0" {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Sets (`Some`) or unsets (`None`) variable `name` as psql's `\set` and
+/// `\unset` do, through psql's hooks: a boolean variable unset becomes
+/// `off` and set to nothing `on`, `ECHO` unset becomes `none`; a value the
+/// hook refuses leaves the variable as it was and answers psql's error.
+pub fn assign(vars: &mut Vars, name: &str, value: Option<&str>) -> Result<(), String> {
+    if BOOL_VARS.contains(&name) {
+        let value = match value {
+            None => "off",
+            Some("") => "on",
+            Some(v) => v,
+        };
+        if parse_bool(value).is_none() {
+            return Err(format!(
+                "unrecognized value \"{value}\" for \"{name}\": Boolean expected"
+            ));
+        }
+        vars.insert(name.to_string(), value.to_string());
+        return Ok(());
+    }
+    if name == "ECHO" {
+        let value = value.unwrap_or("none");
+        if !["none", "errors", "queries", "all"]
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(value))
+        {
+            return Err(format!(
+                "unrecognized value \"{value}\" for \"ECHO\"\nAvailable values are: none, errors, queries, all."
+            ));
+        }
+        vars.insert(name.to_string(), value.to_string());
+        return Ok(());
+    }
+    match value {
+        Some(v) => {
+            vars.insert(name.to_string(), v.to_string());
+        }
+        None => {
+            vars.remove(name);
+        }
+    }
+    Ok(())
+}
+
+/// The boolean psql variable `name` (one of psql's own: `default` when the
+/// session never set it).
+pub fn flag(vars: &Vars, name: &str, default: bool) -> bool {
+    vars.get(name)
+        .and_then(|v| parse_bool(v))
+        .unwrap_or(default)
 }
 
 fn is_var_char(b: u8) -> bool {
@@ -265,6 +347,37 @@ mod tests {
             interpolate("select $1, a$b :a", &v, true),
             "select $1, a$b 12"
         );
+    }
+
+    #[test]
+    fn hooked_variables_as_psql() {
+        let mut v = Vars::new();
+        assign(&mut v, "ON_ERROR_STOP", None).unwrap();
+        assert_eq!(v["ON_ERROR_STOP"], "off");
+        assert!(!flag(&v, "ON_ERROR_STOP", true));
+        assign(&mut v, "ON_ERROR_STOP", Some("")).unwrap();
+        assert!(flag(&v, "ON_ERROR_STOP", false));
+        let e = assign(&mut v, "AUTOCOMMIT", Some("maybe")).unwrap_err();
+        assert_eq!(
+            e,
+            "unrecognized value \"maybe\" for \"AUTOCOMMIT\": Boolean expected"
+        );
+        assert!(!v.contains_key("AUTOCOMMIT"));
+        for (s, b) in [
+            ("T", true),
+            ("of", false),
+            ("o", true),
+            ("YES", true),
+            ("0", false),
+        ] {
+            assert_eq!(parse_bool(s), (s != "o").then_some(b), "{s}");
+        }
+        assert!(assign(&mut v, "ECHO", Some("loud")).is_err());
+        assign(&mut v, "ECHO", None).unwrap();
+        assert_eq!(v["ECHO"], "none");
+        assign(&mut v, "mine", Some("1")).unwrap();
+        assign(&mut v, "mine", None).unwrap();
+        assert!(!v.contains_key("mine"));
     }
 
     #[test]

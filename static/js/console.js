@@ -109,7 +109,7 @@
     parts.push("</div>");
     for (const n of st.notices || []) parts.push('<div class="con-notice">' + esc(n.severity) + ":  " + esc(n.message) + "</div>");
     if (st.error) parts.push(renderError(st));
-    if (st.text && st.kind === "meta" && !st.columns.length) parts.push('<pre class="con-text">' + esc(st.text) + "</pre>");
+    if (st.text && !st.columns.length) parts.push('<pre class="con-text">' + esc(st.text) + "</pre>");
     if (st.title) parts.push(renderMeta(st, res.expanded));
     else parts.push(renderTable(st, res.expanded));
     if (st.plan_html) parts.push('<div class="con-plan">' + st.plan_html + "</div>");

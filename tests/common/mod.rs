@@ -192,6 +192,7 @@ pub mod engine;
 pub mod fixed;
 pub mod keys;
 pub mod pg;
+pub mod psql;
 pub mod swarm;
 
 /// Whether a Docker engine answers. Tests that need one call this: outside CI

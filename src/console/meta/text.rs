@@ -3,8 +3,8 @@
 //! `psql -X -P pager=off` prints, byte for byte, so that tests can compare
 //! pglab's answers with psql's own output and handouts can quote it.
 //!
-//! Widths count characters (psql counts display columns: the same for the
-//! ASCII and Latin text of the course; East Asian wide characters differ).
+//! Widths count display columns as psql does: one per character, two for
+//! East Asian wide ones ([`char_width`]).
 
 use crate::console::result::{SqlError, StatementResult};
 
@@ -42,11 +42,50 @@ pub struct Table<'a> {
 }
 
 fn width(s: &str) -> usize {
-    s.chars().count()
+    s.chars().map(char_width).sum()
 }
 
 fn lines(s: &str) -> Vec<&str> {
     s.split('\n').collect()
+}
+
+/// A value as psql's `pg_wcsformat` shows it: a tab becomes spaces to the
+/// next multiple of 8 columns of its line, `\r` the two characters `\r`,
+/// any other control character `\xNN`; line breaks stay.
+fn shown(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c != '\n' && (c.is_control())) {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut col = 0;
+    for c in s.chars() {
+        match c {
+            '\n' => {
+                out.push('\n');
+                col = 0;
+            }
+            '\t' => loop {
+                out.push(' ');
+                col += 1;
+                if col % 8 == 0 {
+                    break;
+                }
+            },
+            '\r' => {
+                out.push_str("\\r");
+                col += 2;
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02X}", c as u32));
+                col += 4;
+            }
+            c => {
+                out.push(c);
+                col += char_width(c);
+            }
+        }
+    }
+    out.into()
 }
 
 fn count_line(n: usize) -> String {
@@ -81,9 +120,26 @@ impl Table<'_> {
 
     fn render_aligned(&self) -> String {
         let n = self.headers.len();
-        let mut w: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
-        let cells: Vec<Vec<Vec<&str>>> = self
+        if n == 0 {
+            // psql: no header line, one of dashes, no row lines.
+            let mut out = String::from("--\n");
+            for f in self.footer_lines(true) {
+                out.push_str(&f);
+                out.push('\n');
+            }
+            out.push('\n');
+            return out;
+        }
+        let headers: Vec<std::borrow::Cow<'_, str>> =
+            self.headers.iter().map(|h| shown(h)).collect();
+        let headers: Vec<&str> = headers.iter().map(|h| h.as_ref()).collect();
+        let mut w: Vec<usize> = headers.iter().map(|h| width(h)).collect();
+        let shown_rows: Vec<Vec<std::borrow::Cow<'_, str>>> = self
             .rows
+            .iter()
+            .map(|r| r.iter().map(|c| shown(c)).collect())
+            .collect();
+        let cells: Vec<Vec<Vec<&str>>> = shown_rows
             .iter()
             .map(|r| r.iter().map(|c| lines(c)).collect())
             .collect();
@@ -97,14 +153,16 @@ impl Table<'_> {
         let total = if n > 0 { n * 3 - 1 } else { 0 } + w.iter().sum::<usize>();
         let mut out = String::new();
         if let Some(t) = self.title {
-            let tw = width(t);
+            // A title may end with a newline (`\watch`'s): psql centers it
+            // by its widest line.
+            let tw = t.split('\n').map(width).max().unwrap_or(0);
             if tw < total {
                 pad(&mut out, (total - tw) / 2);
             }
             out.push_str(t);
             out.push('\n');
         }
-        for (i, h) in self.headers.iter().enumerate() {
+        for (i, h) in headers.iter().enumerate() {
             out.push(' ');
             let space = w[i] - width(h);
             pad(&mut out, space / 2);
@@ -173,7 +231,7 @@ impl Table<'_> {
 
     fn render_vertical(&self) -> String {
         let mut out = String::new();
-        if self.rows.is_empty() {
+        if self.rows.is_empty() || self.headers.is_empty() {
             for f in self.footer_lines(true) {
                 out.push_str(&f);
                 out.push('\n');
@@ -181,10 +239,17 @@ impl Table<'_> {
             out.push('\n');
             return out;
         }
-        let hwidth = self.headers.iter().map(|h| width(h)).max().unwrap_or(0);
+        let headers: Vec<std::borrow::Cow<'_, str>> =
+            self.headers.iter().map(|h| shown(h)).collect();
+        let shown_rows: Vec<Vec<std::borrow::Cow<'_, str>>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(|c| shown(c)).collect())
+            .collect();
+        let hwidth = headers.iter().map(|h| width(h)).max().unwrap_or(0);
         let mut dwidth = 0;
         let mut multiline = false;
-        for row in &self.rows {
+        for row in &shown_rows {
             for c in row {
                 let ls = lines(c);
                 multiline |= ls.len() > 1;
@@ -202,7 +267,7 @@ impl Table<'_> {
             out.push_str(t);
             out.push('\n');
         }
-        for (i, row) in self.rows.iter().enumerate() {
+        for (i, row) in shown_rows.iter().enumerate() {
             // The record line: "-[ RECORD n ]" then dashes to the width.
             let rec = format!("[ RECORD {} ]", i + 1);
             out.push('-');
@@ -223,8 +288,8 @@ impl Table<'_> {
                 out.push('-');
             }
             out.push('\n');
-            for (j, h) in self.headers.iter().enumerate() {
-                let value = row.get(j).copied().unwrap_or("");
+            for (j, h) in headers.iter().enumerate() {
+                let value = row.get(j).map(|v| v.as_ref()).unwrap_or("");
                 let ls = lines(value);
                 for (k, l) in ls.iter().enumerate() {
                     if k == 0 {
@@ -290,8 +355,20 @@ pub fn psql_text(r: &StatementResult, expanded: bool) -> String {
         return out;
     }
     let null = r.null_display.as_deref().unwrap_or("");
-    if !r.columns.is_empty() {
+    let expanded = r.expanded.unwrap_or(expanded);
+    if !r.columns.is_empty() || (r.tuples && r.kind == "statement") {
         out.push_str(&table_of(r, null).render(expanded && !r.unexpanded));
+        // psql prints the tag under the rows of INSERT/UPDATE/DELETE
+        // ... RETURNING.
+        if let Some(tag) = &r.command_tag
+            && r.kind == "statement"
+            && ["INSERT", "UPDATE", "DELETE"]
+                .iter()
+                .any(|k| tag.starts_with(k))
+        {
+            out.push_str(tag);
+            out.push('\n');
+        }
     } else if r.kind == "meta" {
         if let Some(t) = &r.text {
             out.push_str(t);
@@ -299,6 +376,9 @@ pub fn psql_text(r: &StatementResult, expanded: bool) -> String {
                 out.push('\n');
             }
         }
+    } else if let Some(data) = &r.text {
+        // COPY ... TO STDOUT: its data; psql prints no tag after it.
+        out.push_str(data);
     } else if let Some(tag) = &r.command_tag {
         out.push_str(tag);
         out.push('\n');
@@ -310,8 +390,10 @@ pub fn psql_text(r: &StatementResult, expanded: bool) -> String {
 }
 
 /// What psql prints on standard error for a failed result (default
-/// verbosity): `ERROR:  message`, the statement line with a caret, DETAIL
-/// and HINT; a meta-command's own complaint is printed bare, as psql does.
+/// verbosity, `SHOW_CONTEXT errors`), as libpq builds it: `ERROR:  message`,
+/// the statement line with a caret (or the internal query's), DETAIL, HINT,
+/// QUERY and CONTEXT; a meta-command's own complaint is printed bare, as
+/// psql does.
 pub fn psql_error_text(r: &StatementResult) -> String {
     let Some(e) = &r.error else {
         return String::new();
@@ -320,32 +402,118 @@ pub fn psql_error_text(r: &StatementResult) -> String {
         return format!("{}\n", e.message);
     }
     let mut out = format!("{}:  {}\n", e.severity, e.message);
-    if let Some(p) = e.position {
-        out.push_str(&caret(&r.sql, p));
+    match (e.position, &e.internal_query, e.internal_position) {
+        (Some(p), _, _) => out.push_str(&caret(&r.sql, p)),
+        (None, Some(q), Some(p)) => out.push_str(&caret(q, p)),
+        _ => {}
     }
-    if let Some(d) = &e.detail {
-        out.push_str(&format!("DETAIL:  {d}\n"));
-    }
-    if let Some(h) = &e.hint {
-        out.push_str(&format!("HINT:  {h}\n"));
-    }
+    let mut field = |name: &str, value: &Option<String>| {
+        if let Some(x) = value {
+            out.push_str(&format!("{name}:  {x}\n"));
+        }
+    };
+    field("DETAIL", &e.detail);
+    field("HINT", &e.hint);
+    field("QUERY", &e.internal_query);
+    field("CONTEXT", &e.context);
     out
 }
 
+/// Display columns psql gives a character (`pg_encoding_dsplen` for UTF8,
+/// where anything of width 0 or less counts 1): 2 for East Asian wide
+/// characters.
+pub fn char_width(c: char) -> usize {
+    let u = c as u32;
+    let wide = matches!(u,
+        0x1100..=0x115F
+        | 0x2E80..=0x303E
+        | 0x3041..=0x33FF
+        | 0x3400..=0x4DBF
+        | 0x4E00..=0x9FFF
+        | 0xA000..=0xA4CF
+        | 0xAC00..=0xD7A3
+        | 0xF900..=0xFAFF
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6
+        | 0x1F300..=0x1F64F
+        | 0x1F900..=0x1F9FF
+        | 0x20000..=0x2FFFD
+        | 0x30000..=0x3FFFD);
+    if wide { 2 } else { 1 }
+}
+
 /// psql's `LINE n: ...` and caret under the error position (1-based
-/// character offset into `sql`).
+/// character offset into `sql`), as libpq's `reportErrorPosition` prints
+/// it: tabs shown as spaces, `\r`, `\n` and `\r\n` ending lines, and a line
+/// wider than 60 columns cut with `...` around the caret. Nothing when the
+/// position is past the end.
 pub fn caret(sql: &str, position: usize) -> String {
-    let chars: Vec<char> = sql.chars().collect();
-    let at = position.saturating_sub(1).min(chars.len());
-    let before: String = chars[..at].iter().collect();
-    let line_no = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let line = sql[line_start..].split('\n').next().unwrap_or("");
-    let col = before[line_start..].chars().count();
-    let prefix = format!("LINE {line_no}: ");
+    const DISPLAY_SIZE: usize = 60;
+    const MIN_RIGHT_CUT: usize = 10;
+    let Some(loc) = position.checked_sub(1) else {
+        return String::new();
+    };
+    let chars: Vec<char> = sql
+        .chars()
+        .map(|c| if c == '\t' { ' ' } else { c })
+        .collect();
+    let mut scr = Vec::with_capacity(chars.len() + 1);
+    let (mut col, mut loc_line, mut ibeg) = (0usize, 1usize, 0usize);
+    let mut iend = None;
+    for (cno, &ch) in chars.iter().enumerate() {
+        scr.push(col);
+        if ch == '\r' || ch == '\n' {
+            if cno < loc {
+                if ch == '\r' || cno == 0 || chars[cno - 1] != '\r' {
+                    loc_line += 1;
+                }
+                ibeg = cno + 1;
+            } else {
+                iend = Some(cno);
+                break;
+            }
+        }
+        col += char_width(ch);
+    }
+    let mut iend = match iend {
+        Some(i) => i,
+        None => {
+            scr.push(col);
+            chars.len()
+        }
+    };
+    if loc > chars.len() || loc >= scr.len() {
+        return String::new();
+    }
+    let (mut beg_trunc, mut end_trunc) = (false, false);
+    if scr[iend] - scr[ibeg] > DISPLAY_SIZE {
+        if scr[ibeg] + DISPLAY_SIZE >= scr[loc] + MIN_RIGHT_CUT {
+            while scr[iend] - scr[ibeg] > DISPLAY_SIZE {
+                iend -= 1;
+            }
+            end_trunc = true;
+        } else {
+            while scr[loc] + MIN_RIGHT_CUT < scr[iend] {
+                iend -= 1;
+                end_trunc = true;
+            }
+            while scr[iend] - scr[ibeg] > DISPLAY_SIZE {
+                ibeg += 1;
+                beg_trunc = true;
+            }
+        }
+    }
+    let mut prefix = format!("LINE {loc_line}: ");
+    if beg_trunc {
+        prefix.push_str("...");
+    }
+    let line: String = chars[ibeg..iend].iter().collect();
+    let indent = prefix.chars().count() + scr[loc] - scr[ibeg];
     format!(
-        "{prefix}{line}\n{}^\n",
-        " ".repeat(prefix.chars().count() + col)
+        "{prefix}{line}{}\n{}^\n",
+        if end_trunc { "..." } else { "" },
+        " ".repeat(indent)
     )
 }
 
@@ -411,6 +579,25 @@ mod tests {
             "List of things\n-[ RECORD 1 ]\nName | alpha\nn    | 1\n\n"
         );
         assert_eq!(t(vec![], &none).render(true), "(0 rows)\n\n");
+    }
+
+    #[test]
+    fn tabs_and_control_characters_as_psql() {
+        assert_eq!(shown("tab\there"), "tab     here");
+        assert_eq!(shown("a\tb\nabcdefgh\tx"), "a       b\nabcdefgh        x");
+        assert_eq!(shown("cr\r\u{1}"), "cr\\r\\x01");
+        assert_eq!(shown("plain"), "plain");
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let sql = "select 'a long literal that pushes the caret far to the right of the line' as padding, 1 + 'x' as boom;";
+        let p = sql.find("'x'").unwrap() + 1;
+        assert_eq!(
+            caret(sql, p),
+            "LINE 1: ...ret far to the right of the line' as padding, 1 + 'x' as boo...\n                                                             ^\n"
+        );
+        assert_eq!(caret("select 1", 20), "");
     }
 
     #[test]
