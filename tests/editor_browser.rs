@@ -620,6 +620,30 @@ async fn completion_follows_the_session_database_after_backslash_c() {
         .await;
     assert_eq!(t1["database"], "otherdb", "{t1}");
     assert!(t1["schema"]["public"]["kept_in_labdb"].is_null(), "{t1}");
+    // The read ran on T1's own connection (no connection of its own): T1's
+    // backend shows pglab's catalog read as its last query, marked as pglab's.
+    let sessions = driver.js("return pglab.api('GET', '/api/sessions')").await;
+    let pid = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "T1")
+        .and_then(|s| s["pid"].as_i64())
+        .expect("T1 is connected");
+    set_doc(
+        &driver,
+        1,
+        &format!("select query from pg_stat_activity where pid = {pid};"),
+        None,
+    )
+    .await;
+    driver.js(&key(1, "Enter", "ctrlKey: true,")).await;
+    results(
+        &driver,
+        1,
+        "pglab: the editor's completion reads the schema",
+    )
+    .await;
     // T2, never switched, still completes from labdb.
     let t2 = driver
         .js("return pglab.api('GET', '/api/sandbox/schema?session=T2')")
