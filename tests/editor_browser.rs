@@ -537,3 +537,141 @@ async fn compose_file_uses_the_same_editor_and_the_console_works_without_the_bun
         .await;
     driver.close().await;
 }
+
+/// Types `prefix` + `last` into pane 0 until the completion list offers
+/// `want` (the schema refreshes after a run in the background); the last
+/// list seen.
+async fn offered_after(driver: &Browser, prefix: &str, last: &str, want: &str) -> String {
+    let mut offered = String::new();
+    for _ in 0..20 {
+        set_doc(driver, 0, prefix, None).await;
+        type_keys(driver, last).await;
+        offered = driver
+            .until(OPTIONS, "completion list")
+            .await
+            .as_str()
+            .unwrap()
+            .to_string();
+        if offered.contains(want) {
+            break;
+        }
+        driver.js(&key(0, "Escape", "")).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    offered
+}
+
+/// Runs `sql` in pane 0 with Ctrl+Enter.
+async fn run_all(driver: &Browser, sql: &str) {
+    set_doc(driver, 0, sql, None).await;
+    driver.js(&key(0, "Enter", "ctrlKey: true,")).await;
+}
+
+#[tokio::test]
+async fn completion_follows_the_session_database_after_backslash_c() {
+    let driver = Browser::start().await;
+    let (_temp, data) = support::data_dir();
+    let _clusters = support::LocalClusters(data.clone());
+    let server = TestServer::start_with(ServerOptions {
+        data_dir: Some(data),
+        ..ServerOptions::default()
+    });
+    driver.sign_in(&server, "editor-dbswitch").await;
+    driver.client.goto(&server.url("/console")).await.unwrap();
+    driver
+        .until(
+            "return document.querySelectorAll('.con-pane .cm-editor').length === 2",
+            "two CodeMirror editors",
+        )
+        .await;
+    run_all(&driver, "create table kept_in_labdb (id int);").await;
+    results(&driver, 0, "CREATE TABLE").await;
+    let offered = offered_after(&driver, "select * from kept_in_lab", "d", "kept_in_labdb").await;
+    assert!(offered.contains("kept_in_labdb"), "{offered}");
+    driver.js(&key(0, "Escape", "")).await;
+
+    run_all(&driver, "create database otherdb;").await;
+    results(&driver, 0, "CREATE DATABASE").await;
+    run_all(
+        &driver,
+        "\\c otherdb\ncreate table elsewhere_only (id int primary key, note text);",
+    )
+    .await;
+    results(&driver, 0, "You are now connected to database \"otherdb\"").await;
+    results(&driver, 0, "CREATE TABLE").await;
+    // T1 is now in otherdb: its completion offers otherdb's table, with
+    // its columns after an alias, and no longer labdb's.
+    let offered = offered_after(
+        &driver,
+        "select * from elsewhere_onl",
+        "y",
+        "elsewhere_only",
+    )
+    .await;
+    assert!(offered.contains("elsewhere_only"), "{offered}");
+    driver.js(&key(0, "Escape", "")).await;
+    set_doc(&driver, 0, "select e from elsewhere_only e", Some(8)).await;
+    type_keys(&driver, ".").await;
+    let columns = driver.until(OPTIONS, "alias columns").await;
+    assert!(columns.as_str().unwrap().contains("note"), "{columns}");
+    driver.js(&key(0, "Escape", "")).await;
+    let t1 = driver
+        .js("return pglab.api('GET', '/api/sandbox/schema?session=T1')")
+        .await;
+    assert_eq!(t1["database"], "otherdb", "{t1}");
+    assert!(t1["schema"]["public"]["kept_in_labdb"].is_null(), "{t1}");
+    // The read ran on T1's own connection (no connection of its own): T1's
+    // backend shows pglab's catalog read as its last query, marked as pglab's.
+    let sessions = driver.js("return pglab.api('GET', '/api/sessions')").await;
+    let pid = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "T1")
+        .and_then(|s| s["pid"].as_i64())
+        .expect("T1 is connected");
+    set_doc(
+        &driver,
+        1,
+        &format!("select query from pg_stat_activity where pid = {pid};"),
+        None,
+    )
+    .await;
+    driver.js(&key(1, "Enter", "ctrlKey: true,")).await;
+    results(
+        &driver,
+        1,
+        "pglab: the editor's completion reads the schema",
+    )
+    .await;
+    // T2, never switched, still completes from labdb.
+    let t2 = driver
+        .js("return pglab.api('GET', '/api/sandbox/schema?session=T2')")
+        .await;
+    assert_eq!(t2["database"], "labdb", "{t2}");
+    assert!(t2["schema"]["public"]["kept_in_labdb"].is_array(), "{t2}");
+    assert!(t2["schema"]["public"]["elsewhere_only"].is_null(), "{t2}");
+
+    // Inside an open transaction the session's connection is not lent (a
+    // failed read would abort the learner's transaction): the schema still
+    // comes from the session's database, on a connection of its own.
+    run_all(&driver, "begin;").await;
+    results(&driver, 0, "BEGIN").await;
+    let in_tx = driver
+        .js("return pglab.api('GET', '/api/sandbox/schema?session=T1')")
+        .await;
+    assert_eq!(in_tx["database"], "otherdb", "{in_tx}");
+    assert!(
+        in_tx["schema"]["public"]["elsewhere_only"].is_array(),
+        "{in_tx}"
+    );
+    run_all(&driver, "rollback;").await;
+    results(&driver, 0, "ROLLBACK").await;
+
+    // Back to labdb with \c: labdb's table again.
+    run_all(&driver, "\\c labdb").await;
+    results(&driver, 0, "You are now connected to database \"labdb\"").await;
+    let offered = offered_after(&driver, "select * from kept_in_lab", "d", "kept_in_labdb").await;
+    assert!(offered.contains("kept_in_labdb"), "{offered}");
+    driver.close().await;
+}

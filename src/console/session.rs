@@ -964,6 +964,76 @@ impl Consoles {
         Ok(answer)
     }
 
+    /// Runs pglab's own read-only `sql` (the simple query protocol: nothing
+    /// prepared, nothing left behind on the connection) on session `name`'s
+    /// connection while the session is idle: connected, no run, no open
+    /// transaction, no idle poll holding it. `None` when it cannot lend it:
+    /// the caller opens a connection of its own then. The editor's completion
+    /// reads the schema this way, so it follows `\c` and costs no new
+    /// connection (none that `pg_stat_activity` would count against the
+    /// learner). A run submitted meanwhile waits for the read, as it does for
+    /// an idle poll; a read over `deadline` is cancelled on the server.
+    pub async fn read_on_idle(
+        &self,
+        learner: LearnerId,
+        name: &str,
+        sql: &'static str,
+        deadline: Duration,
+    ) -> Option<Result<Vec<sqlx::postgres::PgRow>, sqlx::Error>> {
+        let session = self.existing_session(learner, name)?;
+        fn idle(s: &Session) -> bool {
+            lock(&s.running).is_none() && *lock(&s.state) == TxState::Idle
+        }
+        if !idle(&session) {
+            return None;
+        }
+        // Counted before taking the connection, so that a run submitted from
+        // now on waits for this read rather than being refused as busy.
+        let _polling = LentCount::new(session.clone());
+        let mut guard = session.conn.clone().try_lock_owned().ok()?;
+        if !idle(&session) {
+            return None;
+        }
+        let conn = guard.as_mut()?;
+        let pid = conn.pid;
+        let read = tokio::time::timeout(deadline, async {
+            use futures::TryStreamExt;
+            let mut rows = Vec::new();
+            let mut stream = sqlx::raw_sql(sql).fetch(&mut conn.conn);
+            while let Some(row) = stream.try_next().await? {
+                rows.push(row);
+            }
+            Ok::<_, sqlx::Error>(rows)
+        })
+        .await;
+        Some(match read {
+            Ok(rows) => rows,
+            Err(_) => {
+                // Blocked (a catalog lock another session holds): end the
+                // read so the session's next run does not wait behind it.
+                let _ = self
+                    .side(
+                        learner,
+                        "select pg_catalog.pg_cancel_backend($1)",
+                        pid,
+                        |_| (),
+                    )
+                    .await;
+                Err(sqlx::Error::PoolTimedOut)
+            }
+        })
+    }
+
+    /// The database session `name` is connected to, or connects to next
+    /// after a `\c`; `None` for a session not opened yet.
+    pub fn session_database(&self, learner: LearnerId, name: &str) -> Option<String> {
+        let session = self.existing_session(learner, name)?;
+        let target = lock(&session.target_db).clone();
+        target
+            .or_else(|| Some(lock(&session.database).clone()))
+            .filter(|db| !db.is_empty())
+    }
+
     /// Closes session `name`: cancels what runs, closes the connection (the
     /// server rolls back an open transaction) and forgets the session.
     pub async fn close(&self, learner: LearnerId, name: &str) -> Result<(), ConsoleError> {
@@ -1028,6 +1098,23 @@ impl Consoles {
             .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name));
         list
+    }
+}
+
+/// A lent connection counted in `Session::polling` while it lives (owns its
+/// session, so the future holding it stays `Send` for any lifetime).
+struct LentCount(Arc<Session>);
+
+impl LentCount {
+    fn new(session: Arc<Session>) -> Self {
+        session.polling.fetch_add(1, Ordering::SeqCst);
+        Self(session)
+    }
+}
+
+impl Drop for LentCount {
+    fn drop(&mut self) {
+        self.0.polling.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

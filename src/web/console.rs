@@ -19,7 +19,6 @@ use crate::console::records::RunInfo;
 use crate::console::result::RunResult;
 use crate::console::session::{Progress, Run};
 use crate::console::{ConsoleError, cursor, history, schema};
-use crate::sandbox::SandboxState;
 use crate::web::{AppError, Learner};
 
 /// The body limit of `POST /api/sql`, the largest of any route. Bodies are
@@ -51,23 +50,34 @@ pub fn router(max_script_bytes: usize) -> Router<AppState> {
         .route("/api/sandbox/schema", get(schema))
 }
 
-/// `GET /api/sandbox/schema`: the learner's own schema for completion, or an
-/// empty one (`running: false`) while their sandbox is not running: reading
-/// it never starts a sandbox.
-async fn schema(State(state): State<AppState>, learner: Learner) -> Result<Response, AppError> {
-    let status = state.sandbox.status(learner.id).await?;
-    if status.state != SandboxState::Running {
-        let empty = schema::SchemaInfo {
-            default_schema: "public".into(),
-            lab_files: schema::lab_files(&state.course),
-            ..Default::default()
-        };
-        return Ok(Json(empty).into_response());
-    }
-    let options = state.sandbox.start(learner.id).await?;
-    let mut info = schema::read(&options)
-        .await
-        .map_err(|e| AppError::Conflict(format!("reading your schema failed: {e}")))?;
+/// The query of `GET /api/sandbox/schema`.
+#[derive(Debug, Deserialize)]
+struct SchemaQuery {
+    /// The console session whose database completion follows (`\c`).
+    #[serde(default = "default_session")]
+    session: String,
+}
+
+/// `GET /api/sandbox/schema?session=T1`: the learner's own schema for
+/// completion as that console session sees it, or an empty one (`running:
+/// false`) while their sandbox is not running: reading it never starts a
+/// sandbox.
+async fn schema(
+    State(state): State<AppState>,
+    learner: Learner,
+    Query(query): Query<SchemaQuery>,
+) -> Result<Response, AppError> {
+    let mut info = schema::for_session(
+        &state.console,
+        state.sandbox.as_ref(),
+        learner.id,
+        &query.session,
+    )
+    .await
+    .map_err(|e| match e {
+        schema::SchemaError::Sandbox(e) => AppError::from(e),
+        e @ schema::SchemaError::Read(_) => AppError::Conflict(e.to_string()),
+    })?;
     info.lab_files = schema::lab_files(&state.course);
     Ok(Json(info).into_response())
 }

@@ -3,8 +3,9 @@
 // `npm run build`) when the bundle loaded, else a textarea over a
 // highlighted <pre> with a line-number gutter and a note saying what is
 // missing. Both have the console's keys and the same API.
-//   const ed = pglab.Editor(parent, {language: "sql" | "yaml", label, placeholder,
+//   const ed = pglab.Editor(parent, {language: "sql" | "yaml", label, placeholder, session,
 //                                    onRun(text), onRunPart({from, to, text}), onCancel, onSearch});
+// `session` (default T1) is the console session whose schema completes.
 //   ed.value / ed.setValue(text) / ed.focus() / ed.selection() / ed.setHistory([...newest first])
 //   ed.markError(offset, length) / ed.markLine(n)
 // Keys: Ctrl/Cmd+Enter runs all; Shift+Enter hands the selection (or the
@@ -60,19 +61,27 @@
     return out + esc(text.slice(last));
   };
 
-  // The learner's schema for completion, shared by every editor of the page:
-  // fetched on page load and after each run that may change it.
+  // The learner's schema for completion, as each console session sees it
+  // (its database follows \c): fetched on page load and after each run that
+  // may change it, once per session that has an editor.
   const editors = [];
-  let schemaInfo = null;
+  const schemaInfo = new Map();
   // Words of statements that may change the schema (a DO block or CALL may
-  // run DDL, a ROLLBACK undo it, \\i run a lab file), anywhere in the script.
-  const SCHEMA_CHANGING = /(^|[^a-z0-9_])(create|alter|drop|truncate|comment|grant|revoke|import|do|call|into|rollback|abort|restore|\\i|\\ir|\\include)([^a-z0-9_]|$)/i;
-  pglab.refreshSchema = async function () {
+  // run DDL, a ROLLBACK undo it, \i run a lab file, \c switch databases),
+  // anywhere in the script.
+  const SCHEMA_CHANGING = /(^|[^a-z0-9_])(create|alter|drop|truncate|comment|grant|revoke|import|do|call|into|rollback|abort|restore|\\i|\\ir|\\include|\\c|\\connect)([^a-z0-9_]|$)/i;
+  pglab.refreshSchema = async function (only) {
     if (!window.pglabCM || !pglab.api) return;
-    try {
-      schemaInfo = await pglab.api("GET", "/api/sandbox/schema");
-      for (const ed of editors) ed.setSchema(schemaInfo);
-    } catch (_) { /* completion keeps the schema it had */ }
+    const sessions = new Set(only ? [only] : editors.map((ed) => ed.session));
+    await Promise.all([...sessions].map(async (session) => {
+      try {
+        const info = await pglab.api("GET", "/api/sandbox/schema?session=" + encodeURIComponent(session));
+        schemaInfo.set(session, info);
+        // Completion from the learner's schema works from here on.
+        if (!performance.getEntriesByName("pglab-schema-ready").length) performance.mark("pglab-schema-ready");
+        for (const ed of editors) if (ed.session === session) ed.setSchema(info);
+      } catch (_) { /* completion keeps the schema it had */ }
+    }));
   };
   pglab.mayChangeSchema = (sql) => SCHEMA_CHANGING.test(sql || "");
   document.addEventListener("pglab:sql-done", (e) => {
@@ -135,9 +144,10 @@
       markLine: (number) => cm.markLine(number),
     };
     if ((opts.language || "sql") === "sql") {
+      api.session = opts.session || "T1";
       editors.push(api);
-      if (schemaInfo) api.setSchema(schemaInfo);
-      else if (editors.length === 1) pglab.refreshSchema();
+      if (schemaInfo.has(api.session)) api.setSchema(schemaInfo.get(api.session));
+      else pglab.refreshSchema(api.session);
     }
     return api;
   }

@@ -47,7 +47,7 @@ pub struct Blocker {
 impl Consoles {
     /// Runs `f` on the learner's side connection (opened on first use,
     /// reopened once if it broke).
-    async fn side<T>(
+    pub(super) async fn side<T>(
         &self,
         learner: LearnerId,
         sql: &str,
