@@ -5,7 +5,8 @@
 //! the section's folder, whose lab files are there read-only; every other
 //! `docker` form is refused as outside the sandbox. And the Part E step 1
 //! check: it passes only once the learner's own compose file, with a named
-//! volume, a health check and limits, is up.
+//! volume, a health check and limits, is up. And a compose up while the
+//! terminal and the console are open ends both cleanly; both work again.
 //!
 //! Docker tests run one at a time (a static lock); a guard removes what
 //! they create.
@@ -321,4 +322,90 @@ async fn docker_part_e_step_1_passes_with_a_volume_a_health_check_and_limits_onl
     compose_up(&server, &http, &reference).await;
     let (passed, message) = sandbox_check(&server, &http, check).await;
     assert!(passed, "{message}");
+}
+
+/// A compose up while the learner's terminal and console session are open
+/// (issue #14's "ends them cleanly and they reconnect"): the terminal gets
+/// its closing message and closes, the console's next run answers from the
+/// re-created server without a lost connection, and a new terminal works.
+#[tokio::test]
+async fn docker_compose_up_ends_the_open_terminal_and_console_which_reconnect() {
+    if !common::require_docker() {
+        return;
+    }
+    let _one = DOCKER.lock().await;
+    let (_temp, data) = support::data_dir();
+    let (_cleanup, server) = term::docker_server(data, &[]).await;
+    let http = common::signed_in_learner(&server, "kim").await;
+    let (cookie, _) = term::cookies(&server, "kim").await;
+
+    let sql = |script: &'static str| {
+        let http = http.clone();
+        let url = server.url("/api/sql");
+        async move {
+            let res = http
+                .post(&url)
+                .json(&json!({"session": "T1", "sql": script, "timeout_s": 60}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{script}");
+            let mut answer: Value = res.json().await.unwrap();
+            // The first run starts the sandbox: poll it to its end.
+            while answer["status"] == "running" {
+                let id = answer["run_id"].as_str().unwrap().to_string();
+                answer = http
+                    .get(url.replace("/api/sql", &format!("/api/runs/{id}?wait_ms=5000")))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(answer["status"], "done", "{answer}");
+            answer
+        }
+    };
+    let before = sql("select pg_postmaster_start_time()::text as started").await;
+    assert_ne!(before["connection_lost"], true, "{before}");
+    let started = before["statements"][0]["rows"][0][0].clone();
+    assert!(started.is_string(), "{before}");
+
+    let mut t = term::open(&server, Some(&cookie), None, 160, 40)
+        .await
+        .unwrap();
+    t.expect(0, ":~$ ", 120).await;
+    t.run("echo before-up", 10).await;
+
+    let bare =
+        "services:\n  postgres:\n    image: postgres:15\n    mem_limit: 200m\n    cpus: \"0.4\"\n";
+    compose_up(&server, &http, bare).await;
+
+    // The terminal on the old container ends with its closing message.
+    let closed = t.wait_control(30, |c| c["type"] == "closed").await;
+    let message = closed["message"].as_str().unwrap_or("");
+    assert!(message.contains("terminal closed"), "{closed}");
+    eprintln!("terminal after compose up: {closed}");
+    t.close().await;
+
+    // The console answers from the new server on its first run.
+    let after = sql("select pg_postmaster_start_time()::text as started").await;
+    assert_ne!(after["connection_lost"], true, "{after}");
+    assert!(after["statements"][0]["error"].is_null(), "{after}");
+    assert_ne!(after["statements"][0]["rows"][0][0], started, "{after}");
+
+    // And a new terminal reaches the new container.
+    let mut t = term::open(&server, Some(&cookie), None, 160, 40)
+        .await
+        .unwrap();
+    t.expect(0, ":~$ ", 120).await;
+    let out = t
+        .run(
+            "docker compose exec -T postgres psql -U labuser -d labdb -Atc 'select 41+1'",
+            30,
+        )
+        .await;
+    assert!(out.contains("\n42"), "{out}");
+    t.close().await;
 }
