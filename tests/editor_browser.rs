@@ -111,40 +111,10 @@ async fn codemirror_editor_completes_and_keeps_the_console_keys() {
             "schema has tasks",
         )
         .await;
-    let mut offered = String::new();
-    for _ in 0..20 {
-        set_doc(&driver, 0, "select * from ta", None).await;
-        type_keys(&driver, "s").await;
-        offered = driver
-            .until(OPTIONS, "completion list")
-            .await
-            .as_str()
-            .unwrap()
-            .to_string();
-        if offered.contains("tasks") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    }
+    let offered = offered_after(&driver, "select * from ta", None, "s", "tasks").await;
     assert!(offered.contains("tasks"), "{offered}");
-    // An alias's columns after `t.` (the list above closed first; typed
-    // again if a busy machine's page missed the keystroke's completion).
-    driver.js(&key(0, "Escape", "")).await;
-    let mut offered = String::new();
-    for _ in 0..6 {
-        set_doc(&driver, 0, "select t from tasks t", Some(8)).await;
-        type_keys(&driver, ".").await;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while offered.is_empty() && std::time::Instant::now() < deadline {
-            offered = driver.js(OPTIONS).await.as_str().unwrap_or("").to_string();
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        if !offered.is_empty() {
-            break;
-        }
-        driver.js(&key(0, "Escape", "")).await;
-    }
-    assert!(!offered.is_empty(), "no completion list after `t.`");
+    // An alias's columns after `t.`.
+    let offered = offered_after(&driver, "select t from tasks t", Some(8), ".", "title").await;
     let offered = offered.as_str();
     for col in ["id", "title", "done"] {
         assert!(
@@ -552,20 +522,27 @@ async fn compose_file_uses_the_same_editor_and_the_console_works_without_the_bun
     driver.close().await;
 }
 
-/// Types `prefix` + `last` into pane 0 until the completion list offers
-/// `want` (the schema refreshes after a run in the background); the last
-/// list seen.
-async fn offered_after(driver: &Browser, prefix: &str, last: &str, want: &str) -> String {
+/// Sets pane 0's text to `doc` (cursor at `cursor`, else at its end), types
+/// `typed` and returns the completion list once it offers `want`; typed
+/// again (after Escape) while the list is missing or lacks it: the schema
+/// may still be on its way, or a busy machine's page missed the keystroke.
+async fn offered_after(
+    driver: &Browser,
+    doc: &str,
+    cursor: Option<usize>,
+    typed: &str,
+    want: &str,
+) -> String {
     let mut offered = String::new();
     for _ in 0..20 {
-        set_doc(driver, 0, prefix, None).await;
-        type_keys(driver, last).await;
-        offered = driver
-            .until(OPTIONS, "completion list")
-            .await
-            .as_str()
-            .unwrap()
-            .to_string();
+        set_doc(driver, 0, doc, cursor).await;
+        type_keys(driver, typed).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        offered.clear();
+        while offered.is_empty() && std::time::Instant::now() < deadline {
+            offered = driver.js(OPTIONS).await.as_str().unwrap_or("").to_string();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         if offered.contains(want) {
             break;
         }
@@ -600,7 +577,14 @@ async fn completion_follows_the_session_database_after_backslash_c() {
         .await;
     run_all(&driver, "create table kept_in_labdb (id int);").await;
     results(&driver, 0, "CREATE TABLE").await;
-    let offered = offered_after(&driver, "select * from kept_in_lab", "d", "kept_in_labdb").await;
+    let offered = offered_after(
+        &driver,
+        "select * from kept_in_lab",
+        None,
+        "d",
+        "kept_in_labdb",
+    )
+    .await;
     assert!(offered.contains("kept_in_labdb"), "{offered}");
     driver.js(&key(0, "Escape", "")).await;
 
@@ -618,16 +602,22 @@ async fn completion_follows_the_session_database_after_backslash_c() {
     let offered = offered_after(
         &driver,
         "select * from elsewhere_onl",
+        None,
         "y",
         "elsewhere_only",
     )
     .await;
     assert!(offered.contains("elsewhere_only"), "{offered}");
     driver.js(&key(0, "Escape", "")).await;
-    set_doc(&driver, 0, "select e from elsewhere_only e", Some(8)).await;
-    type_keys(&driver, ".").await;
-    let columns = driver.until(OPTIONS, "alias columns").await;
-    assert!(columns.as_str().unwrap().contains("note"), "{columns}");
+    let columns = offered_after(
+        &driver,
+        "select e from elsewhere_only e",
+        Some(8),
+        ".",
+        "note",
+    )
+    .await;
+    assert!(columns.contains("note"), "{columns}");
     driver.js(&key(0, "Escape", "")).await;
     let t1 = driver
         .js("return pglab.api('GET', '/api/sandbox/schema?session=T1')")
@@ -685,7 +675,14 @@ async fn completion_follows_the_session_database_after_backslash_c() {
     // Back to labdb with \c: labdb's table again.
     run_all(&driver, "\\c labdb").await;
     results(&driver, 0, "You are now connected to database \"labdb\"").await;
-    let offered = offered_after(&driver, "select * from kept_in_lab", "d", "kept_in_labdb").await;
+    let offered = offered_after(
+        &driver,
+        "select * from kept_in_lab",
+        None,
+        "d",
+        "kept_in_labdb",
+    )
+    .await;
     assert!(offered.contains("kept_in_labdb"), "{offered}");
     driver.close().await;
 }
