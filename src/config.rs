@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::ops::logging::LogFormat;
+use crate::settings::{Secret, SecretFileError};
 
 /// Which sandbox backend runs learners' PostgreSQL servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -125,60 +126,21 @@ pub struct ServeConfig {
     #[arg(long, env = "PGLAB_METRICS_SECRET", hide_env_values = true)]
     pub metrics_secret: Option<Secret>,
 
+    /// A file holding the metrics secret (a Docker or Kubernetes secret,
+    /// e.g. /run/secrets/pglab_metrics_secret), read at start-up; instead of
+    /// --metrics-secret.
+    #[arg(
+        long,
+        env = "PGLAB_METRICS_SECRET_FILE",
+        conflicts_with = "metrics_secret"
+    )]
+    pub metrics_secret_file: Option<PathBuf>,
+
     /// On SIGTERM/SIGINT, how long requests still in flight (a sandbox start
     /// waiting its turn, a long-polled run) may finish before pglab exits
     /// anyway; what they were doing is safe to cut (see docs/architecture.md).
     #[arg(long, env = "PGLAB_SHUTDOWN_GRACE_SECS", default_value_t = 5)]
     pub shutdown_grace_secs: u64,
-}
-
-/// A yes/no setting; empty (`PGLAB_X=` from a compose file) means no.
-pub(crate) fn parse_switch(value: &str) -> Result<bool, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "" | "false" | "no" | "off" | "0" => Ok(false),
-        "true" | "yes" | "on" | "1" => Ok(true),
-        other => Err(format!("{other:?} is not true/false (yes/no, on/off, 1/0)")),
-    }
-}
-
-/// A secret setting: compared in constant time, never printed by `Debug`.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Whether `candidate` is the secret, in time that does not depend on
-    /// where they differ.
-    pub fn matches(&self, candidate: &str) -> bool {
-        if self.is_empty() {
-            return false;
-        }
-        let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
-}
-
-impl Secret {
-    /// The secret itself, for the one place that must send it on.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// An empty secret (`PGLAB_METRICS_SECRET=`) is no secret: it opens nothing.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
 }
 
 impl ServeConfig {
@@ -191,6 +153,15 @@ impl ServeConfig {
     /// for unset settings, counts as none).
     pub fn public_url(&self) -> Option<&str> {
         self.auth.public_url.as_deref().filter(|u| !u.is_empty())
+    }
+
+    /// Reads the secrets given as files (`--metrics-secret-file`,
+    /// `--oidc-client-secret-file`) into their settings.
+    pub fn read_secret_files(&mut self) -> Result<(), SecretFileError> {
+        if let Some(path) = &self.metrics_secret_file {
+            self.metrics_secret = Some(Secret::from_file(path)?);
+        }
+        self.auth.oidc.read_secret_file()
     }
 
     /// The metrics secret, if a non-empty one is set.

@@ -1,7 +1,8 @@
 //! pglab: a self-hosted, web-based interactive PostgreSQL course server.
 //!
 //! The modules map the parts of the product (see `docs/architecture.md`):
-//! - [`cli`] and [`config`]: the command line and its settings;
+//! - [`cli`] and [`config`]: the command line and its settings ([`settings`]:
+//!   switches and secrets every area's settings share);
 //! - [`startup`]: builds the application, binds the listener, serves;
 //! - [`store`]: the app's own SQLite store (users, progress, sandbox records);
 //! - [`course`]: loading and rendering course sections;
@@ -30,6 +31,7 @@ pub mod ops;
 pub mod explain;
 pub mod progress;
 pub mod sandbox;
+pub mod settings;
 pub mod startup;
 pub mod store;
 pub mod terminal;

@@ -24,6 +24,8 @@ use crate::web;
 /// A setting that makes the server unusable, worded for the person starting it.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error("{0}: fix the file or the setting that names it (PGLAB_*_SECRET_FILE)")]
+    SecretFile(crate::settings::SecretFileError),
     #[error(
         "content dir {0} does not exist or is not a folder: pass --content-dir (or PGLAB_CONTENT_DIR) pointing at the course folder"
     )]
@@ -68,7 +70,10 @@ pub struct Application {
 
 impl Application {
     /// Checks the settings, opens the store and binds the listener.
-    pub async fn build(config: ServeConfig) -> Result<Self, StartupError> {
+    pub async fn build(mut config: ServeConfig) -> Result<Self, StartupError> {
+        config
+            .read_secret_files()
+            .map_err(StartupError::SecretFile)?;
         if !config.content_dir.is_dir() {
             return Err(StartupError::ContentDirMissing(config.content_dir.clone()));
         }

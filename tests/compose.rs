@@ -15,6 +15,8 @@
 
 mod common;
 
+use common::stack as api;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -226,36 +228,6 @@ async fn probes_answer(stack: &Stack, http: &reqwest::Client) {
     assert_eq!(ready["store"], true, "{ready}");
 }
 
-/// Runs `sql` as the bearer of `token` in session T1, polling a long run.
-async fn run_sql(http: &reqwest::Client, base: &str, token: &str, sql: &str) -> serde_json::Value {
-    let mut v: serde_json::Value = http
-        .post(format!("{base}/api/sql"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"session": "T1", "sql": sql}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    for _ in 0..120 {
-        if v["status"] != "running" {
-            return v;
-        }
-        let id = v["run_id"].as_str().unwrap().to_string();
-        v = http
-            .get(format!("{base}/api/runs/{id}?wait_ms=2000"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    }
-    panic!("the run never finished: {v}");
-}
-
 /// The learner's path through the stack (see [`LEARNER_STEP`]): an
 /// instructor made with the CLI inside the container, a classroom, a learner
 /// who signs up with its code, a sandbox started by the first statement, and
@@ -279,39 +251,14 @@ async fn learner_step(stack: &Stack) -> String {
         "--data-dir",
         stack.data_dir.to_str().unwrap(),
     ]);
-    let login = |name: &'static str, password: &'static str| async move {
-        let v: serde_json::Value = http
-            .post(format!("{base}/api/login"))
-            .json(&serde_json::json!({"username": name, "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["token"].as_str().expect("a token").to_string()
-    };
-    let teacher = login("compose-teacher", "teacher passphrase 42").await;
-    let room: serde_json::Value = http
-        .post(format!("{base}/api/instructor/classrooms"))
-        .bearer_auth(&teacher)
-        .json(&serde_json::json!({"name": "Compose class"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let code = room["join_code"].as_str().expect("join code");
-    let signup = http
-        .post(format!("{base}/api/signup"))
-        .json(&serde_json::json!({"username": "compose-learner", "password": "a long passphrase 42", "join_code": code}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signup.status(), 201, "{:?}", signup.text().await);
-    let token = login("compose-learner", "a long passphrase 42").await;
-    let v = run_sql(
+    let token = api::enrol(
+        http,
+        base,
+        ("compose-teacher", "teacher passphrase 42"),
+        ("compose-learner", "a long passphrase 42"),
+    )
+    .await;
+    let v = api::run_sql(
         http,
         base,
         &token,
@@ -451,7 +398,7 @@ async fn compose_stack_runs_offline_and_keeps_its_data() {
 
     if let Some(token) = learner_token {
         let script = reqwest::Client::new();
-        let v = run_sql(&script, &stack.base, &token, "select sum(x) from kept").await;
+        let v = api::run_sql(&script, &stack.base, &token, "select sum(x) from kept").await;
         assert_eq!(
             v["statements"][0]["rows"][0][0], "42",
             "the learner's data is intact after down + up: {v}"

@@ -123,3 +123,64 @@ async fn the_running_sandboxes_gauge_follows_starts_and_stops() {
     assert_eq!(stopped.status(), 200);
     assert_eq!(gauge().await, "0");
 }
+
+#[tokio::test]
+async fn the_metrics_secret_can_come_from_a_file_as_docker_secrets_give_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pglab_metrics_secret");
+    // `docker secret create NAME -` from `echo` keeps the line end.
+    std::fs::write(&file, "from-a-file-9c2e\n").unwrap();
+    let server = TestServer::start_with(ServerOptions {
+        env: vec![(
+            "PGLAB_METRICS_SECRET_FILE".into(),
+            file.display().to_string(),
+        )],
+        ..Default::default()
+    });
+    let http = client();
+    let status = |secret: &'static str| {
+        let req = http.get(server.url("/metrics")).bearer_auth(secret);
+        async move { req.send().await.unwrap().status() }
+    };
+    assert_eq!(status("from-a-file-9c2e").await, 200);
+    assert_eq!(status("from-a-file-9c2").await, 401);
+    assert_eq!(status("").await, 401);
+}
+
+#[test]
+fn a_missing_or_doubled_secret_file_ends_start_up_with_one_clear_line() {
+    let temp = tempfile::tempdir().unwrap();
+    let missing = temp.path().join("no-such-secret");
+    let serve = |extra: &[&str]| {
+        common::pglab()
+            .args(["serve", "--sandbox", "local", "--bind", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(temp.path().join("data"))
+            .arg("--content-dir")
+            .arg(common::repo_content_dir())
+            .args(extra)
+            .env("RUST_LOG", "off")
+            .env_remove("PGLAB_METRICS_SECRET")
+            .output()
+            .unwrap()
+    };
+    let out = serve(&["--metrics-secret-file", missing.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("pglab: ") && lines[0].contains("no-such-secret"),
+        "{stderr}"
+    );
+    let out = serve(&[
+        "--metrics-secret",
+        "inline",
+        "--metrics-secret-file",
+        missing.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--metrics-secret"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

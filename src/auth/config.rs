@@ -29,7 +29,7 @@ pub struct AuthConfig {
         num_args = 0..=1,
         default_value = "false",
         default_missing_value = "true",
-        value_parser = crate::config::parse_switch
+        value_parser = crate::settings::parse_switch
     )]
     pub trust_proxy: bool,
 

@@ -10,10 +10,13 @@
 //!   replica, restart policy `any`, endpoint mode `dnsrr`, on the attachable
 //!   overlay `--swarm-network` (so a pglab deployed as a container can reach
 //!   the services by name), the named volume at PGDATA.
-//! - How pglab reaches it: pglab runs on a host and cannot join an overlay,
-//!   so PostgreSQL's port is published in `mode=host` on its node, on a port
-//!   the engine picks, read back from the running task's port status, at the
-//!   node's address (its `pglab.address` label, else its swarm address).
+//! - How pglab reaches it (`--swarm-reach`): a pglab on a host cannot join
+//!   an overlay, so by default (`published`) PostgreSQL's port is published
+//!   in `mode=host` on its node, on a port the engine picks, read back from
+//!   the running task's port status, at the node's address (its
+//!   `pglab.address` label, else its swarm address). A pglab deployed as a
+//!   service on the overlay (`overlay`, deploy/swarm/pglab-stack.yml) reaches
+//!   each sandbox by its service name on port 5432 and publishes nothing.
 //! - Placement ([`placement`]): a new learner goes to the ready, active node
 //!   with the most free places (`pglab.capacity` node label, else
 //!   `--swarm-node-capacity`); the service is then pinned to that node
@@ -41,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bollard::models::{Service, Task, TaskState};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use sqlx::postgres::PgConnectOptions;
 
 use cluster::{Cluster, NodeInfo};
@@ -81,6 +84,23 @@ pub struct SwarmConfig {
     /// when missing).
     #[arg(long, env = "PGLAB_SWARM_NETWORK", default_value = "pglab-sandboxes")]
     pub swarm_network: String,
+
+    /// How pglab reaches the sandboxes' PostgreSQL: `published` (a port
+    /// published in mode=host on the sandbox's node, for a pglab on a host)
+    /// or `overlay` (the service's name on --swarm-network, for a pglab that
+    /// runs as a service attached to it: deploy/swarm/pglab-stack.yml; no
+    /// sandbox port is then published on any node).
+    #[arg(long, env = "PGLAB_SWARM_REACH", value_enum, default_value_t = SwarmReach::Published)]
+    pub swarm_reach: SwarmReach,
+}
+
+/// How pglab reaches a learner's PostgreSQL on the swarm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SwarmReach {
+    /// The node's address and the port published there in mode=host.
+    Published,
+    /// The service's name on the overlay network, port 5432.
+    Overlay,
 }
 
 /// Connects to the manager and returns the swarm provisioner, or says why
@@ -112,6 +132,7 @@ pub struct SwarmProvisioner {
     image_ref: String,
     instance: String,
     network: String,
+    reach: SwarmReach,
     capacity: usize,
     records: Records,
     locks: LearnerLocks,
@@ -176,6 +197,7 @@ impl SwarmProvisioner {
             image_ref,
             instance,
             network,
+            reach: config.swarm.swarm_reach,
             capacity: config.swarm.swarm_node_capacity,
             records: Records::new(store),
             locks: LearnerLocks::default(),
@@ -211,6 +233,14 @@ impl SwarmProvisioner {
             .username(LAB_USER)
             .password(password)
             .database(LAB_DB)
+    }
+
+    /// Where the running `task` of `service` on `node` takes connections.
+    fn endpoint(&self, service: &str, task: &Task, node: &NodeInfo) -> Option<(String, u16)> {
+        match self.reach {
+            SwarmReach::Published => Some((node.addr.clone(), published_port(task)?)),
+            SwarmReach::Overlay => Some((service.to_string(), PG_PORT as u16)),
+        }
     }
 
     fn cached(&self, service: &str) -> Option<Ready> {
@@ -312,6 +342,7 @@ impl SwarmProvisioner {
                 image: &self.image_ref,
                 node_id: &node.id,
                 network: &self.network,
+                publish: self.reach == SwarmReach::Published,
             },
         );
         self.cluster.create_service(spec).await
@@ -433,14 +464,14 @@ impl SwarmProvisioner {
                     last_step = step.to_string();
                 }
                 if state == Some(TaskState::RUNNING)
-                    && let Some(port) = published_port(task)
                     && let Some(n) = &node
+                    && let Some((host, port)) = self.endpoint(service, task, n)
                 {
-                    let options = Self::options(&n.addr, port, password);
+                    let options = Self::options(&host, port, password);
                     if let Some(version) = try_query(&options).await {
                         return Ok(Ready {
                             task: task.id.clone().unwrap_or_default(),
-                            host: n.addr.clone(),
+                            host,
                             port,
                             version,
                         });
@@ -635,13 +666,13 @@ impl SwarmProvisioner {
         let task_id = task.id.clone().unwrap_or_default();
         let mut ready = self.cached(&record.container).filter(|r| r.task == task_id);
         if ready.is_none()
-            && let Some(port) = published_port(task)
+            && let Some((host, port)) = self.endpoint(&record.container, task, &node)
         {
-            let options = Self::options(&node.addr, port, &record.password);
+            let options = Self::options(&host, port, &record.password);
             if let Some(version) = try_query(&options).await {
                 let r = Ready {
                     task: task_id,
-                    host: node.addr.clone(),
+                    host,
                     port,
                     version,
                 };

@@ -193,6 +193,7 @@ pub mod fixed;
 pub mod keys;
 pub mod pg;
 pub mod psql;
+pub mod stack;
 pub mod swarm;
 
 /// Whether a Docker engine answers. Tests that need one call this: outside CI

@@ -255,7 +255,7 @@ impl Swarm {
     }
 
     /// `docker save IMAGE` once, then `docker -H NODE load` on every node.
-    fn load_image(&self, image: &str) {
+    pub fn load_image(&self, image: &str) {
         let tar = self.nodes[0].engine().dir().join("image.tar");
         run_deadline(
             Command::new("docker").args(["save", "-o", tar.to_str().unwrap(), image]),

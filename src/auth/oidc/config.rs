@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use crate::config::Secret;
+use crate::settings::{Secret, SecretFileError};
 
 /// OpenID Connect settings of `pglab serve`.
 #[derive(Clone, Debug, Args)]
@@ -21,6 +21,16 @@ pub struct OidcConfig {
     /// The client secret (unset: a public client, PKCE only).
     #[arg(long, env = "PGLAB_OIDC_CLIENT_SECRET", hide_env_values = true)]
     pub oidc_client_secret: Option<Secret>,
+
+    /// A file holding the client secret (a Docker secret, e.g.
+    /// /run/secrets/pglab_oidc_client_secret), read at start-up; instead of
+    /// --oidc-client-secret.
+    #[arg(
+        long,
+        env = "PGLAB_OIDC_CLIENT_SECRET_FILE",
+        conflicts_with = "oidc_client_secret"
+    )]
+    pub oidc_client_secret_file: Option<std::path::PathBuf>,
 
     /// Name on the sign-in button, "Sign in with NAME" (default: the issuer's host).
     #[arg(long, env = "PGLAB_OIDC_NAME")]
@@ -69,7 +79,7 @@ pub struct OidcConfig {
         num_args = 0..=1,
         default_value = "false",
         default_missing_value = "true",
-        value_parser = crate::config::parse_switch
+        value_parser = crate::settings::parse_switch
     )]
     pub oidc_allow_http: bool,
 
@@ -81,7 +91,7 @@ pub struct OidcConfig {
         num_args = 0..=1,
         default_value = "false",
         default_missing_value = "true",
-        value_parser = crate::config::parse_switch
+        value_parser = crate::settings::parse_switch
     )]
     pub no_local_passwords: bool,
 }
@@ -92,6 +102,7 @@ impl Default for OidcConfig {
             oidc_issuer: None,
             oidc_client_id: None,
             oidc_client_secret: None,
+            oidc_client_secret_file: None,
             oidc_name: None,
             oidc_scopes: vec!["profile".into()],
             oidc_username_claim: "preferred_username".into(),
@@ -123,6 +134,14 @@ fn set(value: &Option<String>) -> Option<&str> {
 }
 
 impl OidcConfig {
+    /// Reads `--oidc-client-secret-file` into the client secret.
+    pub fn read_secret_file(&mut self) -> Result<(), SecretFileError> {
+        if let Some(path) = &self.oidc_client_secret_file {
+            self.oidc_client_secret = Some(Secret::from_file(path)?);
+        }
+        Ok(())
+    }
+
     /// The checked settings, `None` when OpenID Connect is off, or what is
     /// wrong worded for the person starting pglab.
     pub fn check(&self) -> Result<Option<OidcSettings>, String> {

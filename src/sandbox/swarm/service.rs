@@ -5,7 +5,8 @@
 //!
 //! Differences, all forced by the swarm: PostgreSQL listens on TCP (the
 //! service has a network; pglab reaches it through a port published in
-//! `mode=host` on its node, chosen by the engine); `/dev/shm` is a tmpfs
+//! `mode=host` on its node, chosen by the engine, or by name on the overlay
+//! with nothing published); `/dev/shm` is a tmpfs
 //! mount of the same size (services have no `ShmSize`); there is no
 //! `no-new-privileges` and no swap limit (engine 20.10's services have
 //! neither); one replica with restart policy `any`, pinned by
@@ -38,6 +39,9 @@ pub struct ServiceParams<'a> {
     pub image: &'a str,
     pub node_id: &'a str,
     pub network: &'a str,
+    /// Publish PostgreSQL's port in mode=host on the node (pglab on a host);
+    /// false when pglab reaches the service over the overlay.
+    pub publish: bool,
 }
 
 /// The service spec of a learner's sandbox.
@@ -133,14 +137,16 @@ pub fn service_spec(spec: &ContainerSpec, p: &ServiceParams<'_>) -> ServiceSpec 
         }),
         endpoint_spec: Some(EndpointSpec {
             mode: Some(EndpointSpecModeEnum::DNSRR),
-            ports: Some(vec![EndpointPortConfig {
-                protocol: Some(EndpointPortConfigProtocolEnum::TCP),
-                target_port: Some(PG_PORT),
-                // None: the engine picks a free port on the node.
-                published_port: None,
-                publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
-                name: None,
-            }]),
+            ports: p.publish.then(|| {
+                vec![EndpointPortConfig {
+                    protocol: Some(EndpointPortConfigProtocolEnum::TCP),
+                    target_port: Some(PG_PORT),
+                    // None: the engine picks a free port on the node.
+                    published_port: None,
+                    publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
+                    name: None,
+                }]
+            }),
         }),
         ..Default::default()
     }
@@ -173,6 +179,7 @@ mod tests {
                 image: "sha256:1234",
                 node_id: "node9",
                 network: "net",
+                publish: true,
             },
         );
         let task = s.task_template.unwrap();
