@@ -185,10 +185,10 @@ fn init_tracing() {
 }
 
 /// Tracing layers of other areas (each with its own filter), installed
-/// beside the log output. The console's layer routes sqlx's NOTICE events to
-/// the statement that raised them, whatever `RUST_LOG` says.
+/// beside the log output; none today (the console reads notices off the
+/// wire, `console::relay`, not from sqlx's log events).
 fn extra_tracing_layers() -> Vec<BoxedLayer> {
-    vec![Box::new(crate::console::notices::layer())]
+    Vec::new()
 }
 
 fn backup(args: BackupArgs) -> anyhow::Result<()> {

@@ -9,7 +9,9 @@
 //!    error (`ON_ERROR_STOP`) and tracking the transaction state;
 //! 3. [`run`] sends each statement through the simple query protocol and
 //!    builds its [`result::StatementResult`] (columns, capped rows, [`tag`],
-//!    [`notices`], errors); [`meta`] answers `\d` and friends;
+//!    [`notices`] with all their fields, which [`relay`] reads off the wire
+//!    between sqlx and the sandbox, errors); [`meta`] answers `\d` and
+//!    friends;
 //! 4. [`plan_hook`] is where EXPLAIN output becomes a plan view;
 //! 5. [`history`] keeps what each learner ran, searchable; [`schema`] reads
 //!    the learner's own schema for the editor's completion;
@@ -23,6 +25,7 @@ pub mod meta;
 pub mod notices;
 pub mod plan_hook;
 pub mod records;
+pub mod relay;
 pub mod result;
 pub mod run;
 pub mod schema;

@@ -39,7 +39,6 @@ fn dir() -> PathBuf {
 }
 
 fn consoles(pg: &TempPg) -> Arc<Consoles> {
-    pglab::console::notices::init_for_tests();
     let c = Consoles::new(Arc::new(Fixed::new(pg.options())), ConsoleConfig::default());
     c.set_lab_files(LabFiles::collect(&dir()).texts());
     c

@@ -31,16 +31,7 @@ use common::psql::{Printed, print_results, result_from_json, run_psql, without_p
 use serde_json::{Value, json};
 
 /// Scripts whose difference with psql cannot be removed, and why.
-const KNOWN: &[(&str, &str)] = &[
-    (
-        "24_notices_cascade.psql",
-        "a NOTICE's DETAIL is lost: sqlx 0.8 hands the runner only a notice's message (one tracing event with `message`), not its DETAIL, HINT or position",
-    ),
-    (
-        "38_std_strings_warning.psql",
-        "a WARNING's caret line and HINT are lost: sqlx 0.8 hands the runner only a notice's message, not its position or HINT",
-    ),
-];
+const KNOWN: &[(&str, &str)] = &[];
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/psql_corpus")

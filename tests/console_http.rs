@@ -296,7 +296,8 @@ async fn notices_meta_deadlock_and_terminated_connection_over_http() {
     let s = &setup.server;
     let http = common::signed_in_learner(s, "ann").await;
 
-    // Notices reach the statement through the binary's tracing layer.
+    // Notices reach the statement through the console's relay, with the
+    // fields the server sent (SQLSTATE, source location, CONTEXT).
     let v = finish(
         &http,
         s,
@@ -309,12 +310,26 @@ async fn notices_meta_deadlock_and_terminated_connection_over_http() {
         .await,
     )
     .await;
+    let n = &v["statements"][0]["notices"];
+    assert_eq!(n.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(n[0]["severity"], "NOTICE");
+    assert_eq!(n[0]["sqlstate"], "00000");
     assert_eq!(
-        v["statements"][0]["notices"],
-        json!([{"severity": "NOTICE", "message": "table \"missing\" does not exist, skipping"}]),
+        n[0]["message"],
+        "table \"missing\" does not exist, skipping"
+    );
+    assert!(
+        n[0]["location"]
+            .as_str()
+            .is_some_and(|l| l.contains("tablecmds.c")),
         "{v}"
     );
-    assert_eq!(v["statements"][1]["notices"][0]["message"], "hi 1");
+    let n = &v["statements"][1]["notices"][0];
+    assert_eq!(n["message"], "hi 1");
+    assert_eq!(
+        n["context"],
+        "PL/pgSQL function inline_code_block line 1 at RAISE"
+    );
 
     // Meta-commands and \x over HTTP.
     let v = sql(&http, s, "T1", "create table acc (id int primary key, n int); insert into acc values (1, 0), (2, 0);\n\\dt\n\\x\n\\d acc").await;

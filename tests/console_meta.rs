@@ -142,7 +142,6 @@ async fn meta_commands_print_what_psql_prints() {
         .status()
         .unwrap();
     assert!(status.success(), "the schema loads");
-    pglab::console::notices::init_for_tests();
     let c = Consoles::new(Arc::new(Fixed::new(pg.options())), ConsoleConfig::default());
     let cases = corpus();
     assert!(cases.len() >= 60, "the corpus has {} cases", cases.len());

@@ -17,7 +17,6 @@ use pglab::sandbox::LearnerId;
 use sqlx::postgres::PgConnectOptions;
 
 fn consoles(options: PgConnectOptions) -> Arc<Consoles> {
-    pglab::console::notices::init_for_tests();
     Consoles::new(Arc::new(Fixed::new(options)), ConsoleConfig::default())
 }
 
@@ -571,7 +570,6 @@ async fn invalid_utf8_in_a_text_value_is_shown_with_a_warning() {
 #[tokio::test]
 async fn idle_sessions_are_closed_and_rolled_back() {
     let pg = TempPg::start();
-    pglab::console::notices::init_for_tests();
     let config = ConsoleConfig {
         session_idle_s: 1,
         ..ConsoleConfig::default()

@@ -21,7 +21,6 @@ use pglab::sandbox::LearnerId;
 const ME: LearnerId = 1;
 
 fn consoles(pg: &TempPg) -> Arc<Consoles> {
-    pglab::console::notices::init_for_tests();
     Consoles::new(Arc::new(Fixed::new(pg.options())), ConsoleConfig::default())
 }
 

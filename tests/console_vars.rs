@@ -75,7 +75,6 @@ async fn pglab(c: &Arc<Consoles>, session: &str, script: &str) -> (String, Strin
 }
 
 fn consoles(pg: &TempPg) -> Arc<Consoles> {
-    pglab::console::notices::init_for_tests();
     let c = Consoles::new(Arc::new(Fixed::new(pg.options())), ConsoleConfig::default());
     c.set_lab_files(LabFiles::collect(&dir()).texts());
     c

@@ -34,6 +34,10 @@ pub async fn run_with_plan(c: &mut Conn, sql: &str, limits: &Limits, in_failed_t
     let mut ran = run_statement(c, &json_sql, &read_whole, in_failed_tx).await;
     let result = &mut ran.result;
     result.sql = sql.to_string();
+    // Carets point into the learner's text, not the rewritten one.
+    for n in &mut result.notices {
+        n.position = n.position.and_then(|p| request.learner_position(p));
+    }
     if let Some(error) = result.error.as_mut() {
         // The caret points into the learner's text, not the rewritten one.
         error.position = error.position.and_then(|p| request.learner_position(p));
@@ -53,13 +57,13 @@ pub async fn run_with_plan(c: &mut Conn, sql: &str, limits: &Limits, in_failed_t
         result.total_rows = 0;
         result.values_truncated = false;
         result.command_tag = Some("EXPLAIN".into());
-        result.notices.push(Notice {
-            severity: "NOTICE".into(),
-            message: format!(
+        result.notices.push(Notice::note(
+            "NOTICE",
+            format!(
                 "this plan's JSON is over {} MiB, more than pglab reads: no output and no plan view (the statement ran once and is not run again); EXPLAIN it with fewer options (no VERBOSE), or a smaller part of the query",
                 explain::MAX_PLAN_READ_BYTES >> 20
             ),
-        });
+        ));
         return ran;
     }
     match explain::explain_output(&request, &json) {
@@ -71,10 +75,9 @@ pub async fn run_with_plan(c: &mut Conn, sql: &str, limits: &Limits, in_failed_t
             show_rows(result, out.rows, limits);
             result.command_tag = Some("EXPLAIN".into());
             if let Some(message) = out.no_view {
-                result.notices.push(Notice {
-                    severity: "NOTICE".into(),
-                    message: format!("pglab: {message}"),
-                });
+                result
+                    .notices
+                    .push(Notice::note("NOTICE", format!("pglab: {message}")));
             }
             if out.plan_html.is_some() {
                 result.plan_json = Some(json);
@@ -85,10 +88,10 @@ pub async fn run_with_plan(c: &mut Conn, sql: &str, limits: &Limits, in_failed_t
             // The JSON came from the server: keep it visible as the output
             // and say why there is no plan view, rather than hide the result.
             show_rows(result, vec![json], limits);
-            result.notices.push(Notice {
-                severity: "NOTICE".into(),
-                message: format!("pglab could not draw this plan: {err}"),
-            });
+            result.notices.push(Notice::note(
+                "NOTICE",
+                format!("pglab could not draw this plan: {err}"),
+            ));
         }
     }
     ran

@@ -17,6 +17,7 @@
 //! worded as psql prints them, at most [`NOTIFICATION_CAP`] kept per drain.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::TryStreamExt;
@@ -25,9 +26,9 @@ use sqlx::postgres::{
     PgConnectOptions, PgDatabaseError, PgErrorPosition, PgListener, PgPool, PgPoolOptions, PgRow,
 };
 use sqlx::{Acquire, Column as _, Connection, Either, Executor, Row, Statement, ValueRef};
-use tracing::Instrument;
 
-use super::notices::NoticeSink;
+use super::notices::{Notice, NoticeQueue};
+use super::relay::Relay;
 use super::result::{Column, SqlError, StatementResult};
 use super::tag::{self, Outcome};
 
@@ -61,6 +62,12 @@ pub struct Conn {
     pub conn: PgListener,
     /// The pool of one behind `conn`, closed with the session.
     pool: PgPool,
+    /// The NOTICE/WARNING messages the relay read off this connection and
+    /// no statement took yet.
+    pub notices: Arc<NoticeQueue>,
+    /// The relay `conn` goes through (dropped last: the pool's Terminate
+    /// still passes through it on close).
+    relay: Relay,
     /// The backend's process id, for `pg_cancel_backend` and lock reports.
     pub pid: i32,
     /// Type names by OID (`format_type`), looked up once per connection.
@@ -80,13 +87,15 @@ pub struct Conn {
 impl Conn {
     /// Connects with `options` and reads the backend pid and settings.
     pub async fn connect(options: &PgConnectOptions) -> Result<Self, sqlx::Error> {
+        let notices = Arc::new(NoticeQueue::default());
+        let (options, relay) = Relay::start(options, notices.clone())?;
         let pool = PgPoolOptions::new()
             .max_connections(1)
             .min_connections(0)
             .max_lifetime(None)
             .idle_timeout(None)
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            .connect_with(options)
             .await?;
         let mut conn = PgListener::connect_with(&pool).await?;
         conn.eager_reconnect(false);
@@ -96,9 +105,12 @@ impl Conn {
         )
         .fetch_one(&mut conn)
         .await?;
+        notices.clear();
         Ok(Self {
             conn,
             pool,
+            notices,
+            relay,
             pid,
             types: builtin_type_names(),
             applied_timeout_ms: None,
@@ -109,11 +121,19 @@ impl Conn {
         })
     }
 
+    /// The directory of the relay's socket this connection goes through.
+    pub fn relay_dir(&self) -> &std::path::Path {
+        self.relay.socket_dir()
+    }
+
     /// Closes the connection (the server rolls back what it left open).
     pub async fn close(self) {
-        let Self { conn, pool, .. } = self;
+        let Self {
+            conn, pool, relay, ..
+        } = self;
         drop(conn);
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), pool.close()).await;
+        drop(relay);
     }
 
     /// The connection itself, for `Connection` methods.
@@ -244,15 +264,13 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
         };
     }
     if copy_kind != super::copy::CopyKind::Other {
-        let sink = NoticeSink::new();
+        c.notices.clear();
         let started = Instant::now();
-        let copied = super::copy::copy_out(c, sql, &copy_kind, limits, in_failed_tx)
-            .instrument(sink.span())
-            .await;
+        let copied = super::copy::copy_out(c, sql, &copy_kind, limits, in_failed_tx).await;
         let mut result = StatementResult {
             sql: sql.to_string(),
             kind: "statement",
-            notices: sink.take(),
+            notices: c.notices.take(),
             ..StatementResult::default()
         };
         match copied {
@@ -279,7 +297,7 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
             }
         }
     }
-    let sink = NoticeSink::new();
+    c.notices.clear();
     let mut columns: Vec<(String, u32)> = Vec::new();
     let mut rows: Vec<Vec<Option<String>>> = Vec::new();
     let mut total_rows = 0u64;
@@ -310,7 +328,6 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
         }
         Ok(())
     }
-    .instrument(sink.span())
     .await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (notifications, notifications_dropped) = c.drain_notifications();
@@ -318,7 +335,7 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
         sql: sql.to_string(),
         kind: "statement",
         elapsed_ms,
-        notices: sink.take(),
+        notices: c.notices.take(),
         notifications,
         notifications_dropped,
         ..StatementResult::default()
@@ -368,10 +385,10 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
                 None => tag::command_tag(sql, outcome),
             });
             if invalid_utf8 {
-                result.notices.push(super::notices::Notice {
-                    severity: "WARNING".into(),
-                    message: "some values are not valid UTF-8; they are shown with \u{fffd} in place of the invalid bytes".into(),
-                });
+                result.notices.push(Notice::note(
+                    "WARNING",
+                    "some values are not valid UTF-8; they are shown with \u{fffd} in place of the invalid bytes",
+                ));
             }
             after_success(c, sql).await;
             Ran {

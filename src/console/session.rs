@@ -551,10 +551,12 @@ impl Consoles {
                                 Some(format!("\\{}: there is no query to run", cmd.name)),
                             ),
                             Some(sql) => {
+                                conn.notices.clear();
                                 let fetched = meta::fetch_named(conn, &sql).await;
+                                let notices = conn.notices.take();
                                 let failed = fetched.is_err();
                                 *lock(&session.state) = next_state(state, &sql, failed);
-                                match fetched {
+                                let mut r = match fetched {
                                     Err((mut r, is_lost)) => {
                                         lost = is_lost;
                                         r.sql = sql;
@@ -596,7 +598,11 @@ impl Consoles {
                                             meta_result(&item.text, None)
                                         }
                                     }
-                                }
+                                };
+                                // psql prints the query's notices before
+                                // what `\gset`/`\gexec` make of its rows.
+                                r.notices = notices;
+                                r
                             }
                         }
                     }
@@ -661,13 +667,13 @@ impl Consoles {
                                 }
                                 let mut last = kept.pop_back().unwrap_or_default();
                                 if runs >= super::watch::MAX_RUNS {
-                                    last.notices.push(super::notices::Notice {
-                                        severity: "NOTICE".into(),
-                                        message: format!(
+                                    last.notices.push(super::notices::Notice::note(
+                                        "NOTICE",
+                                        format!(
                                             "pglab: \\watch stopped after {runs} runs (the console's limit); the last {} are shown",
                                             kept.len() + 1
                                         ),
-                                    });
+                                    ));
                                 }
                                 out.statements.extend(kept);
                                 last
@@ -1306,17 +1312,12 @@ async fn slash_copy(
                 Ok((_, text)) => text,
                 Err(message) => return refuse(&message),
             };
-            let sink = super::notices::NoticeSink::new();
-            let copied = {
-                use tracing::Instrument;
-                super::copy::copy_in(conn, &c.query, &data)
-                    .instrument(sink.span())
-                    .await
-            };
+            conn.notices.clear();
+            let copied = super::copy::copy_in(conn, &c.query, &data).await;
             let mut r = StatementResult {
                 sql: c.query.clone(),
                 kind: "statement",
-                notices: sink.take(),
+                notices: conn.notices.take(),
                 ..StatementResult::default()
             };
             let mut lost = false;

@@ -16,26 +16,43 @@
   }
   const TX_LABEL = { idle: "idle", in_transaction: "in transaction", failed: "failed transaction" };
 
+  // The statement line with a caret under a 1-based character position, as
+  // psql prints it under an error or a warning.
+  function renderCaret(st, position) {
+    const chars = Array.from(st.sql);
+    const before = chars.slice(0, position - 1).join("");
+    const lineNo = before.split("\n").length;
+    const lineStart = before.lastIndexOf("\n") + 1;
+    const lines = st.sql.split("\n");
+    const line = lines[lineNo - 1] || "";
+    const col = Array.from(before.slice(lineStart)).length;
+    const prefix = "LINE " + (st.line + lineNo - 1) + ": ";
+    return '<pre class="con-caret">' + esc(prefix + line) + "\n" + " ".repeat(prefix.length + col) + "^</pre>";
+  }
+
+  function detailAndHint(m) {
+    let out = "";
+    if (m.detail) out += "<div><strong>DETAIL:</strong>  " + esc(m.detail) + "</div>";
+    if (m.hint) out += "<div><strong>HINT:</strong>  " + esc(m.hint) + "</div>";
+    return out;
+  }
+
   // psql's error block: severity, message, the statement line with a caret
   // under the position, DETAIL and HINT.
   function renderError(st) {
     const e = st.error;
     let out = '<div class="con-error"><div><strong>' + esc(e.severity || "ERROR") + ":</strong>  " + esc(e.message) +
       (e.sqlstate ? ' <span class="con-sqlstate">SQLSTATE ' + esc(e.sqlstate) + "</span>" : "") + "</div>";
-    if (e.position) {
-      const chars = Array.from(st.sql);
-      const before = chars.slice(0, e.position - 1).join("");
-      const lineNo = before.split("\n").length;
-      const lineStart = before.lastIndexOf("\n") + 1;
-      const lines = st.sql.split("\n");
-      const line = lines[lineNo - 1] || "";
-      const col = Array.from(before.slice(lineStart)).length;
-      const prefix = "LINE " + (st.line + lineNo - 1) + ": ";
-      out += '<pre class="con-caret">' + esc(prefix + line) + "\n" + " ".repeat(prefix.length + col) + "^</pre>";
-    }
-    if (e.detail) out += "<div><strong>DETAIL:</strong>  " + esc(e.detail) + "</div>";
-    if (e.hint) out += "<div><strong>HINT:</strong>  " + esc(e.hint) + "</div>";
-    return out + "</div>";
+    if (e.position) out += renderCaret(st, e.position);
+    return out + detailAndHint(e) + "</div>";
+  }
+
+  // A NOTICE or WARNING as psql prints it: no CONTEXT (psql shows it for
+  // errors only).
+  function renderNotice(n, st) {
+    let out = '<div class="con-notice"><div>' + esc(n.severity) + ":  " + esc(n.message) + "</div>";
+    if (n.position) out += renderCaret(st, n.position);
+    return out + detailAndHint(n) + "</div>";
   }
 
   // NULL shows as the session's `\pset null` string when set, else as ∅.
@@ -107,7 +124,7 @@
       parts.push('<span class="con-copy"><button type="button" data-copy="csv">CSV</button><button type="button" data-copy="md">Markdown</button></span>');
     }
     parts.push("</div>");
-    for (const n of st.notices || []) parts.push('<div class="con-notice">' + esc(n.severity) + ":  " + esc(n.message) + "</div>");
+    for (const n of st.notices || []) parts.push(renderNotice(n, st));
     if (st.error) parts.push(renderError(st));
     if (st.text && !st.columns.length) parts.push('<pre class="con-text">' + esc(st.text) + "</pre>");
     if (st.title) parts.push(renderMeta(st, res.expanded));

@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use pglab::console::meta::text::{psql_error_text, psql_text};
+use pglab::console::meta::text::{psql_error_text, psql_notice_text, psql_text};
 use pglab::console::notices::Notice;
 use pglab::console::result::{Column, SqlError, StatementResult};
 use serde_json::Value;
@@ -69,7 +69,7 @@ pub fn print_results(results: &[StatementResult], expanded: bool, echo: bool) ->
             p.out.push('\n');
         }
         for n in &r.notices {
-            p.err.push_str(&format!("{}:  {}\n", n.severity, n.message));
+            p.err.push_str(&psql_notice_text(n, &r.sql));
         }
         if r.error.is_some() {
             p.err.push_str(&psql_error_text(r));
@@ -129,7 +129,15 @@ pub fn result_from_json(v: &Value) -> StatementResult {
                 a.iter()
                     .map(|n| Notice {
                         severity: s(&n["severity"]).unwrap_or_default(),
+                        sqlstate: s(&n["sqlstate"]).unwrap_or_default(),
                         message: s(&n["message"]).unwrap_or_default(),
+                        detail: s(&n["detail"]),
+                        hint: s(&n["hint"]),
+                        position: n["position"].as_u64().map(|p| p as usize),
+                        internal_position: n["internal_position"].as_u64().map(|p| p as usize),
+                        internal_query: s(&n["internal_query"]),
+                        context: s(&n["context"]),
+                        ..Notice::default()
                     })
                     .collect()
             })

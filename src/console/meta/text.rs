@@ -6,6 +6,7 @@
 //! Widths count display columns as psql does: one per character, two for
 //! East Asian wide ones ([`char_width`]).
 
+use crate::console::notices::Notice;
 use crate::console::result::{SqlError, StatementResult};
 
 /// Types psql right-aligns (`column_type_alignment` in psql's print code).
@@ -401,21 +402,71 @@ pub fn psql_error_text(r: &StatementResult) -> String {
     if e.sqlstate.is_empty() && r.kind == "meta" {
         return format!("{}\n", e.message);
     }
-    let mut out = format!("{}:  {}\n", e.severity, e.message);
-    match (e.position, &e.internal_query, e.internal_position) {
-        (Some(p), _, _) => out.push_str(&caret(&r.sql, p)),
+    message_text(&Message {
+        severity: &e.severity,
+        message: &e.message,
+        sql: &r.sql,
+        position: e.position,
+        internal_query: e.internal_query.as_deref(),
+        internal_position: e.internal_position,
+        detail: e.detail.as_deref(),
+        hint: e.hint.as_deref(),
+        context: e.context.as_deref(),
+    })
+}
+
+/// What psql prints on standard error for a NOTICE or WARNING the server
+/// sent while `sql` ran (default verbosity, `SHOW_CONTEXT errors`): as for
+/// an error, `NOTICE:  message`, the caret line under its position, DETAIL,
+/// HINT and QUERY, but no CONTEXT (libpq shows it for errors only).
+pub fn psql_notice_text(n: &Notice, sql: &str) -> String {
+    message_text(&Message {
+        severity: &n.severity,
+        message: &n.message,
+        sql,
+        position: n.position,
+        internal_query: n.internal_query.as_deref(),
+        internal_position: n.internal_position,
+        detail: n.detail.as_deref(),
+        hint: n.hint.as_deref(),
+        context: None,
+    })
+}
+
+/// The fields of a server message that libpq's default verbosity prints.
+struct Message<'a> {
+    severity: &'a str,
+    message: &'a str,
+    /// The statement it answered (for the caret).
+    sql: &'a str,
+    position: Option<usize>,
+    internal_query: Option<&'a str>,
+    internal_position: Option<usize>,
+    detail: Option<&'a str>,
+    hint: Option<&'a str>,
+    context: Option<&'a str>,
+}
+
+/// libpq's `pqBuildErrorMessage3` at default verbosity: the message, the
+/// caret under the statement's position (or else the internal query's),
+/// then DETAIL, HINT, QUERY and CONTEXT lines.
+fn message_text(m: &Message<'_>) -> String {
+    let mut out = format!("{}:  {}\n", m.severity, m.message);
+    match (m.position, m.internal_query, m.internal_position) {
+        (Some(p), _, _) => out.push_str(&caret(m.sql, p)),
         (None, Some(q), Some(p)) => out.push_str(&caret(q, p)),
         _ => {}
     }
-    let mut field = |name: &str, value: &Option<String>| {
+    for (name, value) in [
+        ("DETAIL", m.detail),
+        ("HINT", m.hint),
+        ("QUERY", m.internal_query),
+        ("CONTEXT", m.context),
+    ] {
         if let Some(x) = value {
             out.push_str(&format!("{name}:  {x}\n"));
         }
-    };
-    field("DETAIL", &e.detail);
-    field("HINT", &e.hint);
-    field("QUERY", &e.internal_query);
-    field("CONTEXT", &e.context);
+    }
     out
 }
 
