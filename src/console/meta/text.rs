@@ -3,8 +3,8 @@
 //! `psql -X -P pager=off` prints, byte for byte, so that tests can compare
 //! pglab's answers with psql's own output and handouts can quote it.
 //!
-//! Widths count display columns as psql does: one per character, two for
-//! East Asian wide ones ([`char_width`]).
+//! Widths count display columns as psql does ([`char_width`]): none for
+//! combining marks, two for East Asian wide characters, one for the rest.
 
 use crate::console::result::{SqlError, StatementResult};
 
