@@ -13,13 +13,15 @@
 //! `footers`, `more`); [`text::psql_text`] prints it exactly as psql does.
 //!
 //! Parts: [`patterns`] (name patterns), [`lists`] (listings), [`describe`]
-//! (`\d NAME`), [`source`] (`\sf`, `\sv`), [`text`] (psql's aligned format).
+//! (`\d NAME`), [`source`] (`\sf`, `\sv`), [`text`] (psql's aligned format),
+//! [`widths`] (the display width psql gives each character).
 
 pub mod describe;
 pub mod lists;
 pub mod patterns;
 pub mod source;
 pub mod text;
+pub mod widths;
 
 use futures::TryStreamExt;
 use sqlx::{Row, ValueRef};

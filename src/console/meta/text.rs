@@ -3,8 +3,8 @@
 //! `psql -X -P pager=off` prints, byte for byte, so that tests can compare
 //! pglab's answers with psql's own output and handouts can quote it.
 //!
-//! Widths count display columns as psql does: one per character, two for
-//! East Asian wide ones ([`char_width`]).
+//! Widths count display columns as psql does ([`char_width`]): none for
+//! combining marks, two for East Asian wide characters, one for the rest.
 
 use crate::console::notices::Notice;
 use crate::console::result::{SqlError, StatementResult};
@@ -52,7 +52,8 @@ fn lines(s: &str) -> Vec<&str> {
 
 /// A value as psql's `pg_wcsformat` shows it: a tab becomes spaces to the
 /// next multiple of 8 columns of its line, `\r` the two characters `\r`,
-/// any other control character `\xNN`; line breaks stay.
+/// any other ASCII control character `\xNN`, a C1 control character
+/// `\uNNNN`; line breaks stay.
 fn shown(s: &str) -> std::borrow::Cow<'_, str> {
     if !s.chars().any(|c| c != '\n' && (c.is_control())) {
         return s.into();
@@ -79,6 +80,10 @@ fn shown(s: &str) -> std::borrow::Cow<'_, str> {
             c if (c as u32) < 0x20 || c as u32 == 0x7f => {
                 out.push_str(&format!("\\x{:02X}", c as u32));
                 col += 4;
+            }
+            c if (0x80..0xa0).contains(&(c as u32)) => {
+                out.push_str(&format!("\\u{:04X}", c as u32));
+                col += 6;
             }
             c => {
                 out.push(c);
@@ -134,7 +139,11 @@ impl Table<'_> {
         let headers: Vec<std::borrow::Cow<'_, str>> =
             self.headers.iter().map(|h| shown(h)).collect();
         let headers: Vec<&str> = headers.iter().map(|h| h.as_ref()).collect();
-        let mut w: Vec<usize> = headers.iter().map(|h| width(h)).collect();
+        let header_lines: Vec<Vec<&str>> = headers.iter().map(|h| lines(h)).collect();
+        let mut w: Vec<usize> = header_lines
+            .iter()
+            .map(|h| h.iter().map(|l| width(l)).max().unwrap_or(0))
+            .collect();
         let shown_rows: Vec<Vec<std::borrow::Cow<'_, str>>> = self
             .rows
             .iter()
@@ -163,18 +172,28 @@ impl Table<'_> {
             out.push_str(t);
             out.push('\n');
         }
-        for (i, h) in headers.iter().enumerate() {
-            out.push(' ');
-            let space = w[i] - width(h);
-            pad(&mut out, space / 2);
-            out.push_str(h);
-            pad(&mut out, space.div_ceil(2));
-            out.push(' ');
-            if i + 1 < n {
-                out.push('|');
+        // Header lines, centered; a header of several lines ends each but
+        // its last with `+`, and columns whose header is done are blank.
+        let height = header_lines.iter().map(Vec::len).max().unwrap_or(1);
+        for k in 0..height {
+            for (i, h) in header_lines.iter().enumerate() {
+                out.push(' ');
+                match h.get(k) {
+                    Some(l) => {
+                        let space = w[i] - width(l);
+                        pad(&mut out, space / 2);
+                        out.push_str(l);
+                        pad(&mut out, space.div_ceil(2));
+                    }
+                    None => pad(&mut out, w[i]),
+                }
+                out.push(if k + 1 < h.len() { '+' } else { ' ' });
+                if i + 1 < n {
+                    out.push('|');
+                }
             }
+            out.push('\n');
         }
-        out.push('\n');
         for (i, wi) in w.iter().enumerate() {
             out.extend(std::iter::repeat_n('-', wi + 2));
             if i + 1 < n {
@@ -247,67 +266,30 @@ impl Table<'_> {
             .iter()
             .map(|r| r.iter().map(|c| shown(c)).collect())
             .collect();
-        let hwidth = headers.iter().map(|h| width(h)).max().unwrap_or(0);
-        let mut dwidth = 0;
-        let mut multiline = false;
-        for row in &shown_rows {
-            for c in row {
-                let ls = lines(c);
-                multiline |= ls.len() > 1;
-                for l in ls {
-                    dwidth = dwidth.max(width(l));
-                }
-            }
-        }
-        let swidth = if multiline { 4 } else { 3 };
-        let digits = self.rows.len().to_string().len();
-        let rwidth = digits + 12;
-        let total = (hwidth + swidth + dwidth).max(rwidth);
-        let dwidth = total - hwidth - swidth;
+        // psql's print_aligned_vertical (not wrapped): the widest line of
+        // any header, the widest line of any value.
+        let hwidth = headers
+            .iter()
+            .flat_map(|h| lines(h))
+            .map(width)
+            .max()
+            .unwrap_or(0);
+        let dwidth = shown_rows
+            .iter()
+            .flatten()
+            .flat_map(|c| lines(c))
+            .map(width)
+            .max()
+            .unwrap_or(0);
         if let Some(t) = self.title {
             out.push_str(t);
             out.push('\n');
         }
         for (i, row) in shown_rows.iter().enumerate() {
-            // The record line: "-[ RECORD n ]" then dashes to the width.
-            let rec = format!("[ RECORD {} ]", i + 1);
-            out.push('-');
-            out.push_str(&rec);
-            let mut reclen = rec.len() as isize + 1;
-            for _ in reclen..hwidth as isize {
-                out.push('-');
-            }
-            reclen -= hwidth as isize;
-            for ch in ['-', '+', '-'] {
-                if reclen <= 0 {
-                    out.push(ch);
-                }
-                reclen -= 1;
-            }
-            let reclen = reclen.max(0) as usize;
-            for _ in reclen..dwidth {
-                out.push('-');
-            }
-            out.push('\n');
+            record_line(&mut out, i + 1, hwidth, dwidth);
             for (j, h) in headers.iter().enumerate() {
                 let value = row.get(j).map(|v| v.as_ref()).unwrap_or("");
-                let ls = lines(value);
-                for (k, l) in ls.iter().enumerate() {
-                    if k == 0 {
-                        out.push_str(h);
-                        pad(&mut out, hwidth - width(h));
-                        out.push(' ');
-                    } else {
-                        pad(&mut out, hwidth + 1);
-                    }
-                    out.push_str("| ");
-                    out.push_str(l);
-                    if k + 1 < ls.len() {
-                        pad(&mut out, dwidth - width(l));
-                        out.push('+');
-                    }
-                    out.push('\n');
-                }
+                vertical_field(&mut out, &lines(h), &lines(value), hwidth, dwidth);
             }
         }
         if !self.footers.is_empty() {
@@ -319,6 +301,69 @@ impl Table<'_> {
         }
         out.push('\n');
         out
+    }
+}
+
+/// psql's `print_aligned_vertical_line` (border 1): `-[ RECORD n ]`, then
+/// dashes to the header width, `-+-` where it still fits, dashes to the
+/// data width.
+fn record_line(out: &mut String, record: usize, hwidth: usize, dwidth: usize) {
+    let rec = format!("[ RECORD {record} ]");
+    out.push('-');
+    out.push_str(&rec);
+    let mut reclen = rec.len() as isize + 1;
+    for _ in reclen..hwidth as isize {
+        out.push('-');
+    }
+    reclen -= hwidth as isize;
+    for ch in ['-', '+', '-'] {
+        if reclen <= 0 {
+            out.push(ch);
+        }
+        reclen -= 1;
+    }
+    for _ in reclen.max(0) as usize..dwidth {
+        out.push('-');
+    }
+    out.push('\n');
+}
+
+/// One field of an expanded record: header and value side by side, line
+/// by line, each ended with `+` where more lines follow (psql's
+/// `header_nl_right` and `nl_right`); a header with fewer lines than its
+/// value leaves blanks under it, a value with fewer lines ends at `|`.
+fn vertical_field(out: &mut String, h: &[&str], d: &[&str], hwidth: usize, dwidth: usize) {
+    let (mut hline, mut dline) = (0, 0);
+    let (mut hdone, mut ddone) = (false, false);
+    while !hdone || !ddone {
+        if hdone {
+            pad(out, hwidth + 1);
+        } else {
+            let l = h[hline];
+            out.push_str(l);
+            pad(out, hwidth - width(l));
+            if hline + 1 < h.len() {
+                out.push('+');
+                hline += 1;
+            } else {
+                out.push(' ');
+                hdone = true;
+            }
+        }
+        out.push('|');
+        if !ddone {
+            let l = d[dline];
+            out.push(' ');
+            out.push_str(l);
+            if dline + 1 < d.len() {
+                pad(out, dwidth - width(l));
+                out.push('+');
+                dline += 1;
+            } else {
+                ddone = true;
+            }
+        }
+        out.push('\n');
     }
 }
 
@@ -470,28 +515,18 @@ fn message_text(m: &Message<'_>) -> String {
     out
 }
 
-/// Display columns psql gives a character (`pg_encoding_dsplen` for UTF8,
-/// where anything of width 0 or less counts 1): 2 for East Asian wide
-/// characters.
+/// Display columns psql gives a character in a table cell (libpq's
+/// `PQdsplen` for UTF8, see [`super::widths`]): 0 for combining marks, 2
+/// for East Asian wide characters, 1 otherwise.
 pub fn char_width(c: char) -> usize {
-    let u = c as u32;
-    let wide = matches!(u,
-        0x1100..=0x115F
-        | 0x2E80..=0x303E
-        | 0x3041..=0x33FF
-        | 0x3400..=0x4DBF
-        | 0x4E00..=0x9FFF
-        | 0xA000..=0xA4CF
-        | 0xAC00..=0xD7A3
-        | 0xF900..=0xFAFF
-        | 0xFE30..=0xFE4F
-        | 0xFF00..=0xFF60
-        | 0xFFE0..=0xFFE6
-        | 0x1F300..=0x1F64F
-        | 0x1F900..=0x1F9FF
-        | 0x20000..=0x2FFFD
-        | 0x30000..=0x3FFFD);
-    if wide { 2 } else { 1 }
+    super::widths::dsplen(c)
+}
+
+/// Display columns libpq's caret code gives a character: as
+/// [`char_width`], but at least 1 (`reportErrorPosition` counts a
+/// zero-width character as one column).
+fn caret_width(c: char) -> usize {
+    char_width(c).max(1)
 }
 
 /// psql's `LINE n: ...` and caret under the error position (1-based
@@ -525,7 +560,7 @@ pub fn caret(sql: &str, position: usize) -> String {
                 break;
             }
         }
-        col += char_width(ch);
+        col += caret_width(ch);
     }
     let mut iend = match iend {
         Some(i) => i,
@@ -630,6 +665,52 @@ mod tests {
             "List of things\n-[ RECORD 1 ]\nName | alpha\nn    | 1\n\n"
         );
         assert_eq!(t(vec![], &none).render(true), "(0 rows)\n\n");
+    }
+
+    fn plain<'a>(headers: Vec<&'a str>, rows: Vec<Vec<&'a str>>, right: Vec<bool>) -> Table<'a> {
+        Table {
+            title: None,
+            headers,
+            right,
+            rows,
+            footers: &[],
+            count_footer: true,
+        }
+    }
+
+    #[test]
+    fn multi_line_headers_as_psql() {
+        // psql 15's own output for
+        // select 1 as "two\nline header", E'a\nb' as "tab\theader", 3 as n;
+        let t = plain(
+            vec!["two\nline header", "tab\theader", "n"],
+            vec![vec!["1", "a\nb", "3"]],
+            vec![true, false, true],
+        );
+        assert_eq!(
+            t.render(false),
+            "     two    +| tab     header | n \n line header |                |   \n-------------+----------------+---\n           1 | a             +| 3\n             | b              | \n(1 row)\n\n"
+        );
+        assert_eq!(
+            t.render(true),
+            "-[ RECORD 1 ]--+--\ntwo           +| 1\nline header    |\ntab     header | a+\n               | b\nn              | 3\n\n"
+        );
+    }
+
+    #[test]
+    fn record_lines_follow_each_record_number() {
+        // psql: a record line is as long as its own number needs, not the
+        // last record's.
+        let rows: Vec<Vec<&str>> = (0..10).map(|_| vec!["1", "x"]).collect();
+        let out = plain(vec!["n", "eleven"], rows, vec![true, false]).render(true);
+        assert!(out.starts_with("-[ RECORD 1 ]\nn      | 1\neleven | x\n"));
+        assert!(out.contains("\n-[ RECORD 10 ]\n"));
+        let rows = vec![vec!["8", "--------"], vec!["10", "----------"]];
+        let out = plain(vec!["id", "dashes"], rows, vec![true, false]).render(true);
+        assert!(
+            out.starts_with("-[ RECORD 1 ]------\nid     | 8\n"),
+            "{out}"
+        );
     }
 
     #[test]
