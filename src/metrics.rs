@@ -8,6 +8,8 @@
 //!   backend knows it (`GET /metrics` sets it at each scrape from
 //!   `Provisioner::running_count`); or [`sandbox_running_inc`] /
 //!   [`sandbox_running_dec`] on each start and stop;
+//! - [`set_sandbox_queue`]`(n)`: starts waiting in the admission queue of a
+//!   full classroom (`GET /metrics` sets it at each scrape);
 //! - [`observe_sandbox_start`]`(duration)`: how long a `Provisioner::start`
 //!   that actually started something took (not re-attaches);
 //! - [`sql_statements_run`]`(n)`: statements of learners' SQL sent to their
@@ -64,6 +66,7 @@ struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     http_latency: Family<RouteLabels, Histogram>,
     sandboxes_running: Gauge,
+    sandbox_queue: Gauge,
     sandbox_start: Histogram,
     sql_statements: Counter,
     sql_errors: Counter,
@@ -99,6 +102,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "sandboxes_running",
         "Learners' sandboxes running now",
         sandboxes_running.clone(),
+    );
+    let sandbox_queue = Gauge::default();
+    registry.register(
+        "sandbox_queue_length",
+        "Learners waiting in line for a sandbox place (the classroom is full)",
+        sandbox_queue.clone(),
     );
     // Container starts take ~0.3 s, initdb of a local cluster a few seconds.
     let sandbox_start = Histogram::new([
@@ -161,6 +170,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         http_requests,
         http_latency,
         sandboxes_running,
+        sandbox_queue,
         sandbox_start,
         sql_statements,
         sql_errors,
@@ -174,6 +184,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 /// Sets the number of running sandboxes.
 pub fn set_sandboxes_running(n: i64) {
     METRICS.sandboxes_running.set(n);
+}
+
+/// How many learners wait in the admission queue now.
+pub fn set_sandbox_queue(n: i64) {
+    METRICS.sandbox_queue.set(n);
 }
 
 /// One more sandbox runs.

@@ -5,8 +5,10 @@
 //! [`docker`]), services spread over a Docker Swarm ([`swarm`]) or local
 //! child processes (the embedded default when no engine answers, [`local`]). This module owns the contract, the sandbox records in
 //! the store ([`records`]), live progress of starts ([`progress`]), the
-//! background idle reaper ([`reaper`]) and the choice of backend ([`select`]).
+//! admission queue of a full classroom ([`admission`]), the background idle
+//! reaper ([`reaper`]) and the choice of backend ([`select`]).
 
+pub mod admission;
 pub mod compose;
 pub mod docker;
 pub mod jq;
@@ -29,6 +31,7 @@ use sqlx::postgres::PgConnectOptions;
 use crate::config::{SandboxKind, ServeConfig};
 use crate::store::Store;
 
+pub use admission::Admission;
 pub use progress::{ProgressEvent, ProgressHub};
 pub use terminal::{Terminal, TerminalSize, Tool, ToolOutput, ToolRun};
 
@@ -131,6 +134,10 @@ pub enum SandboxError {
     /// restart or reset may help.
     #[error("{0}")]
     Failed(String),
+    /// The learner left the admission queue (cancel, sign-out) before a
+    /// place freed: nothing failed, nothing started.
+    #[error("{0}")]
+    Left(String),
 }
 
 impl SandboxError {
@@ -219,6 +226,12 @@ pub trait Provisioner: Send + Sync + 'static {
     fn progress(&self) -> &ProgressHub {
         static NONE: std::sync::LazyLock<ProgressHub> =
             std::sync::LazyLock::new(ProgressHub::default);
+        &NONE
+    }
+    /// The admission queue of starts waiting for a place (a backend without
+    /// one answers an empty, disabled line).
+    fn admission(&self) -> &Admission {
+        static NONE: std::sync::LazyLock<Admission> = std::sync::LazyLock::new(Admission::disabled);
         &NONE
     }
     /// Opens a terminal in the learner's sandbox (starting it if needed):

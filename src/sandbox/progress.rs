@@ -19,7 +19,9 @@ use super::LearnerId;
 pub struct ProgressEvent {
     /// Short machine-friendly step: `pulling image`, `creating volume`,
     /// `creating container`, `initdb`, `starting`, `waiting for healthy`,
-    /// `creating database`, `ready`, `failed`, `stopped`.
+    /// `creating database`, `queued` (Docker: a start slot), `in line`
+    /// (waiting for a place in a full classroom), `ready`,
+    /// `failed`, `left` (left the queue), `stopped`.
     pub step: String,
     /// A sentence for the learner.
     pub message: String,
@@ -29,6 +31,9 @@ pub struct ProgressEvent {
     pub done: bool,
     /// Set when the operation failed.
     pub error: Option<String>,
+    /// The learner's place in the admission queue (step `in line`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<usize>,
 }
 
 /// Per-learner broadcast channels of [`ProgressEvent`]s.
@@ -83,6 +88,21 @@ impl Reporter<'_> {
         self.send(step, message.into(), false, None);
     }
 
+    /// The classroom is full: the learner waits at `position` in line.
+    pub fn in_line(&self, position: usize) {
+        self.hub.send(
+            self.learner,
+            ProgressEvent {
+                step: "in line".into(),
+                message: super::admission::full_message(position),
+                elapsed_ms: self.elapsed_ms(),
+                done: false,
+                error: None,
+                queue_position: Some(position),
+            },
+        );
+    }
+
     /// The operation ended well.
     pub fn done(&self, step: &str, message: impl Into<String>) {
         self.send(step, message.into(), true, None);
@@ -112,6 +132,7 @@ impl Reporter<'_> {
                 elapsed_ms: self.elapsed_ms(),
                 done,
                 error,
+                queue_position: None,
             },
         );
     }
@@ -130,6 +151,9 @@ pub async fn finish_start(
         Ok(_) => {
             rep.done("ready", format!("ready in {} ms", rep.elapsed_ms()));
             hub.started.notify_one();
+        }
+        Err(super::SandboxError::Left(why)) => {
+            rep.done("left", why.clone());
         }
         Err(err) => {
             rep.failed(&err.to_string());

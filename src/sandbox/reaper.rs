@@ -4,7 +4,10 @@
 //! stopped sandbox back transparently, data intact.
 //!
 //! It works for both backends through the [`Provisioner`] trait and the
-//! `last_used` column that every `start` updates.
+//! `last_used` column that every `start` updates. A backend with an
+//! admission queue (the swarm) keeps its cap by making starts wait for a
+//! place instead: there the reaper never stops a sandbox in use to make
+//! room, only idle ones.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,7 +66,11 @@ pub async fn reap_once(
         }
     }
     // `running()` is ordered least recently used first.
-    let excess = kept.len().saturating_sub(settings.max_running);
+    let excess = if provisioner.admission().enabled() {
+        0
+    } else {
+        kept.len().saturating_sub(settings.max_running)
+    };
     stopped.extend(kept.into_iter().take(excess));
     for &learner in &stopped {
         if let Err(err) = provisioner.stop(learner).await {

@@ -17,11 +17,19 @@
 //!   `pglab.address` label, else its swarm address). A pglab deployed as a
 //!   service on the overlay (`overlay`, deploy/swarm/pglab-stack.yml) reaches
 //!   each sandbox by its service name on port 5432 and publishes nothing.
-//! - Placement ([`placement`]): a new learner goes to the ready, active node
-//!   with the most free places (`pglab.capacity` node label, else
-//!   `--swarm-node-capacity`); the service is then pinned to that node
+//! - Placement ([`placement`]): a node runs at most its capacity of
+//!   sandboxes at once (`pglab.capacity` node label, else
+//!   `--swarm-node-capacity`), the swarm at most `--sandbox-max-running`; a
+//!   new learner goes to the ready, active node with a running place and the
+//!   most free places; the service is then pinned to that node
 //!   (`node.id==...`, recorded in its `pglab.node` label) for as long as its
 //!   volume lives there. Only reset (a new volume) places it anew.
+//! - Admission ([`super::admission`]): a start (new learner, or a stopped
+//!   sandbox whose node is at its cap) that finds no place waits in the
+//!   first-come line, hears its number through the start's progress
+//!   (`queued`), and goes on by itself when a sandbox stops or is removed
+//!   (or, checked every few seconds, a node or capacity is added). No
+//!   running sandbox is ever stopped to make room; stop cancels a wait.
 //! - Progress: the task's states (pending → assigned → preparing → starting
 //!   → running) are the start's steps, then "waiting for healthy" until
 //!   PostgreSQL answers over TCP.
@@ -32,7 +40,7 @@
 //!   through the node's own engine (`pglab.engine` node label; the manager's
 //!   own node needs none).
 //! - Not here yet: terminal, tool runs, logs and inspect (they need a
-//!   `docker exec` on the task's node), the warm pool, an admission queue.
+//!   `docker exec` on the task's node), the warm pool.
 
 mod cluster;
 mod placement;
@@ -50,6 +58,7 @@ use sqlx::postgres::PgConnectOptions;
 use cluster::{Cluster, NodeInfo};
 use service::{PG_PORT, ServiceParams, service_spec};
 
+use super::admission::{Admission, Refused};
 use super::docker::engine::{Engine, Found};
 use super::docker::open_engine;
 use super::docker::ready::try_query;
@@ -75,8 +84,8 @@ const DEADLINE: Duration = Duration::from_secs(120);
 /// Settings of the swarm backend.
 #[derive(Clone, Debug, Args)]
 pub struct SwarmConfig {
-    /// Sandboxes one swarm node holds (running or stopped: their volumes
-    /// live there), unless the node has a `pglab.capacity` label.
+    /// Sandboxes one swarm node runs at once, unless the node has a
+    /// `pglab.capacity` label; new learners' volumes spread by it too.
     #[arg(long, env = "PGLAB_SWARM_NODE_CAPACITY", default_value_t = 20)]
     pub swarm_node_capacity: usize,
 
@@ -134,6 +143,10 @@ pub struct SwarmProvisioner {
     network: String,
     reach: SwarmReach,
     capacity: usize,
+    /// Most sandboxes running at once over the whole swarm.
+    max_running: usize,
+    /// Starts waiting for a place.
+    admission: Admission,
     records: Records,
     locks: LearnerLocks,
     hub: ProgressHub,
@@ -199,6 +212,8 @@ impl SwarmProvisioner {
             network,
             reach: config.swarm.swarm_reach,
             capacity: config.swarm.swarm_node_capacity,
+            max_running: config.sandbox_max_running,
+            admission: Admission::default(),
             records: Records::new(store),
             locks: LearnerLocks::default(),
             hub: ProgressHub::default(),
@@ -275,19 +290,39 @@ impl SwarmProvisioner {
         Ok(record)
     }
 
-    /// The node for a new sandbox: most free places among ready, active
-    /// nodes. Called with `place_lock` held.
-    async fn choose_node(&self) -> Result<NodeInfo, SandboxError> {
+    /// Takes a running place for the learner's sandbox if there is one:
+    /// scales its stopped service to 1, or creates its service (on `home`,
+    /// the node holding its volume, else on the node [`placement::choose`]
+    /// picks). `Ok(None)`: no place now (its node, every node, or the whole
+    /// swarm at its cap). Places are counted from the services' asked
+    /// replicas under `place_lock`, so two starts never take one place.
+    async fn take_place(
+        &self,
+        learner: LearnerId,
+        record: &SandboxRecord,
+        home: Option<&NodeInfo>,
+        rep: &Reporter<'_>,
+    ) -> Result<Option<String>, SandboxError> {
+        let _placing = self.place_lock.lock().await;
         let nodes = self.cluster.nodes().await?;
         let services = self
             .cluster
             .services(&[format!("pglab.instance={}", self.instance)])
             .await?;
         let mut placed: HashMap<String, usize> = HashMap::new();
+        let mut running: HashMap<String, usize> = HashMap::new();
+        let mut total = 0;
         for s in &services {
             if let Some(node) = service_label(s, "pglab.node") {
-                *placed.entry(node).or_default() += 1;
+                *placed.entry(node.clone()).or_default() += 1;
+                if replicas(s) > 0 {
+                    *running.entry(node).or_default() += 1;
+                    total += 1;
+                }
             }
+        }
+        if total >= self.max_running {
+            return Ok(None);
         }
         let loads: Vec<placement::NodeLoad> = nodes
             .iter()
@@ -296,19 +331,54 @@ impl SwarmProvisioner {
                 usable: n.ready && n.active,
                 capacity: n.capacity.unwrap_or(self.capacity),
                 placed: placed.get(&n.id).copied().unwrap_or(0),
+                running: running.get(&n.id).copied().unwrap_or(0),
             })
             .collect();
-        let Some(choice) = placement::choose(&loads) else {
-            return Err(SandboxError::Unavailable(format!(
-                "every node of the swarm is full ({} usable node(s)): the classroom is full, try again later",
-                loads.iter().filter(|l| l.usable).count()
-            )));
+        // A pinned sandbox waits for its own node; a node that is down or
+        // drained is left to `wait_ready` to report, as before.
+        let full = |id: &str| {
+            loads
+                .iter()
+                .any(|l| l.id == id && l.usable && !l.has_room())
         };
-        let id = choice.id.clone();
-        nodes
-            .into_iter()
-            .find(|n| n.id == id)
-            .ok_or_else(|| SandboxError::Failed(format!("the swarm node {id} vanished")))
+        let name = &record.container;
+        if let Found::Yes(service) = self.cluster.service(name).await? {
+            let node = service_label(&service, "pglab.node").unwrap_or_default();
+            if replicas(&service) == 0 {
+                if full(&node) {
+                    return Ok(None);
+                }
+                rep.step("starting", "starting the sandbox service (scale 1)");
+                self.cluster.scale(name, 1).await?;
+            }
+            return Ok(Some(node));
+        }
+        let node = match home {
+            Some(home) if full(&home.id) => return Ok(None),
+            Some(home) => home.clone(),
+            None => {
+                if !loads.iter().any(|l| l.usable) {
+                    return Err(SandboxError::Unavailable(
+                        "no node of the swarm is ready and active: the classroom cannot run sandboxes now"
+                            .into(),
+                    ));
+                }
+                let Some(choice) = placement::choose(&loads) else {
+                    return Ok(None);
+                };
+                let id = choice.id.clone();
+                nodes
+                    .into_iter()
+                    .find(|n| n.id == id)
+                    .ok_or_else(|| SandboxError::Failed(format!("the swarm node {id} vanished")))?
+            }
+        };
+        rep.step(
+            "creating service",
+            format!("Service {name} creating on node {}", node.label()),
+        );
+        self.create_service(learner, record, &node).await?;
+        Ok(Some(node.id))
     }
 
     /// The node whose engine holds `volume`, among nodes whose engines pglab
@@ -372,33 +442,40 @@ impl SwarmProvisioner {
             }
             self.forget_ready(&name);
         }
+        let node_id = match self.cluster.service(&name).await? {
+            // Asked to run already: it holds its place.
+            Found::Yes(service) if replicas(&service) > 0 => {
+                service_label(&service, "pglab.node").unwrap_or_default()
+            }
+            found => {
+                let home = match found {
+                    Found::Yes(_) => None,
+                    Found::No => self.node_with_volume(&record.volume).await,
+                };
+                let admitted = self
+                    .admission
+                    .admit(
+                        learner,
+                        |position| rep.in_line(position),
+                        || self.take_place(learner, &record, home.as_ref(), rep),
+                    )
+                    .await;
+                match admitted {
+                    Ok(node) => node,
+                    Err(Refused::Left) => {
+                        return Err(SandboxError::Left(
+                            "you left the line: your sandbox was not started".into(),
+                        ));
+                    }
+                    Err(Refused::Failed(e)) => return Err(e),
+                }
+            }
+        };
         if record.state != SandboxState::Running.as_str() {
             self.records
                 .set_state(learner, SandboxState::Starting)
                 .await?;
         }
-        let node_id = match self.cluster.service(&name).await? {
-            Found::Yes(service) => {
-                if replicas(&service) == 0 {
-                    rep.step("starting", "starting the sandbox service (scale 1)");
-                    self.cluster.scale(&name, 1).await?;
-                }
-                service_label(&service, "pglab.node").unwrap_or_default()
-            }
-            Found::No => {
-                let _placing = self.place_lock.lock().await;
-                let node = match self.node_with_volume(&record.volume).await {
-                    Some(node) => node,
-                    None => self.choose_node().await?,
-                };
-                rep.step(
-                    "creating service",
-                    format!("Service {name} creating on node {}", node.label()),
-                );
-                self.create_service(learner, &record, &node).await?;
-                node.id
-            }
-        };
         let ready = self
             .wait_ready(&name, &node_id, &record.password, rep)
             .await?;
@@ -519,13 +596,18 @@ impl SwarmProvisioner {
         }
     }
 
-    async fn stop_locked(&self, learner: LearnerId) -> Result<(), SandboxError> {
+    /// Stops (scale 0). With `free`, the place goes to the line; a restart
+    /// keeps it for its own start.
+    async fn stop_locked(&self, learner: LearnerId, free: bool) -> Result<(), SandboxError> {
         let Some(record) = self.records.get(learner).await? else {
             return Ok(());
         };
         self.forget_ready(&record.container);
         if let Found::Yes(_) = self.cluster.service(&record.container).await? {
             self.cluster.scale(&record.container, 0).await?;
+            if free {
+                self.admission.slot_freed();
+            }
             self.wait_stopped(&record.container, Duration::from_secs(30))
                 .await?;
         }
@@ -533,7 +615,8 @@ impl SwarmProvisioner {
     }
 
     /// Removes service and volume of the learner's sandbox, and its record.
-    async fn remove_locked(&self, learner: LearnerId) -> Result<(), SandboxError> {
+    /// With `free`, its place goes to the line (a reset keeps it).
+    async fn remove_locked(&self, learner: LearnerId, free: bool) -> Result<(), SandboxError> {
         let name = self.service_name(learner);
         let record = self.records.get(learner).await?;
         let service = self.cluster.service(&name).await?;
@@ -543,6 +626,9 @@ impl SwarmProvisioner {
         };
         self.forget_ready(&name);
         self.cluster.remove_service(&name).await?;
+        if free {
+            self.admission.slot_freed();
+        }
         if let Some(record) = &record {
             let node = match &node_id {
                 Some(id) => match self.cluster.node(id).await? {
@@ -604,6 +690,11 @@ impl SwarmProvisioner {
         status.last_used = Some(record.last_used);
         let service = match self.cluster.service(&record.container).await {
             Ok(Found::Yes(s)) => s,
+            // Made for a start that never got a place (it left the line).
+            Ok(Found::No) if record.state == SandboxState::Absent.as_str() => {
+                status.state = SandboxState::Absent;
+                return status;
+            }
             Ok(Found::No) => {
                 status.detail = Some(
                     "the service is gone; starting creates it again (on the node of its volume, when pglab can find it)"
@@ -808,15 +899,17 @@ impl Provisioner for SwarmProvisioner {
     }
 
     async fn stop(&self, learner: LearnerId) -> Result<(), SandboxError> {
+        // A start waiting in line holds the learner's lock: end it first.
+        self.admission.cancel(learner);
         let _guard = self.locks.lock(learner).await;
-        self.stop_locked(learner).await
+        self.stop_locked(learner, true).await
     }
 
     async fn restart(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
         let _guard = self.locks.lock(learner).await;
         let rep = self.hub.reporter(learner);
         rep.step("stopping", "stopping PostgreSQL");
-        let result = match self.stop_locked(learner).await {
+        let result = match self.stop_locked(learner, false).await {
             Ok(()) => self.start_locked(learner, &rep).await,
             Err(e) => Err(e),
         };
@@ -827,7 +920,7 @@ impl Provisioner for SwarmProvisioner {
         let _guard = self.locks.lock(learner).await;
         let rep = self.hub.reporter(learner);
         rep.step("removing", "removing the old service and its data");
-        let result = match self.remove_locked(learner).await {
+        let result = match self.remove_locked(learner, false).await {
             Ok(()) => self.start_locked(learner, &rep).await,
             Err(e) => Err(e),
         };
@@ -835,8 +928,9 @@ impl Provisioner for SwarmProvisioner {
     }
 
     async fn destroy(&self, learner: LearnerId) -> Result<(), SandboxError> {
+        self.admission.cancel(learner);
         let _guard = self.locks.lock(learner).await;
-        self.remove_locked(learner).await
+        self.remove_locked(learner, true).await
     }
 
     async fn list(&self) -> Result<Vec<SandboxStatus>, SandboxError> {
@@ -903,6 +997,10 @@ impl Provisioner for SwarmProvisioner {
 
     fn progress(&self) -> &ProgressHub {
         &self.hub
+    }
+
+    fn admission(&self) -> &Admission {
+        &self.admission
     }
 }
 

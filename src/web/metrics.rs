@@ -55,6 +55,9 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         }
         Err(_) => tracing::debug!("metrics: counting running sandboxes timed out"),
     }
+    crate::metrics::set_sandbox_queue(
+        i64::try_from(state.sandbox.admission().len()).unwrap_or(i64::MAX),
+    );
     (
         [(
             header::CONTENT_TYPE,

@@ -250,8 +250,55 @@ struct ClassroomProgress {
     generated_at: i64,
     #[serde(flatten)]
     matrix: Matrix,
-    /// Sandbox state per learner id ("running", "stopped", ... or "absent").
+    /// Sandbox state per learner id ("running", "stopped", ... "queued" or
+    /// "absent").
     sandboxes: Vec<(i64, String)>,
+    /// The admission queue of a full classroom.
+    queue: QueueView,
+}
+
+/// The line of starts waiting for a place, as an instructor sees it.
+#[derive(Serialize)]
+struct QueueView {
+    /// Everyone in line, in every classroom (the places are shared).
+    in_line: usize,
+    /// This classroom's learners in line, first first.
+    learners: Vec<QueuedLearner>,
+}
+
+#[derive(Serialize)]
+struct QueuedLearner {
+    learner: i64,
+    username: String,
+    /// 1-based place in the whole line.
+    position: usize,
+    /// "waiting for a place, number N".
+    message: String,
+    /// Their page went away; they keep the place for a minute.
+    away: bool,
+    /// Unix time they joined the line.
+    since: i64,
+}
+
+fn queue_view(state: &AppState, members: &[Member]) -> QueueView {
+    let waiting = state.sandbox.admission().waiting();
+    QueueView {
+        in_line: waiting.len(),
+        learners: waiting
+            .into_iter()
+            .filter_map(|w| {
+                let m = members.iter().find(|m| m.user_id == w.learner)?;
+                Some(QueuedLearner {
+                    learner: w.learner,
+                    username: m.username.clone(),
+                    position: w.position,
+                    message: crate::sandbox::admission::instructor_message(w.position),
+                    away: w.away,
+                    since: w.since,
+                })
+            })
+            .collect(),
+    }
 }
 
 async fn classroom_progress(
@@ -263,13 +310,18 @@ async fn classroom_progress(
     let at = now();
     let matrix = matrix::build(state.store.pool(), &members, &columns, at).await?;
     let sandboxes = sandbox_states(state).await;
+    let queue = queue_view(state, &members);
     let sandboxes = members
         .iter()
         .map(|m| {
-            let s = sandboxes
-                .iter()
-                .find(|s| s.learner == m.user_id)
-                .map_or_else(|| "absent".to_string(), state_word);
+            let s = if queue.learners.iter().any(|q| q.learner == m.user_id) {
+                "queued".to_string()
+            } else {
+                sandboxes
+                    .iter()
+                    .find(|s| s.learner == m.user_id)
+                    .map_or_else(|| "absent".to_string(), state_word)
+            };
             (m.user_id, s)
         })
         .collect();
@@ -279,6 +331,7 @@ async fn classroom_progress(
         generated_at: at,
         matrix,
         sandboxes,
+        queue,
     })
 }
 
@@ -392,6 +445,17 @@ impl MatrixPage {
             .find(|(id, _)| id == user)
             .map_or("absent", |(_, s)| s.as_str())
     }
+
+    /// The sandbox cell's words: the state, or "waiting for a place,
+    /// number N" for a learner in line.
+    fn sandbox_words(&self, user: &i64) -> String {
+        self.data
+            .queue
+            .learners
+            .iter()
+            .find(|q| q.learner == *user)
+            .map_or_else(|| self.sandbox_of(user).to_string(), |q| q.message.clone())
+    }
 }
 
 async fn matrix_page(
@@ -423,6 +487,8 @@ struct LearnerDetail {
     overview: Overview,
     evidence: Vec<Evidence>,
     sandbox: Option<SandboxStatus>,
+    /// Their place in the admission queue, when waiting for a place.
+    queue_position: Option<usize>,
     stuck: Option<String>,
 }
 
@@ -447,6 +513,7 @@ async fn learner_detail(state: &AppState, user: i64) -> Result<LearnerDetail, Ap
             .and_then(|a| crate::progress::stuck::stuck_reason(&a, now())),
         evidence,
         sandbox,
+        queue_position: state.sandbox.admission().position(user),
     })
 }
 

@@ -43,13 +43,27 @@ impl From<SandboxError> for AppError {
     fn from(err: SandboxError) -> Self {
         match err {
             SandboxError::Unavailable(_) => AppError::Unavailable(err.to_string()),
-            SandboxError::Failed(_) => AppError::Conflict(err.to_string()),
+            SandboxError::Failed(_) | SandboxError::Left(_) => AppError::Conflict(err.to_string()),
         }
     }
 }
 
-/// The JSON shape of `GET /api/sandbox` (and of the other answers).
-fn body(status: &SandboxStatus) -> Value {
+/// The JSON shape of `GET /api/sandbox` (and of the other answers). A
+/// learner waiting for a place is `"state": "queued"` with their
+/// `queue_position` and the sentence they are told as `detail`.
+fn body(state: &AppState, status: &SandboxStatus) -> Value {
+    if let Some(position) = state.sandbox.admission().position(status.learner) {
+        return json!({
+            "state": "queued",
+            "queue_position": position,
+            "backend": status.backend,
+            "pg_version": status.pg_version,
+            "uptime_s": status.uptime_s,
+            "size_bytes": status.size_bytes,
+            "detail": crate::sandbox::admission::full_message(position),
+            "last_used": status.last_used,
+        });
+    }
     json!({
         "state": status.state,
         "backend": status.backend,
@@ -63,7 +77,7 @@ fn body(status: &SandboxStatus) -> Value {
 
 async fn status(State(state): State<AppState>, learner: Learner) -> Result<Json<Value>, AppError> {
     let status = state.sandbox.status(learner.id).await?;
-    Ok(Json(body(&status)))
+    Ok(Json(body(&state, &status)))
 }
 
 /// Runs a start-like operation and answers the new status with its duration.
@@ -76,7 +90,7 @@ where
     crate::metrics::observe_sandbox_start(began.elapsed());
     let elapsed_ms = began.elapsed().as_millis() as u64;
     let status = state.sandbox.status(learner.id).await?;
-    let mut answer = body(&status);
+    let mut answer = body(state, &status);
     answer["elapsed_ms"] = json!(elapsed_ms);
     Ok(Json(answer))
 }
@@ -100,7 +114,7 @@ async fn stop(State(state): State<AppState>, learner: Learner) -> Result<Json<Va
     state.labs.release_learner(learner.id).await;
     state.sandbox.stop(learner.id).await?;
     let status = state.sandbox.status(learner.id).await?;
-    Ok(Json(body(&status)))
+    Ok(Json(body(&state, &status)))
 }
 
 /// `status` first (so a late subscriber knows where things stand), then one
@@ -113,7 +127,7 @@ async fn events(
     let status = state.sandbox.status(learner.id).await?;
     let first = Event::default()
         .event("status")
-        .json_data(body(&status))
+        .json_data(body(&state, &status))
         .ok();
     let progress = BroadcastStream::new(rx).filter_map(|item| {
         // A lagging subscriber skips events rather than ending the stream.

@@ -4,6 +4,10 @@
 // server's progress events (SSE, /api/sandbox/events) appear as a list of
 // steps with their times. Other scripts can listen to
 // `pglab:sandbox-state` (detail: the /api/sandbox object).
+// A full classroom: a start waits in line; the server's `in line` progress
+// events ("the classroom is full: you are number N in line") show in a
+// live note above the steps, kept up to date, and Stop becomes "Leave the
+// line" (POST /api/sandbox/stop ends the wait).
 // Below the buttons, two folds: "Server log" (the learner's PostgreSQL log,
 // live from /api/sandbox/log/events, with a level filter and a search) and
 // "Inspect" (docker inspect of the learner's container, with a jq filter
@@ -17,6 +21,7 @@
     running: "running",
     stopped: "stopped",
     failed: "failed",
+    queued: "waiting for a place",
   };
 
   function el(tag, attrs, text) {
@@ -61,8 +66,9 @@
       // The learner's own compose file for this server (templates/compose.html).
       this.buttons.append(el("a", { class: "btn", href: "/sandbox/compose", "data-compose-link": "" }, "Compose file…"));
       this.detail = el("p", { class: "sandbox-detail", hidden: "" });
+      this.queueNote = el("p", { class: "sandbox-queue", role: "status", "aria-live": "polite", "data-sandbox-queue": "", hidden: "" });
       this.progress = el("ol", { class: "sandbox-progress", "aria-live": "polite", hidden: "" });
-      root.append(head, this.facts, this.buttons, this.detail, this.progress);
+      root.append(head, this.facts, this.buttons, this.detail, this.queueNote, this.progress);
       root.append(this.logFold(), this.inspectFold());
     }
 
@@ -148,8 +154,21 @@
       return fold;
     }
 
+    // In line (or not) for a place, with the sentence the server gave.
+    setQueued(message) {
+      this.queued = !!message;
+      this.queueNote.hidden = !message;
+      this.queueNote.textContent = message || "";
+      if (message) {
+        this.badge.dataset.state = "queued";
+        this.badge.textContent = LABELS.queued;
+      }
+      this.updateButtons();
+    }
+
     render(s) {
       this.status = s;
+      this.queued = s.state === "queued";
       this.badge.dataset.state = s.state;
       this.badge.textContent = LABELS[s.state] || s.state;
       this.facts.replaceChildren();
@@ -161,9 +180,9 @@
       ]) {
         this.facts.append(el("dt", {}, k), el("dd", {}, v));
       }
-      this.detail.hidden = !s.detail;
+      this.detail.hidden = !s.detail || this.queued;
       this.detail.textContent = s.detail || "";
-      this.updateButtons();
+      this.setQueued(this.queued ? s.detail : null);
     }
 
     updateButtons() {
@@ -172,7 +191,8 @@
         const a = b.dataset.action;
         let enabled = !this.busy;
         if (a === "start") enabled = enabled && state !== "running";
-        if (a === "stop") enabled = enabled && (state === "running" || state === "starting");
+        if (a === "stop") enabled = (enabled && (state === "running" || state === "starting")) || !!this.queued;
+        if (a === "stop") b.textContent = this.queued ? "Leave the line" : "Stop";
         if (a === "restart") enabled = enabled && state !== "absent";
         if (a === "reset") enabled = enabled && state !== "absent";
         b.disabled = !enabled;
@@ -187,6 +207,9 @@
 
     // One progress event from the server.
     step(ev) {
+      // The line moves whoever started (this panel, the console, a tab).
+      if (ev.step === "in line") { this.setQueued(ev.message); return; }
+      if (this.queued) this.setQueued(null);
       if (this.progress.hidden) return; // not one of our own operations
       const li = el("li", { class: ev.error ? "failed" : ev.done ? "done" : "" });
       li.append(el("span", { class: "sandbox-step" }, ev.error ? ev.error : ev.message));

@@ -240,6 +240,13 @@ pub async fn signed_in_learner(server: &TestServer, name: &str) -> reqwest::Clie
         .await
         .unwrap();
     let code = room["join_code"].as_str().expect("join code").to_string();
+    joined_learner(server, name, &code).await
+}
+
+/// A client signed in as a new learner `name` who signed up with the join
+/// code `code` (password `name` + "-password"), sending the CSRF token like
+/// a browser.
+pub async fn joined_learner(server: &TestServer, name: &str, code: &str) -> reqwest::Client {
     let (jar, anonymous) = jar_client(None);
     let res = anonymous
         .post(server.url("/api/signup"))

@@ -1,7 +1,14 @@
-//! Where a new learner's sandbox goes: the ready, active node with the most
-//! free places (its capacity minus the sandboxes already placed on it,
-//! stopped ones included, since their volumes stay there). Ties go to the
-//! node listed first, so placement is deterministic.
+//! Where a sandbox may start, and where a new learner's goes.
+//!
+//! A node's capacity (`pglab.capacity` node label, else
+//! `--swarm-node-capacity`) is how many of this pglab's sandboxes it runs at
+//! once: a start needs a running place on its node ([`NodeLoad::has_room`]).
+//! A new learner goes to the ready, active node with a running place and the
+//! most free places (capacity minus the sandboxes placed on it, stopped ones
+//! included, since their volumes stay there: so volumes spread by capacity
+//! too). Ties go to the node listed first, so placement is deterministic.
+//! When no node has a running place the start waits in the admission queue
+//! (`crate::sandbox::admission`).
 
 /// One node as placement sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -10,20 +17,30 @@ pub struct NodeLoad {
     /// Ready and active (not drained or paused).
     pub usable: bool,
     pub capacity: usize,
-    /// Sandboxes of this pglab placed on it.
+    /// Sandboxes of this pglab placed on it (running or stopped).
     pub placed: usize,
+    /// Sandboxes of this pglab meant to run on it (one replica asked).
+    pub running: usize,
 }
 
 impl NodeLoad {
-    pub fn free(&self) -> usize {
-        self.capacity.saturating_sub(self.placed)
+    /// Capacity minus placed; negative when more volumes live here than it
+    /// runs at once.
+    pub fn free(&self) -> i64 {
+        self.capacity as i64 - self.placed as i64
+    }
+
+    /// Whether one more sandbox may run here now.
+    pub fn has_room(&self) -> bool {
+        self.usable && self.running < self.capacity
     }
 }
 
-/// The node for a new sandbox, or `None` when every usable node is full.
+/// The node for a new sandbox, or `None` when no usable node has a running
+/// place.
 pub fn choose(nodes: &[NodeLoad]) -> Option<&NodeLoad> {
     let mut best: Option<&NodeLoad> = None;
-    for n in nodes.iter().filter(|n| n.usable && n.free() > 0) {
+    for n in nodes.iter().filter(|n| n.has_room()) {
         if best.is_none_or(|b| n.free() > b.free()) {
             best = Some(n);
         }
@@ -41,6 +58,7 @@ mod tests {
             usable,
             capacity,
             placed,
+            running: placed,
         }
     }
 
@@ -68,9 +86,26 @@ mod tests {
         ];
         for _ in 0..9 {
             let id = choose(&nodes).unwrap().id.clone();
-            nodes.iter_mut().find(|n| n.id == id).unwrap().placed += 1;
+            let n = nodes.iter_mut().find(|n| n.id == id).unwrap();
+            n.placed += 1;
+            n.running += 1;
         }
         assert!(nodes.iter().all(|n| n.placed == 3));
         assert_eq!(choose(&nodes), None);
+    }
+
+    #[test]
+    fn a_stopped_sandbox_frees_a_running_place_but_keeps_its_volume_counted() {
+        // a: 1 placed, stopped; b: 1 placed, running; capacity 1 each.
+        let mut a = node("a", true, 1, 1);
+        a.running = 0;
+        let b = node("b", true, 1, 1);
+        assert!(a.has_room() && !b.has_room());
+        assert_eq!(choose(&[b.clone(), a.clone()]).unwrap().id, "a");
+        // With room on both, the fewer volumes win.
+        let mut c = node("c", true, 2, 0);
+        c.running = 0;
+        a.capacity = 2;
+        assert_eq!(choose(&[a, c]).unwrap().id, "c");
     }
 }

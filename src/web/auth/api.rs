@@ -120,6 +120,8 @@ async fn logout(
 ) -> Result<Response, ApiError> {
     if let Some(s) = session {
         sessions::delete(state.store.pool(), s.id).await?;
+        // Signed out, a learner leaves the line of a full classroom.
+        state.sandbox.admission().cancel(s.user.id);
         tracing::info!(user = %s.user.username, "signed out");
     }
     let mut response = Json(json!({"signed_out": true})).into_response();
@@ -138,6 +140,7 @@ async fn logout_everywhere(
     learner: Learner,
 ) -> Result<Response, ApiError> {
     let ended = sessions::delete_all_of(state.store.pool(), learner.id).await?;
+    state.sandbox.admission().cancel(learner.id);
     tracing::info!(user = %learner.username, ended, "signed out everywhere");
     let mut response = Json(json!({"signed_out": true, "sessions_ended": ended})).into_response();
     let secure = cookies::is_https(&headers, &state.config.auth);

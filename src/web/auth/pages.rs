@@ -243,6 +243,8 @@ async fn logout(
         if let Err(err) = sessions::delete(state.store.pool(), s.id).await {
             return (status_of(&err), message_of(&err)).into_response();
         }
+        // Signed out, a learner leaves the line of a full classroom.
+        state.sandbox.admission().cancel(s.user.id);
         tracing::info!(user = %s.user.username, "signed out");
     }
     let mut response = Redirect::to("/").into_response();
