@@ -199,10 +199,6 @@ impl NoticeQueue {
     }
 }
 
-/// Nothing to install: notices come from the relay, not from a tracing
-/// subscriber. Kept so that tests written when they did still build.
-pub fn init_for_tests() {}
-
 #[cfg(test)]
 mod tests {
     use super::*;

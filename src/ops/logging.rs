@@ -44,8 +44,10 @@ pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync + 'static>;
 
 /// The level filter when `RUST_LOG` is not set. `sqlx::query` logs
 /// statements with their text (learners' SQL and values), even slow ones at
-/// warn: errors only.
-pub const DEFAULT_FILTER: &str = "info,tower_http=info,sqlx=warn,sqlx::query=error,bollard=warn";
+/// warn: errors only; `sqlx::postgres::notice` logs learners' NOTICEs and
+/// WARNINGs (the console relays them itself): off.
+pub const DEFAULT_FILTER: &str =
+    "info,tower_http=info,sqlx=warn,sqlx::query=error,sqlx::postgres::notice=off,bollard=warn";
 
 /// Installs the global subscriber: the extra layers (unfiltered here), then
 /// the log output filtered by `RUST_LOG` (when set, non-empty and valid) or
