@@ -28,9 +28,10 @@ use std::time::{Duration, Instant};
 use common::docker::image;
 use common::swarm::Swarm;
 use futures::StreamExt;
-use pglab::sandbox::{Provisioner, SandboxState};
+use pglab::sandbox::{Provisioner, SandboxState, TerminalSize, Tool, ToolRun};
 use pglab::store::Store;
 use sqlx::Connection;
+use tokio::io::AsyncWriteExt;
 
 const LEARNERS: usize = 9;
 const CAPACITY: &str = "3";
@@ -241,6 +242,53 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
             "{} missing in:\n{text}",
             node.addr
         );
+    }
+
+    // Tool runs and the terminal exec on the node that runs the task (the
+    // manager's connection, else the node's `pglab.engine`): one learner on
+    // each node dumps their own row and reads it from a shell.
+    let dumps = tempfile::tempdir().unwrap();
+    for node in &swarm.nodes {
+        let (&l, _) = placed.iter().find(|(_, n)| **n == node.id).unwrap();
+        let file = dumps.path().join(format!("{l}.sql"));
+        let mut run = ToolRun::new(Tool::PgDump, &["--table", "kept"]);
+        run.stdout = Some(file.clone());
+        run.max_stdout = 1 << 20;
+        let out = p.run_tool(l, run).await.unwrap();
+        assert_eq!(out.exit_code, 0, "{}", out.stderr);
+        let dump = std::fs::read_to_string(&file).unwrap();
+        assert!(dump.contains("CREATE TABLE public.kept"), "{dump}");
+        assert!(
+            dump.lines().any(|line| line == l.to_string()),
+            "learner {l}'s row in its dump on {}: {dump}",
+            node.addr
+        );
+        let mut term = p
+            .open_terminal(
+                l,
+                TerminalSize {
+                    cols: 100,
+                    rows: 30,
+                },
+            )
+            .await
+            .unwrap();
+        term.input
+            .write_all(b"psql -XAtc \"select 'rows=' || string_agg(v::text, ',') from kept\"\n")
+            .await
+            .unwrap();
+        let want = format!("rows={l}");
+        let mut seen = String::new();
+        let end = Instant::now() + Duration::from_secs(30);
+        while !seen.contains(&want) {
+            assert!(Instant::now() < end, "no {want:?} in the terminal: {seen}");
+            match tokio::time::timeout(Duration::from_secs(5), term.output.next()).await {
+                Ok(Some(Ok(bytes))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(other) => panic!("the terminal ended ({other:?}): {seen}"),
+                Err(_) => {}
+            }
+        }
+        term.control.close().await;
     }
 
     // Stop keeps the data (scale 0), start brings it back.

@@ -21,11 +21,11 @@
 //!   not answer gives [`SandboxError::Unavailable`] after a deadline.
 //! - Warm pool ([`pool`]): ready containers handed to new learners by rename.
 //! - The swarm backend (`super::swarm`) reuses [`engine`], [`spec`],
-//!   [`ready`] and [`open_engine`].
+//!   [`ready`], [`exec`] (on the task's node) and [`open_engine`].
 
 pub(super) mod engine;
 mod ephemeral;
-mod exec;
+pub(super) mod exec;
 mod hijack;
 mod inspect;
 mod logs;

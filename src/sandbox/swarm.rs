@@ -60,6 +60,7 @@ use service::{PG_PORT, ServiceParams, service_spec};
 
 use super::admission::{Admission, Refused};
 use super::docker::engine::{Engine, Found};
+use super::docker::exec::{self, ExecTarget};
 use super::docker::open_engine;
 use super::docker::ready::try_query;
 use super::docker::spec::ContainerSpec;
@@ -68,7 +69,8 @@ use super::progress::{Reporter, finish_start};
 use super::records::{Records, SandboxRecord};
 use super::{
     BackendHealth, LAB_DB, LAB_USER, LearnerId, LearnerLocks, ProgressHub, Provisioner,
-    SandboxError, SandboxState, SandboxStatus, new_password, unix_now,
+    SandboxError, SandboxState, SandboxStatus, Terminal, TerminalSize, ToolOutput, ToolRun,
+    new_password, unix_now,
 };
 use crate::config::ServeConfig;
 use crate::store::Store;
@@ -155,6 +157,8 @@ pub struct SwarmProvisioner {
     place_lock: tokio::sync::Mutex<()>,
     /// Services seen ready, by name.
     ready: std::sync::Mutex<HashMap<String, Ready>>,
+    /// The course, whose lab files a terminal copies into the container.
+    content_dir: std::path::PathBuf,
 }
 
 impl SwarmProvisioner {
@@ -220,6 +224,7 @@ impl SwarmProvisioner {
             desc,
             place_lock: tokio::sync::Mutex::new(()),
             ready: Default::default(),
+            content_dir: config.content_dir.clone(),
         })
     }
 
@@ -684,6 +689,54 @@ impl SwarmProvisioner {
         }
     }
 
+    /// Where an exec in the learner's sandbox happens (starting it if
+    /// needed): the engine of the node that runs its task (the manager's
+    /// connection, else the node's `pglab.engine` label), the task's
+    /// container and the sandbox's password.
+    async fn exec_target(
+        &self,
+        learner: LearnerId,
+    ) -> Result<(Engine, String, String), SandboxError> {
+        self.start(learner).await?;
+        let record = self
+            .records
+            .get(learner)
+            .await?
+            .ok_or_else(|| SandboxError::Failed("the sandbox has no record".into()))?;
+        let tasks = self.cluster.tasks(&record.container).await?;
+        let running = tasks.iter().find(|t| {
+            t.desired_state == Some(TaskState::RUNNING) && task_state(t) == Some(TaskState::RUNNING)
+        });
+        let (Some(container), Some(node_id)) = (
+            running.and_then(|t| {
+                t.status
+                    .as_ref()?
+                    .container_status
+                    .as_ref()?
+                    .container_id
+                    .clone()
+            }),
+            running.and_then(|t| t.node_id.clone()),
+        ) else {
+            return Err(SandboxError::Unavailable(
+                "your sandbox's task is not running at the moment: try again in a few seconds"
+                    .into(),
+            ));
+        };
+        let node = match self.cluster.node(&node_id).await? {
+            Found::Yes(n) if n.ready => n,
+            _ => return Err(SandboxError::Unavailable(NODE_DOWN.to_string())),
+        };
+        let engine = self.cluster.node_engine(&node).await.ok_or_else(|| {
+            SandboxError::Unavailable(format!(
+                "pglab cannot reach the engine of the node running your sandbox ({}): \
+                 an operator gives the node the label pglab.engine=ADDRESS (docs/operations.md)",
+                node.label()
+            ))
+        })?;
+        Ok((engine, container, record.password))
+    }
+
     async fn describe(&self, learner: LearnerId, record: &SandboxRecord) -> SandboxStatus {
         let mut status = SandboxStatus::bare(learner, BACKEND, SandboxState::Stopped, None);
         status.name = Some(record.container.clone());
@@ -973,6 +1026,30 @@ impl Provisioner for SwarmProvisioner {
             out.push(status);
         }
         Ok(out)
+    }
+
+    async fn open_terminal(
+        &self,
+        learner: LearnerId,
+        size: TerminalSize,
+    ) -> Result<Terminal, SandboxError> {
+        let (engine, container, password) = self.exec_target(learner).await?;
+        let target = ExecTarget {
+            engine: &engine,
+            container: &container,
+            password: &password,
+        };
+        exec::open_terminal(&target, &self.content_dir, &self.spec.image, size).await
+    }
+
+    async fn run_tool(&self, learner: LearnerId, run: ToolRun) -> Result<ToolOutput, SandboxError> {
+        let (engine, container, password) = self.exec_target(learner).await?;
+        let target = ExecTarget {
+            engine: &engine,
+            container: &container,
+            password: &password,
+        };
+        exec::run_tool(&target, run).await
     }
 
     async fn running_count(&self) -> Result<usize, SandboxError> {
