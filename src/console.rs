@@ -12,6 +12,7 @@
 //!    [`notices`] with all their fields, which [`relay`] reads off the wire
 //!    between sqlx and the sandbox, errors); [`meta`] answers `\d` and
 //!    friends;
+//!    what it cut is kept whole for a while in [`kept`] ("show all");
 //! 4. [`plan_hook`] is where EXPLAIN output becomes a plan view;
 //! 5. [`history`] keeps what each learner ran, searchable; [`schema`] reads
 //!    the learner's own schema for the editor's completion;
@@ -21,6 +22,7 @@
 pub mod copy;
 pub mod cursor;
 pub mod history;
+pub mod kept;
 pub mod meta;
 pub mod notices;
 pub mod plan_hook;
@@ -77,6 +79,21 @@ pub struct ConsoleConfig {
         default_value_t = 10_000
     )]
     pub value_cap: usize,
+    /// Bytes of cut results kept whole per learner for "show all" (the
+    /// oldest go first; 0 keeps none).
+    #[arg(
+        long = "console-keep-bytes",
+        env = "PGLAB_CONSOLE_KEEP_BYTES",
+        default_value_t = 64 << 20
+    )]
+    pub keep_bytes: usize,
+    /// Bytes of cut results kept whole for the whole server.
+    #[arg(
+        long = "console-keep-total-bytes",
+        env = "PGLAB_CONSOLE_KEEP_TOTAL_BYTES",
+        default_value_t = 512 << 20
+    )]
+    pub keep_total_bytes: usize,
     /// Largest script accepted, in bytes.
     #[arg(long = "console-max-script", env = "PGLAB_CONSOLE_MAX_SCRIPT", default_value_t = 1 << 20)]
     pub max_script_bytes: usize,
@@ -104,6 +121,8 @@ impl Default for ConsoleConfig {
             session_idle_s: 600,
             row_cap: 1000,
             value_cap: 10_000,
+            keep_bytes: 64 << 20,
+            keep_total_bytes: 512 << 20,
             max_script_bytes: 1 << 20,
             max_sessions: 6,
             wait_ms: 1500,

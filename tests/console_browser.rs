@@ -1,6 +1,7 @@
 //! The console page in a real headless Chromium (common::browser): the panes mount, a lesson's `pglab:run-sql` event and
 //! Ctrl+Enter run SQL, results render psql-like (NULL distinct, caret under
-//! the error), and T2 shows live that it waits for T1's lock.
+//! the error), T2 shows live that it waits for T1's lock, and "Show all"
+//! brings the rows past the row cap.
 
 #![allow(clippy::unwrap_used)]
 
@@ -140,6 +141,27 @@ async fn console_page_runs_sql_and_shows_lock_waits() {
             .js("return document.querySelector('.con-pane tbody').rows.length")
             .await,
         1000
+    );
+    // "Show all" (the keyboard reaches it: a button) brings every row.
+    driver
+        .js("const b = document.querySelector('.con-pane [data-show-all]'); b.focus(); b.click(); return true")
+        .await;
+    let shown = driver
+        .until(
+            "const t = document.querySelector('.con-pane tbody'); return t && t.rows.length === 3000 ? t.rows[2999].cells[0].textContent : ''",
+            "every row shown",
+        )
+        .await;
+    assert_eq!(shown, "e93028bdc1aacdfb3687181f2031765d", "md5 of 3000");
+    let foot = driver
+        .js("return document.querySelector('.con-pane .con-foot').textContent")
+        .await;
+    assert!(foot.as_str().unwrap().contains("(3000 rows)"), "{foot}");
+    assert_eq!(
+        driver
+            .js("return document.querySelectorAll('.con-pane [data-show-all]').length")
+            .await,
+        0
     );
     driver.close().await;
 }

@@ -419,3 +419,117 @@ async fn notices_meta_deadlock_and_terminated_connection_over_http() {
     let v = sql(&http, s, "T1", "select 42").await;
     assert_eq!(v["statements"][0]["rows"][0][0], "42");
 }
+
+/// "Show all": a result cut at the row cap and the value cap is kept whole
+/// and paged through with every row and every value uncut; only its learner
+/// reaches it; results that were not cut, or too large to keep, are not.
+#[tokio::test]
+async fn show_all_pages_through_the_whole_of_a_cut_result() {
+    let setup = start();
+    let s = &setup.server;
+    let ann = common::signed_in_learner(s, "ann").await;
+    let script = "select 1;\n\
+        select g, case when g = 7 then repeat('é', 15000) else 'v' || g end as v \
+        from generate_series(1, 2500) g;";
+    let v = finish(&ann, s, sql(&ann, s, "T1", script).await).await;
+    let run = v["run_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        v["statements"][0]["full_kept"], false,
+        "{}",
+        v["statements"][0]
+    );
+    let st = &v["statements"][1];
+    assert_eq!(st["truncated"], true);
+    assert_eq!(st["values_truncated"], true);
+    assert_eq!(st["full_kept"], true);
+    assert_eq!(st["rows"].as_array().unwrap().len(), 1000);
+    let shown = st["rows"][6][1].as_str().unwrap();
+    assert!(
+        shown.ends_with("more bytes]"),
+        "{}",
+        &shown[shown.len() - 40..]
+    );
+
+    let url = |index: usize, q: &str| s.url(&format!("/api/runs/{run}/statements/{index}/rows{q}"));
+    let mut rows: Vec<Value> = Vec::new();
+    let mut offset = 0u64;
+    let mut pages = 0;
+    loop {
+        let page: Value = ann
+            .get(url(1, &format!("?limit=1000&offset={offset}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["total_rows"], 2500, "{page}");
+        assert_eq!(page["offset"], offset);
+        rows.extend(page["rows"].as_array().unwrap().iter().cloned());
+        pages += 1;
+        match page["next_offset"].as_u64() {
+            Some(next) => offset = next,
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(rows.len(), 2500);
+    assert_eq!(rows[6][1].as_str().unwrap(), "é".repeat(15000));
+    assert_eq!(rows[2499], json!(["2500", "v2500"]));
+    assert_eq!(rows[1000], json!(["1001", "v1001"]));
+
+    // Not cut, so not kept; another learner, or no sign-in, finds nothing.
+    let res = ann.get(url(0, "")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(
+        res.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("run the statement again")
+    );
+    let bob = common::signed_in_learner(s, "bob").await;
+    assert_eq!(bob.get(url(1, "")).send().await.unwrap().status(), 404);
+    let anon = reqwest::Client::new();
+    assert_eq!(anon.get(url(1, "")).send().await.unwrap().status(), 401);
+    // Garbage in the query is a clear 400, an absurd limit is clamped.
+    assert_eq!(
+        ann.get(url(1, "?limit=lots"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let page: Value = ann
+        .get(url(1, "?limit=0&offset=2499"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["rows"], json!([["2500", "v2500"]]));
+
+    // Over the learner's keep budget (64 MiB): cut, and not kept.
+    let v = finish(
+        &ann,
+        s,
+        sql(&ann, s, "T1", "select generate_series(1, 3000000) as g").await,
+    )
+    .await;
+    let st = &v["statements"][0];
+    assert_eq!(
+        (st["truncated"].clone(), st["full_kept"].clone()),
+        (json!(true), json!(false)),
+        "{st}"
+    );
+    // The first result is still there.
+    assert_eq!(
+        ann.get(url(1, "?offset=2499"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

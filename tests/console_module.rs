@@ -596,3 +596,45 @@ async fn idle_sessions_are_closed_and_rolled_back() {
         "closing rolled back T1's open transaction"
     );
 }
+
+/// The runner keeps a cut result whole (rows past the row cap, values past
+/// the value cap) while it fits in the keep budget, and only the cut rows
+/// past it; results that were not cut are not kept twice.
+#[tokio::test]
+async fn cut_results_are_kept_whole_within_the_keep_budget() {
+    use pglab::console::run::{Conn, Limits, run_statement};
+    let pg = TempPg::start();
+    let mut c = Conn::connect(&pg.options()).await.unwrap();
+    let limits = Limits {
+        row_cap: 3,
+        value_cap: 5,
+        byte_budget: 1 << 20,
+        keep_bytes: 1 << 20,
+    };
+    let sql = "select g, repeat('ab', g) from generate_series(1, 10) g;";
+    let r = run_statement(&mut c, sql, &limits, false).await.result;
+    assert_eq!((r.rows.len(), r.total_rows, r.truncated), (3, 10, true));
+    assert_eq!(r.rows[2][1].as_deref(), Some("ababa… [1 more bytes]"));
+    assert!(r.values_truncated);
+    let full = r.full.expect("kept whole");
+    assert_eq!(full.rows.len(), 10);
+    assert_eq!(full.rows[9][1].as_deref(), Some("ab".repeat(10).as_str()));
+    assert_eq!(full.rows[2][1].as_deref(), Some("ababab"));
+
+    // Not cut: nothing kept besides.
+    let r = run_statement(&mut c, "select 1, 'abc';", &limits, false)
+        .await
+        .result;
+    assert!(r.full.is_none() && !r.truncated && !r.values_truncated);
+
+    // Past the keep budget: the shown rows are still cut, nothing kept.
+    let small = Limits {
+        keep_bytes: 200,
+        ..limits
+    };
+    let r = run_statement(&mut c, sql, &small, false).await.result;
+    assert!(r.full.is_none());
+    assert_eq!(r.rows[2][1].as_deref(), Some("ababa… [1 more bytes]"));
+    assert_eq!((r.rows.len(), r.total_rows), (3, 10));
+    c.close().await;
+}

@@ -30,6 +30,7 @@ pub async fn run_with_plan(c: &mut Conn, sql: &str, limits: &Limits, in_failed_t
         row_cap: 1,
         value_cap: explain::MAX_PLAN_READ_BYTES,
         byte_budget: usize::MAX,
+        keep_bytes: 0,
     };
     let mut ran = run_statement(c, &json_sql, &read_whole, in_failed_tx).await;
     let result = &mut ran.result;
@@ -105,19 +106,24 @@ fn show_rows(result: &mut StatementResult, rows: Vec<String>, limits: &Limits) {
     let mut bytes = 0usize;
     let mut cut = false;
     let mut kept = Vec::with_capacity(rows.len().min(limits.row_cap));
-    for row in rows {
+    for row in &rows {
         if kept.len() >= limits.row_cap || bytes >= limits.byte_budget {
             break;
         }
-        let value = if row.len() > limits.value_cap {
-            cap_value(&row, limits.value_cap, &mut cut)
-        } else {
-            row
-        };
+        let value = cap_value(row, limits.value_cap, &mut cut);
         bytes += value.len() + 8;
         kept.push(vec![Some(value)]);
     }
     result.truncated = (kept.len() as u64) < result.total_rows;
     result.values_truncated = cut;
     result.rows = kept;
+    if result.truncated || cut {
+        // The whole text, for "show all", when it fits.
+        let whole = super::kept::FullRows {
+            rows: rows.into_iter().map(|r| vec![Some(r)]).collect(),
+        };
+        if whole.bytes() <= limits.keep_bytes {
+            result.full = Some(whole);
+        }
+    }
 }

@@ -111,6 +111,13 @@ pub struct StatementResult {
     pub total_rows: u64,
     /// Whether some value was cut at the per-value size cap.
     pub values_truncated: bool,
+    /// The whole result, every row uncut, when rows or values were cut and
+    /// it fit in the keep budget (moved to `console::kept`, not sent).
+    #[serde(skip)]
+    pub full: Option<super::kept::FullRows>,
+    /// The whole result is kept: `GET /api/runs/{run}/statements/{i}/rows`
+    /// pages through it ("show all").
+    pub full_kept: bool,
     /// A plan view for EXPLAIN statements (see `console::plan_hook`).
     pub plan_html: Option<String>,
     /// The JSON plan behind `plan_html`, kept for plan compare (not sent).

@@ -6,7 +6,9 @@
 //!
 //! Memory stays bounded whatever the statement returns: rows past the row cap
 //! and the byte budget are counted, not kept, and each value is cut at the
-//! value cap.
+//! value cap. A result so cut is also kept whole (`StatementResult::full`,
+//! for `console::kept`) while it fits in the keep budget: past it, only the
+//! cut rows stay.
 //!
 //! The connection is a `PgListener` over a pool of one: sqlx's plain
 //! `PgConnection` rejects a NotificationResponse (`LISTEN ch; NOTIFY ch;`
@@ -41,6 +43,8 @@ pub struct Limits {
     pub value_cap: usize,
     /// Bytes of values kept per statement, whatever the row count.
     pub byte_budget: usize,
+    /// Bytes of a cut result that may be kept whole besides (0: none).
+    pub keep_bytes: usize,
 }
 
 impl Default for Limits {
@@ -49,6 +53,7 @@ impl Default for Limits {
             row_cap: 1000,
             value_cap: 10_000,
             byte_budget: 8 << 20,
+            keep_bytes: 0,
         }
     }
 }
@@ -305,6 +310,7 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
     let mut bytes = 0usize;
     let mut values_truncated = false;
     let mut invalid_utf8 = false;
+    let mut whole = Whole::new(limits.keep_bytes);
     let started = Instant::now();
     let outcome: Result<(), sqlx::Error> = async {
         let mut stream = sqlx::raw_sql(sql).fetch_many(&mut c.conn);
@@ -316,12 +322,38 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
                         columns = row_columns(&row);
                     }
                     total_rows += 1;
-                    if rows.len() < limits.row_cap && bytes < limits.byte_budget {
+                    let shown = rows.len() < limits.row_cap && bytes < limits.byte_budget;
+                    if !shown && !whole.keeping() {
                         // Past the budget rows are still counted, not kept.
-                        let values =
-                            row_values(&row, limits, &mut values_truncated, &mut invalid_utf8);
-                        bytes += values.iter().flatten().map(String::len).sum::<usize>() + 8;
+                        continue;
+                    }
+                    // Values whole while the result may still be kept
+                    // whole, cut at once otherwise.
+                    let cap = if whole.keeping() {
+                        usize::MAX
+                    } else {
+                        limits.value_cap
+                    };
+                    let mut values =
+                        row_values(&row, cap, &mut values_truncated, &mut invalid_utf8);
+                    if whole.count(&values, limits.keep_bytes) {
+                        // Past the keep budget: what is shown is cut now.
+                        for v in rows.iter_mut().chain([&mut values]).flatten().flatten() {
+                            if v.len() > limits.value_cap {
+                                *v = cap_value(v, limits.value_cap, &mut values_truncated);
+                            }
+                        }
+                    }
+                    if shown {
+                        bytes += values
+                            .iter()
+                            .flatten()
+                            .map(|v| v.len().min(limits.value_cap))
+                            .sum::<usize>()
+                            + 8;
                         rows.push(values);
+                    } else {
+                        whole.push(values);
                     }
                 }
             }
@@ -368,7 +400,10 @@ async fn run_statement_inner(c: &mut Conn, sql: &str, limits: &Limits, in_failed
             result.tuples = table || total_rows > 0 || !columns.is_empty();
             result.columns = name_types(c, columns).await;
             result.truncated = (rows.len() as u64) < total_rows;
-            result.rows = rows;
+            let (shown, full) = whole.finish(rows, limits.value_cap, result.truncated);
+            values_truncated |= shown.cut;
+            result.rows = shown.rows;
+            result.full = full;
             result.total_rows = total_rows;
             result.values_truncated = values_truncated;
             let n = if total_rows > 0 { total_rows } else { affected };
@@ -481,9 +516,90 @@ fn row_columns(row: &PgRow) -> Vec<(String, u32)> {
         .collect()
 }
 
+/// A result's rows as they stream, kept whole for "show all" as long as
+/// they fit in the keep budget.
+struct Whole {
+    /// Still keeping: every row so far fits in the budget.
+    keeping: bool,
+    bytes: usize,
+    /// Rows past the shown ones.
+    rest: Vec<Vec<Option<String>>>,
+}
+
+/// The rows to show, cut.
+struct Shown {
+    rows: Vec<Vec<Option<String>>>,
+    cut: bool,
+}
+
+impl Whole {
+    fn new(budget: usize) -> Self {
+        Self {
+            keeping: budget > 0,
+            bytes: 0,
+            rest: Vec::new(),
+        }
+    }
+
+    fn keeping(&self) -> bool {
+        self.keeping
+    }
+
+    /// Counts a row; past the budget nothing more is kept whole, and the
+    /// answer is true the once it went past.
+    fn count(&mut self, values: &[Option<String>], budget: usize) -> bool {
+        if !self.keeping {
+            return false;
+        }
+        self.bytes += super::kept::row_bytes(values);
+        if self.bytes > budget {
+            self.keeping = false;
+            self.rest = Vec::new();
+            return true;
+        }
+        false
+    }
+
+    fn push(&mut self, values: Vec<Option<String>>) {
+        if self.keeping {
+            self.rest.push(values);
+        }
+    }
+
+    /// The shown rows cut at `cap`, and the whole result when something was
+    /// cut (rows or values) and all of it was kept. (Once past the budget
+    /// the shown rows were cut as they came.)
+    fn finish(
+        self,
+        rows: Vec<Vec<Option<String>>>,
+        cap: usize,
+        rows_cut: bool,
+    ) -> (Shown, Option<super::kept::FullRows>) {
+        let long = self.keeping && rows.iter().flatten().flatten().any(|v| v.len() > cap);
+        if !self.keeping || (!long && !rows_cut) {
+            return (Shown { rows, cut: false }, None);
+        }
+        let mut cut = false;
+        let shown: Vec<Vec<Option<String>>> = rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|v| v.as_ref().map(|v| cap_value(v, cap, &mut cut)))
+                    .collect()
+            })
+            .collect();
+        let full = self.keeping.then(|| {
+            let mut all = rows;
+            all.extend(self.rest);
+            super::kept::FullRows { rows: all }
+        });
+        (Shown { rows: shown, cut }, full)
+    }
+}
+
 fn row_values(
     row: &PgRow,
-    limits: &Limits,
+    value_cap: usize,
     cut: &mut bool,
     invalid: &mut bool,
 ) -> Vec<Option<String>> {
@@ -501,7 +617,7 @@ fn row_values(
                     String::from_utf8_lossy(bytes)
                 }
             };
-            Some(cap_value(&text, limits.value_cap, cut))
+            Some(cap_value(&text, value_cap, cut))
         })
         .collect()
 }

@@ -26,6 +26,7 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard, watch};
 
 use super::ConsoleConfig;
+use super::kept::{Kept, Page};
 use super::meta::{self, Settings};
 use super::plan_hook;
 use super::result::{RunResult, StatementResult, TxState};
@@ -165,6 +166,8 @@ pub struct Consoles {
     /// The course's lab files (path relative to the content dir → text),
     /// the only files `\i` reads.
     lab_files: Mutex<Arc<BTreeMap<String, String>>>,
+    /// Cut results kept whole for "show all".
+    kept: Kept,
 }
 
 /// Most nested `\i`, as a guard against a file that includes itself.
@@ -201,10 +204,11 @@ impl Consoles {
     pub fn new(sandbox: Arc<dyn Provisioner>, config: ConsoleConfig) -> Arc<Self> {
         Arc::new(Self {
             sandbox,
-            config,
             learners: Mutex::new(HashMap::new()),
             runs: Mutex::new(HashMap::new()),
             lab_files: Mutex::new(Arc::new(BTreeMap::new())),
+            kept: Kept::new(config.keep_bytes, config.keep_total_bytes),
+            config,
         })
     }
 
@@ -253,6 +257,33 @@ impl Consoles {
         }
         lock(&self.runs)
             .retain(|_, run| lock(&run.finished_at).is_none_or(|t| t.elapsed() < RUN_RETENTION));
+        self.kept.sweep();
+    }
+
+    /// Moves the whole of each cut result of a finished run into the kept
+    /// results, marking those the learner can page through.
+    fn keep_whole(&self, run: &Run, result: &mut RunResult) {
+        for (i, st) in result.statements.iter_mut().enumerate() {
+            if let Some(full) = st.full.take() {
+                st.full_kept = self.kept.keep(run.learner, &run.id, i, full);
+            }
+        }
+    }
+
+    /// Rows `offset..` (at most `limit`, about `max_bytes`) of statement
+    /// `index` of the learner's run `run`, whole: `None` when that result
+    /// was not cut, not kept, expired or is not the learner's.
+    pub fn whole_rows(
+        &self,
+        learner: LearnerId,
+        run: &str,
+        index: usize,
+        offset: usize,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Option<Page> {
+        self.kept
+            .page(learner, run, index, offset, limit, max_bytes)
     }
 
     fn learner(&self, learner: LearnerId) -> Arc<LearnerConsole> {
@@ -367,9 +398,10 @@ impl Consoles {
                 Some(guard) => guard,
                 None => session.conn.clone().lock_owned().await,
             };
-            let result = this
+            let mut result = this
                 .execute(&session, guard, &task_run, &script, items, timeout_s)
                 .await;
+            this.keep_whole(&task_run, &mut result);
             *lock(&session.running) = None;
             *lock(&task_run.finished_at) = Some(Instant::now());
             session.touch();
@@ -405,6 +437,7 @@ impl Consoles {
             row_cap: self.config.row_cap,
             value_cap: self.config.value_cap,
             byte_budget: RUN_BYTE_BUDGET,
+            keep_bytes: self.kept.run_budget(),
         };
         let mut out = RunResult::default();
         let mut settings = lock(&session.settings).clone();
@@ -775,6 +808,9 @@ impl Consoles {
                     .map(String::len)
                     .sum();
                 limits.byte_budget = limits.byte_budget.saturating_sub(kept);
+                // And one for what the run keeps whole.
+                let whole = result.full.as_ref().map_or(0, |f| f.bytes());
+                limits.keep_bytes = limits.keep_bytes.saturating_sub(whole);
                 settings.note(&mut result);
                 let failed = result.error.is_some();
                 if let Some(e) = result.error.as_mut() {

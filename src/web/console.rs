@@ -42,6 +42,10 @@ pub fn router(max_script_bytes: usize) -> Router<AppState> {
             post(statement_at).layer(DefaultBodyLimit::max(body_limit)),
         )
         .route("/api/runs/{run_id}", get(poll_run))
+        .route(
+            "/api/runs/{run_id}/statements/{index}/rows",
+            get(whole_rows),
+        )
         .route("/api/sessions", get(list_sessions))
         .route("/api/sessions/{name}/cancel", post(cancel))
         .route("/api/sessions/{name}/notifications", get(notifications))
@@ -278,6 +282,38 @@ async fn poll_run(
     })?;
     let wait = Duration::from_millis(q.wait_ms.unwrap_or(2000).min(25_000));
     Ok(answer(&state, &run, wait).await)
+}
+
+#[derive(Deserialize)]
+struct RowsQuery {
+    #[serde(default)]
+    offset: usize,
+    limit: Option<usize>,
+}
+
+/// Largest page of `GET /api/runs/{run}/statements/{i}/rows`, in rows and
+/// (about) bytes of values.
+const PAGE_ROWS: usize = 10_000;
+const PAGE_BYTES: usize = 8 << 20;
+
+/// `GET /api/runs/{run}/statements/{i}/rows?offset=&limit=`: a page of the
+/// whole of a result the console cut ("show all"), values uncut.
+async fn whole_rows(
+    State(state): State<AppState>,
+    learner: Learner,
+    Path((run_id, index)): Path<(String, usize)>,
+    Query(q): Query<RowsQuery>,
+) -> Result<impl IntoResponse, AppError> {
+    let limit = q.limit.unwrap_or(1000).clamp(1, PAGE_ROWS);
+    let page = state
+        .console
+        .whole_rows(learner.id, &run_id, index, q.offset, limit, PAGE_BYTES)
+        .ok_or_else(|| {
+            AppError::NotFound(
+                "this result is no longer kept whole (cut results are kept for 30 minutes, the oldest go first when a learner keeps many): run the statement again".into(),
+            )
+        })?;
+    Ok(Json(page))
 }
 
 async fn list_sessions(State(state): State<AppState>, learner: Learner) -> impl IntoResponse {

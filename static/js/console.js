@@ -136,6 +136,8 @@
         : rowCount(st.total_rows));
     }
     if (st.values_truncated) foot.push("long values cut");
+    // "Show all": the server kept the whole result (GET .../rows).
+    if (st.full_kept && res.run_id) foot.push('<button type="button" class="con-show-all" data-show-all>Show all</button>');
     if (st.command_tag && st.kind !== "meta") foot.push('<span class="con-tag">' + esc(st.command_tag) + "</span>");
     if (st.kind !== "meta") foot.push((res.timing ? "Time: " : "") + st.elapsed_ms.toFixed(3) + " ms");
     if (foot.length) parts.push('<div class="con-foot">' + foot.join(' <span class="con-sep">·</span> ') + "</div>");
@@ -339,7 +341,39 @@
     el.querySelector(".con-hist").addEventListener("click", openSearch);
     const closeBtn = el.querySelector(".con-close");
     if (closeBtn) closeBtn.addEventListener("click", () => { closeSession(name); pane.closed = true; el.remove(); });
+    // The whole of a cut result, a page at a time, with its progress; then
+    // the statement is drawn again with every row, values uncut.
+    async function showAll(b) {
+      const section = b.closest(".con-stmt");
+      const i = +section.dataset.index;
+      const st = last.statements[i];
+      const base = "/api/runs/" + encodeURIComponent(last.run_id) + "/statements/" + i + "/rows?limit=5000&offset=";
+      const rows = [];
+      b.disabled = true;
+      try {
+        let offset = 0;
+        for (;;) {
+          b.textContent = "Loading " + rows.length.toLocaleString("en") + " of " + st.total_rows.toLocaleString("en") + " rows…";
+          const page = await pglab.api("GET", base + offset);
+          for (const r of page.rows) rows.push(r);
+          if (page.next_offset === null || page.next_offset === undefined) break;
+          offset = page.next_offset;
+        }
+      } catch (e) {
+        b.disabled = false;
+        b.textContent = "Show all";
+        b.insertAdjacentHTML("afterend", ' <span class="con-show-all-error" role="alert">' + esc(e.message) + "</span>");
+        return;
+      }
+      Object.assign(st, { rows, truncated: false, values_truncated: false, full_kept: false });
+      const tmp = document.createElement("div");
+      tmp.innerHTML = renderStatement(st, i, last);
+      section.replaceWith(tmp.firstElementChild);
+      announce.textContent = name + ": showing all " + rows.length.toLocaleString("en") + " rows";
+    }
     results.addEventListener("click", (e) => {
+      const all = e.target.closest("button[data-show-all]");
+      if (all && last) { showAll(all); return; }
       const b = e.target.closest("button[data-copy]");
       if (!b || !last) return;
       const st = last.statements[+b.closest(".con-stmt").dataset.index];
