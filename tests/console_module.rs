@@ -343,6 +343,12 @@ async fn meta_commands() {
         "{:?}",
         r.statements.last().unwrap().error
     );
+    // `\g` to a file or a pipe: refused clearly, nothing sent, the run
+    // stops there as at an error.
+    let g = run(&c, "T1", "select 1 \\g /tmp/out.txt\nselect 2;").await;
+    let e = g.statements[0].error.as_ref().expect("refused");
+    assert!(e.message.contains("is not supported"), "{}", e.message);
+    assert_eq!((g.failed_statement, g.skipped), (Some(0), 1));
     let heads = |i: usize| {
         r.statements[i]
             .columns

@@ -89,6 +89,8 @@ Meta-commands supported in the pglab console:
   \\echo [-n] [STRING]    write a string (:NAME, :'NAME', :\"NAME\" interpolate variables)
   \\set [NAME [VALUE]]    set a variable, or list them all
   \\unset NAME            unset a variable
+  \\g                     run the query (or the previous one again)
+  \\gx                    the same, its result in expanded form
   \\gset [PREFIX]         run the query, storing its one row's columns in variables
   \\gexec                 run the query, then run each value of its result as a statement
   \\i FILE, \\ir FILE      run a lab file of the lesson (e.g. \\i scripts/schema.sql)
@@ -167,6 +169,23 @@ pub fn is_copy(line: &str) -> bool {
 
 /// Whether `line` is `\gset [PREFIX]` or `\gexec`, which the session runs
 /// with the query before it.
+/// `\g` or `\gx`: send the query buffer (or the previous query).
+pub fn is_g(line: &str) -> bool {
+    matches!(parse(line.trim()).name.as_str(), "g" | "gx")
+}
+
+/// Whether the meta-command `line`, right after a query without its `;`,
+/// is what sends that query (`\gset`, `\gexec`, `\watch`, `\gx`, `\g`
+/// with arguments; a plain `\g` is taken by the splitter itself).
+pub fn ends_query(line: &str) -> bool {
+    let cmd = parse(line.trim());
+    match cmd.name.as_str() {
+        "gset" | "gexec" | "watch" | "gx" => true,
+        "g" => !cmd.args.is_empty(),
+        _ => false,
+    }
+}
+
 pub fn is_gset_or_gexec(line: &str) -> bool {
     matches!(parse(line.trim()).name.as_str(), "gset" | "gexec")
 }

@@ -534,10 +534,7 @@ impl Consoles {
                         Some(q) => Some(q.item.clone()),
                         None => lexer.clone().next_item(conn.std_strings),
                     };
-                    if next.is_some_and(|n| {
-                        n.kind == ItemKind::Meta
-                            && (meta::is_gset_or_gexec(&n.text) || meta::is_watch(&n.text))
-                    }) {
+                    if next.is_some_and(|n| n.kind == ItemKind::Meta && meta::ends_query(&n.text)) {
                         last_sql = Some(super::vars::interpolate(
                             &item.text,
                             &settings.vars,
@@ -546,6 +543,8 @@ impl Consoles {
                         continue;
                     }
                 }
+                // `\gx`: this result expanded whatever `\x` says.
+                let mut expanded_once = false;
                 let mut result = match item.kind {
                     ItemKind::Meta if meta::is_include(&item.text) => {
                         match include(
@@ -635,6 +634,28 @@ impl Consoles {
                                 // psql prints the query's notices before
                                 // what `\gset`/`\gexec` make of its rows.
                                 r.notices = notices;
+                                r
+                            }
+                        }
+                    }
+                    ItemKind::Meta if meta::is_g(&item.text) => {
+                        // `\g` / `\gx`: the query before it, or psql's
+                        // previous query (an empty query when there is none).
+                        let cmd = meta::parse_with(item.text.trim(), &settings.vars);
+                        match cmd.args.first() {
+                            Some(arg) => meta_result(
+                                &item.text,
+                                Some(format!(
+                                    "\\{}: the console shows results on the page only: \\{} {arg} (a file, a pipe or print options) is not supported; use \\{} alone",
+                                    cmd.name, cmd.name, cmd.name
+                                )),
+                            ),
+                            None => {
+                                let sql = last_sql.clone().unwrap_or_default();
+                                let (r, is_lost) =
+                                    run_sql(session, conn, &sql, &settings, &limits, state).await;
+                                lost = is_lost;
+                                expanded_once = cmd.name == "gx";
                                 r
                             }
                         }
@@ -747,52 +768,9 @@ impl Consoles {
                         if !raw && !item.empty {
                             last_sql = Some(sql.clone());
                         }
-                        // AUTOCOMMIT off: psql opens a transaction first,
-                        // unseen, unless the statement cannot run in one.
-                        let mut state = state;
-                        let begun = if state == TxState::Idle
-                            && !super::vars::flag(&settings.vars, "AUTOCOMMIT", true)
-                            && !command_no_begin(&sql)
-                        {
-                            super::run::implicit_begin(conn).await
-                        } else {
-                            Ok(false)
-                        };
-                        let ran = match begun {
-                            Ok(begun) => {
-                                if begun {
-                                    state = TxState::InTransaction;
-                                    *lock(&session.state) = state;
-                                }
-                                plan_hook::run_with_plan(
-                                    conn,
-                                    &sql,
-                                    &limits,
-                                    state == TxState::Failed,
-                                )
-                                .await
-                            }
-                            Err(err) => {
-                                let (error, lost) = super::run::map_error(err);
-                                super::run::Ran {
-                                    result: StatementResult {
-                                        sql: sql.clone(),
-                                        kind: "statement",
-                                        error: Some(error),
-                                        ..StatementResult::default()
-                                    },
-                                    lost,
-                                }
-                            }
-                        };
-                        lost = ran.lost;
-                        let result = ran.result;
-                        if !result.empty_query {
-                            *lock(&session.state) = next_state(state, &sql, result.error.is_some());
-                        }
-                        if result.error.is_none() {
-                            note_listening(session, &sql);
-                        }
+                        let (result, is_lost) =
+                            run_sql(session, conn, &sql, &settings, &limits, state).await;
+                        lost = is_lost;
                         result
                     }
                 };
@@ -812,6 +790,9 @@ impl Consoles {
                 let whole = result.full.as_ref().map_or(0, |f| f.bytes());
                 limits.keep_bytes = limits.keep_bytes.saturating_sub(whole);
                 settings.note(&mut result);
+                if expanded_once {
+                    result.expanded = Some(true);
+                }
                 let failed = result.error.is_some();
                 if let Some(e) = result.error.as_mut() {
                     e.script_position = e.position.map(|p| p + item.char_offset);
@@ -1193,6 +1174,58 @@ pub struct IdleNotifications {
 
 /// Tracks whether a session listens: `LISTEN` starts, `UNLISTEN *` and
 /// `DISCARD ALL` end it.
+/// Runs one SQL statement as psql sends it: psql's unseen `BEGIN` first
+/// when AUTOCOMMIT is off (unless the statement cannot run in a
+/// transaction), EXPLAIN through the plan hook; the session's transaction
+/// state and LISTEN flag follow. The result, and whether the connection
+/// was lost.
+async fn run_sql(
+    session: &Session,
+    conn: &mut Conn,
+    sql: &str,
+    settings: &Settings,
+    limits: &Limits,
+    mut state: TxState,
+) -> (StatementResult, bool) {
+    let begun = if state == TxState::Idle
+        && !super::vars::flag(&settings.vars, "AUTOCOMMIT", true)
+        && !command_no_begin(sql)
+    {
+        super::run::implicit_begin(conn).await
+    } else {
+        Ok(false)
+    };
+    let ran = match begun {
+        Ok(begun) => {
+            if begun {
+                state = TxState::InTransaction;
+                *lock(&session.state) = state;
+            }
+            plan_hook::run_with_plan(conn, sql, limits, state == TxState::Failed).await
+        }
+        Err(err) => {
+            let (error, lost) = super::run::map_error(err);
+            super::run::Ran {
+                result: StatementResult {
+                    sql: sql.to_string(),
+                    kind: "statement",
+                    error: Some(error),
+                    ..StatementResult::default()
+                },
+                lost,
+            }
+        }
+    };
+    let result = ran.result;
+    if !result.empty_query {
+        *lock(&session.state) = next_state(state, sql, result.error.is_some());
+    }
+    if result.error.is_none() {
+        note_listening(session, sql);
+    }
+    (result, ran.lost)
+}
+
 fn note_listening(session: &Session, sql: &str) {
     let w = tag::words(sql);
     match w.first().map(String::as_str) {

@@ -126,13 +126,20 @@ impl<'a> Lexer<'a> {
         self.bytes.get(self.pos + ahead).copied()
     }
 
-    /// `\gset`, `\gexec` or `\watch` mid-line ends the query before it,
-    /// as psql reads any backslash command (`select 1 as n \gset`).
+    /// `\g`, `\gx`, `\gset`, `\gexec` or `\watch` mid-line ends the
+    /// query before it, as psql reads any backslash command (`select 1 as
+    /// n \gset`).
     fn at_gset_or_gexec(&self) -> bool {
         let rest = &self.bytes[self.pos + 1..];
-        ["gset".as_bytes(), "gexec".as_bytes(), "watch".as_bytes()]
-            .iter()
-            .any(|w| rest.starts_with(w) && rest.get(w.len()).is_none_or(|&b| !is_ident_char(b)))
+        [
+            "g".as_bytes(),
+            "gx".as_bytes(),
+            "gset".as_bytes(),
+            "gexec".as_bytes(),
+            "watch".as_bytes(),
+        ]
+        .iter()
+        .any(|w| rest.starts_with(w) && rest.get(w.len()).is_none_or(|&b| !is_ident_char(b)))
     }
 
     fn at_line_start(&self, pos: usize) -> bool {
@@ -358,14 +365,20 @@ impl<'a> Lexer<'a> {
         self.pos = end;
         let is_g = trim_space_end(&self.src[begin..end]) == "\\g";
         if let Some(start) = st.started {
-            let text = trim_space_end(&self.src[start..begin]);
+            // psql's query buffer: what came before the backslash, with
+            // the spaces before a mid-line one (`select 1 \g` sends
+            // `select 1 `), without the line break before one that starts
+            // a line.
+            let text = if self.at_line_start(begin) {
+                trim_space_end(&self.src[start..begin])
+            } else {
+                &self.src[start..begin]
+            };
+            // A plain `\g` just sends it; any other command follows it.
             if !is_g {
                 self.pending_meta = Some((begin, end));
             }
             return Some(self.item(ItemKind::Statement, start, text, !st.nonempty));
-        }
-        if is_g {
-            return None;
         }
         let text = trim_space_end(&self.src[begin..end]);
         Some(self.item(ItemKind::Meta, begin, text, false))
@@ -598,7 +611,7 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                (ItemKind::Statement, "select 1 as a".to_string()),
+                (ItemKind::Statement, "select 1 as a ".to_string()),
                 (ItemKind::Meta, "\\gset p_".to_string()),
                 (ItemKind::Statement, "select 'x'".to_string()),
                 (ItemKind::Meta, "\\gexec".to_string()),
@@ -606,8 +619,18 @@ mod tests {
         );
         assert_eq!(split("select '\\gset'").len(), 1);
         assert_eq!(split("select now() \\watch 1").len(), 2);
-        // `\g` on its own line sends the statement before it.
+        // `\g` on its own line sends the statement before it; mid-line
+        // too, with the spaces before it; `\gx` follows its query, and a
+        // `\g` after nothing is an item (the session sends the previous
+        // query again).
         assert_eq!(texts("select 1\n\\g\nselect 2"), ["select 1", "select 2"]);
+        assert_eq!(
+            texts("select 1 \\g\nselect 2 \\gx"),
+            ["select 1 ", "select 2 ", "\\gx"]
+        );
+        assert_eq!(texts("select 1;\n\\g\n\\gx"), ["select 1;", "\\g", "\\gx"]);
+        assert_eq!(split("select '\\g'").len(), 1);
+        assert_eq!(split("select 1 \\gdesc").len(), 1);
     }
 
     #[test]
