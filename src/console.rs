@@ -19,6 +19,7 @@
 //! 6. [`records`] writes a run's history, evidence and plans through the
 //!    store's writer and tells the answer when they are committed.
 
+pub mod branch;
 pub mod copy;
 pub mod cursor;
 pub mod history;

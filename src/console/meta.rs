@@ -86,7 +86,10 @@ Meta-commands supported in the pglab console:
   \\pset null [STRING]    set the string printed in place of a NULL value
   \\encoding              show the client encoding
   \\errverbose            show the most recent error in maximal verbosity
-  \\echo [-n] [STRING]    write a string (:NAME, :'NAME', :\"NAME\" interpolate variables)
+  \\echo [-n] [STRING]    write a string (:NAME, :'NAME', :\"NAME\" interpolate variables; also \\qecho)
+  \\warn [-n] [STRING]    write a string to standard error
+  \\if EXPR, \\elif EXPR, \\else, \\endif   run a block only when EXPR is true (on, yes, 1...)
+  \\q                     end the script here
   \\set [NAME [VALUE]]    set a variable, or list them all
   \\unset NAME            unset a variable
   \\g                     run the query (or the previous one again)
@@ -495,7 +498,19 @@ async fn dispatch(c: &mut Conn, cmd: &mut Cmd, settings: &mut Settings) -> MetaO
                 Some((sql, e)) => MetaOut::text(text::verbose_error(sql, e)),
             };
         }
-        "echo" => {
+        "warn" => {
+            // psql writes it on standard error, a line of its own.
+            let (_, args) = match cmd.args.first().map(String::as_str) {
+                Some("-n") => (false, &cmd.args[1..]),
+                _ => (true, &cmd.args[..]),
+            };
+            let mut out = MetaOut {
+                result: StatementResult::default(),
+            };
+            out.result.stderr = Some(args.join(" "));
+            return out;
+        }
+        "echo" | "qecho" => {
             let (newline, args) = match cmd.args.first().map(String::as_str) {
                 Some("-n") => (false, &cmd.args[1..]),
                 _ => (true, &cmd.args[..]),

@@ -125,6 +125,11 @@ pub struct StatementResult {
     pub plan_json: Option<String>,
     /// Plain text output of a meta-command (`\conninfo`, `\?`, `\x`).
     pub text: Option<String>,
+    /// Text psql writes to standard error for this item without it being
+    /// an error of the run: `\warn`, an `\if` expression that is not a
+    /// boolean (taken as false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
     /// The statement returned a result table, which psql prints even with
     /// no column (`SELECT;` prints `--` and `(1 row)`) or no row; false for
     /// commands, which show only their tag.
@@ -192,8 +197,11 @@ pub struct RunResult {
     pub transaction: TxState,
     /// Index in `statements` of the statement that stopped the script.
     pub failed_statement: Option<usize>,
-    /// How many statements of the script were not run after the failure.
+    /// How many statements of the script were not run after the failure
+    /// (or after `\q`).
     pub skipped: usize,
+    /// The script ended at a `\q` (the `skipped` items after it not run).
+    pub quit: bool,
     /// The session's `\x` setting, for the pane to render with.
     pub expanded: bool,
     /// The session's `\timing` setting.

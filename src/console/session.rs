@@ -511,6 +511,9 @@ impl Consoles {
             // psql's previous query buffer, which a lone `\gset` re-sends.
             let mut last_sql: Option<String> = None;
             let lab_files = lock(&self.lab_files).clone();
+            // psql's `\if` blocks; whether the script ran to its end.
+            let mut branches = super::branch::Branches::default();
+            let mut at_end = false;
             loop {
                 if *lock(&session.state) != TxState::Failed {
                     conn.refresh_std_strings().await;
@@ -519,7 +522,10 @@ impl Consoles {
                     Some(q) => (q.item, q.depth, q.file, q.raw),
                     None => match lexer.next_item(conn.std_strings) {
                         Some(item) => (item, 0, None, false),
-                        None => break,
+                        None => {
+                            at_end = true;
+                            break;
+                        }
                     },
                 };
                 run.current.store(i, Ordering::Relaxed);
@@ -528,6 +534,21 @@ impl Consoles {
                     break;
                 }
                 let state = *lock(&session.state);
+                // Inside a branch of `\if` that does not run, only the
+                // conditional commands are read.
+                let conditional = item.kind == ItemKind::Meta
+                    && super::branch::is_conditional(&meta::parse(item.text.trim()).name);
+                if !conditional && !branches.active() {
+                    continue;
+                }
+                // `\q`: the script ends here.
+                if item.kind == ItemKind::Meta
+                    && matches!(meta::parse(item.text.trim()).name.as_str(), "q" | "quit")
+                {
+                    out.skipped = queue.len() + lexer.count_rest(conn.std_strings);
+                    out.quit = true;
+                    break;
+                }
                 // A query ended by `\gset` or `\gexec` runs with it.
                 if item.kind == ItemKind::Statement && !raw && !item.text.ends_with(';') {
                     let next = match queue.front() {
@@ -546,6 +567,20 @@ impl Consoles {
                 // `\gx`: this result expanded whatever `\x` says.
                 let mut expanded_once = false;
                 let mut result = match item.kind {
+                    ItemKind::Meta if conditional => {
+                        let cmd = meta::parse_with(item.text.trim(), &settings.vars);
+                        match branches.apply(&cmd.name, cmd.arg_text(0)) {
+                            super::branch::Outcome::Quiet => continue,
+                            super::branch::Outcome::Note(note) => {
+                                let mut r = meta_result(&item.text, None);
+                                r.stderr = Some(note);
+                                r
+                            }
+                            super::branch::Outcome::Error(message) => {
+                                meta_result(&item.text, Some(message))
+                            }
+                        }
+                    }
                     ItemKind::Meta if meta::is_include(&item.text) => {
                         match include(
                             &lab_files,
@@ -591,7 +626,7 @@ impl Consoles {
                                 let mut r = match fetched {
                                     Err((mut r, is_lost)) => {
                                         lost = is_lost;
-                                        r.sql = sql;
+                                        r.sql.clone_from(&sql);
                                         r
                                     }
                                     Ok((names, rows)) if cmd.name == "gset" => meta_result(
@@ -632,8 +667,12 @@ impl Consoles {
                                     }
                                 };
                                 // psql prints the query's notices before
-                                // what `\gset`/`\gexec` make of its rows.
+                                // what `\gset`/`\gexec` make of its rows;
+                                // the item stands for the query it sent.
                                 r.notices = notices;
+                                if r.kind == "meta" {
+                                    r.sql.clone_from(&sql);
+                                }
                                 r
                             }
                         }
@@ -811,6 +850,15 @@ impl Consoles {
                     break;
                 }
                 i += 1;
+            }
+            if at_end && branches.open() {
+                let mut r = meta_result(
+                    "\\endif",
+                    Some("reached EOF without finding closing \\endif(s)".into()),
+                );
+                r.line = script.lines().count().max(1);
+                out.statements.push(r);
+                out.failed_statement = Some(out.statements.len() - 1);
             }
             if *lock(&session.state) != TxState::Failed {
                 conn.refresh_std_strings().await;

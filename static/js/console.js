@@ -127,6 +127,8 @@
     for (const n of st.notices || []) parts.push(renderNotice(n, st));
     if (st.error) parts.push(renderError(st));
     if (st.text && !st.columns.length) parts.push('<pre class="con-text">' + esc(st.text) + "</pre>");
+    // What psql writes on standard error without failing (\warn, an \if it cannot read).
+    if (st.stderr) parts.push('<pre class="con-text con-stderr">' + esc(st.stderr) + "</pre>");
     if (st.title) parts.push(renderMeta(st, res.expanded));
     else parts.push(renderTable(st, res.expanded));
     if (st.plan_html) parts.push('<div class="con-plan">' + st.plan_html + "</div>");
@@ -242,6 +244,7 @@
         parts.push('<div class="con-stopped">Statement ' + (res.failed_statement + 1) + " (line " + st.line + ") failed" +
           (res.skipped ? "; the " + res.skipped + " statement" + (res.skipped > 1 ? "s" : "") + " after it did not run" : "") + ".</div>");
       }
+      if (res.quit) parts.push('<div class="con-stopped">\\q: the script ends here' + (res.skipped ? "; the " + res.skipped + " statement" + (res.skipped > 1 ? "s" : "") + " after it did not run" : "") + ".</div>");
       if (res.transaction === "failed") parts.push('<div class="con-stopped">The transaction failed: commands are ignored until ROLLBACK.</div>');
       results.innerHTML = parts.join("");
       announce.textContent = name + ": " + summary(res);

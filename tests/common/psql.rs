@@ -64,12 +64,18 @@ pub fn run_psql(pg: &TempPg, dir: &Path, file: &str, extra: &[&str]) -> Printed 
 pub fn print_results(results: &[StatementResult], expanded: bool, echo: bool) -> Printed {
     let mut p = Printed::default();
     for r in results {
-        if echo && r.kind == "statement" {
+        // psql echoes what it sends: statements, and the query of a
+        // `\gset` or `\gexec` (a meta item whose `sql` is that query).
+        if echo && (r.kind == "statement" || !r.sql.starts_with('\\')) {
             p.out.push_str(&r.sql);
             p.out.push('\n');
         }
         for n in &r.notices {
             p.err.push_str(&psql_notice_text(n, &r.sql));
+        }
+        if let Some(text) = &r.stderr {
+            p.err.push_str(text);
+            p.err.push('\n');
         }
         if r.error.is_some() {
             p.err.push_str(&psql_error_text(r));
@@ -155,6 +161,7 @@ pub fn result_from_json(v: &Value) -> StatementResult {
             ..SqlError::default()
         }),
         text: s(&v["text"]),
+        stderr: s(&v["stderr"]),
         empty_query: v["empty_query"] == true,
         tuples: v["tuples"] == true,
         expanded: v["expanded"].as_bool(),
