@@ -163,5 +163,26 @@ async fn console_page_runs_sql_and_shows_lock_waits() {
             .await,
         0
     );
+    // `\watch` shows its latest result live; Cancel stops it.
+    driver
+        .js(&type_and_run(0, "select 40 + 2 as answer \\watch 0.3"))
+        .await;
+    let live = driver
+        .until(
+            "const l = document.querySelector('.con-pane .con-watch-live'); const s = document.querySelector('.con-status').textContent; return l && s.includes('watch: run') ? l.textContent : ''",
+            "the watch live",
+        )
+        .await;
+    assert!(live.as_str().unwrap().contains("42"), "{live}");
+    assert!(live.as_str().unwrap().contains("(every 0.3s)"), "{live}");
+    driver
+        .js("document.querySelector('.con-pane .con-cancel').click(); return true")
+        .await;
+    driver
+        .until(
+            "const p = document.querySelector('.con-pane'); return !p.classList.contains('con-busy') && !p.querySelector('.con-watch-live') && p.querySelector('.con-title') !== null",
+            "the watch stopped",
+        )
+        .await;
     driver.close().await;
 }

@@ -533,3 +533,59 @@ async fn show_all_pages_through_the_whole_of_a_cut_result() {
         200
     );
 }
+
+/// `\watch` shows live: while it runs, the run's progress carries the
+/// latest result and the number of runs; cancelling ends it with psql's
+/// results.
+#[tokio::test]
+async fn watch_progress_is_live_until_cancelled() {
+    let setup = start();
+    let s = &setup.server;
+    let http = common::signed_in_learner(s, "ann").await;
+    let v = finish(&http, s, sql(&http, s, "T1", "select 1").await).await;
+    assert_eq!(v["status"], "done");
+    let v = sql(&http, s, "T1", "select 40 + 2 as answer \\watch 0.2").await;
+    assert_eq!(v["status"], "running", "{v}");
+    let id = v["run_id"].as_str().unwrap().to_string();
+    let mut seen = 0;
+    for _ in 0..3 {
+        let p: Value = http
+            .get(s.url(&format!("/api/runs/{id}?wait_ms=500")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(p["status"], "running", "{p}");
+        let w = &p["progress"]["watch"];
+        assert_eq!(w["latest"]["rows"], json!([["42"]]), "{p}");
+        assert!(
+            w["latest"]["title"]
+                .as_str()
+                .unwrap()
+                .contains("(every 0.2s)"),
+            "{w}"
+        );
+        let runs = w["runs"].as_u64().unwrap();
+        assert!(runs > seen, "runs go up: {runs} after {seen}");
+        seen = runs;
+    }
+    let res = http
+        .post(s.url("/api/sessions/T1/cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let done: Value = http
+        .get(s.url(&format!("/api/runs/{id}?wait_ms=5000")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done["status"], "done", "{done}");
+    assert!(done["statements"].as_array().unwrap().len() as u64 >= seen.min(20));
+    assert_eq!(done["progress"], Value::Null);
+}

@@ -37,7 +37,7 @@ use crate::sandbox::{LearnerId, Provisioner, SandboxError};
 
 mod monitor;
 
-pub use monitor::{Blocker, Progress, Waiting};
+pub use monitor::{Blocker, Progress, Waiting, WatchProgress};
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +128,9 @@ pub struct Run {
     cancel_requested: AtomicBool,
     done: watch::Sender<Option<Arc<RunResult>>>,
     finished_at: Mutex<Option<Instant>>,
+    /// While a `\watch` runs: its latest result and how many runs so far,
+    /// shown live by the pane's polls.
+    watching: Mutex<Option<(usize, StatementResult)>>,
 }
 
 impl Run {
@@ -386,6 +389,7 @@ impl Consoles {
             cancel_requested: AtomicBool::new(false),
             done,
             finished_at: Mutex::new(None),
+            watching: Mutex::new(None),
         });
         lock(&self.runs).insert(run.id.clone(), run.clone());
         *running = Some(run.clone());
@@ -735,6 +739,11 @@ impl Consoles {
                                         r.title = Some(super::watch::title(&stamp, secs));
                                     }
                                     settings.note(&mut r);
+                                    // The live copy, without the whole
+                                    // result kept for "show all".
+                                    let full = r.full.take();
+                                    *lock(&run.watching) = Some((runs + 1, r.clone()));
+                                    r.full = full;
                                     let failed = r.error.is_some();
                                     if kept.len() == super::watch::KEEP {
                                         kept.pop_front();
@@ -758,6 +767,7 @@ impl Consoles {
                                         break;
                                     }
                                 }
+                                *lock(&run.watching) = None;
                                 let mut last = kept.pop_back().unwrap_or_default();
                                 if runs >= super::watch::MAX_RUNS {
                                     last.notices.push(super::notices::Notice::note(

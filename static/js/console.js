@@ -277,7 +277,14 @@
         while (res.status === "running") {
           const p = res.progress || {};
           const secs = ((performance.now() - started) / 1000).toFixed(1);
-          setBusy(true, (p.waiting ? p.waiting.message : "running statement " + ((p.statement_index || 0) + 1) + " of " + (p.statements || 1)) + " · " + secs + " s");
+          if (p.watch) {
+            // \watch: its latest result, live, until the learner stops it.
+            setBusy(true, "\\watch: run " + p.watch.runs + " · " + secs + " s · Esc or Cancel stops it");
+            const live = { run_id: null, statements: [p.watch.latest], expanded: !!p.watch.latest.expanded, timing: false };
+            results.innerHTML = '<div class="con-watch-live" aria-live="off">' + renderStatement(p.watch.latest, 0, live) + "</div>";
+          } else {
+            setBusy(true, (p.waiting ? p.waiting.message : "running statement " + ((p.statement_index || 0) + 1) + " of " + (p.statements || 1)) + " · " + secs + " s");
+          }
           res = await pglab.api("GET", "/api/runs/" + encodeURIComponent(res.run_id) + "?wait_ms=1500");
         }
         render(res);

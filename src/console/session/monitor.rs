@@ -12,6 +12,7 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
 use super::{ConsoleError, Consoles, Run, Session, lock};
+use crate::console::result::StatementResult;
 use crate::sandbox::LearnerId;
 
 /// A session's live state as the pane polls it.
@@ -25,6 +26,16 @@ pub struct Progress {
     pub elapsed_ms: u64,
     /// Set when the statement waits for a lock.
     pub waiting: Option<Waiting>,
+    /// While a `\watch` runs: its latest result, live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchProgress>,
+}
+
+/// A running `\watch`: how many runs so far and the latest one's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct WatchProgress {
+    pub runs: usize,
+    pub latest: StatementResult,
 }
 
 /// A lock wait, worded for the learner.
@@ -86,6 +97,12 @@ impl Consoles {
             statements: run.total,
             elapsed_ms: run.started.elapsed().as_millis() as u64,
             waiting: None,
+            watch: lock(&run.watching)
+                .as_ref()
+                .map(|(runs, latest)| WatchProgress {
+                    runs: *runs,
+                    latest: latest.clone(),
+                }),
         };
         let Some(session) = self.existing_session(run.learner, &run.session) else {
             return progress;
