@@ -163,6 +163,23 @@ async fn console_page_runs_sql_and_shows_lock_waits() {
             .await,
         0
     );
+    // Under psql's print options the pane shows psql's own text.
+    driver
+        .js(&type_and_run(
+            0,
+            "\\pset border 2\nselect 7 as seven;\n\\pset border 1",
+        ))
+        .await;
+    let printed = driver
+        .until(
+            "const p = document.querySelector('.con-pane .con-printed'); return p ? p.textContent : ''",
+            "psql's text under \\pset border 2",
+        )
+        .await;
+    assert_eq!(
+        printed.as_str().unwrap(),
+        "+-------+\n| seven |\n+-------+\n|     7 |\n+-------+\n(1 row)\n\n"
+    );
     // `\watch` shows its latest result live; Cancel stops it.
     driver
         .js(&type_and_run(0, "select 40 + 2 as answer \\watch 0.3"))

@@ -45,6 +45,8 @@ pub struct Settings {
     /// psql variables (`\set`), interpolated in later statements and
     /// meta-command arguments.
     pub vars: super::vars::Vars,
+    /// `\t`, `\a` and `\pset`'s print options.
+    pub print: super::result::PrintOptions,
 }
 
 impl Settings {
@@ -57,6 +59,9 @@ impl Settings {
         }
         if r.kind == "statement" {
             r.expanded = Some(self.expanded);
+            if self.print != super::result::PrintOptions::default() {
+                r.print = Some(self.print.clone());
+            }
         }
         if let Some(e) = &r.error
             && !e.sqlstate.is_empty()
@@ -84,6 +89,8 @@ Meta-commands supported in the pglab console:
   \\x [on|off|auto]       toggle expanded output
   \\timing [on|off]       toggle timing of commands
   \\pset null [STRING]    set the string printed in place of a NULL value
+  \\pset format|border|tuples_only|footer|fieldsep [VALUE]   print options (aligned, unaligned, csv; border 0-2)
+  \\t [on|off], \\a, \\f [SEP]   rows only; aligned/unaligned; field separator
   \\encoding              show the client encoding
   \\errverbose            show the most recent error in maximal verbosity
   \\echo [-n] [STRING]    write a string (:NAME, :'NAME', :\"NAME\" interpolate variables; also \\qecho)
@@ -520,6 +527,17 @@ async fn dispatch(c: &mut Conn, cmd: &mut Cmd, settings: &mut Settings) -> MetaO
             return MetaOut::text(args.join(" "));
         }
         "pset" => return pset(settings, cmd),
+        "t" => return print_option(settings, "tuples_only", cmd.arg(0)),
+        "a" => {
+            use super::result::Format;
+            settings.print.format = if settings.print.format == Format::Aligned {
+                Format::Unaligned
+            } else {
+                Format::Aligned
+            };
+            return print_option(settings, "format", None);
+        }
+        "f" => return print_option(settings, "fieldsep", cmd.arg(0)),
         "set" => return set(c, settings, cmd).await,
         "unset" => {
             return match cmd.arg(0) {
@@ -654,21 +672,123 @@ async fn set(c: &mut Conn, settings: &mut Settings, cmd: &Cmd) -> MetaOut {
 }
 
 fn pset(settings: &mut Settings, cmd: &Cmd) -> MetaOut {
-    match cmd.arg(0) {
-        Some("null") => {
-            if let Some(v) = cmd.arg(1) {
+    let Some(name) = cmd.arg(0) else {
+        return meta_error("\\pset: the pglab console supports \\pset format|border|tuples_only|footer|fieldsep|null|expanded [VALUE]".into());
+    };
+    print_option(settings, name, cmd.arg(1))
+}
+
+/// One print option, as psql's `do_pset` sets it and says so (a boolean
+/// given a value is set silently, as psql does).
+fn print_option(settings: &mut Settings, name: &str, value: Option<&str>) -> MetaOut {
+    use super::result::Format;
+    let print = &mut settings.print;
+    let bool_option = |current: &mut bool, label: &str| -> MetaOut {
+        match value {
+            Some(v) => match super::vars::parse_bool(v) {
+                Some(b) => {
+                    *current = b;
+                    MetaOut {
+                        result: StatementResult::default(),
+                    }
+                }
+                None => meta_error(format!(
+                    "unrecognized value \"{v}\" for \"{name}\": Boolean expected"
+                )),
+            },
+            None => {
+                *current = !*current;
+                MetaOut::text(format!("{label} is {}.", on_off(*current)))
+            }
+        }
+    };
+    match name {
+        "null" => {
+            if let Some(v) = value {
                 settings.null_display = v.to_string();
             }
             MetaOut::text(format!("Null display is \"{}\".", settings.null_display))
         }
-        Some("expanded" | "x") => MetaOut::text(expanded(settings, cmd.arg(1))),
-        Some(other) => meta_error(format!(
-            "\\pset: the pglab console supports only \"null\" and \"expanded\", not \"{other}\""
+        "expanded" | "x" => MetaOut::text(expanded(settings, value)),
+        "tuples_only" | "t" => bool_option(&mut print.tuples_only, "Tuples only"),
+        "footer" => bool_option(&mut print.footer, "Default footer"),
+        "border" => {
+            if let Some(v) = value {
+                // psql's atoi: digits at the start, else 0.
+                let digits: String = v
+                    .trim_start()
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                print.border = digits.parse::<u32>().unwrap_or(0).min(2) as u8;
+            }
+            MetaOut::text(format!("Border style is {}.", print.border))
+        }
+        "fieldsep" => {
+            if let Some(v) = value {
+                print.fieldsep = v.to_string();
+            }
+            MetaOut::text(format!("Field separator is \"{}\".", print.fieldsep))
+        }
+        "format" => {
+            if let Some(v) = value {
+                const ALL: [&str; 9] = [
+                    "aligned",
+                    "asciidoc",
+                    "csv",
+                    "html",
+                    "latex",
+                    "latex-longtable",
+                    "troff-ms",
+                    "unaligned",
+                    "wrapped",
+                ];
+                let lower = v.to_ascii_lowercase();
+                let found: Vec<&str> = ALL
+                    .iter()
+                    .copied()
+                    .filter(|f| !lower.is_empty() && f.starts_with(&lower))
+                    .collect();
+                let chosen = match found.as_slice() {
+                    [one] => *one,
+                    _ if ALL.contains(&lower.as_str()) => ALL
+                        .iter()
+                        .copied()
+                        .find(|f| *f == lower)
+                        .unwrap_or("aligned"),
+                    [a, b, ..] => {
+                        return meta_error(format!(
+                            "\\pset: ambiguous abbreviation \"{v}\" matches both \"{a}\" and \"{b}\""
+                        ));
+                    }
+                    [] => {
+                        return meta_error(
+                            "\\pset: allowed formats are aligned, asciidoc, csv, html, latex, latex-longtable, troff-ms, unaligned, wrapped".into());
+                    }
+                };
+                print.format = match chosen {
+                    "aligned" => Format::Aligned,
+                    "unaligned" => Format::Unaligned,
+                    "csv" => Format::Csv,
+                    other => {
+                        return meta_error(format!(
+                            "\\pset format {other}: the pglab console prints aligned, unaligned and csv output"
+                        ));
+                    }
+                };
+            }
+            let shown = match print.format {
+                Format::Aligned => "aligned",
+                Format::Unaligned => "unaligned",
+                Format::Csv => "csv",
+            };
+            MetaOut::text(format!("Output format is {shown}."))
+        }
+        other => meta_error(format!(
+            "\\pset: the pglab console supports format, border, tuples_only, footer, fieldsep, null and expanded, not \"{other}\""
         )),
-        None => meta_error("\\pset: the pglab console supports \\pset null [STRING] and \\pset expanded [on|off|auto]".into()),
     }
 }
-
 /// `\encoding`: the console's connection always speaks UTF8.
 fn encoding(arg: Option<&str>) -> MetaOut {
     match arg {

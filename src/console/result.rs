@@ -87,6 +87,42 @@ pub enum TxState {
     Failed,
 }
 
+/// psql's output format (`\pset format`), of those the console prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Aligned,
+    Unaligned,
+    Csv,
+}
+
+/// psql's print options (`\pset`) the console follows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PrintOptions {
+    pub format: Format,
+    /// `\t`: rows only, no header, title or footer.
+    pub tuples_only: bool,
+    /// 0, 1 (psql's default) or 2.
+    pub border: u8,
+    /// The `(N rows)` footer.
+    pub footer: bool,
+    /// The unaligned format's field separator.
+    pub fieldsep: String,
+}
+
+impl Default for PrintOptions {
+    fn default() -> Self {
+        Self {
+            format: Format::Aligned,
+            tuples_only: false,
+            border: 1,
+            footer: true,
+            fieldsep: "|".into(),
+        }
+    }
+}
+
 /// The result of one statement or meta-command.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct StatementResult {
@@ -130,6 +166,13 @@ pub struct StatementResult {
     /// boolean (taken as false).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stderr: Option<String>,
+    /// psql's print options when the session changed them (`\t`, `\a`,
+    /// `\pset format|border|footer|fieldsep`), and the result as psql
+    /// prints it with them (the pane shows that text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub print: Option<PrintOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub printed: Option<String>,
     /// The statement returned a result table, which psql prints even with
     /// no column (`SELECT;` prints `--` and `(1 row)`) or no row; false for
     /// commands, which show only their tag.

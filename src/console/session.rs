@@ -842,6 +842,11 @@ impl Consoles {
                 if expanded_once {
                     result.expanded = Some(true);
                 }
+                if result.print.is_some() {
+                    // psql's text under the session's print options, which
+                    // the pane shows as it is.
+                    result.printed = Some(meta::text::psql_text(&result, false));
+                }
                 let failed = result.error.is_some();
                 if let Some(e) = result.error.as_mut() {
                     e.script_position = e.position.map(|p| p + item.char_offset);

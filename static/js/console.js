@@ -129,18 +129,20 @@
     if (st.text && !st.columns.length) parts.push('<pre class="con-text">' + esc(st.text) + "</pre>");
     // What psql writes on standard error without failing (\warn, an \if it cannot read).
     if (st.stderr) parts.push('<pre class="con-text con-stderr">' + esc(st.stderr) + "</pre>");
-    if (st.title) parts.push(renderMeta(st, res.expanded));
+    // Under \t, \a or \pset options: psql's own text, as the server printed it.
+    if (st.printed !== undefined && st.printed !== null) parts.push('<pre class="con-text con-printed">' + esc(st.printed) + "</pre>");
+    else if (st.title) parts.push(renderMeta(st, res.expanded));
     else parts.push(renderTable(st, res.expanded));
     if (st.plan_html) parts.push('<div class="con-plan">' + st.plan_html + "</div>");
     const foot = [];
-    if (st.columns.length && !st.error && !st.title) {
+    if (st.columns.length && !st.error && !st.title && st.printed == null) {
       foot.push(st.truncated ? "showing " + st.rows.length.toLocaleString("en") + " of " + st.total_rows.toLocaleString("en") + " rows"
         : rowCount(st.total_rows));
     }
     if (st.values_truncated) foot.push("long values cut");
     // "Show all": the server kept the whole result (GET .../rows).
     if (st.full_kept && res.run_id) foot.push('<button type="button" class="con-show-all" data-show-all>Show all</button>');
-    if (st.command_tag && st.kind !== "meta") foot.push('<span class="con-tag">' + esc(st.command_tag) + "</span>");
+    if (st.command_tag && st.kind !== "meta" && st.printed == null) foot.push('<span class="con-tag">' + esc(st.command_tag) + "</span>");
     if (st.kind !== "meta") foot.push((res.timing ? "Time: " : "") + st.elapsed_ms.toFixed(3) + " ms");
     if (foot.length) parts.push('<div class="con-foot">' + foot.join(' <span class="con-sep">·</span> ') + "</div>");
     // psql prints a statement's notifications after its result.

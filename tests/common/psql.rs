@@ -79,6 +79,9 @@ pub fn print_results(results: &[StatementResult], expanded: bool, echo: bool) ->
         }
         if r.error.is_some() {
             p.err.push_str(&psql_error_text(r));
+        } else if let Some(printed) = &r.printed {
+            // Under `\pset` options the server prints the result itself.
+            p.out.push_str(printed);
         } else if !r.empty_query {
             p.out.push_str(&psql_text(r, expanded));
         }
@@ -162,6 +165,7 @@ pub fn result_from_json(v: &Value) -> StatementResult {
         }),
         text: s(&v["text"]),
         stderr: s(&v["stderr"]),
+        printed: s(&v["printed"]),
         empty_query: v["empty_query"] == true,
         tuples: v["tuples"] == true,
         expanded: v["expanded"].as_bool(),

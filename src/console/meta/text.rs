@@ -7,7 +7,7 @@
 //! combining marks, two for East Asian wide characters, one for the rest.
 
 use crate::console::notices::Notice;
-use crate::console::result::{SqlError, StatementResult};
+use crate::console::result::{Format, PrintOptions, SqlError, StatementResult};
 
 /// Types psql right-aligns (`column_type_alignment` in psql's print code).
 fn right_aligned(type_name: &str) -> bool {
@@ -117,14 +117,100 @@ impl Table<'_> {
 
     /// The table as psql prints it, blank line after included.
     pub fn render(&self, expanded: bool) -> String {
-        if expanded {
-            self.render_vertical()
-        } else {
-            self.render_aligned()
+        self.render_with(expanded, &PrintOptions::default())
+    }
+
+    /// The table as psql prints it with these print options (`\pset`):
+    /// aligned (borders 0 to 2, expanded with border 1), unaligned and csv,
+    /// with or without header and footer.
+    pub fn render_with(&self, expanded: bool, o: &PrintOptions) -> String {
+        match o.format {
+            Format::Csv => self.render_csv(expanded, o.tuples_only),
+            Format::Unaligned => self.render_unaligned(expanded, o),
+            Format::Aligned if expanded => self.render_vertical(o),
+            Format::Aligned => self.render_aligned(o),
         }
     }
 
-    fn render_aligned(&self) -> String {
+    /// psql's unaligned format: values as they are, `fieldsep` between.
+    fn render_unaligned(&self, expanded: bool, o: &PrintOptions) -> String {
+        let mut out = String::new();
+        let sep = o.fieldsep.as_str();
+        if expanded {
+            for (i, row) in self.rows.iter().enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                }
+                for (h, v) in self.headers.iter().zip(row) {
+                    out.push_str(h);
+                    out.push_str(sep);
+                    out.push_str(v);
+                    out.push('\n');
+                }
+            }
+            return out;
+        }
+        if !o.tuples_only {
+            if let Some(t) = self.title {
+                out.push_str(t);
+                out.push('\n');
+            }
+            out.push_str(&self.headers.join(sep));
+            out.push('\n');
+        }
+        for row in &self.rows {
+            out.push_str(&row.join(sep));
+            out.push('\n');
+        }
+        if !o.tuples_only {
+            for f in self.footer_lines(o.footer) {
+                out.push_str(&f);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// psql's csv format (RFC 4180 quoting), no footer.
+    fn render_csv(&self, expanded: bool, tuples_only: bool) -> String {
+        fn field(out: &mut String, v: &str) {
+            if v.contains([',', '"', '\n', '\r']) {
+                out.push('"');
+                out.push_str(&v.replace('"', "\"\""));
+                out.push('"');
+            } else {
+                out.push_str(v);
+            }
+        }
+        let mut out = String::new();
+        let line = |out: &mut String, cells: &[&str]| {
+            for (i, c) in cells.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                field(out, c);
+            }
+            out.push('\n');
+        };
+        if expanded {
+            for row in &self.rows {
+                for (h, v) in self.headers.iter().zip(row) {
+                    line(&mut out, &[h, v]);
+                }
+            }
+            return out;
+        }
+        if !tuples_only {
+            line(&mut out, &self.headers);
+        }
+        for row in &self.rows {
+            line(&mut out, row);
+        }
+        out
+    }
+
+    fn render_aligned(&self, o: &PrintOptions) -> String {
+        let border = o.border.min(2);
         let n = self.headers.len();
         if n == 0 {
             // psql: no header line, one of dashes, no row lines.
@@ -160,9 +246,26 @@ impl Table<'_> {
                 }
             }
         }
-        let total = if n > 0 { n * 3 - 1 } else { 0 } + w.iter().sum::<usize>();
+        let total = match border {
+            0 => n - 1,
+            1 => n * 3 - 1,
+            _ => n * 3 + 1,
+        } + w.iter().sum::<usize>();
+        let rule = |out: &mut String| {
+            if border == 2 {
+                out.push('+');
+            }
+            for (i, wi) in w.iter().enumerate() {
+                let dashes = if border == 0 { *wi } else { wi + 2 };
+                out.extend(std::iter::repeat_n('-', dashes));
+                if i + 1 < n || border == 2 {
+                    out.push(if border == 0 { ' ' } else { '+' });
+                }
+            }
+            out.push('\n');
+        };
         let mut out = String::new();
-        if let Some(t) = self.title {
+        if let Some(t) = self.title.filter(|_| !o.tuples_only) {
             // A title may end with a newline (`\watch`'s): psql centers it
             // by its widest line.
             let tw = t.split('\n').map(width).max().unwrap_or(0);
@@ -172,12 +275,24 @@ impl Table<'_> {
             out.push_str(t);
             out.push('\n');
         }
+        if border == 2 {
+            rule(&mut out);
+        }
         // Header lines, centered; a header of several lines ends each but
         // its last with `+`, and columns whose header is done are blank.
-        let height = header_lines.iter().map(Vec::len).max().unwrap_or(1);
+        let height = if o.tuples_only {
+            0
+        } else {
+            header_lines.iter().map(Vec::len).max().unwrap_or(1)
+        };
         for k in 0..height {
+            if border == 2 {
+                out.push('|');
+            }
             for (i, h) in header_lines.iter().enumerate() {
-                out.push(' ');
+                if border > 0 {
+                    out.push(' ');
+                }
                 match h.get(k) {
                     Some(l) => {
                         let space = w[i] - width(l);
@@ -188,26 +303,28 @@ impl Table<'_> {
                     None => pad(&mut out, w[i]),
                 }
                 out.push(if k + 1 < h.len() { '+' } else { ' ' });
-                if i + 1 < n {
+                if border > 0 && (i + 1 < n || border == 2) {
                     out.push('|');
                 }
             }
             out.push('\n');
         }
-        for (i, wi) in w.iter().enumerate() {
-            out.extend(std::iter::repeat_n('-', wi + 2));
-            if i + 1 < n {
-                out.push('+');
-            }
+        if !o.tuples_only {
+            rule(&mut out);
         }
-        out.push('\n');
         for row in &cells {
             let height = row.iter().map(Vec::len).max().unwrap_or(1);
             for k in 0..height {
+                if border == 2 {
+                    out.push('|');
+                }
                 for (j, &wj) in w.iter().enumerate() {
                     let cell = row.get(j).map(Vec::as_slice).unwrap_or(&[]);
-                    let last = j + 1 == n;
-                    out.push(' ');
+                    // Border 2 closes the last column like the others.
+                    let last = j + 1 == n && border < 2;
+                    if border > 0 {
+                        out.push(' ');
+                    }
                     match cell.get(k) {
                         None => {
                             if !last {
@@ -234,22 +351,27 @@ impl Table<'_> {
                     } else if !last {
                         out.push(' ');
                     }
-                    if !last {
+                    if !last && border > 0 {
                         out.push('|');
                     }
                 }
                 out.push('\n');
             }
         }
-        for f in self.footer_lines(true) {
-            out.push_str(&f);
-            out.push('\n');
+        if border == 2 {
+            rule(&mut out);
+        }
+        if !o.tuples_only {
+            for f in self.footer_lines(o.footer) {
+                out.push_str(&f);
+                out.push('\n');
+            }
         }
         out.push('\n');
         out
     }
 
-    fn render_vertical(&self) -> String {
+    fn render_vertical(&self, o: &PrintOptions) -> String {
         let mut out = String::new();
         if self.rows.is_empty() || self.headers.is_empty() {
             for f in self.footer_lines(true) {
@@ -286,7 +408,15 @@ impl Table<'_> {
             out.push('\n');
         }
         for (i, row) in shown_rows.iter().enumerate() {
-            record_line(&mut out, i + 1, hwidth, dwidth);
+            if !o.tuples_only {
+                record_line(&mut out, i + 1, hwidth, dwidth);
+            } else if i > 0 {
+                // Rows only: a plain rule between records.
+                out.extend(std::iter::repeat_n('-', hwidth + 1));
+                out.push('+');
+                out.extend(std::iter::repeat_n('-', dwidth + 1));
+                out.push('\n');
+            }
             for (j, h) in headers.iter().enumerate() {
                 let value = row.get(j).map(|v| v.as_ref()).unwrap_or("");
                 vertical_field(&mut out, &lines(h), &lines(value), hwidth, dwidth);
@@ -403,7 +533,8 @@ pub fn psql_text(r: &StatementResult, expanded: bool) -> String {
     let null = r.null_display.as_deref().unwrap_or("");
     let expanded = r.expanded.unwrap_or(expanded);
     if !r.columns.is_empty() || (r.tuples && r.kind == "statement") {
-        out.push_str(&table_of(r, null).render(expanded && !r.unexpanded));
+        let options = r.print.clone().unwrap_or_default();
+        out.push_str(&table_of(r, null).render_with(expanded && !r.unexpanded, &options));
         // psql prints the tag under the rows of INSERT/UPDATE/DELETE
         // ... RETURNING.
         if let Some(tag) = &r.command_tag
@@ -418,7 +549,8 @@ pub fn psql_text(r: &StatementResult, expanded: bool) -> String {
     } else if r.kind == "meta" {
         if let Some(t) = &r.text {
             out.push_str(t);
-            if !r.sql.trim_start().starts_with("\\echo -n") {
+            let sql = r.sql.trim_start();
+            if !(sql.starts_with("\\echo -n") || sql.starts_with("\\qecho -n")) {
                 out.push('\n');
             }
         }
