@@ -173,6 +173,11 @@ pub struct StatementResult {
     pub print: Option<PrintOptions>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub printed: Option<String>,
+    /// The statement's notices and error as psql prints them on standard
+    /// error, when the session's `VERBOSITY` or `SHOW_CONTEXT` is not
+    /// psql's default (the pane shows that text in their place).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<String>,
     /// The statement returned a result table, which psql prints even with
     /// no column (`SELECT;` prints `--` and `(1 row)`) or no row; false for
     /// commands, which show only their tag.

@@ -842,6 +842,16 @@ impl Consoles {
                 if expanded_once {
                     result.expanded = Some(true);
                 }
+                let how = meta::text::Messages::from_vars(&settings.vars);
+                if !how.is_default() && (result.error.is_some() || !result.notices.is_empty()) {
+                    let mut text: String = result
+                        .notices
+                        .iter()
+                        .map(|n| meta::text::psql_notice_text_with(n, &result.sql, how))
+                        .collect();
+                    text.push_str(&meta::text::psql_error_text_with(&result, how));
+                    result.messages = Some(text);
+                }
                 if result.print.is_some() {
                     // psql's text under the session's print options, which
                     // the pane shows as it is.

@@ -124,8 +124,13 @@
       parts.push('<span class="con-copy"><button type="button" data-copy="csv">CSV</button><button type="button" data-copy="md">Markdown</button></span>');
     }
     parts.push("</div>");
-    for (const n of st.notices || []) parts.push(renderNotice(n, st));
-    if (st.error) parts.push(renderError(st));
+    if (st.messages) {
+      // Under \set VERBOSITY or SHOW_CONTEXT: psql's own text of them.
+      parts.push('<pre class="con-text con-messages' + (st.error ? " con-error" : "") + '">' + esc(st.messages) + "</pre>");
+    } else {
+      for (const n of st.notices || []) parts.push(renderNotice(n, st));
+      if (st.error) parts.push(renderError(st));
+    }
     if (st.text && !st.columns.length) parts.push('<pre class="con-text">' + esc(st.text) + "</pre>");
     // What psql writes on standard error without failing (\warn, an \if it cannot read).
     if (st.stderr) parts.push('<pre class="con-text con-stderr">' + esc(st.stderr) + "</pre>");

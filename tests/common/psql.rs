@@ -70,15 +70,22 @@ pub fn print_results(results: &[StatementResult], expanded: bool, echo: bool) ->
             p.out.push_str(&r.sql);
             p.out.push('\n');
         }
-        for n in &r.notices {
-            p.err.push_str(&psql_notice_text(n, &r.sql));
+        if let Some(text) = &r.messages {
+            // Under VERBOSITY or SHOW_CONTEXT the server prints them.
+            p.err.push_str(text);
+        } else {
+            for n in &r.notices {
+                p.err.push_str(&psql_notice_text(n, &r.sql));
+            }
         }
         if let Some(text) = &r.stderr {
             p.err.push_str(text);
             p.err.push('\n');
         }
         if r.error.is_some() {
-            p.err.push_str(&psql_error_text(r));
+            if r.messages.is_none() {
+                p.err.push_str(&psql_error_text(r));
+            }
         } else if let Some(printed) = &r.printed {
             // Under `\pset` options the server prints the result itself.
             p.out.push_str(printed);
@@ -166,6 +173,7 @@ pub fn result_from_json(v: &Value) -> StatementResult {
         text: s(&v["text"]),
         stderr: s(&v["stderr"]),
         printed: s(&v["printed"]),
+        messages: s(&v["messages"]),
         empty_query: v["empty_query"] == true,
         tuples: v["tuples"] == true,
         expanded: v["expanded"].as_bool(),

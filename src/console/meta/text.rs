@@ -567,29 +567,98 @@ pub fn psql_text(r: &StatementResult, expanded: bool) -> String {
     out
 }
 
+/// psql's `VERBOSITY` and `SHOW_CONTEXT`, which shape how it prints the
+/// server's errors and notices (libpq's `PGVerbosity` and
+/// `PGContextVisibility`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Messages {
+    pub verbosity: Verbosity,
+    pub context: ShowContext,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Verbosity {
+    #[default]
+    Default,
+    Terse,
+    Verbose,
+    Sqlstate,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ShowContext {
+    Never,
+    #[default]
+    Errors,
+    Always,
+}
+
+impl Messages {
+    /// As the session's variables set them (psql's hooks keep them valid).
+    pub fn from_vars(vars: &crate::console::vars::Vars) -> Self {
+        let get = |name: &str| vars.get(name).map(|v| v.to_ascii_lowercase());
+        Self {
+            verbosity: match get("VERBOSITY").as_deref() {
+                Some("terse") => Verbosity::Terse,
+                Some("verbose") => Verbosity::Verbose,
+                Some("sqlstate") => Verbosity::Sqlstate,
+                _ => Verbosity::Default,
+            },
+            context: match get("SHOW_CONTEXT").as_deref() {
+                Some("never") => ShowContext::Never,
+                Some("always") => ShowContext::Always,
+                _ => ShowContext::Errors,
+            },
+        }
+    }
+
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// What psql prints on standard error for a failed result (default
 /// verbosity, `SHOW_CONTEXT errors`), as libpq builds it: `ERROR:  message`,
 /// the statement line with a caret (or the internal query's), DETAIL, HINT,
 /// QUERY and CONTEXT; a meta-command's own complaint is printed bare, as
 /// psql does.
 pub fn psql_error_text(r: &StatementResult) -> String {
+    psql_error_text_with(r, Messages::default())
+}
+
+/// [`psql_error_text`] under the session's `VERBOSITY` and `SHOW_CONTEXT`.
+pub fn psql_error_text_with(r: &StatementResult, how: Messages) -> String {
     let Some(e) = &r.error else {
         return String::new();
     };
     if e.sqlstate.is_empty() && r.kind == "meta" {
         return format!("{}\n", e.message);
     }
-    message_text(&Message {
-        severity: &e.severity,
-        message: &e.message,
-        sql: &r.sql,
-        position: e.position,
-        internal_query: e.internal_query.as_deref(),
-        internal_position: e.internal_position,
-        detail: e.detail.as_deref(),
-        hint: e.hint.as_deref(),
-        context: e.context.as_deref(),
-    })
+    let v = e.verbose.as_deref().cloned().unwrap_or_default();
+    message_text(
+        &Message {
+            severity: &e.severity,
+            sqlstate: &e.sqlstate,
+            message: &e.message,
+            sql: &r.sql,
+            position: e.position,
+            internal_query: e.internal_query.as_deref(),
+            internal_position: e.internal_position,
+            detail: e.detail.as_deref(),
+            hint: e.hint.as_deref(),
+            context: e.context.as_deref(),
+            names: [
+                v.schema.as_deref(),
+                v.table.as_deref(),
+                v.column.as_deref(),
+                v.data_type.as_deref(),
+                v.constraint.as_deref(),
+            ],
+            location: v.location.as_deref(),
+            error: true,
+        },
+        how,
+    )
 }
 
 /// What psql prints on standard error for a NOTICE or WARNING the server
@@ -597,24 +666,42 @@ pub fn psql_error_text(r: &StatementResult) -> String {
 /// an error, `NOTICE:  message`, the caret line under its position, DETAIL,
 /// HINT and QUERY, but no CONTEXT (libpq shows it for errors only).
 pub fn psql_notice_text(n: &Notice, sql: &str) -> String {
-    message_text(&Message {
-        severity: &n.severity,
-        message: &n.message,
-        sql,
-        position: n.position,
-        internal_query: n.internal_query.as_deref(),
-        internal_position: n.internal_position,
-        detail: n.detail.as_deref(),
-        hint: n.hint.as_deref(),
-        context: None,
-    })
+    psql_notice_text_with(n, sql, Messages::default())
 }
 
-/// The fields of a server message that libpq's default verbosity prints.
+/// [`psql_notice_text`] under the session's `VERBOSITY` and `SHOW_CONTEXT`.
+pub fn psql_notice_text_with(n: &Notice, sql: &str, how: Messages) -> String {
+    message_text(
+        &Message {
+            severity: &n.severity,
+            sqlstate: &n.sqlstate,
+            message: &n.message,
+            sql,
+            position: n.position,
+            internal_query: n.internal_query.as_deref(),
+            internal_position: n.internal_position,
+            detail: n.detail.as_deref(),
+            hint: n.hint.as_deref(),
+            context: n.context.as_deref(),
+            names: [
+                n.schema.as_deref(),
+                n.table.as_deref(),
+                n.column.as_deref(),
+                n.data_type.as_deref(),
+                n.constraint.as_deref(),
+            ],
+            location: n.location.as_deref(),
+            error: false,
+        },
+        how,
+    )
+}
+
+/// The fields of a server message libpq prints.
 struct Message<'a> {
     severity: &'a str,
+    sqlstate: &'a str,
     message: &'a str,
-    /// The statement it answered (for the caret).
     sql: &'a str,
     position: Option<usize>,
     internal_query: Option<&'a str>,
@@ -622,27 +709,81 @@ struct Message<'a> {
     detail: Option<&'a str>,
     hint: Option<&'a str>,
     context: Option<&'a str>,
+    /// Schema, table, column, data type and constraint names.
+    names: [Option<&'a str>; 5],
+    location: Option<&'a str>,
+    /// An error (CONTEXT shown by default), not a notice.
+    error: bool,
 }
 
-/// libpq's `pqBuildErrorMessage3` at default verbosity: the message, the
-/// caret under the statement's position (or else the internal query's),
-/// then DETAIL, HINT, QUERY and CONTEXT lines.
-fn message_text(m: &Message<'_>) -> String {
-    let mut out = format!("{}:  {}\n", m.severity, m.message);
-    match (m.position, m.internal_query, m.internal_position) {
-        (Some(p), _, _) => out.push_str(&caret(m.sql, p)),
-        (None, Some(q), Some(p)) => out.push_str(&caret(q, p)),
-        _ => {}
+/// libpq's `pqBuildErrorMessage3`: the message (with the SQLSTATE when
+/// verbose; ` at character N` when terse), the caret under the statement's
+/// position (or else the internal query's), then DETAIL, HINT, QUERY and
+/// CONTEXT (as `SHOW_CONTEXT` says), and when verbose the object names and
+/// LOCATION; terse is the message line alone.
+fn message_text(m: &Message<'_>, how: Messages) -> String {
+    let mut verbosity = how.verbosity;
+    let mut out = format!("{}:  ", m.severity);
+    if verbosity == Verbosity::Sqlstate {
+        if !m.sqlstate.is_empty() {
+            out.push_str(m.sqlstate);
+            out.push('\n');
+            return out;
+        }
+        verbosity = Verbosity::Terse;
     }
-    for (name, value) in [
-        ("DETAIL", m.detail),
-        ("HINT", m.hint),
-        ("QUERY", m.internal_query),
-        ("CONTEXT", m.context),
-    ] {
+    let terse = verbosity == Verbosity::Terse;
+    if verbosity == Verbosity::Verbose && !m.sqlstate.is_empty() {
+        out.push_str(m.sqlstate);
+        out.push_str(": ");
+    }
+    out.push_str(m.message);
+    let caret_on = match (m.position, m.internal_query, m.internal_position) {
+        (Some(p), _, _) if !terse => Some((m.sql, p)),
+        (Some(p), _, _) => {
+            out.push_str(&format!(" at character {p}"));
+            None
+        }
+        (None, Some(q), Some(p)) if !terse => Some((q, p)),
+        (None, _, Some(p)) => {
+            out.push_str(&format!(" at character {p}"));
+            None
+        }
+        _ => None,
+    };
+    out.push('\n');
+    if terse {
+        // libpq stops at the message line (no CONTEXT either).
+        return out;
+    }
+    if let Some((text, p)) = caret_on {
+        out.push_str(&caret(text, p));
+    }
+    let mut field = |name: &str, value: Option<&str>| {
         if let Some(x) = value {
             out.push_str(&format!("{name}:  {x}\n"));
         }
+    };
+    field("DETAIL", m.detail);
+    field("HINT", m.hint);
+    field("QUERY", m.internal_query);
+    if how.context == ShowContext::Always || (how.context == ShowContext::Errors && m.error) {
+        field("CONTEXT", m.context);
+    }
+    if verbosity == Verbosity::Verbose {
+        for (name, value) in [
+            "SCHEMA NAME",
+            "TABLE NAME",
+            "COLUMN NAME",
+            "DATATYPE NAME",
+            "CONSTRAINT NAME",
+        ]
+        .into_iter()
+        .zip(m.names)
+        {
+            field(name, value);
+        }
+        field("LOCATION", m.location);
     }
     out
 }
