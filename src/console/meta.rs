@@ -577,10 +577,41 @@ async fn dispatch(c: &mut Conn, cmd: &mut Cmd, settings: &mut Settings) -> MetaO
             _ => {}
         }
     }
+    if let Some(why) = not_in_the_console(&cmd.name) {
+        return meta_error(format!(
+            "\\{}: {why}\nTry \\? for what the pglab console runs. {}",
+            cmd.name, HELP
+        ));
+    }
     meta_error(format!(
         "invalid command \\{}\nTry \\? for help. {}",
         cmd.name, HELP
     ))
+}
+
+/// Why a command psql 15 has is not one the console runs (`None` for a
+/// name psql does not know either: psql's "invalid command").
+fn not_in_the_console(name: &str) -> Option<&'static str> {
+    let base = name.trim_end_matches(['+', 'S']);
+    Some(match base {
+        "o" | "out" | "w" | "write" | "s" => {
+            "the console writes no files on the server; copy results from the page (CSV, Markdown)"
+        }
+        "e" | "edit" | "ef" | "ev" => "edit in the console's editor instead",
+        "prompt" | "password" | "passwd" => "the console cannot ask for input mid-script",
+        "!" | "cd" | "setenv" | "getenv" => "the console runs no shell commands on the server",
+        "H" | "html" | "T" | "C" => {
+            "the console prints aligned, unaligned and csv output only (\\pset format)"
+        }
+        "crosstabview" | "gdesc" | "bind" | "lo_import" | "lo_export" | "lo_list" | "lo_unlink"
+        | "dconfig" | "dD" | "db" | "dc" | "dC" | "dd" | "ddp" | "dF" | "dFd" | "dFp" | "dFt"
+        | "dl" | "dL" | "do" | "dO" | "drds" | "dRp" | "dRs" | "dy" | "des" | "det" | "deu"
+        | "dew" | "dA" | "dAc" | "dAf" | "dAo" | "dAp" | "dX" | "copyright" | "help" | "h"
+        | "r" | "reset" | "p" | "print" => {
+            "this psql command is not available in the pglab console yet"
+        }
+        _ => return None,
+    })
 }
 
 fn on_off(b: bool) -> &'static str {
@@ -876,6 +907,12 @@ mod tests {
         assert!(is_include("\\i scripts/a.sql"));
         assert!(is_include("\\ir a.sql"));
         assert!(!is_include("\\if"));
+        // psql's own commands the console lacks say so; others are psql's
+        // "invalid command".
+        assert!(not_in_the_console("o").unwrap().contains("writes no files"));
+        assert!(not_in_the_console("dconfig+").is_some());
+        assert!(not_in_the_console("prompt").is_some());
+        assert_eq!(not_in_the_console("frobnicate"), None);
         assert!(is_gset_or_gexec("\\gset p_"));
         assert!(is_gset_or_gexec("\\gexec"));
         assert!(!is_gset_or_gexec("\\g"));
