@@ -275,6 +275,15 @@ const TABLE: &[Row] = &[
         None,
         [401, 200, 404, 404, 404],
     ),
+    // The run still runs, so nothing of it is kept whole yet: 404 for its
+    // owner too (console_http pages a kept one); nobody else learns more.
+    row(
+        "GET",
+        "/api/runs/{run_id}/statements/{index}/rows",
+        "/api/runs/{run}/statements/0/rows",
+        None,
+        [401, 404, 404, 404, 404],
+    ),
     row(
         "GET",
         "/api/sessions/{name}/notifications",
