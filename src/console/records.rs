@@ -203,6 +203,10 @@ async fn record_as_script(
         tracing::warn!(error = %err, "could not put the run's records together as a script");
         return None;
     }
+    if script.sql.is_empty() {
+        // Blank script, no statement: nothing to keep.
+        return Some(true);
+    }
     let written = store.writer().run_script(script).await;
     Some(match written {
         Ok(rows) => {
