@@ -18,6 +18,10 @@
 //!    p99 (queued → committed, histogram bucket bound; target ≤ 50 ms) and
 //!    jobs per batch.
 //!
+//! For profiling part 1 alone: `PGLAB_BENCH_ONLY_SQL=1` stops after it
+//! (one line of medians), `PGLAB_BENCH_N` sets its number of requests
+//! (1,000).
+//!
 //! Until accounts exist every request is the development learner, so the 50
 //! "learners" are 50 sessions of one learner on one sandbox: the server does
 //! the same work per request (one dedicated connection each); the sandbox's
@@ -236,7 +240,10 @@ async fn run() {
     // 1. Overhead of the HTTP path on a warm session.
     let first = sql(&http, &base, "T1", "select 1").await.unwrap();
     assert_eq!(first["statements"][0]["rows"][0][0], "1", "{first}");
-    let n = 1000;
+    let n: usize = std::env::var("PGLAB_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
     for _ in 0..100 {
         sql(&http, &base, "T1", "select 1").await.unwrap();
     }
@@ -256,6 +263,15 @@ async fn run() {
     }
     via_http.sort_by(f64::total_cmp);
     healthz.sort_by(f64::total_cmp);
+    if std::env::var("PGLAB_BENCH_ONLY_SQL").is_ok() {
+        println!(
+            "ONLY_SQL sql median {:.3} healthz median {:.3} delta {:.3}",
+            percentile(&via_http, 0.5),
+            percentile(&healthz, 0.5),
+            percentile(&via_http, 0.5) - percentile(&healthz, 0.5)
+        );
+        return;
+    }
 
     let config = support::config(&["--sandbox", "local", "--data-dir", data.to_str().unwrap()]);
     let store = support::store(&data).await;

@@ -307,3 +307,115 @@ async fn concurrent_learners_statements_are_all_recorded() {
     }
     assert_eq!(started, members.len());
 }
+
+/// An evidence row without its id and user: exercise, kind, sql, error, time.
+type EvidenceRow = (Option<String>, String, Option<String>, Option<String>, i64);
+
+/// What one learner's rows say, ids and user left out, for comparing two
+/// learners who did the same.
+async fn rows_of(store: &Store, user: i64) -> Vec<String> {
+    let evidence: Vec<EvidenceRow> = sqlx::query_as(
+        "select exercise_id, kind, sql, error, created_at from learner_evidence
+             where user_id = ? order by id",
+    )
+    .bind(user)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let progress: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "select exercise_id, status, statements, last_activity_at from exercise_progress
+         where user_id = ? order by exercise_id",
+    )
+    .bind(user)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let activity: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
+        "select last_activity_at, working_since, repeated_error from learner_activity
+         where user_id = ?",
+    )
+    .bind(user)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    vec![
+        format!("{evidence:?}"),
+        format!("{progress:?}"),
+        format!("{activity:?}"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_written_as_one_script_leaves_what_statement_by_statement_writes_leave() {
+    let (_dir, store, members) = store_with_users(&["ann", "bob"]).await;
+    let hub = ProgressHub::default();
+    let (ann, bob) = (members[0].user_id, members[1].user_id);
+    // Runs of 1 to 4 statements, on an exercise or not, with pauses shorter
+    // and longer than a stretch of work, after a repeated error.
+    let missing = Some(("42P01", "relation \"taks\" does not exist"));
+    for at in [10, 20, 30] {
+        for user in [ann, bob] {
+            let run = StatementRun {
+                user_id: user,
+                exercise: Some("14.B.2"),
+                sql: "select * from taks",
+                error: missing,
+                at,
+            };
+            record::record_statement(&store, &hub, run).await.unwrap();
+        }
+    }
+    let runs: [(i64, Option<&str>, &[&str]); 5] = [
+        (40, Some("14.B.2"), &["select 1"]),
+        (
+            50,
+            Some("14.C.1"),
+            &["create table t (id int)", "insert into t values (1)"],
+        ),
+        (5000, None, &["select 2", "select 3", "select 4"]),
+        (5100, Some("14.B.2"), &["a", "b", "c", "d"]),
+        (9000, Some("14.D.1"), &["select 5"]),
+    ];
+    for (at, exercise, sqls) in runs {
+        let statements: Vec<record::Statement> = sqls
+            .iter()
+            .map(|sql| {
+                record::Statement::from(StatementRun {
+                    user_id: bob,
+                    exercise,
+                    sql,
+                    error: None,
+                    at,
+                })
+            })
+            .collect();
+        assert!(record::fits_script(&statements));
+        let mut script = pglab::store::writer::Script {
+            sql: String::new(),
+            args: Default::default(),
+        };
+        record::add_statements(&mut script, &statements).unwrap();
+        let rows = store.writer().run_script(script).await.unwrap();
+        for sql in sqls {
+            let run = StatementRun {
+                user_id: ann,
+                exercise,
+                sql,
+                error: None,
+                at,
+            };
+            record::record_statement(&store, &hub, run).await.unwrap();
+        }
+        // With an exercise, the first row says whether it was new.
+        if exercise.is_some() {
+            let new: bool = sqlx::Row::get(&rows[0], 0);
+            assert_eq!(new, exercise != Some("14.B.2"), "{at}");
+        }
+    }
+    assert_eq!(rows_of(&store, ann).await, rows_of(&store, bob).await);
+    let activity = record::activity(store.pool(), bob).await.unwrap().unwrap();
+    assert_eq!(
+        (activity.working_since, activity.last_activity_at),
+        (9000, 9000)
+    );
+}

@@ -3,11 +3,12 @@
 //! through the store's writer (`store::writer`), read through the pool.
 
 use serde::Serialize;
-use sqlx::SqliteConnection;
+use sqlx::error::BoxDynError;
+use sqlx::{Arguments, SqliteConnection};
 
 use crate::sandbox::LearnerId;
 use crate::store::Store;
-use crate::store::writer::WriteError;
+use crate::store::writer::{Script, WriteError};
 
 /// Scripts larger than this are run but not kept in history.
 const MAX_KEPT: usize = 64 * 1024;
@@ -73,31 +74,50 @@ pub async fn record(
         .await
 }
 
-/// Writes `entry` inside the caller's transaction, unless it repeats the
-/// learner's last script, and drops entries past the last [`KEEP`]: one
-/// store round trip.
-pub async fn apply(conn: &mut SqliteConnection, entry: &NewEntry) -> sqlx::Result<()> {
-    // Positional parameters: sqlx binds them in order across the two
-    // statements.
-    sqlx::query(
-        "insert into console_history (user_id, session, sql, exercise)
+/// What [`apply`] runs: the entry unless it repeats the learner's last
+/// script, then the prune past the last [`KEEP`]. Positional parameters:
+/// sqlx binds them in order across the two statements.
+const APPLY_SQL: &str = "insert into console_history (user_id, session, sql, exercise)
          select ?, ?, ?, ? where not exists (
              select 1 from (select sql from console_history where user_id = ?
                             order by id desc limit 1) where sql = ?);
          delete from console_history where user_id = ? and id <=
-             (select id from console_history where user_id = ? order by id desc limit 1 offset ?);",
-    )
-    .bind(entry.learner)
-    .bind(&entry.session)
-    .bind(&entry.sql)
-    .bind(entry.exercise.as_deref())
-    .bind(entry.learner)
-    .bind(&entry.sql)
-    .bind(entry.learner)
-    .bind(entry.learner)
-    .bind(KEEP)
-    .execute(conn)
-    .await?;
+             (select id from console_history where user_id = ? order by id desc limit 1 offset ?);";
+
+/// Adds [`apply`]'s statements for `entry` to `script` (a store job that
+/// writes it with others in one call).
+pub fn add_to(script: &mut Script, entry: &NewEntry) -> Result<(), BoxDynError> {
+    script.sql.push_str(APPLY_SQL);
+    script.sql.push('\n');
+    let args = &mut script.args;
+    args.add(entry.learner)?;
+    args.add(entry.session.clone())?;
+    args.add(entry.sql.clone())?;
+    args.add(entry.exercise.clone())?;
+    args.add(entry.learner)?;
+    args.add(entry.sql.clone())?;
+    args.add(entry.learner)?;
+    args.add(entry.learner)?;
+    args.add(KEEP)?;
+    Ok(())
+}
+
+/// Writes `entry` inside the caller's transaction, unless it repeats the
+/// learner's last script, and drops entries past the last [`KEEP`]: one
+/// store round trip.
+pub async fn apply(conn: &mut SqliteConnection, entry: &NewEntry) -> sqlx::Result<()> {
+    sqlx::query(APPLY_SQL)
+        .bind(entry.learner)
+        .bind(&entry.session)
+        .bind(&entry.sql)
+        .bind(entry.exercise.as_deref())
+        .bind(entry.learner)
+        .bind(&entry.sql)
+        .bind(entry.learner)
+        .bind(entry.learner)
+        .bind(KEEP)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

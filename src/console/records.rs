@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sqlx::Row;
 use tokio::sync::watch;
 
 use super::history::{self, NewEntry};
@@ -24,9 +25,13 @@ use super::result::RunResult;
 use super::session::Run;
 use crate::explain::store::NewPlan;
 use crate::progress::ProgressHub;
-use crate::progress::record::{Statement, StatementRun, apply_statement};
+use crate::progress::record::{
+    Statement, StatementRun, add_statements, apply_statement, fits_script,
+};
+use crate::progress::{ProgressEvent, Status};
 use crate::sandbox::LearnerId;
 use crate::store::Store;
+use crate::store::writer::Script;
 
 /// A run that ends within this is recorded in one store job (history,
 /// evidence and plans together); a longer one gets its history entry first.
@@ -175,6 +180,61 @@ impl Records {
     }
 }
 
+/// [`record_run`]'s writes as one store script: the history entry, then the
+/// statements' evidence and progress (`progress::record::add_statements`).
+/// `None` when the script could not be put together (then the caller
+/// writes them as a closure job).
+async fn record_as_script(
+    store: &Store,
+    hub: &ProgressHub,
+    history: Option<&NewEntry>,
+    statements: &[Statement],
+) -> Option<bool> {
+    let mut script = Script {
+        sql: String::new(),
+        args: Default::default(),
+    };
+    let built = match history {
+        Some(entry) => history::add_to(&mut script, entry),
+        None => Ok(()),
+    }
+    .and_then(|()| add_statements(&mut script, statements));
+    if let Err(err) = built {
+        tracing::warn!(error = %err, "could not put the run's records together as a script");
+        return None;
+    }
+    if script.sql.is_empty() {
+        // Blank script, no statement: nothing to keep.
+        return Some(true);
+    }
+    let written = store.writer().run_script(script).await;
+    Some(match written {
+        Ok(rows) => {
+            let first = statements.first();
+            if let Some((statement, exercise)) =
+                first.and_then(|s| s.exercise.as_ref().map(|e| (s, e)))
+            {
+                let new = rows
+                    .first()
+                    .and_then(|row| row.try_get::<bool, _>(0).ok())
+                    .unwrap_or(false);
+                if new {
+                    hub.publish(ProgressEvent {
+                        user_id: statement.user_id,
+                        exercise_id: exercise.clone(),
+                        status: Status::InProgress,
+                    });
+                }
+            }
+            true
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "could not record progress");
+            false
+        }
+    })
+}
+
 /// Each statement of a finished run marks its exercise in progress and goes
 /// into the learner's evidence trail (the instructor sees errors there);
 /// EXPLAIN plans are kept for plan compare; `history`, when given, is the
@@ -211,6 +271,13 @@ async fn record_run(
                 Ok(plan) => plans.push(plan),
                 Err(err) => tracing::warn!(error = %err, "could not keep the plan"),
             }
+        }
+    }
+    if plans.is_empty() && fits_script(&statements) {
+        // The usual run: all of it in one call to the store (see
+        // `Writer::run_script`).
+        if let Some(saved) = record_as_script(store, hub, history.as_ref(), &statements).await {
+            return saved;
         }
     }
     let (statements, plans) = (Arc::new(statements), Arc::new(plans));

@@ -336,6 +336,21 @@ impl Consoles {
         script: &str,
         timeout_s: Option<u64>,
     ) -> Result<Arc<Run>, ConsoleError> {
+        self.submit_with(learner, name, script, timeout_s, |_| {})
+    }
+
+    /// [`Consoles::submit`], calling `before_start` with the run before its
+    /// task is spawned (the console's recorder starts there, so that the
+    /// run's own task is the last one spawned: the worker that submitted it
+    /// runs it next, rather than another worker woken to take it).
+    pub fn submit_with(
+        self: &Arc<Self>,
+        learner: LearnerId,
+        name: &str,
+        script: &str,
+        timeout_s: Option<u64>,
+        before_start: impl FnOnce(&Arc<Run>),
+    ) -> Result<Arc<Run>, ConsoleError> {
         if script.len() > self.config.max_script_bytes {
             return Err(ConsoleError::TooLarge(format!(
                 "the script is too large ({} bytes): the console runs scripts up to {} bytes",
@@ -395,6 +410,7 @@ impl Consoles {
         *running = Some(run.clone());
         drop(running);
         session.touch();
+        before_start(&run);
         let this = self.clone();
         let task_run = run.clone();
         tokio::spawn(async move {

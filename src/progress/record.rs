@@ -7,13 +7,14 @@
 use std::sync::OnceLock;
 
 use serde::Serialize;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::error::BoxDynError;
+use sqlx::{Arguments, SqliteConnection, SqlitePool};
 
 use super::evidence::{EVIDENCE_KEPT, Evidence};
-use super::stuck::{Activity, same_error_three_times};
+use super::stuck::{Activity, STRETCH_GAP, same_error_three_times};
 use super::{ProgressEvent, ProgressHub, Status};
 use crate::store::Store;
-use crate::store::writer::WriteError;
+use crate::store::writer::{Script, WriteError};
 
 /// Statements longer than this are cut in the evidence trail.
 const EVIDENCE_SQL_CHARS: usize = 2000;
@@ -213,6 +214,89 @@ pub async fn apply_statement(
         }),
         _ => None,
     })
+}
+
+/// Most statements of one run that [`add_statements`] writes as a script
+/// (each count is a statement text of its own in SQLite's cache).
+pub const SCRIPT_STATEMENTS: usize = 4;
+
+/// Whether [`add_statements`] can write `statements` (one run's): they all
+/// succeeded (a failed one needs the trail's last two errors, read first:
+/// [`apply_statement`]), at most [`SCRIPT_STATEMENTS`] of them.
+pub fn fits_script(statements: &[Statement]) -> bool {
+    statements.len() <= SCRIPT_STATEMENTS && statements.iter().all(|s| s.error.is_none())
+}
+
+/// Adds the writes of one run's successful statements (see [`fits_script`];
+/// one exercise for all, as a run has) to `script`: what [`apply_statement`]
+/// writes for each, with no read first. The stuck rules' activity row is
+/// computed by the upsert itself, as [`Activity::after`] does for a
+/// statement that ran (no pass, no repeated error); the trail is pruned
+/// once at the end. With an exercise, the script's first row says (1)
+/// whether it was new to the learner, to announce once committed.
+pub fn add_statements(script: &mut Script, statements: &[Statement]) -> Result<(), BoxDynError> {
+    let Some(first) = statements.first() else {
+        return Ok(());
+    };
+    let (user_id, exercise) = (first.user_id, first.exercise.clone());
+    let args = &mut script.args;
+    if let Some(exercise) = &exercise {
+        script.sql.push_str(
+            "select not exists (select 1 from exercise_progress
+                                where user_id = ? and exercise_id = ?);\n",
+        );
+        args.add(user_id)?;
+        args.add(exercise.clone())?;
+    }
+    for run in statements {
+        script.sql.push_str(
+            "insert into learner_evidence
+                 (user_id, exercise_id, kind, sql, error, sqlstate, created_at)
+             values (?, ?, 'statement', ?, null, null, ?);\n",
+        );
+        args.add(user_id)?;
+        args.add(exercise.clone())?;
+        args.add(run.sql.clone())?;
+        args.add(run.at)?;
+        if let Some(exercise) = &exercise {
+            script.sql.push_str(
+                "insert into exercise_progress
+                     (user_id, exercise_id, status, statements, last_activity_at)
+                 values (?, ?, 'in_progress', 1, ?)
+                 on conflict (user_id, exercise_id) do update
+                 set statements = statements + 1, last_activity_at = excluded.last_activity_at;\n",
+            );
+            args.add(user_id)?;
+            args.add(exercise.clone())?;
+            args.add(run.at)?;
+        }
+        // `Activity::after(prev, at, false, None)`: the stretch goes on
+        // when the last activity is at most STRETCH_GAP before.
+        script.sql.push_str(
+            "insert into learner_activity
+                 (user_id, last_activity_at, working_since, repeated_error)
+             values (?, ?, ?, null)
+             on conflict (user_id) do update set
+                 working_since = case
+                     when excluded.last_activity_at - learner_activity.last_activity_at <= ?
+                     then learner_activity.working_since
+                     else excluded.working_since end,
+                 last_activity_at = excluded.last_activity_at,
+                 repeated_error = null;\n",
+        );
+        args.add(user_id)?;
+        args.add(run.at)?;
+        args.add(run.at)?;
+        args.add(STRETCH_GAP)?;
+    }
+    script.sql.push_str(
+        "delete from learner_evidence where user_id = ? and id <= coalesce(
+             (select id from learner_evidence where user_id = ? order by id desc limit 1 offset ?), 0);\n",
+    );
+    args.add(user_id)?;
+    args.add(user_id)?;
+    args.add(EVIDENCE_KEPT)?;
+    Ok(())
 }
 
 /// Records a "Check my work" result through the store's writer (see

@@ -11,7 +11,7 @@ pub const ACTIVE_WITHIN: i64 = 5 * 60;
 /// Active this long without a pass counts as stuck (seconds).
 pub const NO_PROGRESS_FOR: i64 = 20 * 60;
 /// A pause longer than this ends a stretch of work (seconds).
-const STRETCH_GAP: i64 = 10 * 60;
+pub const STRETCH_GAP: i64 = 10 * 60;
 
 /// What the stuck rules need to know about a learner.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]

@@ -239,27 +239,27 @@ async fn run_sql(
     {
         return Err(AppError::BadRequest(format!("invalid exercise id {ex:?}")));
     }
-    let run = match state
-        .console
-        .submit(learner.id, &req.session, &req.sql, req.timeout_s)
-    {
+    // History, evidence and progress are written by the run's recorder
+    // (it outlives this request); the answer waits for their commit.
+    let info = RunInfo {
+        learner: learner.id,
+        session: &req.session,
+        script: &req.sql,
+        exercise: req.exercise.as_deref(),
+    };
+    let submitted =
+        state
+            .console
+            .submit_with(learner.id, &req.session, &req.sql, req.timeout_s, |run| {
+                state.records.start(run, info)
+            });
+    let run = match submitted {
         Ok(run) => run,
         Err(ConsoleError::TooLarge(m)) => {
             return Ok((StatusCode::PAYLOAD_TOO_LARGE, Json(json!({ "error": m }))).into_response());
         }
         Err(err) => return Err(err.into()),
     };
-    // History, evidence and progress are written by the run's recorder
-    // (it outlives this request); the answer waits for their commit.
-    state.records.start(
-        &run,
-        RunInfo {
-            learner: learner.id,
-            session: &req.session,
-            script: &req.sql,
-            exercise: req.exercise.as_deref(),
-        },
-    );
     let wait = Duration::from_millis(state.console.config().wait_ms);
     Ok(answer(&state, &run, wait).await)
 }
