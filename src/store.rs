@@ -6,7 +6,10 @@
 //! rest (accounts, sessions, sandboxes' records) writes through the pool, as
 //! rarely as those change. The WAL is checkpointed by a background task
 //! rather than by whichever commit crosses the threshold, so no learner's
-//! write waits for a checkpoint's copy and fsync.
+//! write waits for a checkpoint's copy and fsync. Under steady writes a
+//! passive checkpoint never lets the WAL start over, so past
+//! [`WAL_TRUNCATE_BYTES`] the checkpointer truncates it once (a short wait
+//! for readers and the writer), and the WAL stays bounded through a class.
 
 pub mod writer;
 
@@ -28,6 +31,8 @@ pub struct Store {
 
 /// How often the checkpointer looks at the WAL.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+/// The WAL size past which the checkpointer truncates it.
+pub const WAL_TRUNCATE_BYTES: u64 = 16 << 20;
 
 impl Store {
     /// Opens (creating if needed) and migrates the store at `path`.
@@ -57,7 +62,11 @@ impl Store {
         let writer = writer::Writer::start(&options)
             .await
             .context("opening the store's writer")?;
-        spawn_checkpointer(pool.clone());
+        let wal = path.with_file_name(format!(
+            "{}-wal",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        spawn_checkpointer(pool.clone(), wal);
         let store = Self { pool, writer };
         store.instance_id().await?;
         Ok(store)
@@ -102,9 +111,9 @@ impl Store {
 
 /// Copies the WAL back into the database every [`CHECKPOINT_EVERY`]
 /// (`PASSIVE`: it waits for nobody and nobody waits for it), so the WAL
-/// stays small without a commit ever paying for the copy. Ends with the
-/// pool.
-fn spawn_checkpointer(pool: SqlitePool) {
+/// stays small without a commit ever paying for the copy; a WAL past
+/// [`WAL_TRUNCATE_BYTES`] is truncated ([`checkpoint`]). Ends with the pool.
+fn spawn_checkpointer(pool: SqlitePool, wal: std::path::PathBuf) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -113,12 +122,30 @@ fn spawn_checkpointer(pool: SqlitePool) {
             if pool.is_closed() {
                 break;
             }
-            if let Err(err) = sqlx::raw_sql("pragma wal_checkpoint(passive)")
-                .execute(&pool)
-                .await
-            {
+            if let Err(err) = checkpoint(&pool, &wal, WAL_TRUNCATE_BYTES).await {
                 tracing::debug!(error = %err, "WAL checkpoint skipped");
             }
         }
     });
+}
+
+/// One checkpoint: `PASSIVE`, or `TRUNCATE` when the WAL file `wal` is
+/// over `limit` bytes. A passive checkpoint copies the WAL back but lets
+/// the next writer start it over only when nothing was written since, which
+/// never happens under steady writes: the file would grow through a whole
+/// class. Truncating waits (within the busy timeout) for readers and the
+/// writer's current commit, then empties the file.
+pub async fn checkpoint(pool: &SqlitePool, wal: &Path, limit: u64) -> Result<(), sqlx::Error> {
+    let size = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
+    if size > limit {
+        tracing::info!(wal_bytes = size, "truncating the store's WAL");
+        sqlx::raw_sql("pragma wal_checkpoint(truncate)")
+            .execute(pool)
+            .await?;
+    } else {
+        sqlx::raw_sql("pragma wal_checkpoint(passive)")
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
 }
