@@ -79,6 +79,8 @@ Meta-commands supported in the pglab console:
   \\dt[S+] [PATTERN]      list tables (\\di indexes, \\dv views, \\dm materialized views, \\ds sequences; combine: \\dti)
   \\df[S+] [PATTERN]      list functions
   \\dT[S+] [PATTERN]      list data types
+  \\dD[S+] [PATTERN]      list domains
+  \\dconfig[+] [PATTERN]  list configuration parameters (without a pattern: those changed)
   \\dn[S+] [PATTERN]      list schemas
   \\dx[+]  [PATTERN]      list extensions
   \\dp     [PATTERN]      list table, view and sequence access privileges (also \\z)
@@ -567,6 +569,8 @@ async fn dispatch(c: &mut Conn, cmd: &mut Cmd, settings: &mut Settings) -> MetaO
             }
             "f" => return lists::functions(c, cmd).await,
             "T" => return lists::types(c, cmd).await,
+            "D" => return lists::domains(c, cmd).await,
+            "config" => return lists::settings(c, cmd).await,
             "n" => return lists::schemas(c, cmd).await,
             "x" => return lists::extensions(c, cmd).await,
             "p" => return lists::privileges(c, cmd).await,
@@ -604,12 +608,10 @@ fn not_in_the_console(name: &str) -> Option<&'static str> {
             "the console prints aligned, unaligned and csv output only (\\pset format)"
         }
         "crosstabview" | "gdesc" | "bind" | "lo_import" | "lo_export" | "lo_list" | "lo_unlink"
-        | "dconfig" | "dD" | "db" | "dc" | "dC" | "dd" | "ddp" | "dF" | "dFd" | "dFp" | "dFt"
-        | "dl" | "dL" | "do" | "dO" | "drds" | "dRp" | "dRs" | "dy" | "des" | "det" | "deu"
-        | "dew" | "dA" | "dAc" | "dAf" | "dAo" | "dAp" | "dX" | "copyright" | "help" | "h"
-        | "r" | "reset" | "p" | "print" => {
-            "this psql command is not available in the pglab console yet"
-        }
+        | "db" | "dc" | "dC" | "dd" | "ddp" | "dF" | "dFd" | "dFp" | "dFt" | "dl" | "dL" | "do"
+        | "dO" | "drds" | "dRp" | "dRs" | "dy" | "des" | "det" | "deu" | "dew" | "dA" | "dAc"
+        | "dAf" | "dAo" | "dAp" | "dX" | "copyright" | "help" | "h" | "r" | "reset" | "p"
+        | "print" => "this psql command is not available in the pglab console yet",
         _ => return None,
     })
 }
@@ -910,7 +912,7 @@ mod tests {
         // psql's own commands the console lacks say so; others are psql's
         // "invalid command".
         assert!(not_in_the_console("o").unwrap().contains("writes no files"));
-        assert!(not_in_the_console("dconfig+").is_some());
+        assert!(not_in_the_console("dy").is_some());
         assert!(not_in_the_console("prompt").is_some());
         assert_eq!(not_in_the_console("frobnicate"), None);
         assert!(is_gset_or_gexec("\\gset p_"));

@@ -456,3 +456,104 @@ async fn run_listing(c: &mut Conn, title: &str, headers: &[&str], sql: &str) -> 
         Err(e) => e,
     }
 }
+
+/// `\dD[S][+] [PATTERN]`: domains, as psql 15's `listDomains`.
+pub async fn domains(c: &mut Conn, cmd: &Cmd) -> MetaOut {
+    let mut headers = vec![
+        "Schema",
+        "Name",
+        "Type",
+        "Collation",
+        "Nullable",
+        "Default",
+        "Check",
+    ];
+    let mut cols = vec![
+        "n.nspname",
+        "t.typname",
+        "pg_catalog.format_type(t.typbasetype, t.typtypmod)",
+        "(SELECT c.collname FROM pg_catalog.pg_collation c, pg_catalog.pg_type bt \
+         WHERE c.oid = t.typcollation AND bt.oid = t.typbasetype AND t.typcollation <> bt.typcollation)",
+        "CASE WHEN t.typnotnull THEN 'not null' END",
+        "t.typdefault",
+        "pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.pg_get_constraintdef(r.oid, true) \
+         FROM pg_catalog.pg_constraint r WHERE t.oid = r.contypid), ' ')",
+    ];
+    if cmd.plus {
+        headers.extend(["Access privileges", "Description"]);
+        cols.extend([
+            "pg_catalog.array_to_string(t.typacl, E'\\n')",
+            "d.description",
+        ]);
+    }
+    let mut sql = format!(
+        "SELECT {} FROM pg_catalog.pg_type t \
+         LEFT JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace",
+        cols.join(", ")
+    );
+    if cmd.plus {
+        sql.push_str(
+            " LEFT JOIN pg_catalog.pg_description d ON d.classoid = t.tableoid \
+             AND d.objoid = t.oid AND d.objsubid = 0",
+        );
+    }
+    sql.push_str(" WHERE t.typtype = 'd'");
+    if !cmd.system && cmd.arg(0).is_none() {
+        sql.push_str(" AND n.nspname <> 'pg_catalog' AND n.nspname <> 'information_schema'");
+    }
+    let target = Target {
+        schema: Some("n.nspname"),
+        name: "t.typname",
+        alt_name: None,
+        visible: Some("pg_catalog.pg_type_is_visible(t.oid)"),
+    };
+    match conditions(cmd.arg(0), &target, cmd.db.as_deref()) {
+        Ok(cond) => sql.push_str(&cond),
+        Err(m) => return meta_error(m),
+    }
+    sql.push_str(" ORDER BY 1, 2");
+    run_listing(c, "List of domains", &headers, &sql).await
+}
+
+/// `\dconfig[+] [PATTERN]`: server settings, as psql 15's
+/// `describeConfigurationParameters` (without a pattern: those not at
+/// their default).
+pub async fn settings(c: &mut Conn, cmd: &Cmd) -> MetaOut {
+    let mut headers = vec!["Parameter", "Value"];
+    let mut cols = vec!["s.name", "pg_catalog.current_setting(s.name)"];
+    if cmd.plus {
+        headers.extend(["Type", "Context", "Access privileges"]);
+        cols.extend([
+            "s.vartype",
+            "s.context",
+            "pg_catalog.array_to_string(p.paracl, E'\\n')",
+        ]);
+    }
+    let mut sql = format!("SELECT {} FROM pg_catalog.pg_settings s", cols.join(", "));
+    if cmd.plus {
+        sql.push_str(
+            " LEFT JOIN pg_catalog.pg_parameter_acl p ON pg_catalog.lower(s.name) = p.parname",
+        );
+    }
+    let title = match cmd.arg(0) {
+        Some(_) => {
+            let target = Target {
+                schema: None,
+                name: "pg_catalog.lower(s.name)",
+                alt_name: None,
+                visible: None,
+            };
+            match conditions(cmd.arg(0), &target, cmd.db.as_deref()) {
+                Ok(cond) => sql.push_str(&format!(" WHERE true{cond}")),
+                Err(m) => return meta_error(m),
+            }
+            "List of configuration parameters"
+        }
+        None => {
+            sql.push_str(" WHERE s.source <> 'default' AND s.setting IS DISTINCT FROM s.boot_val");
+            "List of non-default configuration parameters"
+        }
+    };
+    sql.push_str(" ORDER BY 1");
+    run_listing(c, title, &headers, &sql).await
+}
