@@ -103,6 +103,7 @@ Meta-commands supported in the pglab console:
   \\unset NAME            unset a variable
   \\g                     run the query (or the previous one again)
   \\gx                    the same, its result in expanded form
+  \\gdesc                 describe the query's result columns, without running it
   \\gset [PREFIX]         run the query, storing its one row's columns in variables
   \\gexec                 run the query, then run each value of its result as a statement
   \\i FILE, \\ir FILE      run a lab file of the lesson (e.g. \\i scripts/schema.sql)
@@ -192,7 +193,7 @@ pub fn is_g(line: &str) -> bool {
 pub fn ends_query(line: &str) -> bool {
     let cmd = parse(line.trim());
     match cmd.name.as_str() {
-        "gset" | "gexec" | "watch" | "gx" => true,
+        "gset" | "gexec" | "watch" | "gx" | "gdesc" => true,
         "g" => !cmd.args.is_empty(),
         _ => false,
     }
@@ -607,11 +608,12 @@ fn not_in_the_console(name: &str) -> Option<&'static str> {
         "H" | "html" | "T" | "C" => {
             "the console prints aligned, unaligned and csv output only (\\pset format)"
         }
-        "crosstabview" | "gdesc" | "bind" | "lo_import" | "lo_export" | "lo_list" | "lo_unlink"
-        | "db" | "dc" | "dC" | "dd" | "ddp" | "dF" | "dFd" | "dFp" | "dFt" | "dl" | "dL" | "do"
-        | "dO" | "drds" | "dRp" | "dRs" | "dy" | "des" | "det" | "deu" | "dew" | "dA" | "dAc"
-        | "dAf" | "dAo" | "dAp" | "dX" | "copyright" | "help" | "h" | "r" | "reset" | "p"
-        | "print" => "this psql command is not available in the pglab console yet",
+        "crosstabview" | "bind" | "lo_import" | "lo_export" | "lo_list" | "lo_unlink" | "db"
+        | "dc" | "dC" | "dd" | "ddp" | "dF" | "dFd" | "dFp" | "dFt" | "dl" | "dL" | "do" | "dO"
+        | "drds" | "dRp" | "dRs" | "dy" | "des" | "det" | "deu" | "dew" | "dA" | "dAc" | "dAf"
+        | "dAo" | "dAp" | "dX" | "copyright" | "help" | "h" | "r" | "reset" | "p" | "print" => {
+            "this psql command is not available in the pglab console yet"
+        }
         _ => return None,
     })
 }
@@ -864,6 +866,85 @@ async fn conninfo(c: &mut Conn) -> MetaOut {
         get(4),
         c.pid
     ))
+}
+
+/// `\gdesc`: the columns the query would return, named and typed, as psql
+/// prints them, without running it (Parse and Describe only). A column
+/// read straight from a table keeps its type modifier (`numeric(10,2)`);
+/// sqlx does not hand on the modifier of a computed one.
+pub async fn gdesc(c: &mut Conn, sql: &str) -> StatementResult {
+    use sqlx::{Column as _, Executor as _, Statement as _};
+    let described = (&mut c.conn).prepare(sql).await.map(|stmt| {
+        stmt.columns()
+            .iter()
+            .map(|col| {
+                let oid = col.type_info().oid().map(|o| o.0).unwrap_or(0);
+                let rel = col.relation_id().map(|o| o.0).unwrap_or(0);
+                let att = col.relation_attribute_no().unwrap_or(0);
+                (col.name().to_string(), oid, rel, att)
+            })
+            .collect::<Vec<_>>()
+    });
+    let columns = match described {
+        Ok(columns) => columns,
+        Err(err) => {
+            let (error, _) = map_error(err);
+            return StatementResult {
+                sql: sql.to_string(),
+                kind: "meta",
+                error: Some(error),
+                ..StatementResult::default()
+            };
+        }
+    };
+    if columns.is_empty() {
+        return StatementResult {
+            sql: sql.to_string(),
+            kind: "meta",
+            text: Some("The command has no result, or the result has no columns.".into()),
+            ..StatementResult::default()
+        };
+    }
+    let values: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (name, oid, rel, att))| {
+            format!(
+                "({i}, {}, {oid}::pg_catalog.oid, {rel}::pg_catalog.oid, {att}::pg_catalog.int2)",
+                super::vars::quote_literal(name)
+            )
+        })
+        .collect();
+    let query = format!(
+        "SELECT v.name, pg_catalog.format_type(v.tp, a.atttypmod) \
+         FROM (VALUES {}) v(i, name, tp, rel, att) \
+         LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = v.rel AND a.attnum = v.att AND a.atttypid = v.tp \
+         ORDER BY v.i",
+        values.join(", ")
+    );
+    match fetch(c, &query).await {
+        Ok(rows) => StatementResult {
+            sql: sql.to_string(),
+            kind: "meta",
+            columns: ["Column", "Type"]
+                .iter()
+                .map(|h| Column {
+                    name: (*h).to_string(),
+                    type_name: "name".into(),
+                })
+                .collect(),
+            total_rows: rows.len() as u64,
+            rows,
+            count_footer: true,
+            ..StatementResult::default()
+        },
+        Err(e) => {
+            let mut r = e.result;
+            r.sql = sql.to_string();
+            r.kind = "meta";
+            r
+        }
+    }
 }
 
 #[cfg(test)]

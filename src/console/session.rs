@@ -697,6 +697,11 @@ impl Consoles {
                             }
                         }
                     }
+                    ItemKind::Meta if meta::parse(item.text.trim()).name == "gdesc" => {
+                        // With no query, psql describes an empty one.
+                        let sql = last_sql.clone().unwrap_or_default();
+                        meta::gdesc(conn, &sql).await
+                    }
                     ItemKind::Meta if meta::is_g(&item.text) => {
                         // `\g` / `\gx`: the query before it, or psql's
                         // previous query (an empty query when there is none).

@@ -134,6 +134,7 @@ impl<'a> Lexer<'a> {
         [
             "g".as_bytes(),
             "gx".as_bytes(),
+            "gdesc".as_bytes(),
             "gset".as_bytes(),
             "gexec".as_bytes(),
             "watch".as_bytes(),
@@ -630,7 +631,8 @@ mod tests {
         );
         assert_eq!(texts("select 1;\n\\g\n\\gx"), ["select 1;", "\\g", "\\gx"]);
         assert_eq!(split("select '\\g'").len(), 1);
-        assert_eq!(split("select 1 \\gdesc").len(), 1);
+        assert_eq!(split("select 1 \\gdesc").len(), 2);
+        assert_eq!(split("select 1 \\gdescx").len(), 1);
     }
 
     #[test]
