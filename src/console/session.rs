@@ -760,11 +760,11 @@ impl Consoles {
                                         r.title = Some(super::watch::title(&stamp, secs));
                                     }
                                     settings.note(&mut r);
-                                    // The live copy, without the whole
-                                    // result kept for "show all".
-                                    let full = r.full.take();
+                                    // A watch's results are not kept whole:
+                                    // each run would hold its own keep
+                                    // budget (KEEP of them at once).
+                                    r.full = None;
                                     *lock(&run.watching) = Some((runs + 1, r.clone()));
-                                    r.full = full;
                                     let failed = r.error.is_some();
                                     if kept.len() == super::watch::KEEP {
                                         kept.pop_front();
