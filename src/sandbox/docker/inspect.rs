@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::DockerProvisioner;
-use super::engine::Found;
+use super::engine::{Engine, Found};
 use crate::sandbox::{LearnerId, SandboxError};
 
 /// What a redacted secret reads as.
@@ -22,16 +22,26 @@ impl DockerProvisioner {
                 "your sandbox has no container yet: start it first".into(),
             ));
         };
-        let Found::Yes(info) = self.engine.inspect(&record.container).await? else {
-            return Err(SandboxError::Failed(
-                "your sandbox has no container now: start it first".into(),
-            ));
-        };
-        let mut value = serde_json::to_value(info)
-            .map_err(|e| SandboxError::Failed(format!("cannot read the engine's answer: {e}")))?;
-        redact(&mut value, &[record.password.as_str()]);
-        Ok(json!([value]))
+        inspect_redacted(&self.engine, &record.container, &record.password).await
     }
+}
+
+/// `docker inspect` of one container on the engine that runs it (the
+/// Docker backend's own, or a swarm node's), redacted, in the CLI's shape.
+pub(in crate::sandbox) async fn inspect_redacted(
+    engine: &Engine,
+    container: &str,
+    password: &str,
+) -> Result<Value, SandboxError> {
+    let Found::Yes(info) = engine.inspect(container).await? else {
+        return Err(SandboxError::Failed(
+            "your sandbox has no container now: start it first".into(),
+        ));
+    };
+    let mut value = serde_json::to_value(info)
+        .map_err(|e| SandboxError::Failed(format!("cannot read the engine's answer: {e}")))?;
+    redact(&mut value, &[password]);
+    Ok(json!([value]))
 }
 
 /// Replaces secrets in place: `NAME=value` strings whose NAME contains
