@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::{
-    NetworkCreateRequest, Node, NodeSpecAvailabilityEnum, NodeState, Service, ServiceSpec, Task,
+    HealthConfig, NetworkCreateRequest, Node, NodeSpecAvailabilityEnum, NodeState, Service,
+    ServiceSpec, Task,
 };
 use bollard::query_parameters::{
     InspectServiceOptionsBuilder, ListNodesOptions, ListServicesOptionsBuilder,
@@ -83,6 +84,12 @@ pub struct Cluster {
     /// The swarm id of the node the manager connection runs on.
     pub manager_node: String,
     node_engines: std::sync::Mutex<HashMap<String, Engine>>,
+    /// The sandboxes' health check, put back into a spec read for an
+    /// update: bollard reads the task template's health check as
+    /// `HealthCheck` where the engine writes `Healthcheck`, so a spec read
+    /// and sent back would lose it, and the changed task template would
+    /// make the swarm replace the running task.
+    health: Option<HealthConfig>,
 }
 
 fn filters(pairs: &[(&str, String)]) -> HashMap<String, Vec<String>> {
@@ -94,11 +101,12 @@ fn filters(pairs: &[(&str, String)]) -> HashMap<String, Vec<String>> {
 }
 
 impl Cluster {
-    pub fn new(manager: Engine, manager_node: String) -> Self {
+    pub fn new(manager: Engine, manager_node: String, health: Option<HealthConfig>) -> Self {
         Self {
             manager,
             manager_node,
             node_engines: Default::default(),
+            health,
         }
     }
 
@@ -172,18 +180,66 @@ impl Cluster {
 
     /// Sets the service's replica count (0 stops it, 1 runs it).
     pub async fn scale(&self, name: &str, replicas: i64) -> Result<(), SandboxError> {
+        self.update(name, "scaled", |spec| {
+            let mode = spec.mode.get_or_insert_with(Default::default);
+            let replicated = mode.replicated.get_or_insert_with(Default::default);
+            if replicated.replicas == Some(replicas) {
+                return false;
+            }
+            replicated.replicas = Some(replicas);
+            true
+        })
+        .await
+    }
+
+    /// Sets and removes labels of the service itself (not of its tasks'
+    /// containers, so its task keeps running).
+    pub async fn set_labels(
+        &self,
+        name: &str,
+        set: &[(&str, String)],
+        remove: &[&str],
+    ) -> Result<(), SandboxError> {
+        self.update(name, "relabelled", |spec| {
+            let labels = spec.labels.get_or_insert_with(Default::default);
+            let before = labels.clone();
+            for key in remove {
+                labels.remove(*key);
+            }
+            for (key, value) in set {
+                labels.insert((*key).to_string(), value.clone());
+            }
+            *labels != before
+        })
+        .await
+    }
+
+    /// Changes a service's spec with `change` (which answers whether it
+    /// changed anything), at the version read, again when someone else
+    /// updated it in between.
+    async fn update(
+        &self,
+        name: &str,
+        what: &str,
+        change: impl Fn(&mut ServiceSpec) -> bool,
+    ) -> Result<(), SandboxError> {
         for _attempt in 0..3 {
             let Found::Yes(service) = self.service(name).await? else {
                 return Err(SandboxError::Failed(format!("the service {name} is gone")));
             };
             let version = service.version.and_then(|v| v.index).unwrap_or(0);
             let mut spec = service.spec.unwrap_or_default();
-            let mode = spec.mode.get_or_insert_with(Default::default);
-            let replicated = mode.replicated.get_or_insert_with(Default::default);
-            if replicated.replicas == Some(replicas) {
+            if !change(&mut spec) {
                 return Ok(());
             }
-            replicated.replicas = Some(replicas);
+            if let Some(container) = spec
+                .task_template
+                .as_mut()
+                .and_then(|t| t.container_spec.as_mut())
+                && container.health_check.is_none()
+            {
+                container.health_check = self.health.clone();
+            }
             let options = UpdateServiceOptionsBuilder::default()
                 .version(i32::try_from(version).unwrap_or(i32::MAX))
                 .build();
@@ -208,7 +264,7 @@ impl Cluster {
             }
         }
         Err(SandboxError::Failed(format!(
-            "the service {name} kept changing while it was scaled"
+            "the service {name} kept changing while it was {what}"
         )))
     }
 

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
-    EndpointSpec, EndpointSpecModeEnum, Limit, Mount, MountTmpfsOptions, MountType,
+    EndpointSpec, EndpointSpecModeEnum, HealthConfig, Limit, Mount, MountTmpfsOptions, MountType,
     MountVolumeOptions, NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode,
     ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement,
     TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
@@ -42,6 +42,12 @@ pub struct ServiceParams<'a> {
     /// Publish PostgreSQL's port in mode=host on the node (pglab on a host);
     /// false when pglab reaches the service over the overlay.
     pub publish: bool,
+}
+
+/// The health check every sandbox service gets (the Docker backend's).
+pub fn health_check(spec: &ContainerSpec) -> Option<HealthConfig> {
+    spec.body(HashMap::new(), "", Path::new("/nonexistent"), "")
+        .healthcheck
 }
 
 /// The service spec of a learner's sandbox.
@@ -201,6 +207,8 @@ mod tests {
         assert!(args.contains(&"listen_addresses=*".to_string()));
         assert!(!args.contains(&"listen_addresses=".to_string()));
         assert_eq!(c.capability_drop, Some(vec!["ALL".to_string()]));
+        // What an update puts back (cluster.rs) is what a service is made with.
+        assert_eq!(c.health_check, health_check(&spec()));
         assert!(c.health_check.and_then(|h| h.test).is_some());
         assert_eq!(
             task.placement.unwrap().constraints,
