@@ -74,7 +74,8 @@ pub struct ServeConfig {
     #[arg(long, env = "PGLAB_SANDBOX_SHM_MIB", default_value_t = 64)]
     pub sandbox_shm_mib: u64,
 
-    /// Pre-initialised Docker sandboxes kept ready for new learners.
+    /// Pre-initialised sandboxes kept ready for new learners (Docker: in
+    /// all; swarm: on every node with room).
     #[arg(long, env = "PGLAB_SANDBOX_POOL", default_value_t = 2)]
     pub sandbox_pool: usize,
 

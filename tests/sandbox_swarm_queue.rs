@@ -124,6 +124,10 @@ async fn a_full_swarm_queues_starts_first_come_and_instructors_see_the_line() {
             image(),
             "--swarm-node-capacity".into(),
             "1".into(),
+            // The line of a full classroom alone (the warm pool's own turn
+            // in the line is tested in tests/sandbox_swarm.rs).
+            "--sandbox-pool".into(),
+            "0".into(),
         ],
         env: vec![("PGLAB_METRICS_SECRET".into(), SECRET.into())],
         ..Default::default()

@@ -69,6 +69,7 @@ fn deploy(swarm: &Swarm) -> Result<String, String> {
             .env("DOCKER_GID", gid.trim())
             .env("PGLAB_SANDBOX_IMAGE", common::docker::image())
             .env("PGLAB_SWARM_NODE_CAPACITY", "2")
+            .env("PGLAB_SANDBOX_POOL", "1")
             .env("PGLAB_CPUS", "1")
             .env("RUST_LOG", "info"),
         Duration::from_secs(60),

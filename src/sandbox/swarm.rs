@@ -39,11 +39,17 @@
 //!   (data kept); destroy and reset remove the service and then the volume
 //!   through the node's own engine (`pglab.engine` node label; the manager's
 //!   own node needs none).
-//! - Not here yet: terminal, tool runs, logs and inspect (they need a
-//!   `docker exec` on the task's node), the warm pool.
+//! - On the task's node (the manager's connection, else the node's
+//!   `pglab.engine` label): the terminal and tool runs (`docker exec`), the
+//!   server log (the container's output, followed again when the task is
+//!   re-created) and `docker inspect` of the task's container, redacted.
+//! - Warm pool ([`pool`]): spare services per node with room, ready before
+//!   anyone asks; a new learner takes one on their turn in line.
+//! - Not here yet: the learner's compose file.
 
 mod cluster;
 mod placement;
+mod pool;
 mod service;
 
 use std::collections::HashMap;
@@ -61,6 +67,8 @@ use service::{PG_PORT, ServiceParams, service_spec};
 use super::admission::{Admission, Refused};
 use super::docker::engine::{Engine, Found};
 use super::docker::exec::{self, ExecTarget};
+use super::docker::inspect::inspect_redacted;
+use super::docker::logs::follow_container;
 use super::docker::open_engine;
 use super::docker::ready::try_query;
 use super::docker::spec::ContainerSpec;
@@ -135,6 +143,21 @@ struct Ready {
     version: String,
 }
 
+/// Where an admitted start goes: its own service on a node, or a spare of
+/// the warm pool (its record, its node).
+enum Placed {
+    Node(String),
+    Spare(SandboxRecord, String),
+}
+
+/// What [`SwarmProvisioner::load`] reads.
+struct Load {
+    nodes: Vec<NodeInfo>,
+    loads: Vec<placement::NodeLoad>,
+    total: usize,
+    spares: Vec<Service>,
+}
+
 /// Runs learners' PostgreSQL servers as swarm services.
 pub struct SwarmProvisioner {
     cluster: Cluster,
@@ -159,6 +182,10 @@ pub struct SwarmProvisioner {
     ready: std::sync::Mutex<HashMap<String, Ready>>,
     /// The course, whose lab files a terminal copies into the container.
     content_dir: std::path::PathBuf,
+    /// Spares per node in the warm pool (`--sandbox-pool`).
+    pool_size: usize,
+    /// Wakes the pool's filler (a spare taken, a place freed).
+    pool_wake: Arc<tokio::sync::Notify>,
 }
 
 impl SwarmProvisioner {
@@ -187,8 +214,12 @@ impl SwarmProvisioner {
             docker,
             address: address.clone(),
         };
-        let cluster = Cluster::new(manager, swarm.node_id.unwrap_or_default());
         let spec = ContainerSpec::from_config(config);
+        let cluster = Cluster::new(
+            manager,
+            swarm.node_id.unwrap_or_default(),
+            service::health_check(&spec),
+        );
         let image_ref = cluster
             .manager
             .image_id(&spec.image)
@@ -225,6 +256,8 @@ impl SwarmProvisioner {
             place_lock: tokio::sync::Mutex::new(()),
             ready: Default::default(),
             content_dir: config.content_dir.clone(),
+            pool_size: config.sandbox_pool,
+            pool_wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -295,6 +328,50 @@ impl SwarmProvisioner {
         Ok(record)
     }
 
+    /// The swarm as placement sees it: its nodes, each node's learners'
+    /// sandboxes (placed, and asked to run), how many run in total, and the
+    /// warm pool's spares (which take no place: see [`pool`]).
+    async fn load(&self) -> Result<Load, SandboxError> {
+        let nodes = self.cluster.nodes().await?;
+        let services = self
+            .cluster
+            .services(&[format!("pglab.instance={}", self.instance)])
+            .await?;
+        let mut placed: HashMap<String, usize> = HashMap::new();
+        let mut running: HashMap<String, usize> = HashMap::new();
+        let mut total = 0;
+        let mut spares = Vec::new();
+        for s in services {
+            if service_label(&s, "pglab.pool").is_some() {
+                spares.push(s);
+                continue;
+            }
+            if let Some(node) = service_label(&s, "pglab.node") {
+                *placed.entry(node.clone()).or_default() += 1;
+                if replicas(&s) > 0 {
+                    *running.entry(node).or_default() += 1;
+                    total += 1;
+                }
+            }
+        }
+        let loads = nodes
+            .iter()
+            .map(|n| placement::NodeLoad {
+                id: n.id.clone(),
+                usable: n.ready && n.active,
+                capacity: n.capacity.unwrap_or(self.capacity),
+                placed: placed.get(&n.id).copied().unwrap_or(0),
+                running: running.get(&n.id).copied().unwrap_or(0),
+            })
+            .collect();
+        Ok(Load {
+            nodes,
+            loads,
+            total,
+            spares,
+        })
+    }
+
     /// Takes a running place for the learner's sandbox if there is one:
     /// scales its stopped service to 1, or creates its service (on `home`,
     /// the node holding its volume, else on the node [`placement::choose`]
@@ -309,36 +386,15 @@ impl SwarmProvisioner {
         rep: &Reporter<'_>,
     ) -> Result<Option<String>, SandboxError> {
         let _placing = self.place_lock.lock().await;
-        let nodes = self.cluster.nodes().await?;
-        let services = self
-            .cluster
-            .services(&[format!("pglab.instance={}", self.instance)])
-            .await?;
-        let mut placed: HashMap<String, usize> = HashMap::new();
-        let mut running: HashMap<String, usize> = HashMap::new();
-        let mut total = 0;
-        for s in &services {
-            if let Some(node) = service_label(s, "pglab.node") {
-                *placed.entry(node.clone()).or_default() += 1;
-                if replicas(s) > 0 {
-                    *running.entry(node).or_default() += 1;
-                    total += 1;
-                }
-            }
-        }
+        let Load {
+            nodes,
+            loads,
+            total,
+            ..
+        } = self.load().await?;
         if total >= self.max_running {
             return Ok(None);
         }
-        let loads: Vec<placement::NodeLoad> = nodes
-            .iter()
-            .map(|n| placement::NodeLoad {
-                id: n.id.clone(),
-                usable: n.ready && n.active,
-                capacity: n.capacity.unwrap_or(self.capacity),
-                placed: placed.get(&n.id).copied().unwrap_or(0),
-                running: running.get(&n.id).copied().unwrap_or(0),
-            })
-            .collect();
         // A pinned sandbox waits for its own node; a node that is down or
         // drained is left to `wait_ready` to report, as before.
         let full = |id: &str| {
@@ -407,13 +463,32 @@ impl SwarmProvisioner {
         node: &NodeInfo,
     ) -> Result<(), SandboxError> {
         let key = record.volume.rsplit('-').next().unwrap_or_default();
+        self.create(
+            &record.container,
+            &record.volume,
+            &record.password,
+            self.labels(key, learner, &node.id),
+            node,
+        )
+        .await
+    }
+
+    /// Creates a sandbox service (a learner's or a spare) pinned to `node`.
+    async fn create(
+        &self,
+        name: &str,
+        volume: &str,
+        password: &str,
+        labels: HashMap<String, String>,
+        node: &NodeInfo,
+    ) -> Result<(), SandboxError> {
         let spec = service_spec(
             &self.spec,
             &ServiceParams {
-                name: &record.container,
-                labels: self.labels(key, learner, &node.id),
-                volume: &record.volume,
-                password: &record.password,
+                name,
+                labels,
+                volume,
+                password,
                 image: &self.image_ref,
                 node_id: &node.id,
                 network: &self.network,
@@ -429,11 +504,11 @@ impl SwarmProvisioner {
         learner: LearnerId,
         rep: &Reporter<'_>,
     ) -> Result<PgConnectOptions, SandboxError> {
-        let record = match self.records.get(learner).await? {
+        let mut record = match self.records.get(learner).await? {
             Some(r) => r,
             None => self.new_record(learner).await?,
         };
-        let name = record.container.clone();
+        let mut name = record.container.clone();
         // Quick path: the task seen ready still runs.
         if let Some(ready) = self.cached(&name) {
             let tasks = self.cluster.tasks(&name).await?;
@@ -457,16 +532,40 @@ impl SwarmProvisioner {
                     Found::Yes(_) => None,
                     Found::No => self.node_with_volume(&record.volume).await,
                 };
+                // A sandbox never made (no service, no volume) may be a
+                // spare of the warm pool instead.
+                let fresh = matches!(found, Found::No) && home.is_none();
                 let admitted = self
                     .admission
                     .admit(
                         learner,
                         |position| rep.in_line(position),
-                        || self.take_place(learner, &record, home.as_ref(), rep),
+                        || {
+                            let (record, home) = (&record, home.as_ref());
+                            async move {
+                                if fresh
+                                    && let Some((spare, node)) = self.take_spare(learner).await?
+                                {
+                                    rep.step("assigned", "took a ready sandbox from the warm pool");
+                                    return Ok(Some(Placed::Spare(spare, node)));
+                                }
+                                Ok(self
+                                    .take_place(learner, record, home, rep)
+                                    .await?
+                                    .map(Placed::Node))
+                            }
+                        },
                     )
                     .await;
                 match admitted {
-                    Ok(node) => node,
+                    Ok(Placed::Node(node)) => node,
+                    Ok(Placed::Spare(spare, node)) => {
+                        // The record made above names a service never
+                        // created; the spare's record replaced it.
+                        record = spare;
+                        name = record.container.clone();
+                        node
+                    }
                     Err(Refused::Left) => {
                         return Err(SandboxError::Left(
                             "you left the line: your sandbox was not started".into(),
@@ -612,6 +711,7 @@ impl SwarmProvisioner {
             self.cluster.scale(&record.container, 0).await?;
             if free {
                 self.admission.slot_freed();
+                self.pool_wake.notify_one();
             }
             self.wait_stopped(&record.container, Duration::from_secs(30))
                 .await?;
@@ -622,8 +722,12 @@ impl SwarmProvisioner {
     /// Removes service and volume of the learner's sandbox, and its record.
     /// With `free`, its place goes to the line (a reset keeps it).
     async fn remove_locked(&self, learner: LearnerId, free: bool) -> Result<(), SandboxError> {
-        let name = self.service_name(learner);
         let record = self.records.get(learner).await?;
+        // A learner given a spare of the warm pool keeps the spare's name.
+        let name = record
+            .as_ref()
+            .map(|r| r.container.clone())
+            .unwrap_or_else(|| self.service_name(learner));
         let service = self.cluster.service(&name).await?;
         let node_id = match &service {
             Found::Yes(s) => service_label(s, "pglab.node"),
@@ -633,6 +737,7 @@ impl SwarmProvisioner {
         self.cluster.remove_service(&name).await?;
         if free {
             self.admission.slot_freed();
+            self.pool_wake.notify_one();
         }
         if let Some(record) = &record {
             let node = match &node_id {
@@ -690,19 +795,29 @@ impl SwarmProvisioner {
     }
 
     /// Where an exec in the learner's sandbox happens (starting it if
-    /// needed): the engine of the node that runs its task (the manager's
-    /// connection, else the node's `pglab.engine` label), the task's
-    /// container and the sandbox's password.
+    /// needed): see [`Self::task_target`].
     async fn exec_target(
         &self,
         learner: LearnerId,
     ) -> Result<(Engine, String, String), SandboxError> {
         self.start(learner).await?;
+        self.task_target(learner).await
+    }
+
+    /// The learner's running task as an engine can reach it: the engine of
+    /// the node that runs it (the manager's connection, else the node's
+    /// `pglab.engine` label), the task's container and the sandbox's
+    /// password. Starts nothing: exec, the server log and inspect all use
+    /// the container where it runs.
+    async fn task_target(
+        &self,
+        learner: LearnerId,
+    ) -> Result<(Engine, String, String), SandboxError> {
         let record = self
             .records
             .get(learner)
             .await?
-            .ok_or_else(|| SandboxError::Failed("the sandbox has no record".into()))?;
+            .ok_or_else(|| SandboxError::Failed("your sandbox has no server yet".into()))?;
         let tasks = self.cluster.tasks(&record.container).await?;
         let running = tasks.iter().find(|t| {
             t.desired_state == Some(TaskState::RUNNING) && task_state(t) == Some(TaskState::RUNNING)
@@ -719,7 +834,7 @@ impl SwarmProvisioner {
             running.and_then(|t| t.node_id.clone()),
         ) else {
             return Err(SandboxError::Unavailable(
-                "your sandbox's task is not running at the moment: try again in a few seconds"
+                "your sandbox's task is not running at the moment: start it, or try again in a few seconds"
                     .into(),
             ));
         };
@@ -1052,6 +1167,21 @@ impl Provisioner for SwarmProvisioner {
         exec::run_tool(&target, run).await
     }
 
+    async fn log_follow(
+        &self,
+        learner: LearnerId,
+        after: Option<String>,
+        tail: usize,
+    ) -> Result<super::log::LogStream, SandboxError> {
+        let (engine, container, _) = self.task_target(learner).await?;
+        Ok(follow_container(engine.docker, container, after, tail))
+    }
+
+    async fn inspect(&self, learner: LearnerId) -> Result<serde_json::Value, SandboxError> {
+        let (engine, container, password) = self.task_target(learner).await?;
+        inspect_redacted(&engine, &container, &password).await
+    }
+
     async fn running_count(&self) -> Result<usize, SandboxError> {
         let services = self
             .cluster
@@ -1078,6 +1208,12 @@ impl Provisioner for SwarmProvisioner {
 
     fn admission(&self) -> &Admission {
         &self.admission
+    }
+
+    fn start_background(self: Arc<Self>) {
+        if self.pool_size > 0 {
+            tokio::spawn(pool::run(self));
+        }
     }
 }
 
