@@ -24,13 +24,17 @@
 //! PGLAB_LOAD_CONCURRENCY, PGLAB_LOAD_LIMIT_S,
 //! PGLAB_LOAD_ARRIVAL_MS (learner i arrives i × this into the run; 300),
 //! PGLAB_LOAD_FAULTS (comma list of kill, engine, restart; "none"),
-//! PGLAB_LOAD_REPORT (a file to write the markdown report to).
+//! PGLAB_LOAD_REPORT (a file to write the markdown report to),
+//! PGLAB_LOAD_SWARM (N: the swarm backend on N private engines in network
+//! namespaces instead, tests/load/engines.rs; `scripts/load.sh --swarm N`).
 
 #![allow(clippy::unwrap_used)]
 
 #[path = "load/client.rs"]
 mod client;
 mod common;
+#[path = "load/engines.rs"]
+mod engines;
 #[path = "load/faults.rs"]
 mod faults;
 #[path = "load/learner.rs"]
@@ -43,7 +47,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use client::{Class, Ctx};
-use common::engine::PrivateEngine;
+use engines::Engines;
 use learner::{Acknowledged, Labs, Learner};
 use reqwest::Method;
 use serde_json::json;
@@ -61,7 +65,8 @@ pub const METRICS_SECRET: &str = "load-test-metrics";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_classroom_under_load_with_faults_loses_nothing() {
-    if !PrivateEngine::available() {
+    let swarm_nodes = setting("PGLAB_LOAD_SWARM", 0);
+    if !Engines::available(swarm_nodes) {
         return;
     }
     let learners = setting("PGLAB_LOAD_LEARNERS", 20);
@@ -77,25 +82,28 @@ async fn a_classroom_under_load_with_faults_loses_nothing() {
     let fault_list =
         std::env::var("PGLAB_LOAD_FAULTS").unwrap_or_else(|_| "kill,engine,restart".into());
 
-    let engine = PrivateEngine::start(&image());
+    let engine = Engines::start(swarm_nodes, &image());
+    let (backend, backend_args) = engine.server_args(cap);
     let temp = tempfile::Builder::new()
         .prefix("pglab-load-")
         .tempdir()
         .unwrap();
     let data = temp.path().join("data");
     let opts = {
-        let (data, host) = (data.clone(), engine.host_address());
+        let data = data.clone();
         move || common::ServerOptions {
             data_dir: Some(data.clone()),
-            sandbox: "docker".into(),
-            extra_args: vec![
-                "--docker-host".into(),
-                host.clone(),
-                "--sandbox-image".into(),
-                image(),
-                "--sandbox-max-running".into(),
-                cap.to_string(),
-            ],
+            sandbox: backend.clone(),
+            extra_args: [
+                backend_args.clone(),
+                vec![
+                    "--sandbox-image".into(),
+                    image(),
+                    "--sandbox-max-running".into(),
+                    cap.to_string(),
+                ],
+            ]
+            .concat(),
             env: vec![("PGLAB_METRICS_SECRET".into(), METRICS_SECRET.into())],
             ..Default::default()
         }
@@ -198,7 +206,10 @@ async fn a_classroom_under_load_with_faults_loses_nothing() {
         .filter(|s| !report::explained(&ctx, s))
         .count();
     let summary = report::Summary {
-        title: format!("Classroom load: {learners} learners, running cap {cap}"),
+        title: format!(
+            "Classroom load: {learners} learners, running cap {cap}, {}",
+            engine.lock().unwrap().describe()
+        ),
         learners,
         cap,
         active,

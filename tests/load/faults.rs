@@ -1,7 +1,8 @@
 //! The faults injected during a load run, one after another once the class
 //! is warm, each recorded as a window that explains what learners saw:
 //! - `kill`: a random learner's sandbox container is killed (SIGKILL);
-//! - `engine`: the (private) Docker engine is stopped and started again;
+//! - `engine`: the (private) Docker engine is stopped and started again (on
+//!   a swarm: the last node's engine, until every node is Ready again);
 //! - `restart`: pglab gets SIGTERM and is started again on its data dir.
 
 #![allow(dead_code, clippy::unwrap_used)]
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::client::{Class, Ctx, Fault};
-use crate::common::engine::PrivateEngine;
+use super::engines::Engines;
 use crate::common::{ServerOptions, TestServer};
 
 /// Seconds between two faults (and before the first, once warm).
@@ -21,7 +22,7 @@ const ENGINE_DOWN: Duration = Duration::from_secs(5);
 
 pub struct Plan {
     pub ctx: Arc<Ctx>,
-    pub engine: Arc<Mutex<PrivateEngine>>,
+    pub engine: Arc<Mutex<Engines>>,
     pub server: Arc<Mutex<Option<TestServer>>>,
     pub pid: Arc<AtomicU32>,
     pub start_server: Arc<dyn Fn() -> ServerOptions + Send + Sync>,
@@ -94,20 +95,9 @@ impl Plan {
     async fn kill_a_sandbox(&self) {
         let engine = self.engine.clone();
         let began = self.open();
-        let note = tokio::task::spawn_blocking(move || {
-            let engine = engine.lock().unwrap();
-            let running = engine.running_containers("pglab.learner");
-            if running.is_empty() {
-                return "no sandbox was running".to_string();
-            }
-            let victim = &running[rand::random_range(0..running.len())];
-            match engine.docker(&["kill", victim], Duration::from_secs(30)) {
-                Ok(_) => format!("killed {victim} of {} running", running.len()),
-                Err(e) => format!("could not kill {victim}: {e}"),
-            }
-        })
-        .await
-        .unwrap();
+        let note = tokio::task::spawn_blocking(move || engine.lock().unwrap().kill_one())
+            .await
+            .unwrap();
         self.close("kill a sandbox", began, note);
     }
 
@@ -116,12 +106,12 @@ impl Plan {
         let began = self.open();
         let stopped = {
             let engine = engine.clone();
-            tokio::task::spawn_blocking(move || engine.lock().unwrap().stop_daemon())
+            tokio::task::spawn_blocking(move || engine.lock().unwrap().stop())
                 .await
                 .unwrap()
         };
         tokio::time::sleep(ENGINE_DOWN).await;
-        tokio::task::spawn_blocking(move || engine.lock().unwrap().start_daemon())
+        tokio::task::spawn_blocking(move || engine.lock().unwrap().start_again())
             .await
             .unwrap();
         self.close(
