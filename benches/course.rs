@@ -210,11 +210,14 @@ impl Load {
 fn load(addr: std::net::SocketAddr, path: &str, conns: usize, secs: f64, gzip: bool) -> Load {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let accept = if gzip { "Accept-Encoding: gzip\r\n" } else { "" };
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}User-Agent: pglab-bench\r\n\r\n"
-    )
-    .into_bytes();
+    let accept = if gzip {
+        "Accept-Encoding: gzip\r\n"
+    } else {
+        ""
+    };
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}User-Agent: pglab-bench\r\n\r\n")
+            .into_bytes();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
