@@ -6,7 +6,11 @@
 //!    connections from the benchmark's own load generator (one thread,
 //!    prepared requests), interleaved rounds of `PGLAB_BENCH_SECS` (4 s)
 //!    each; budget ≥ 20,000 requests/s, ≥ 80 % of `/healthz`'s rate and
-//!    p99 ≤ 10 ms (issue #17).
+//!    p99 ≤ 10 ms (issue #17);
+//! 3. static files under the same load: the editor bundle
+//!    `static/js/codemirror.js` (when `npm run build` made it) and
+//!    `static/css/pglab.css`, with and without `Accept-Encoding: gzip`:
+//!    rate, latency and bytes on the wire.
 //!
 //! Run with `scripts/bench.sh course` (or `cargo bench --bench course`).
 
@@ -89,13 +93,29 @@ fn bench_serve(content: &Path) {
         .unwrap_or(4.0);
     let conns = 64;
     // Warm the page cache and the connections' paths.
-    load(addr, lesson, 4, 0.5);
-    load(addr, "/healthz", 4, 0.5);
+    load(addr, lesson, 4, 0.5, true);
+    load(addr, "/healthz", 4, 0.5, true);
     // Interleaved rounds, so that both see the same machine load.
     let (mut health, mut page) = (Vec::new(), Vec::new());
     for _ in 0..2 {
-        health.push(load(addr, "/healthz", conns, secs));
-        page.push(load(addr, lesson, conns, secs));
+        health.push(load(addr, "/healthz", conns, secs, true));
+        page.push(load(addr, lesson, conns, secs, true));
+    }
+    // Static files: one round each, gzip and identity.
+    let bundle = "/static/js/codemirror.js";
+    let has_bundle = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("static/js/codemirror.js")
+        .is_file();
+    let mut statics = Vec::new();
+    for path in [bundle, "/static/css/pglab.css"] {
+        if path == bundle && !has_bundle {
+            println!("course/static {bundle} is missing (npm run build): not measured");
+            continue;
+        }
+        for gzip in [true, false] {
+            load(addr, path, 4, 0.5, gzip);
+            statics.push((path, gzip, load(addr, path, conns, secs, gzip)));
+        }
     }
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -139,6 +159,18 @@ fn bench_serve(content: &Path) {
             l.bytes
         );
     }
+    for (path, gzip, l) in &statics {
+        let coding = if *gzip { "gzip" } else { "identity" };
+        println!(
+            "course/static {:<38} {:>8.0} requests/s  p50 {:.2} ms  p99 {:.2} ms  ({} B body, {:.1} MB/s)",
+            format!("{path} ({coding})"),
+            l.rate(),
+            l.p(0.5),
+            l.p(0.99),
+            l.bytes,
+            l.rate() * l.bytes as f64 / 1e6
+        );
+    }
     let ok = page.rate() >= 20_000.0 && ratio >= 0.8 && page.p(0.99) <= 10.0;
     println!(
         "course/serve lesson page / healthz rate, same run: {ratio:.2}  (budget >= 20,000 req/s, >= 0.80 of /healthz, p99 <= 10 ms: {})",
@@ -170,16 +202,22 @@ impl Load {
 }
 
 /// The load generator: each connection sends one prepared HTTP/1.1 request,
-/// reads the answer's head and `Content-Length` bytes of body, and sends the
-/// next (no pipelining). It runs on one thread so that the server keeps the
-/// other core; a non-200 answer stops the benchmark.
-fn load(addr: std::net::SocketAddr, path: &str, conns: usize, secs: f64) -> Load {
+/// reads the answer's head and its body (`Content-Length` bytes, or chunks
+/// up to the last one, as a response compressed on the fly comes), and
+/// sends the next (no pipelining). It runs on one thread so that the server
+/// keeps the other core; a non-200 answer stops the benchmark. `gzip`:
+/// send `Accept-Encoding: gzip`.
+fn load(addr: std::net::SocketAddr, path: &str, conns: usize, secs: f64, gzip: bool) -> Load {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept-Encoding: gzip\r\nUser-Agent: pglab-bench\r\n\r\n"
-    )
-    .into_bytes();
+    let accept = if gzip {
+        "Accept-Encoding: gzip\r\n"
+    } else {
+        ""
+    };
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}User-Agent: pglab-bench\r\n\r\n")
+            .into_bytes();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -208,24 +246,35 @@ fn load(addr: std::net::SocketAddr, path: &str, conns: usize, secs: f64) -> Load
                         if let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
                             let head = std::str::from_utf8(&buf[..end]).unwrap();
                             assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-                            let length: usize = head
-                                .lines()
-                                .find_map(|l| {
-                                    let (k, v) = l.split_once(':')?;
-                                    k.eq_ignore_ascii_case("content-length")
-                                        .then(|| v.trim().parse().ok())?
-                                })
-                                .expect("content-length");
+                            let length: Option<usize> = head.lines().find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse().ok())?
+                            });
                             break (end + 4, length);
                         }
                     };
-                    while have < head + length {
-                        let n = stream.read(&mut buf[have..]).await.unwrap();
-                        assert!(n > 0, "the server closed the connection");
-                        have += n;
-                    }
+                    let body = match length {
+                        Some(length) => {
+                            while have < head + length {
+                                let n = stream.read(&mut buf[have..]).await.unwrap();
+                                assert!(n > 0, "the server closed the connection");
+                                have += n;
+                            }
+                            length
+                        }
+                        // Chunked: the body ends with the empty last chunk.
+                        None => loop {
+                            if let Some(size) = chunked_len(&buf[head..have]) {
+                                break size;
+                            }
+                            let n = stream.read(&mut buf[have..]).await.unwrap();
+                            assert!(n > 0, "the server closed the connection");
+                            have += n;
+                        },
+                    };
                     lat.push(t.elapsed().as_micros() as u32);
-                    bytes = length;
+                    bytes = body;
                 }
                 (lat, bytes)
             }));
@@ -246,4 +295,24 @@ fn load(addr: std::net::SocketAddr, path: &str, conns: usize, secs: f64) -> Load
             bytes,
         }
     })
+}
+
+/// The data bytes of a whole chunked body in `data`, once its last chunk
+/// (and the empty trailer) arrived; `None` while more is to come.
+fn chunked_len(mut data: &[u8]) -> Option<usize> {
+    let mut total = 0;
+    loop {
+        let eol = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..eol]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        let rest = &data[eol + 2..];
+        if size == 0 {
+            return rest.starts_with(b"\r\n").then_some(total);
+        }
+        if rest.len() < size + 2 {
+            return None;
+        }
+        total += size;
+        data = &rest[size + 2..];
+    }
 }

@@ -2,7 +2,9 @@
 //! with progress and evidence, served by the real binary over loopback HTTP
 //! (JSON API, HTML page and CSV). Target: ≤ 50 ms per request.
 //!
-//! Run with `cargo bench --bench progress` (or `scripts/bench.sh progress`).
+//! Run with `cargo bench --bench progress` (or `scripts/bench.sh progress`);
+//! `PGLAB_BENCH_ROUNDS` (default 50) requests per measure, e.g. more under
+//! a profiler.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,6 +16,14 @@ use std::time::{Duration, Instant};
 const LEARNERS: usize = 200;
 const EXERCISES: usize = 30;
 const ROUNDS: usize = 50;
+
+fn rounds() -> usize {
+    std::env::var("PGLAB_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(ROUNDS)
+}
 
 fn stats(label: &str, mut ms: Vec<f64>) -> f64 {
     ms.sort_by(|a, b| a.total_cmp(b));
@@ -201,9 +211,10 @@ fn main() {
         let time = |path: String| {
             let (http, token, base) = (http.clone(), token.clone(), base.clone());
             async move {
-                let mut ms = Vec::with_capacity(ROUNDS);
+                let rounds = rounds();
+                let mut ms = Vec::with_capacity(rounds);
                 let mut bytes = 0;
-                for i in 0..=ROUNDS {
+                for i in 0..=rounds {
                     let started = Instant::now();
                     let res = http
                         .get(format!("{base}{path}"))

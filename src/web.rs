@@ -16,18 +16,17 @@ pub mod metrics;
 mod lessons;
 mod pages;
 mod plans;
+mod prepared;
 pub mod progress;
 pub mod routes;
 mod sandbox;
+mod static_files;
 mod terminal;
 mod vendor;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
 use axum::middleware;
 use tower_http::compression::CompressionLayer;
-use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::AppState;
 
@@ -78,13 +77,6 @@ pub fn router(state: AppState) -> Router {
 /// Every route that goes through the session layer (identity and CSRF):
 /// add new areas' routers here.
 fn behind_session_layer(max_script: usize) -> Router<AppState> {
-    let static_files = Router::new()
-        .fallback_service(ServeDir::new(static_dir()))
-        .layer(middleware::map_response(static_error_as_not_found))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=3600"),
-        ));
     Router::new()
         .merge(health::router())
         .merge(pages::router())
@@ -101,7 +93,7 @@ fn behind_session_layer(max_script: usize) -> Router<AppState> {
         .merge(vendor::router())
         .merge(console::router(max_script))
         .merge(plans::router())
-        .nest_service("/static", static_files)
+        .nest_service("/static", static_files::router())
         .fallback(pages::not_found)
 }
 
@@ -117,24 +109,6 @@ pub fn route_table() -> Vec<routes::Route> {
     table.extend(routes::table_of(&outside_session_layer()));
     table.sort();
     table
-}
-
-/// ServeDir answers 500 when the file system refuses the path itself (a
-/// name longer than the OS allows, `ENAMETOOLONG`): no such file is served,
-/// so say that, as for any other missing file.
-async fn static_error_as_not_found(response: axum::response::Response) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if response.status() == axum::http::StatusCode::INTERNAL_SERVER_ERROR {
-        return AppError::NotFound("no such file".into()).into_response();
-    }
-    response
-}
-
-/// `static/` next to the binary's sources in development, or `PGLAB_STATIC_DIR`.
-fn static_dir() -> std::path::PathBuf {
-    std::env::var_os("PGLAB_STATIC_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/static").into())
 }
 
 #[cfg(test)]

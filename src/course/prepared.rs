@@ -1,5 +1,7 @@
-//! Pages prepared for serving: the whole HTML document of a cached page (its
+//! Bytes prepared for serving: the whole HTML document of a cached page (its
 //! layout rendered once by the web layer), compressed once, with an ETag.
+//! [`Prepared`] and [`FileStamp`] also serve the static files
+//! (`web::static_files`), prepared once per version of each file.
 //!
 //! A prepared page belongs to one [`Page`]: when the page is re-rendered (its
 //! file changed), the next request prepares it again. Lesson pages are the
@@ -20,20 +22,23 @@ use sha2::{Digest, Sha256};
 
 use super::Page;
 
-/// A page's bytes, ready to send.
+/// A page's (or a file's) bytes, ready to send.
 #[derive(Debug)]
 pub struct Prepared {
-    /// A strong validator of the HTML: `"` + 16 hex digits of its SHA-256 + `"`.
+    /// A strong validator of the bytes: `"` + 16 hex digits of their SHA-256 + `"`.
     pub etag: String,
-    /// The document, UTF-8.
-    pub html: bytes::Bytes,
-    /// The same, gzip-compressed (level 6, as tower-http's default).
-    pub gzip: bytes::Bytes,
+    /// The content as is (a page: its HTML, UTF-8).
+    pub body: bytes::Bytes,
+    /// The same, gzip-compressed (level 6, as tower-http's default); `None`
+    /// when that is not smaller (a tiny or an already compressed file).
+    pub gzip: Option<bytes::Bytes>,
 }
 
 impl Prepared {
-    fn new(html: String) -> Self {
-        let digest = Sha256::digest(html.as_bytes());
+    /// Hashes and compresses `body` (once: a 432 KB script takes ~10 ms).
+    pub fn new(body: impl Into<bytes::Bytes>) -> Self {
+        let body: bytes::Bytes = body.into();
+        let digest = Sha256::digest(&body);
         let etag = format!(
             "\"{}\"",
             digest[..8]
@@ -41,17 +46,14 @@ impl Prepared {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         );
-        let mut gz = GzEncoder::new(Vec::with_capacity(html.len() / 4), Compression::new(6));
+        let mut gz = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::new(6));
         // Writing into a Vec cannot fail.
         let gzip = gz
-            .write_all(html.as_bytes())
+            .write_all(&body)
             .and_then(|()| gz.finish())
             .unwrap_or_default();
-        Self {
-            etag,
-            html: html.into(),
-            gzip: gzip.into(),
-        }
+        let gzip = (!gzip.is_empty() && gzip.len() < body.len()).then(|| gzip.into());
+        Self { etag, body, gzip }
     }
 
     /// Whether an `If-None-Match` header value names this version.
@@ -77,8 +79,8 @@ pub struct FileStamp {
 
 impl FileStamp {
     /// The stamp of the regular file at `path` itself (symlinks not
-    /// followed), or `None`.
-    fn of_canonical(path: &Path) -> Option<Self> {
+    /// followed), or `None`: one `lstat`.
+    pub fn of_canonical(path: &Path) -> Option<Self> {
         use std::os::unix::fs::MetadataExt;
         let meta = std::fs::symlink_metadata(path).ok()?;
         meta.is_file().then(|| Self {
@@ -175,17 +177,21 @@ mod tests {
     fn etag_gzip_and_if_none_match() {
         let p = Prepared::new("<p>hello</p>".repeat(100));
         assert_eq!(p.etag.len(), 18);
+        let gzip = p.gzip.as_ref().unwrap();
         let mut out = String::new();
-        flate2::read::GzDecoder::new(&p.gzip[..])
+        flate2::read::GzDecoder::new(&gzip[..])
             .read_to_string(&mut out)
             .unwrap();
-        assert_eq!(out.as_bytes(), &p.html[..]);
-        assert!(p.gzip.len() < p.html.len() / 4);
+        assert_eq!(out.as_bytes(), &p.body[..]);
+        assert!(gzip.len() < p.body.len() / 4);
         assert!(p.matches(&p.etag));
         assert!(p.matches(&format!("\"x\", W/{}", p.etag)));
         assert!(p.matches("*"));
         assert!(!p.matches("\"0000000000000000\""));
-        let q = Prepared::new("<p>other</p>".into());
+        let q = Prepared::new("<p>other</p>");
         assert_ne!(p.etag, q.etag);
+        // Gzip of a few bytes is longer than they are: not kept.
+        assert!(q.gzip.is_none());
+        assert!(Prepared::new(Vec::new()).gzip.is_none());
     }
 }

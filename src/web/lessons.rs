@@ -14,7 +14,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -56,54 +56,17 @@ fn html_response(page: &LessonPage<'_>) -> Result<Response, AppError> {
     Ok(Html(html).into_response())
 }
 
-/// Answers a prepared page: 304 when the browser has this version, else
-/// the gzip bytes (when accepted) or the plain ones. `no-cache`: browsers
-/// revalidate every time, so authors' edits show on reload.
+/// Answers a prepared page (`web::prepared`): 304 when the browser has this
+/// version, else the gzip bytes (when accepted) or the plain ones.
+/// `no-cache`: browsers revalidate every time, so authors' edits show on
+/// reload.
 fn prepared_response(prepared: &Prepared, headers: &HeaderMap) -> Response {
-    let etag = HeaderValue::from_str(&prepared.etag).ok();
-    let common = |res: &mut Response| {
-        let h = res.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-        if let Some(etag) = &etag {
-            h.insert(header::ETAG, etag.clone());
-        }
-    };
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| prepared.matches(v));
-    let mut res = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else if accepts_gzip(headers) {
-        let mut res = Html(prepared.gzip.clone()).into_response();
-        res.headers_mut()
-            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        res
-    } else {
-        Html(prepared.html.clone()).into_response()
-    };
-    common(&mut res);
-    res
-}
-
-/// Whether `Accept-Encoding` takes gzip (and does not refuse it with q=0).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|part| {
-            let mut bits = part.split(';').map(str::trim);
-            let coding = bits.next().unwrap_or("");
-            let refused = bits.any(|b| {
-                b.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
+    super::prepared::respond(
+        prepared,
+        headers,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+        HeaderValue::from_static("no-cache"),
+    )
 }
 
 fn content_error(err: ContentError) -> Result<Response, AppError> {

@@ -5,15 +5,18 @@
 //! The folder is `PGLAB_VENDOR_DIR` (set in the server image), else the
 //! source tree's `node_modules` (build.rs runs `npm ci` when it is missing).
 //! Without it the server still runs: these answer 404 with what to run, and
-//! the terminal pane says so.
+//! the terminal pane says so. Served like the static folder's files
+//! (`web::static_files`): prepared once per version, ETag, gzip.
+
+use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tower::ServiceExt;
 
+use super::static_files::PreparedFiles;
 use crate::app::AppState;
 
 /// Public name → path inside node_modules.
@@ -24,7 +27,9 @@ const FILES: &[(&str, &str)] = &[
 ];
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/static/vendor/{file}", get(serve))
+    Router::new()
+        .route("/static/vendor/{file}", get(serve))
+        .with_state(Arc::new(PreparedFiles::new(vendor_dir())))
 }
 
 /// The node_modules folder the files come from.
@@ -34,33 +39,23 @@ pub fn vendor_dir() -> std::path::PathBuf {
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/node_modules").into())
 }
 
-async fn serve(Path(file): Path<String>, request: Request) -> Response {
+async fn serve(
+    State(files): State<Arc<PreparedFiles>>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let Some((_, inner)) = FILES.iter().find(|(name, _)| *name == file) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let path = vendor_dir().join(inner);
-    if !path.is_file() {
-        return (
+    match files.get(inner).await {
+        Some(file) => file.respond(&headers),
+        None => (
             StatusCode::NOT_FOUND,
             format!(
                 "{} is missing: run `npm ci` in pglab's source folder (or set PGLAB_VENDOR_DIR)",
-                path.display()
+                vendor_dir().join(inner).display()
             ),
         )
-            .into_response();
-    }
-    match tower_http::services::ServeFile::new(path)
-        .oneshot(request)
-        .await
-    {
-        Ok(res) => {
-            let mut res = res.map(axum::body::Body::new).into_response();
-            res.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            );
-            res
-        }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+            .into_response(),
     }
 }
