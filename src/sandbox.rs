@@ -18,6 +18,7 @@ pub mod log;
 pub mod progress;
 pub mod reaper;
 pub mod records;
+pub mod refill;
 pub mod swarm;
 pub mod terminal;
 

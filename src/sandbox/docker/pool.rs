@@ -13,40 +13,23 @@ use std::time::Duration;
 use super::engine::Found;
 use super::{BACKEND, DockerProvisioner};
 use crate::sandbox::records::{PoolRecord, SandboxRecord};
+use crate::sandbox::refill;
 use crate::sandbox::{LearnerId, SandboxError, SandboxState, unix_now};
 
-/// Keeps the pool full for as long as the provisioner lives (it holds only
-/// a weak reference, so dropping the provisioner ends it).
+/// Keeps the pool full for as long as the provisioner lives.
 pub async fn run(p: Arc<DockerProvisioner>) {
     if let Err(err) = p.remove_strays().await {
         tracing::warn!(%err, "warm pool: could not clean up");
     }
-    let weak = Arc::downgrade(&p);
-    drop(p);
-    let mut backoff = Duration::ZERO;
-    loop {
-        let Some(p) = weak.upgrade() else { return };
-        let failed = p.fill_pool().await.err();
-        let wake = p.pool_wake.clone();
-        // Do not keep the provisioner alive while waiting.
-        drop(p);
-        if let Some(err) = failed {
-            // The engine is down or failing: wait before trying again, longer
-            // each time, whatever wakes the pool meanwhile (every learner's
-            // start does), so that an outage is one line now and then in the
-            // log, not one per request.
-            backoff = (backoff * 2).clamp(Duration::from_secs(2), Duration::from_secs(60));
-            tracing::warn!(%err, retry_in_s = backoff.as_secs(), "warm pool: could not refill");
-            tokio::time::sleep(backoff).await;
-            continue;
-        }
-        backoff = Duration::ZERO;
-        let sleep = tokio::time::sleep(Duration::from_secs(30));
-        let woken = wake.notified();
-        tokio::select! {
-            _ = sleep => {}
-            _ = woken => {}
-        }
+    refill::keep_full(p, "warm pool", Duration::from_secs(30)).await;
+}
+
+impl refill::Refill for DockerProvisioner {
+    fn fill(&self) -> impl std::future::Future<Output = Result<(), SandboxError>> + Send {
+        self.fill_pool()
+    }
+    fn wake(&self) -> Arc<tokio::sync::Notify> {
+        self.pool_wake.clone()
     }
 }
 

@@ -27,36 +27,26 @@ use super::placement::NodeLoad;
 use super::{Load, SwarmProvisioner, service_label};
 use crate::sandbox::docker::engine::Found;
 use crate::sandbox::records::{PoolRecord, SandboxRecord};
+use crate::sandbox::refill;
 use crate::sandbox::{LearnerId, SandboxError, SandboxState, new_password, unix_now};
 
 /// The label that marks a spare.
 pub const POOL_LABEL: &str = "pglab.pool";
 
-/// Keeps the pool full for as long as the provisioner lives (it holds only
-/// a weak reference, so dropping the provisioner ends it).
+/// Keeps the pool full for as long as the provisioner lives.
 pub async fn run(p: Arc<SwarmProvisioner>) {
     if let Err(err) = p.remove_stray_spares().await {
         tracing::warn!(%err, "swarm warm pool: could not clean up");
     }
-    let weak = Arc::downgrade(&p);
-    drop(p);
-    let mut backoff = Duration::ZERO;
-    loop {
-        let Some(p) = weak.upgrade() else { return };
-        let failed = p.fill_pool().await.err();
-        let wake = p.pool_wake.clone();
-        drop(p);
-        if let Some(err) = failed {
-            backoff = (backoff * 2).clamp(Duration::from_secs(2), Duration::from_secs(60));
-            tracing::warn!(%err, retry_in_s = backoff.as_secs(), "swarm warm pool: could not refill");
-            tokio::time::sleep(backoff).await;
-            continue;
-        }
-        backoff = Duration::ZERO;
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
-            _ = wake.notified() => {}
-        }
+    refill::keep_full(p, "swarm warm pool", Duration::from_secs(10)).await;
+}
+
+impl refill::Refill for SwarmProvisioner {
+    fn fill(&self) -> impl std::future::Future<Output = Result<(), SandboxError>> + Send {
+        self.fill_pool()
+    }
+    fn wake(&self) -> Arc<tokio::sync::Notify> {
+        self.pool_wake.clone()
     }
 }
 
