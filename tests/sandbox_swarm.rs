@@ -783,6 +783,7 @@ async fn compose_and_throwaway_over_http(swarm: &Swarm, manager: &str) {
       - pgdata:/var/lib/postgresql/data
     mem_limit: 200m
     command: postgres -c work_mem=8MB
+    restart: \"no\"
 volumes:
   pgdata:
 ";
@@ -831,9 +832,44 @@ volumes:
         killed.elapsed()
     );
 
-    // Stopped (scale 0, an update of the read-back spec): the service
-    // keeps the file's health check, not pglab's.
-    lab.ok("POST", "/api/sandbox/stop").await;
+    // `restart: "no"` is the swarm's `none`: the killed server stays down;
+    // the next start asks for a new task (a forced update of the read-back
+    // spec, which keeps the file's health check, not pglab's) on the same
+    // volume.
+    lab.sql("T1", "create table t (x int); insert into t values (1);")
+        .await;
+    let container = swarm
+        .on(
+            i,
+            &[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={service}"),
+            ],
+        )
+        .unwrap();
+    swarm.on(i, &["kill", container.trim()]).unwrap();
+    let killed = Instant::now();
+    let desired_running = [
+        "service",
+        "ps",
+        "-q",
+        "--filter",
+        "desired-state=running",
+        &service,
+    ];
+    while !swarm.manager(&desired_running).unwrap().trim().is_empty() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(20),
+            "the swarm restarted a task of restart: no"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let down = lab.ok("GET", "/api/sandbox").await;
+    assert_eq!(down["state"], "stopped", "{down}");
+    lab.ok("POST", "/api/sandbox/start").await;
+    assert_eq!(lab.scalar("select count(*)::text from t").await, "1");
     let health = service_field(
         swarm,
         &service,

@@ -608,10 +608,13 @@ impl SwarmProvisioner {
             return Ok(Self::options(&ready.host, ready.port, &record.password));
         }
         let plan = self.compose.applied(learner).await?;
+        // Whether the service was asked to run before this start: its task
+        // may then have ended for good (see `ended_for_good`).
+        let mut revive = false;
         let node_id = match self.cluster.service(&name).await? {
             // Asked to run already: it holds its place.
             Found::Yes(service) if replicas(&service) > 0 => {
-                self.revive_ended(&name, rep).await?;
+                revive = true;
                 service_label(&service, "pglab.node").unwrap_or_default()
             }
             found => {
@@ -674,7 +677,7 @@ impl SwarmProvisioner {
                 .await?;
         }
         let ready = self
-            .wait_ready(&name, &node_id, &record.password, rep)
+            .wait_ready(&name, &node_id, &record.password, revive, rep)
             .await?;
         let options = Self::options(&ready.host, ready.port, &record.password);
         self.ready
@@ -687,13 +690,17 @@ impl SwarmProvisioner {
 
     /// Follows the service's task until PostgreSQL answers on its published
     /// port, reporting its states; fails at once when its node is down.
+    /// With `revive` (a service asked to run before this start), a task that
+    /// ended for good is asked for again, once.
     async fn wait_ready(
         &self,
         service: &str,
         node_id: &str,
         password: &str,
+        revive: bool,
         rep: &Reporter<'_>,
     ) -> Result<Ready, SandboxError> {
+        let mut revive = revive;
         let began = Instant::now();
         let mut last_step = String::new();
         let mut node: Option<NodeInfo> = None;
@@ -719,6 +726,14 @@ impl SwarmProvisioner {
                 }
             }
             let tasks = self.cluster.tasks(service).await?;
+            if revive && ended_for_good(&tasks) {
+                revive = false;
+                rep.step(
+                    "starting",
+                    "the sandbox's container ended and its restart policy keeps it down: starting a new one",
+                );
+                self.cluster.force_new_task(service).await?;
+            }
             let current = tasks
                 .iter()
                 .find(|t| t.desired_state == Some(TaskState::RUNNING));
@@ -765,27 +780,6 @@ impl SwarmProvisioner {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    /// Asks for a new task when the service's task ended for good: its
-    /// restart policy (a compose file's `restart: no`, or `on-failure` out
-    /// of attempts) let it end, and nothing else would run it again. Docker
-    /// starts such an exited container on the next start; the swarm needs a
-    /// forced update.
-    async fn revive_ended(&self, service: &str, rep: &Reporter<'_>) -> Result<(), SandboxError> {
-        let tasks = self.cluster.tasks(service).await?;
-        // A task waiting out its restart delay is desired `ready`.
-        let alive = tasks
-            .iter()
-            .any(|t| matches!(t.desired_state, Some(TaskState::RUNNING | TaskState::READY)));
-        if alive || tasks.is_empty() {
-            return Ok(());
-        }
-        rep.step(
-            "starting",
-            "the sandbox's container ended and its restart policy keeps it down: starting a new one",
-        );
-        self.cluster.force_new_task(service).await
     }
 
     /// Waits until no task of the service runs (its container stopped), up
@@ -1052,6 +1046,14 @@ impl SwarmProvisioner {
             .tasks(&record.container)
             .await
             .unwrap_or_default();
+        if ended_for_good(&tasks) {
+            status.detail = Some(
+                "PostgreSQL's container ended and your compose file's restart policy keeps it down; \
+                 starting runs it again"
+                    .into(),
+            );
+            return status;
+        }
         let Some(task) = tasks
             .iter()
             .find(|t| t.desired_state == Some(TaskState::RUNNING))
@@ -1156,6 +1158,20 @@ fn replicas(service: &Service) -> i64 {
         .and_then(|m| m.replicated.as_ref())
         .and_then(|r| r.replicas)
         .unwrap_or(1)
+}
+
+/// Whether a service's task ended and nothing will run it again: its
+/// restart policy (a compose file's `restart: no`, or `on-failure` out of
+/// attempts) let it end, so no task is desired running (nor `ready`, as one
+/// waiting out its restart delay is). Docker starts such an exited
+/// container on the next start; the swarm needs a forced update. With
+/// pglab's own policy (`any`) the swarm shuts the old task and makes its
+/// replacement at once, so this never holds.
+fn ended_for_good(tasks: &[Task]) -> bool {
+    !tasks.is_empty()
+        && !tasks
+            .iter()
+            .any(|t| matches!(t.desired_state, Some(TaskState::RUNNING | TaskState::READY)))
 }
 
 fn task_state(task: &Task) -> Option<TaskState> {
@@ -1422,6 +1438,21 @@ impl Provisioner for SwarmProvisioner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_task_ended_for_good_has_no_task_desired_running_or_ready() {
+        let task = |desired| Task {
+            desired_state: Some(desired),
+            ..Default::default()
+        };
+        assert!(!ended_for_good(&[]), "no task yet: the swarm makes one");
+        assert!(ended_for_good(&[task(TaskState::SHUTDOWN)]));
+        assert!(!ended_for_good(&[
+            task(TaskState::READY),
+            task(TaskState::SHUTDOWN)
+        ]));
+        assert!(!ended_for_good(&[task(TaskState::RUNNING)]));
+    }
 
     #[test]
     fn task_states_are_the_start_steps_in_order() {

@@ -67,7 +67,9 @@ impl SwarmProvisioner {
             _ => self.create_ephemeral(learner, &name).await?,
         };
         let rep = self.hub.reporter(NO_LEARNER);
-        let ready = self.wait_ready(&name, &node, &password, &rep).await?;
+        let ready = self
+            .wait_ready(&name, &node, &password, false, &rep)
+            .await?;
         let options = Self::options(&ready.host, ready.port, &password);
         self.ready
             .lock()

@@ -170,7 +170,7 @@ impl SwarmProvisioner {
                 None,
             )
             .await?;
-            self.wait_ready(&spare.container, &node.id, &spare.password, &rep)
+            self.wait_ready(&spare.container, &node.id, &spare.password, false, &rep)
                 .await
         }
         .await;
