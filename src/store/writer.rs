@@ -381,18 +381,30 @@ impl ScriptConn {
             }
             return;
         };
-        if scripts.len() <= INLINE_SCRIPTS
-            && let Ok(rows) = in_one_transaction(&mut conn, &scripts)
-        {
-            self.conn = Some(conn);
-            for (reply, rows) in replies.into_iter().zip(rows) {
-                reply.deliver(Ok(Box::new(rows)));
+        if scripts.len() <= INLINE_SCRIPTS {
+            match in_one_transaction(&mut conn, &scripts) {
+                Ok(rows) => {
+                    self.conn = Some(conn);
+                    for (reply, rows) in replies.into_iter().zip(rows) {
+                        reply.deliver(Ok(Box::new(rows)));
+                    }
+                    return;
+                }
+                // A lone script that failed for itself: its error, without
+                // running it again on a blocking thread.
+                Err(err) if scripts.len() == 1 && !is_busy(&err) => {
+                    self.conn = Some(conn);
+                    for reply in replies {
+                        reply.deliver(Err(WriteError::Failed(err.to_string())));
+                    }
+                    return;
+                }
+                Err(_) => {}
             }
-            return;
         }
-        // Many scripts, the store locked by another connection, or a script
-        // that failed (the attempt above was rolled back): on a blocking
-        // thread, waiting for the lock, each alone if they fail together.
+        // Many scripts, the store locked by another connection, or scripts
+        // that failed together (the attempt above was rolled back): on a
+        // blocking thread, waiting for the lock, each alone.
         let done = tokio::task::spawn_blocking(move || {
             let _ = conn.busy_timeout(BUSY_WAIT);
             let results = commit_blocking(&mut conn, &scripts);
@@ -416,6 +428,14 @@ impl ScriptConn {
             }
         }
     }
+}
+
+/// Whether SQLite refused for a lock another connection holds.
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// The scripts in one transaction, or each in its own when that fails, so
