@@ -381,6 +381,8 @@ async fn each_notification_is_delivered_once_by_a_run_or_a_poll() {
             for i in 1..=N {
                 let r = run(&c, "T2", &format!("notify ch, '{i}';")).await;
                 assert!(r.failed_statement.is_none(), "{r:?}");
+                // Paced, so that the sending outlasts many T1 runs.
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
         })
     };
@@ -406,7 +408,9 @@ async fn each_notification_is_delivered_once_by_a_run_or_a_poll() {
     let mut with_runs = Vec::new();
     let mut runs = 0;
     while !sender.is_finished() {
-        let r = run(&c, "T1", "select 1;").await;
+        // A run that lasts: what arrives during it comes with it (the
+        // server hands a busy backend its notifications when it is done).
+        let r = run(&c, "T1", "select pg_sleep(0.01);").await;
         with_runs.extend(r.statements[0].notifications.clone());
         runs += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -67,6 +67,14 @@ async fn container_of(store: &Store, learner: i64) -> String {
         .container
 }
 
+/// The learner's state as `states` (the instructor's matrix) sees it.
+async fn states_of(p: &dyn Provisioner, learner: i64) -> SandboxState {
+    let states = p.states().await.unwrap();
+    let found: Vec<_> = states.iter().filter(|(l, _)| *l == learner).collect();
+    assert_eq!(found.len(), 1, "{states:?}");
+    found[0].1
+}
+
 #[tokio::test]
 async fn docker_lifecycle_limits_and_faults() {
     if !common::require_docker() {
@@ -102,6 +110,7 @@ async fn docker_lifecycle_limits_and_faults() {
     conn.close().await.unwrap();
     let status = p.status(a).await.unwrap();
     assert_eq!(status.state, SandboxState::Running);
+    assert_eq!(states_of(p.as_ref(), a).await, status.state);
     assert!(status.pg_version.is_some());
     assert!(status.size_bytes.unwrap() > 1_000_000, "{status:?}");
 
@@ -131,6 +140,7 @@ async fn docker_lifecycle_limits_and_faults() {
     assert_eq!(scalar(&again, "select x::text from t").await, "42");
     p.stop(a).await.unwrap();
     assert_eq!(p.status(a).await.unwrap().state, SandboxState::Stopped);
+    assert_eq!(states_of(p.as_ref(), a).await, SandboxState::Stopped);
     let began = Instant::now();
     let opts = p.start(a).await.unwrap();
     eprintln!("start of a stopped sandbox: {:?}", began.elapsed());
@@ -141,6 +151,7 @@ async fn docker_lifecycle_limits_and_faults() {
     // Killed behind pglab's back: detected, started again, data intact.
     docker(&["kill", &name]);
     assert_ne!(p.status(a).await.unwrap().state, SandboxState::Running);
+    assert_ne!(states_of(p.as_ref(), a).await, SandboxState::Running);
     let opts = p.start(a).await.unwrap();
     assert_eq!(scalar(&opts, "select x::text from t").await, "42");
 
@@ -148,6 +159,7 @@ async fn docker_lifecycle_limits_and_faults() {
     docker(&["rm", "-f", &name]);
     let status = p.status(a).await.unwrap();
     assert_eq!(status.state, SandboxState::Stopped, "{status:?}");
+    assert_eq!(states_of(p.as_ref(), a).await, SandboxState::Stopped);
     let opts = p.start(a).await.unwrap();
     assert_eq!(scalar(&opts, "select x::text from t").await, "42");
 
@@ -166,6 +178,13 @@ async fn docker_lifecycle_limits_and_faults() {
     let volume = Records::new(&store).get(a).await.unwrap().unwrap().volume;
     p.destroy(a).await.unwrap();
     assert_eq!(p.status(a).await.unwrap().state, SandboxState::Absent);
+    let states = p.states().await.unwrap();
+    assert!(
+        states
+            .iter()
+            .all(|(l, s)| *l != a || *s == SandboxState::Absent),
+        "{states:?}"
+    );
     let volumes = docker(&["volume", "ls", "-q"]);
     assert!(!volumes.lines().any(|v| v == volume));
 }

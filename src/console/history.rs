@@ -3,8 +3,7 @@
 //! through the store's writer (`store::writer`), read through the pool.
 
 use serde::Serialize;
-use sqlx::error::BoxDynError;
-use sqlx::{Arguments, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use crate::sandbox::LearnerId;
 use crate::store::Store;
@@ -77,42 +76,48 @@ pub async fn record(
 /// What [`apply`] runs: the entry unless it repeats the learner's last
 /// script, then the prune past the last [`KEEP`]. Positional parameters:
 /// sqlx binds them in order across the two statements.
-const APPLY_SQL: &str = "insert into console_history (user_id, session, sql, exercise)
+/// The entry, unless it repeats the learner's last script.
+const INSERT_SQL: &str = "insert into console_history (user_id, session, sql, exercise)
          select ?, ?, ?, ? where not exists (
              select 1 from (select sql from console_history where user_id = ?
-                            order by id desc limit 1) where sql = ?);
-         delete from console_history where user_id = ? and id <=
-             (select id from console_history where user_id = ? order by id desc limit 1 offset ?);";
+                            order by id desc limit 1) where sql = ?)";
+/// Entries past the learner's last [`KEEP`].
+const PRUNE_SQL: &str = "delete from console_history where user_id = ? and id <=
+             (select id from console_history where user_id = ? order by id desc limit 1 offset ?)";
 
 /// Adds [`apply`]'s statements for `entry` to `script` (a store job that
 /// writes it with others in one call).
-pub fn add_to(script: &mut Script, entry: &NewEntry) -> Result<(), BoxDynError> {
-    script.sql.push_str(APPLY_SQL);
-    script.sql.push('\n');
-    let args = &mut script.args;
-    args.add(entry.learner)?;
-    args.add(entry.session.clone())?;
-    args.add(entry.sql.clone())?;
-    args.add(entry.exercise.clone())?;
-    args.add(entry.learner)?;
-    args.add(entry.sql.clone())?;
-    args.add(entry.learner)?;
-    args.add(entry.learner)?;
-    args.add(KEEP)?;
-    Ok(())
+pub fn add_to(script: &mut Script, entry: &NewEntry) {
+    script.push(
+        INSERT_SQL,
+        vec![
+            entry.learner.into(),
+            entry.session.clone().into(),
+            entry.sql.clone().into(),
+            entry.exercise.clone().into(),
+            entry.learner.into(),
+            entry.sql.clone().into(),
+        ],
+    );
+    script.push(
+        PRUNE_SQL,
+        vec![entry.learner.into(), entry.learner.into(), KEEP.into()],
+    );
 }
 
 /// Writes `entry` inside the caller's transaction, unless it repeats the
-/// learner's last script, and drops entries past the last [`KEEP`]: one
-/// store round trip.
+/// learner's last script, and drops entries past the last [`KEEP`].
 pub async fn apply(conn: &mut SqliteConnection, entry: &NewEntry) -> sqlx::Result<()> {
-    sqlx::query(APPLY_SQL)
+    sqlx::query(INSERT_SQL)
         .bind(entry.learner)
         .bind(&entry.session)
         .bind(&entry.sql)
         .bind(entry.exercise.as_deref())
         .bind(entry.learner)
         .bind(&entry.sql)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(PRUNE_SQL)
         .bind(entry.learner)
         .bind(entry.learner)
         .bind(KEEP)

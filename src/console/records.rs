@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sqlx::Row;
 use tokio::sync::watch;
 
 use super::history::{self, NewEntry};
@@ -31,7 +30,7 @@ use crate::progress::record::{
 use crate::progress::{ProgressEvent, Status};
 use crate::sandbox::LearnerId;
 use crate::store::Store;
-use crate::store::writer::Script;
+use crate::store::writer::{Script, Value};
 
 /// A run that ends within this is recorded in one store job (history,
 /// evidence and plans together); a longer one gets its history entry first.
@@ -181,34 +180,25 @@ impl Records {
 }
 
 /// [`record_run`]'s writes as one store script: the history entry, then the
-/// statements' evidence and progress (`progress::record::add_statements`).
-/// `None` when the script could not be put together (then the caller
-/// writes them as a closure job).
+/// statements' evidence and progress (`progress::record::add_statements`);
+/// whether they were saved.
 async fn record_as_script(
     store: &Store,
     hub: &ProgressHub,
     history: Option<&NewEntry>,
     statements: &[Statement],
-) -> Option<bool> {
-    let mut script = Script {
-        sql: String::new(),
-        args: Default::default(),
-    };
-    let built = match history {
-        Some(entry) => history::add_to(&mut script, entry),
-        None => Ok(()),
+) -> bool {
+    let mut script = Script::default();
+    if let Some(entry) = history {
+        history::add_to(&mut script, entry);
     }
-    .and_then(|()| add_statements(&mut script, statements));
-    if let Err(err) = built {
-        tracing::warn!(error = %err, "could not put the run's records together as a script");
-        return None;
-    }
-    if script.sql.is_empty() {
+    add_statements(&mut script, statements);
+    if script.is_empty() {
         // Blank script, no statement: nothing to keep.
-        return Some(true);
+        return true;
     }
     let written = store.writer().run_script(script).await;
-    Some(match written {
+    match written {
         Ok(rows) => {
             let first = statements.first();
             if let Some((statement, exercise)) =
@@ -216,8 +206,9 @@ async fn record_as_script(
             {
                 let new = rows
                     .first()
-                    .and_then(|row| row.try_get::<bool, _>(0).ok())
-                    .unwrap_or(false);
+                    .and_then(|row| row.first())
+                    .and_then(Value::as_i64)
+                    == Some(1);
                 if new {
                     hub.publish(ProgressEvent {
                         user_id: statement.user_id,
@@ -232,7 +223,7 @@ async fn record_as_script(
             tracing::warn!(error = %err, "could not record progress");
             false
         }
-    })
+    }
 }
 
 /// Each statement of a finished run marks its exercise in progress and goes
@@ -276,9 +267,7 @@ async fn record_run(
     if plans.is_empty() && fits_script(&statements) {
         // The usual run: all of it in one call to the store (see
         // `Writer::run_script`).
-        if let Some(saved) = record_as_script(store, hub, history.as_ref(), &statements).await {
-            return saved;
-        }
+        return record_as_script(store, hub, history.as_ref(), &statements).await;
     }
     let (statements, plans) = (Arc::new(statements), Arc::new(plans));
     let written = store

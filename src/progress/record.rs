@@ -7,8 +7,7 @@
 use std::sync::OnceLock;
 
 use serde::Serialize;
-use sqlx::error::BoxDynError;
-use sqlx::{Arguments, SqliteConnection, SqlitePool};
+use sqlx::{SqliteConnection, SqlitePool};
 
 use super::evidence::{EVIDENCE_KEPT, Evidence};
 use super::stuck::{Activity, STRETCH_GAP, same_error_three_times};
@@ -234,45 +233,43 @@ pub fn fits_script(statements: &[Statement]) -> bool {
 /// statement that ran (no pass, no repeated error); the trail is pruned
 /// once at the end. With an exercise, the script's first row says (1)
 /// whether it was new to the learner, to announce once committed.
-pub fn add_statements(script: &mut Script, statements: &[Statement]) -> Result<(), BoxDynError> {
+pub fn add_statements(script: &mut Script, statements: &[Statement]) {
     let Some(first) = statements.first() else {
-        return Ok(());
+        return;
     };
     let (user_id, exercise) = (first.user_id, first.exercise.clone());
-    let args = &mut script.args;
     if let Some(exercise) = &exercise {
-        script.sql.push_str(
+        script.push(
             "select not exists (select 1 from exercise_progress
-                                where user_id = ? and exercise_id = ?);\n",
+                                where user_id = ? and exercise_id = ?)",
+            vec![user_id.into(), exercise.clone().into()],
         );
-        args.add(user_id)?;
-        args.add(exercise.clone())?;
     }
     for run in statements {
-        script.sql.push_str(
+        script.push(
             "insert into learner_evidence
                  (user_id, exercise_id, kind, sql, error, sqlstate, created_at)
-             values (?, ?, 'statement', ?, null, null, ?);\n",
+             values (?, ?, 'statement', ?, null, null, ?)",
+            vec![
+                user_id.into(),
+                exercise.clone().into(),
+                run.sql.clone().into(),
+                run.at.into(),
+            ],
         );
-        args.add(user_id)?;
-        args.add(exercise.clone())?;
-        args.add(run.sql.clone())?;
-        args.add(run.at)?;
         if let Some(exercise) = &exercise {
-            script.sql.push_str(
+            script.push(
                 "insert into exercise_progress
                      (user_id, exercise_id, status, statements, last_activity_at)
                  values (?, ?, 'in_progress', 1, ?)
                  on conflict (user_id, exercise_id) do update
-                 set statements = statements + 1, last_activity_at = excluded.last_activity_at;\n",
+                 set statements = statements + 1, last_activity_at = excluded.last_activity_at",
+                vec![user_id.into(), exercise.clone().into(), run.at.into()],
             );
-            args.add(user_id)?;
-            args.add(exercise.clone())?;
-            args.add(run.at)?;
         }
         // `Activity::after(prev, at, false, None)`: the stretch goes on
         // when the last activity is at most STRETCH_GAP before.
-        script.sql.push_str(
+        script.push(
             "insert into learner_activity
                  (user_id, last_activity_at, working_since, repeated_error)
              values (?, ?, ?, null)
@@ -282,21 +279,20 @@ pub fn add_statements(script: &mut Script, statements: &[Statement]) -> Result<(
                      then learner_activity.working_since
                      else excluded.working_since end,
                  last_activity_at = excluded.last_activity_at,
-                 repeated_error = null;\n",
+                 repeated_error = null",
+            vec![
+                user_id.into(),
+                run.at.into(),
+                run.at.into(),
+                STRETCH_GAP.into(),
+            ],
         );
-        args.add(user_id)?;
-        args.add(run.at)?;
-        args.add(run.at)?;
-        args.add(STRETCH_GAP)?;
     }
-    script.sql.push_str(
+    script.push(
         "delete from learner_evidence where user_id = ? and id <= coalesce(
-             (select id from learner_evidence where user_id = ? order by id desc limit 1 offset ?), 0);\n",
+             (select id from learner_evidence where user_id = ? order by id desc limit 1 offset ?), 0)",
+        vec![user_id.into(), user_id.into(), EVIDENCE_KEPT.into()],
     );
-    args.add(user_id)?;
-    args.add(user_id)?;
-    args.add(EVIDENCE_KEPT)?;
-    Ok(())
 }
 
 /// Records a "Check my work" result through the store's writer (see

@@ -412,6 +412,12 @@ impl DockerProvisioner {
         map.get(container).is_some_and(|s| s == started_at)
     }
 
+    /// Whether pglab's probe saw this container ready (in any run of it).
+    fn seen_ready(&self, container: &str) -> bool {
+        let map = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        map.contains_key(container)
+    }
+
     fn mark_ready(&self, container: &str, started_at: String, version: String) {
         self.ready
             .lock()
@@ -719,6 +725,10 @@ impl Provisioner for DockerProvisioner {
             out.push(status);
         }
         Ok(out)
+    }
+
+    async fn states(&self) -> Result<Vec<(LearnerId, SandboxState)>, SandboxError> {
+        DockerProvisioner::states(self).await
     }
 
     async fn running_count(&self) -> Result<usize, SandboxError> {

@@ -60,6 +60,7 @@ mod ephemeral;
 mod placement;
 mod pool;
 mod service;
+mod states;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -1396,6 +1397,10 @@ impl Provisioner for SwarmProvisioner {
     async fn inspect(&self, learner: LearnerId) -> Result<serde_json::Value, SandboxError> {
         let (engine, container, password) = self.task_target(learner).await?;
         inspect_redacted(&engine, &container, &password).await
+    }
+
+    async fn states(&self) -> Result<Vec<(LearnerId, SandboxState)>, SandboxError> {
+        SwarmProvisioner::states(self).await
     }
 
     async fn running_count(&self) -> Result<usize, SandboxError> {

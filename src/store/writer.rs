@@ -23,23 +23,32 @@
 //! taking the write lock, and the writer's connection is not one of the
 //! pool's, so a batch in progress holds no pool slot.
 //!
-//! Jobs are closures over the connection, or scripts ([`Writer::run_script`]:
-//! statements as text with their arguments). Every sqlx call is a hand-off
-//! to SQLite's own thread and back, and on an idle machine each wakes a
-//! halted CPU: a closure job of three statements took ~0.2 ms to commit,
-//! most of it waiting. A script alone in its batch is one call, `BEGIN
-//! IMMEDIATE` and `COMMIT` included (~0.1 ms).
+//! Jobs are closures over a sqlx connection, or scripts
+//! ([`Writer::run_script`]: statements with their arguments), which the
+//! usual console run is. Every sqlx call is a hand-off to SQLite's own
+//! thread and back, and on an idle machine each wakes a halted CPU: a
+//! closure job of three statements took ~0.2 ms to commit, most of it
+//! waiting. Scripts run on a connection of their own through rusqlite,
+//! called from the writer task itself: `BEGIN IMMEDIATE`, the statements
+//! (prepared once and cached) and `COMMIT` with no thread hand-off. That
+//! call does not wait for a lock: when another connection holds the write
+//! lock (the pool's rare writes: accounts, sessions, sandbox records), or
+//! a batch holds many scripts, it runs on a blocking thread instead and
+//! waits there. A batch holding both kinds commits scripts and closures in
+//! a transaction each (the jobs are independent).
 //!
 //! A failing job does not take the others down: when a batch fails, it is
 //! rolled back and its jobs are applied again one transaction each (jobs are
 //! `Fn` for that reason), so only the failing one reports the error.
 
 use std::any::Any;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
-use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteRow};
-use sqlx::{ConnectOptions, Connection, Executor};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most jobs committed in one transaction.
@@ -54,13 +63,87 @@ type Apply = Box<
     dyn for<'c> Fn(&'c mut SqliteConnection) -> BoxFuture<'c, sqlx::Result<Output>> + Send + Sync,
 >;
 
-/// Statements given as text, with their arguments in order (positional
-/// `?`, bound across the statements in turn), for [`Writer::run_script`].
-#[derive(Clone, Debug)]
-pub struct Script {
-    pub sql: String,
-    pub args: SqliteArguments<'static>,
+/// A value bound to a script statement's `?`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Null,
+    Integer(i64),
+    Text(String),
 }
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Self::Integer(v)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Self::Integer(i64::from(v))
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Self::Text(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Self::Text(v.to_string())
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Self::Null, Into::into)
+    }
+}
+
+impl Value {
+    /// The integer, or `None` for a NULL or text.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Self::Integer(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Self::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Self::Integer(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Self::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+/// Statements with their arguments (positional `?`), for
+/// [`Writer::run_script`]; run in order in one transaction.
+#[derive(Clone, Debug, Default)]
+pub struct Script {
+    statements: Vec<(Cow<'static, str>, Vec<Value>)>,
+}
+
+impl Script {
+    /// Adds one statement and its arguments. A single one: text with a `;`
+    /// before its end fails the script (SQLite would run only the first).
+    pub fn push(&mut self, sql: impl Into<Cow<'static, str>>, args: Vec<Value>) {
+        self.statements.push((sql.into(), args));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+}
+
+/// Rows the statements of a script returned, in order, each as its values
+/// (REAL and BLOB columns read as NULL: the store's scripts return none).
+pub type Rows = Vec<Vec<Value>>;
 
 /// What a job does: a closure over the connection, or a script.
 enum Work {
@@ -70,8 +153,7 @@ enum Work {
 
 struct Job {
     work: Work,
-    reply: oneshot::Sender<Result<Output, WriteError>>,
-    queued: Instant,
+    reply: Reply,
 }
 
 /// Why a write was not saved.
@@ -92,11 +174,17 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Opens the writer's own connection and starts its task.
-    pub async fn start(options: &SqliteConnectOptions) -> sqlx::Result<Self> {
+    /// Opens the writer's own connections (sqlx for closures, rusqlite for
+    /// scripts) and starts its task.
+    pub async fn start(options: &SqliteConnectOptions) -> anyhow::Result<Self> {
         let conn = options.connect().await?;
+        let path = options.get_filename().to_path_buf();
+        let scripts = ScriptConn {
+            conn: Some(ScriptConn::open(&path)?),
+            path,
+        };
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(conn, rx));
+        tokio::spawn(run(conn, scripts, rx));
         Ok(Self { tx })
     }
 
@@ -119,21 +207,21 @@ impl Writer {
     }
 
     /// Runs `script` in the next batch, like [`Writer::write`], and returns
-    /// the rows its statements returned once that batch committed. A batch
-    /// of this job alone is one call to SQLite's thread, `BEGIN IMMEDIATE`
-    /// and `COMMIT` included, where a closure job costs one per statement
-    /// plus two for the transaction (each call is a wake-up of that thread
-    /// and of the waiting task: most of a small write's time).
-    pub async fn run_script(&self, script: Script) -> Result<Vec<SqliteRow>, WriteError> {
+    /// the rows its statements returned once that batch committed: whole
+    /// or not at all. On the writer task itself, with no hand-off to
+    /// another thread (see the module doc).
+    pub async fn run_script(&self, script: Script) -> Result<Rows, WriteError> {
         self.send(Work::Script(script)).await
     }
 
     async fn send<T: 'static>(&self, work: Work) -> Result<T, WriteError> {
-        let (reply, done) = oneshot::channel();
+        let (tx, done) = oneshot::channel();
         let job = Job {
             work,
-            reply,
-            queued: Instant::now(),
+            reply: Reply {
+                tx,
+                queued: Instant::now(),
+            },
         };
         self.tx.send(job).await.map_err(|_| WriteError::Stopped)?;
         let out = done.await.map_err(|_| WriteError::Stopped)??;
@@ -143,7 +231,7 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
+async fn run(mut conn: SqliteConnection, mut scripts: ScriptConn, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -155,7 +243,7 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
         }
         let started = Instant::now();
         let n = batch.len();
-        commit_batch(&mut conn, std::mem::take(&mut batch)).await;
+        commit_batch(&mut conn, &mut scripts, std::mem::take(&mut batch)).await;
         crate::metrics::observe_store_batch(n);
         if started.elapsed() > SLOW_BATCH {
             tracing::warn!(
@@ -168,92 +256,247 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
     let _ = conn.close().await;
 }
 
-/// Commits `batch` in one transaction; when that fails, each job in its own.
-async fn commit_batch(conn: &mut SqliteConnection, mut batch: Vec<Job>) {
-    if batch.len() == 1
-        && let Some(Job {
-            work: Work::Script(script),
-            ..
-        }) = batch.first()
-    {
-        let result = script_alone(conn, script).await;
-        if let Some(job) = batch.pop() {
-            deliver(job, result);
+/// Commits `batch`: its scripts in one transaction, its closures in
+/// another; when one of those fails, each of its jobs in its own.
+async fn commit_batch(conn: &mut SqliteConnection, scripts: &mut ScriptConn, batch: Vec<Job>) {
+    let (mut texts, mut text_replies) = (Vec::new(), Vec::new());
+    let (mut closures, mut closure_replies) = (Vec::new(), Vec::new());
+    for job in batch {
+        match job.work {
+            Work::Script(script) => {
+                texts.push(script);
+                text_replies.push(job.reply);
+            }
+            Work::Apply(apply) => {
+                closures.push(apply);
+                closure_replies.push(job.reply);
+            }
         }
+    }
+    if !texts.is_empty() {
+        scripts.commit(texts, text_replies).await;
+    }
+    if closures.is_empty() {
         return;
     }
-    let outputs = if batch.len() == 1 {
+    let outputs = if closures.len() == 1 {
         None
     } else {
-        apply_all(conn, &batch).await.ok()
+        apply_all(conn, &closures).await.ok()
     };
     match outputs {
         Some(outputs) => {
-            for (job, out) in batch.into_iter().zip(outputs) {
-                deliver(job, Ok(out));
+            for (reply, out) in closure_replies.into_iter().zip(outputs) {
+                reply.deliver(Ok(out));
             }
         }
         None => {
-            for job in batch {
-                let result = match &job.work {
-                    Work::Script(script) => script_alone(conn, script).await,
-                    Work::Apply(_) => apply_all(conn, std::slice::from_ref(&job))
-                        .await
-                        .map(|mut outs| outs.pop().expect("one output per job")),
-                };
-                deliver(job, result);
+            for (apply, reply) in closures.iter().zip(closure_replies) {
+                let result = apply_all(conn, std::slice::from_ref(apply))
+                    .await
+                    .map(|mut outs| outs.pop().expect("one output per job"));
+                reply.deliver(result);
             }
         }
     }
-}
-
-fn deliver(job: Job, result: Result<Output, WriteError>) {
-    crate::metrics::observe_store_write(job.queued.elapsed());
-    let _ = job.reply.send(result);
 }
 
 /// One transaction over `jobs`: all their outputs, or the first error (and
 /// nothing written).
-async fn apply_all(conn: &mut SqliteConnection, jobs: &[Job]) -> Result<Vec<Output>, WriteError> {
+async fn apply_all(conn: &mut SqliteConnection, jobs: &[Apply]) -> Result<Vec<Output>, WriteError> {
     let failed = |e: sqlx::Error| WriteError::Failed(e.to_string());
     // IMMEDIATE takes the write lock now: a deferred transaction that read
     // first could not upgrade while another connection writes, and would
     // fail rather than wait.
     let mut tx = conn.begin_with("begin immediate").await.map_err(failed)?;
     let mut outputs = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    for apply in jobs {
         // An error drops `tx`, which rolls the batch back.
-        let out = match &job.work {
-            Work::Apply(apply) => apply(&mut tx).await,
-            Work::Script(script) => sqlx::query_with(&script.sql, script.args.clone())
-                .fetch_all(&mut *tx)
-                .await
-                .map(|rows| Box::new(rows) as Output),
-        };
-        outputs.push(out.map_err(failed)?);
+        outputs.push(apply(&mut tx).await.map_err(failed)?);
     }
     tx.commit().await.map_err(failed)?;
     Ok(outputs)
 }
 
-/// A script alone in its batch: its transaction and its statements in one
-/// call. On an error nothing of it stays: the failing statement ended the
-/// call, and the transaction it left open (if `BEGIN` itself succeeded) is
-/// rolled back.
-async fn script_alone(conn: &mut SqliteConnection, script: &Script) -> Result<Output, WriteError> {
-    let sql = format!("begin immediate;\n{}\ncommit;", script.sql.trim_end());
-    match sqlx::query_with(&sql, script.args.clone())
-        .fetch_all(&mut *conn)
-        .await
-    {
-        Ok(rows) => Ok(Box::new(rows)),
-        Err(err) => {
-            // "No transaction is active" when BEGIN or COMMIT itself failed
-            // and nothing is open: nothing to undo then.
-            let _ = conn.execute("rollback").await;
-            Err(WriteError::Failed(err.to_string()))
+/// Scripts in a batch up to this many are run on the writer task itself (a
+/// few tens of µs); more go to a blocking thread, as does any batch that
+/// found the store locked by another connection.
+const INLINE_SCRIPTS: usize = 8;
+/// How long a script waits for another connection's write lock (on a
+/// blocking thread; on the task it does not wait at all).
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+
+/// Where a job's answer goes.
+struct Reply {
+    tx: oneshot::Sender<Result<Output, WriteError>>,
+    queued: Instant,
+}
+
+impl Reply {
+    fn deliver(self, result: Result<Output, WriteError>) {
+        crate::metrics::observe_store_write(self.queued.elapsed());
+        let _ = self.tx.send(result);
+    }
+}
+
+/// The writer's connection for scripts: SQLite's own API through rusqlite,
+/// called from the writer task itself, so a script is no hand-off to
+/// another thread and back (sqlx's SQLite driver runs every call on a
+/// thread of its own, and a lone commit spent most of its ~0.1 ms on those
+/// wake-ups). `None` while it is lent to a blocking thread or was lost.
+struct ScriptConn {
+    path: PathBuf,
+    conn: Option<rusqlite::Connection>,
+}
+
+impl ScriptConn {
+    fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+        let conn = rusqlite::Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "wal")?;
+        conn.pragma_update(None, "synchronous", "normal")?;
+        conn.pragma_update(None, "foreign_keys", "on")?;
+        // Checkpoints are the checkpointer's, never a commit's (`store`).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.busy_timeout(Duration::ZERO)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    }
+
+    /// Commits the scripts, all in one transaction when they all succeed;
+    /// answers each job.
+    async fn commit(&mut self, scripts: Vec<Script>, replies: Vec<Reply>) {
+        let conn = match self.conn.take() {
+            Some(conn) => Some(conn),
+            None => match Self::open(&self.path) {
+                Ok(conn) => Some(conn),
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not open the store's script connection");
+                    None
+                }
+            },
+        };
+        let Some(mut conn) = conn else {
+            for reply in replies {
+                reply.deliver(Err(WriteError::Failed("the store cannot be opened".into())));
+            }
+            return;
+        };
+        if scripts.len() <= INLINE_SCRIPTS {
+            match in_one_transaction(&mut conn, &scripts) {
+                Ok(rows) => {
+                    self.conn = Some(conn);
+                    for (reply, rows) in replies.into_iter().zip(rows) {
+                        reply.deliver(Ok(Box::new(rows)));
+                    }
+                    return;
+                }
+                // A lone script that failed for itself: its error, without
+                // running it again on a blocking thread.
+                Err(err) if scripts.len() == 1 && !is_busy(&err) => {
+                    self.conn = Some(conn);
+                    for reply in replies {
+                        reply.deliver(Err(WriteError::Failed(err.to_string())));
+                    }
+                    return;
+                }
+                Err(_) => {}
+            }
+        }
+        // Many scripts, the store locked by another connection, or scripts
+        // that failed together (the attempt above was rolled back): on a
+        // blocking thread, waiting for the lock, each alone.
+        let done = tokio::task::spawn_blocking(move || {
+            let _ = conn.busy_timeout(BUSY_WAIT);
+            let results = commit_blocking(&mut conn, &scripts);
+            let _ = conn.busy_timeout(Duration::ZERO);
+            (conn, results)
+        })
+        .await;
+        match done {
+            Ok((conn, results)) => {
+                self.conn = Some(conn);
+                for (reply, result) in replies.into_iter().zip(results) {
+                    reply.deliver(result.map(|rows| Box::new(rows) as Output));
+                }
+            }
+            Err(err) => {
+                // The connection went with the thread; the next batch opens
+                // a new one.
+                for reply in replies {
+                    reply.deliver(Err(WriteError::Failed(format!("store write: {err}"))));
+                }
+            }
         }
     }
+}
+
+/// Whether SQLite refused for a lock another connection holds.
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// The scripts in one transaction, or each in its own when that fails, so
+/// only a failing one reports its error. Blocking.
+fn commit_blocking(
+    conn: &mut rusqlite::Connection,
+    scripts: &[Script],
+) -> Vec<Result<Rows, WriteError>> {
+    if scripts.len() > 1
+        && let Ok(rows) = in_one_transaction(conn, scripts)
+    {
+        return rows.into_iter().map(Ok).collect();
+    }
+    scripts
+        .iter()
+        .map(|script| {
+            in_one_transaction(conn, std::slice::from_ref(script))
+                .map(|mut rows| rows.pop().unwrap_or_default())
+                .map_err(|e| WriteError::Failed(e.to_string()))
+        })
+        .collect()
+}
+
+/// `BEGIN IMMEDIATE`, every statement of every script, `COMMIT`: each
+/// script's rows, or the first error and nothing written (the transaction
+/// is rolled back when dropped).
+fn in_one_transaction(
+    conn: &mut rusqlite::Connection,
+    scripts: &[Script],
+) -> rusqlite::Result<Vec<Rows>> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut out = Vec::with_capacity(scripts.len());
+    for script in scripts {
+        let mut rows = Vec::new();
+        for (sql, args) in &script.statements {
+            // SQLite would run the first of two statements and ignore the
+            // rest; the store's statements have no `;` inside.
+            if sql.trim_end().trim_end_matches(';').contains(';') {
+                return Err(rusqlite::Error::MultipleStatement);
+            }
+            let mut statement = tx.prepare_cached(sql)?;
+            let columns = statement.column_count();
+            let mut answer = statement.query(rusqlite::params_from_iter(args))?;
+            while let Some(row) = answer.next()? {
+                let mut values = Vec::with_capacity(columns);
+                for i in 0..columns {
+                    values.push(match row.get_ref(i)? {
+                        rusqlite::types::ValueRef::Integer(v) => Value::Integer(v),
+                        rusqlite::types::ValueRef::Text(t) => {
+                            Value::Text(String::from_utf8_lossy(t).into_owned())
+                        }
+                        _ => Value::Null,
+                    });
+                }
+                rows.push(values);
+            }
+        }
+        out.push(rows);
+    }
+    tx.commit()?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -323,15 +566,19 @@ mod tests {
         assert_eq!(count(&store).await, 200);
     }
 
+    /// A script of `sql`'s statements (split at `;`), each taking the next
+    /// of `values` for each of its `?`.
     fn script(sql: &str, values: &[i64]) -> Script {
-        let mut args = SqliteArguments::default();
-        for v in values {
-            sqlx::Arguments::add(&mut args, *v).unwrap();
+        let mut values = values.iter();
+        let mut script = Script::default();
+        for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let args = statement
+                .matches('?')
+                .map(|_| Value::from(*values.next().unwrap()))
+                .collect();
+            script.push(statement.to_string(), args);
         }
-        Script {
-            sql: sql.to_string(),
-            args,
-        }
+        script
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,7 +593,7 @@ mod tests {
             ))
             .await
             .unwrap();
-        assert_eq!(sqlx::Row::get::<i64, _>(&rows[0], 0), 2);
+        assert_eq!(rows, vec![vec![Value::Integer(2)]]);
         assert_eq!(count(&store).await, 2);
         // The second insert fails: the first is rolled back with it.
         let failed = store
@@ -370,6 +617,82 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count(&store).await, 4);
+    }
+
+    /// Another connection holds the write lock: the script does not fail
+    /// (nor block the writer task), it waits on a blocking thread and
+    /// commits once the lock is free. On a runtime of one thread too.
+    #[tokio::test]
+    async fn a_script_waits_for_another_connections_lock() {
+        let (_dir, store) = store().await;
+        let mut other = store.pool().acquire().await.unwrap();
+        sqlx::query("begin immediate")
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        sqlx::query("insert into t (v) values (100)")
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        let writing = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .writer()
+                    .run_script(script(
+                        "insert into t (v) values (?); select count(*) from t",
+                        &[1],
+                    ))
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!writing.is_finished(), "waits for the lock");
+        sqlx::query("commit").execute(&mut *other).await.unwrap();
+        drop(other);
+        let rows = writing.await.unwrap().unwrap();
+        assert_eq!(rows, vec![vec![Value::Integer(2)]]);
+        // The script connection is back on the task: the next one is quick.
+        store
+            .writer()
+            .run_script(script("insert into t (v) values (?)", &[2]))
+            .await
+            .unwrap();
+        assert_eq!(count(&store).await, 3);
+    }
+
+    /// Values come back as the store holds them; NULL and text too.
+    #[tokio::test]
+    async fn script_rows_carry_their_values() {
+        let (_dir, store) = store().await;
+        let mut s = Script::default();
+        s.push(
+            "select ?, ?, ?, ? is null",
+            vec![
+                Value::from(Some("ab")),
+                Value::from(None::<String>),
+                Value::from(true),
+                Value::Null,
+            ],
+        );
+        let rows = store.writer().run_script(s).await.unwrap();
+        assert_eq!(
+            rows,
+            vec![vec![
+                Value::Text("ab".into()),
+                Value::Null,
+                Value::Integer(1),
+                Value::Integer(1)
+            ]]
+        );
+        // Two statements in one push are refused, and nothing is written.
+        let mut two = Script::default();
+        two.push(
+            "insert into t (v) values (1); insert into t (v) values (2)",
+            vec![],
+        );
+        assert!(store.writer().run_script(two).await.is_err());
+        assert_eq!(count(&store).await, 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,7 +28,7 @@ use crate::progress::evidence::{self, Evidence};
 use crate::progress::matrix::{self, ExerciseColumn, Matrix, Member};
 use crate::progress::record::{self, ExerciseProgress};
 use crate::progress::{Status, now};
-use crate::sandbox::SandboxStatus;
+use crate::sandbox::{LearnerId, SandboxState, SandboxStatus};
 use crate::web::AppError;
 use crate::web::identity::{Learner, ManagedClassroom, ManagedLearner};
 
@@ -234,10 +234,11 @@ async fn classroom_members(
     Ok((name, members))
 }
 
-/// Sandbox states of every learner, in one call to the backend, bounded in
-/// time so a slow engine never slows the instructor's page down.
-async fn sandbox_states(state: &AppState) -> Vec<SandboxStatus> {
-    match tokio::time::timeout(Duration::from_secs(2), state.sandbox.list()).await {
+/// Sandbox states of every learner, in one look at the backend (no call per
+/// learner), bounded in time so a slow engine never slows the instructor's
+/// page down.
+async fn sandbox_states(state: &AppState) -> Vec<(LearnerId, SandboxState)> {
+    match tokio::time::timeout(Duration::from_secs(2), state.sandbox.states()).await {
         Ok(Ok(list)) => list,
         _ => Vec::new(),
     }
@@ -319,8 +320,8 @@ async fn classroom_progress(
             } else {
                 sandboxes
                     .iter()
-                    .find(|s| s.learner == m.user_id)
-                    .map_or_else(|| "absent".to_string(), state_word)
+                    .find(|(learner, _)| *learner == m.user_id)
+                    .map_or_else(|| "absent".to_string(), |(_, s)| s.as_str().to_string())
             };
             (m.user_id, s)
         })
@@ -333,14 +334,6 @@ async fn classroom_progress(
         sandboxes,
         queue,
     })
-}
-
-/// `running`, `stopped`, ... as the API spells a sandbox state.
-pub fn state_word(status: &SandboxStatus) -> String {
-    serde_json::to_value(status.state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 async fn matrix_json(

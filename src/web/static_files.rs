@@ -6,7 +6,8 @@
 //! max-age=3600`. `web::vendor` serves its node_modules files through the
 //! same [`PreparedFiles`].
 //!
-//! A file already prepared costs one `lstat` (its stamp: mtime, size,
+//! Every file of the folder is prepared at start, in the background
+//! ([`PreparedFiles::prepare_all`]). A file already prepared costs one `lstat` (its stamp: mtime, size,
 //! inode) and a copy of a `Bytes` handle. A changed file (an edit, `npm run
 //! build` making the bundle again) is read, hashed and compressed again on
 //! its next request, on a blocking thread. Where before every request
@@ -38,11 +39,19 @@ pub const CACHE_CONTROL: &str = "public, max-age=3600";
 /// is under 1 MiB): a prepared file is held in memory twice (plain, gzip).
 const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// The router nested at `/static` (it sees paths without the prefix).
+/// The router nested at `/static` (it sees paths without the prefix). The
+/// folder's files are prepared in the background from the start, so not
+/// even the first learner of a class waits for the editor bundle's gzip.
 pub fn router() -> Router {
-    Router::new()
-        .fallback(serve)
-        .with_state(Arc::new(PreparedFiles::new(static_dir())))
+    let files = Arc::new(PreparedFiles::new(static_dir()));
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let files = files.clone();
+        runtime.spawn_blocking(move || {
+            let n = files.prepare_all();
+            tracing::debug!(files = n, "static files prepared");
+        });
+    }
+    Router::new().fallback(serve).with_state(files)
 }
 
 /// `static/` next to the binary's sources in development, or `PGLAB_STATIC_DIR`.
@@ -131,6 +140,18 @@ impl PreparedFiles {
             .flatten()
     }
 
+    /// Prepares every plain file of the folder (blocking; at most
+    /// [`PREPARE_ALL_MAX`] of them, [`PREPARE_ALL_DEPTH`] folders deep);
+    /// how many. What [`PreparedFiles::get`] would refuse is skipped.
+    pub fn prepare_all(&self) -> usize {
+        let mut found = Vec::new();
+        collect_plain(&self.root, "", 0, &mut found);
+        found
+            .iter()
+            .filter(|rel| self.prepare(rel).is_some())
+            .count()
+    }
+
     /// The prepared file when its stamp is still the one it was read with.
     fn unchanged(&self, rel: &str) -> Option<File> {
         let (path, stamp, file) = {
@@ -178,6 +199,39 @@ impl PreparedFiles {
                 content_type,
             },
         })
+    }
+}
+
+/// Most files [`PreparedFiles::prepare_all`] prepares at start.
+const PREPARE_ALL_MAX: usize = 512;
+/// Folders deep it looks.
+const PREPARE_ALL_DEPTH: usize = 4;
+
+/// The plain relative paths of the regular files under `dir` (symlinks not
+/// followed), into `out`, up to [`PREPARE_ALL_MAX`].
+fn collect_plain(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if out.len() >= PREPARE_ALL_MAX {
+            return;
+        }
+        let Some(name) = entry.file_name().to_str().map(String::from) else {
+            continue;
+        };
+        let rel = format!("{prefix}{name}");
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if !is_plain_path(&rel) {
+            continue;
+        }
+        if kind.is_file() {
+            out.push(rel);
+        } else if kind.is_dir() && depth < PREPARE_ALL_DEPTH {
+            collect_plain(&entry.path(), &format!("{rel}/"), depth + 1, out);
+        }
     }
 }
 
@@ -307,5 +361,31 @@ mod tests {
         assert!(files.get("nothing.js").await.is_none());
         let none = Arc::new(PreparedFiles::new(dir.path().join("no-such-dir")));
         assert!(none.get("css/a.css").await.is_none());
+        assert_eq!(none.prepare_all(), 0);
+    }
+
+    /// At start every plain file is prepared, nothing hidden, nothing
+    /// through a symlink; a request then finds it prepared.
+    #[tokio::test]
+    async fn prepares_the_whole_folder_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("static");
+        std::fs::create_dir_all(root.join("js/lib")).unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::write(root.join("js/app.js"), "let a = 1;\n".repeat(50)).unwrap();
+        std::fs::write(root.join("js/lib/x.js"), "x").unwrap();
+        std::fs::write(root.join("icon.svg"), "<svg/>").unwrap();
+        std::fs::write(root.join(".git/config"), "secret").unwrap();
+        std::fs::write(root.join("js/.env"), "secret").unwrap();
+        std::fs::write(dir.path().join("outside.txt"), "secret").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside.txt"), root.join("leak.txt")).unwrap();
+        let files = Arc::new(PreparedFiles::new(root));
+        assert_eq!(files.prepare_all(), 3);
+        let mut prepared: Vec<String> = files.map.read().unwrap().keys().cloned().collect();
+        prepared.sort();
+        assert_eq!(prepared, ["icon.svg", "js/app.js", "js/lib/x.js"]);
+        let before = files.map.read().unwrap()["js/app.js"].file.prepared.clone();
+        let served = files.get("js/app.js").await.unwrap();
+        assert!(Arc::ptr_eq(&before, &served.prepared));
     }
 }

@@ -63,7 +63,14 @@ pub struct Swarm {
     pub nodes: Vec<SwarmNode>,
     rule: bool,
     bridge: bool,
+    /// Held while the swarm lives: swarms of other test processes wait for
+    /// it (they share [`BRIDGE`] and its subnet). Released on drop, after
+    /// everything else went (the field drops last).
+    _turn: std::fs::File,
 }
+
+/// The lock file that gives one test process at a time the swarm bridge.
+const TURN: &str = "/run/lock/pglab-swarm.lock";
 
 fn ip(args: &[&str]) -> Result<String, String> {
     run_deadline(Command::new("ip").args(args), Duration::from_secs(10))
@@ -103,6 +110,16 @@ impl Swarm {
     /// Starts a swarm of `n` nodes (node 1 the manager) with `image` on each.
     pub fn start(n: usize, image: &str) -> Self {
         assert!((1..=9).contains(&n), "1 to 9 nodes");
+        let turn = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(TURN)
+            .unwrap();
+        if turn.try_lock().is_err() {
+            eprintln!("another test process has the swarm bridge: waiting for its turn ({TURN})");
+            turn.lock().unwrap();
+        }
         assert!(
             !std::path::Path::new(&format!("/sys/class/net/{BRIDGE}")).exists(),
             "the bridge {BRIDGE} exists: another swarm test runs, or a crashed one left it \
@@ -112,6 +129,7 @@ impl Swarm {
             nodes: Vec::new(),
             rule: false,
             bridge: false,
+            _turn: turn,
         };
         ip(&["link", "add", BRIDGE, "type", "bridge"]).unwrap();
         swarm.bridge = true;
@@ -211,7 +229,17 @@ impl Swarm {
     /// What a dropped swarm of this process would have left behind: the
     /// bridge, its iptables rule, node namespaces, host veths.
     pub fn leftovers() -> Vec<String> {
+        // The bridge and the rule are shared by every swarm: look while no
+        // other test process has one up (their turn ends with their drop).
+        let turn = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(TURN)
+            .unwrap();
+        turn.lock().unwrap();
         let pid = std::process::id().to_string();
+        let veth_pid = (std::process::id() % 10_000_000).to_string();
         let mut left = Vec::new();
         if std::path::Path::new(&format!("/sys/class/net/{BRIDGE}")).exists() {
             left.push(format!("bridge {BRIDGE}"));
@@ -230,7 +258,7 @@ impl Swarm {
         left.extend(
             links
                 .lines()
-                .filter(|l| l.contains(": pglsw"))
+                .filter(|l| l.contains(": pglsw") && l.contains(&format!("-{veth_pid}@")))
                 .map(|l| format!("link {l}")),
         );
         left

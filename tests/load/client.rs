@@ -90,6 +90,10 @@ pub struct Ctx {
     pub statements: AtomicU64,
     /// `elapsed_ms` of sandbox starts that started something (> 50 ms).
     pub starts_ms: Mutex<Vec<f64>>,
+    /// Per `POST /api/sql` answered in one request with no error: its time
+    /// minus its statements' `elapsed_ms` (pglab's part, and connecting a
+    /// session that was not open).
+    pub sql_outside_ms: Mutex<Vec<f64>>,
     /// Bounds the requests in flight (2 cores serve server, engine, sandboxes).
     pub gate: tokio::sync::Semaphore,
     /// Seats at the keyboard: a learner holds one for a round of work, then
@@ -123,6 +127,7 @@ impl Ctx {
             open_fault: Mutex::default(),
             statements: AtomicU64::new(0),
             starts_ms: Mutex::default(),
+            sql_outside_ms: Mutex::default(),
             gate: tokio::sync::Semaphore::new(concurrency),
             seats: tokio::sync::Semaphore::new(active),
             faults_done: AtomicBool::new(false),
@@ -165,6 +170,23 @@ impl Ctx {
         token: &str,
         body: Option<&Value>,
     ) -> (Class, u16, Value) {
+        let (class, status, value, _) = self
+            .send_timed(learner, endpoint, method, path, token, body)
+            .await;
+        (class, status, value)
+    }
+
+    /// [`Ctx::send`], also returning how long the request took (ms, from
+    /// sending it, not counting the wait for a place in flight).
+    pub async fn send_timed(
+        &self,
+        learner: usize,
+        endpoint: &'static str,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> (Class, u16, Value, f64) {
         let _permit = self.gate.acquire().await.unwrap();
         let began = self.now();
         let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
@@ -197,8 +219,9 @@ impl Ctx {
             }
         };
         drop(_permit);
+        let ms = (self.now() - began) * 1000.0;
         self.record(learner, endpoint, began, class, detail);
-        (class, status, value)
+        (class, status, value, ms)
     }
 
     /// Records a sample (also used for SQL answers classified later).
@@ -233,8 +256,8 @@ impl Ctx {
     ) -> (Class, Value) {
         let body = json!({"session": "T1", "sql": sql, "exercise": exercise});
         let began = self.now();
-        let (mut class, _, mut value) = self
-            .send(
+        let (mut class, _, mut value, answered_ms) = self
+            .send_timed(
                 learner,
                 "POST /api/sql",
                 reqwest::Method::POST,
@@ -243,6 +266,7 @@ impl Ctx {
                 Some(&body),
             )
             .await;
+        let polled = value["status"] == "running";
         while class == Class::Ok && value["status"] == "running" {
             let path = format!(
                 "/api/runs/{}?wait_ms=5000",
@@ -269,6 +293,13 @@ impl Ctx {
             .iter()
             .find_map(|s| s["error"]["message"].as_str())
         else {
+            if !polled {
+                let inside: f64 = statements
+                    .iter()
+                    .filter_map(|s| s["elapsed_ms"].as_f64())
+                    .sum();
+                crate::report::push(&self.sql_outside_ms, (answered_ms - inside).max(0.0));
+            }
             return (Class::Ok, value);
         };
         let class = if value["connection_lost"] == true && error.contains("connection was lost") {

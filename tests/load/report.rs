@@ -202,6 +202,17 @@ pub fn render(ctx: &Ctx, sum: &Summary) -> String {
             percentile(&starts, 99.0)
         ),
     );
+    let mut outside = ctx.sql_outside_ms.lock().unwrap().clone();
+    outside.sort_by(f64::total_cmp);
+    row(
+        "`POST /api/sql` outside its statements (pglab, and connecting a session not open): n, p50, p99",
+        format!(
+            "{}, {:.1} ms, {:.1} ms",
+            outside.len(),
+            percentile(&outside, 50.0),
+            percentile(&outside, 99.0)
+        ),
+    );
     let u = &sum.usage;
     row(
         "pglab CPU (average over the run)",

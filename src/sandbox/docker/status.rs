@@ -1,17 +1,61 @@
 //! What `status` and `list` report about a Docker sandbox: state (from the
 //! engine, the readiness seen by pglab and the health check), uptime, size
-//! of the data volume, PostgreSQL version, and why it failed.
+//! of the data volume, PostgreSQL version, and why it failed; and `states`,
+//! every learner's state from one container list.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use bollard::models::{ContainerStateStatusEnum, HealthStatusEnum};
+use bollard::models::{
+    ContainerStateStatusEnum, ContainerSummary, ContainerSummaryStateEnum, HealthStatusEnum,
+};
 
 use super::engine::Found;
 use super::{BACKEND, DockerProvisioner};
 use crate::sandbox::records::SandboxRecord;
-use crate::sandbox::{LearnerId, SandboxState, SandboxStatus, unix_now};
+use crate::sandbox::{LearnerId, SandboxError, SandboxState, SandboxStatus, unix_now};
 
 impl DockerProvisioner {
+    /// Every learner's state from one list of this instance's containers
+    /// (see `Provisioner::states`): what [`DockerProvisioner::describe`]
+    /// would say of the state, read from the summary's state and health.
+    /// A learner whose container is gone is stopped (a start re-creates it).
+    pub(super) async fn states(&self) -> Result<Vec<(LearnerId, SandboxState)>, SandboxError> {
+        let records = self.records.all(BACKEND).await?;
+        let containers = self
+            .engine
+            .list(&[format!("pglab.instance={}", self.instance)])
+            .await?;
+        let by_name: HashMap<&str, &ContainerSummary> = containers
+            .iter()
+            .filter_map(|c| Some((c.names.as_ref()?.first()?.trim_start_matches('/'), c)))
+            .collect();
+        let mut out: Vec<(LearnerId, SandboxState)> = records
+            .iter()
+            .map(|r| {
+                let state = match by_name.get(r.container.as_str()) {
+                    Some(c) => summary_state(c, &r.state, self.seen_ready(&r.container)),
+                    None if r.state == SandboxState::Absent.as_str() => SandboxState::Absent,
+                    None => SandboxState::Stopped,
+                };
+                (r.learner_id, state)
+            })
+            .collect();
+        // Containers made for a learner without a record (as `list` shows).
+        for c in &containers {
+            let labels = c.labels.as_ref();
+            let learner = labels
+                .filter(|l| !l.contains_key("pglab.ephemeral"))
+                .and_then(|l| l.get("pglab.learner")?.parse::<LearnerId>().ok());
+            if let Some(learner) = learner
+                && !records.iter().any(|r| r.learner_id == learner)
+            {
+                out.push((learner, summary_state(c, "", false)));
+            }
+        }
+        Ok(out)
+    }
+
     pub(super) async fn describe(
         &self,
         learner: LearnerId,
@@ -97,6 +141,30 @@ impl DockerProvisioner {
     }
 }
 
+/// A container's state from its list entry: running and healthy (or with
+/// no health check, or `seen_ready` by pglab's own probe, which answers
+/// before the health check's first interval) is running, `(unhealthy)`
+/// failed, otherwise starting; a dead container, or one whose record says
+/// failed, failed; else stopped. (The list has no `StartedAt`, so a
+/// container the engine restarted by itself counts as seen ready.)
+fn summary_state(c: &ContainerSummary, record_state: &str, seen_ready: bool) -> SandboxState {
+    let status = c.status.as_deref().unwrap_or_default();
+    match c.state {
+        Some(ContainerSummaryStateEnum::RUNNING) => {
+            if status.contains("(unhealthy)") {
+                SandboxState::Failed
+            } else if status.contains("(health: starting)") && !seen_ready {
+                SandboxState::Starting
+            } else {
+                SandboxState::Running
+            }
+        }
+        Some(ContainerSummaryStateEnum::DEAD) => SandboxState::Failed,
+        _ if record_state == SandboxState::Failed.as_str() => SandboxState::Failed,
+        _ => SandboxState::Stopped,
+    }
+}
+
 fn dir_size(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -140,7 +208,58 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_rfc3339;
+    use super::*;
+
+    fn summary(state: ContainerSummaryStateEnum, status: &str) -> ContainerSummary {
+        ContainerSummary {
+            state: Some(state),
+            status: Some(status.to_string()),
+            ..Default::default()
+        }
+    }
+
+    /// The engine's own words (`docker ps` STATUS) map as `describe` maps
+    /// the inspected state.
+    #[test]
+    fn list_entries_map_to_states() {
+        use ContainerSummaryStateEnum as S;
+        let st = |c: &ContainerSummary, r: &str| summary_state(c, r, false);
+        assert_eq!(
+            st(&summary(S::RUNNING, "Up 3 minutes (healthy)"), "running"),
+            SandboxState::Running
+        );
+        assert_eq!(
+            st(
+                &summary(S::RUNNING, "Up 2 seconds (health: starting)"),
+                "running"
+            ),
+            SandboxState::Starting
+        );
+        assert_eq!(
+            st(&summary(S::RUNNING, "Up 9 minutes (unhealthy)"), "running"),
+            SandboxState::Failed
+        );
+        assert_eq!(
+            st(&summary(S::RUNNING, "Up 5 seconds"), "running"),
+            SandboxState::Running
+        );
+        assert_eq!(
+            st(&summary(S::EXITED, "Exited (0) 2 minutes ago"), "stopped"),
+            SandboxState::Stopped
+        );
+        assert_eq!(
+            st(&summary(S::EXITED, "Exited (1) 1 second ago"), "failed"),
+            SandboxState::Failed
+        );
+        assert_eq!(
+            st(&summary(S::DEAD, "Dead"), "running"),
+            SandboxState::Failed
+        );
+        assert_eq!(
+            st(&summary(S::CREATED, "Created"), "stopped"),
+            SandboxState::Stopped
+        );
+    }
 
     #[test]
     fn docker_times_parse_to_unix_seconds() {
