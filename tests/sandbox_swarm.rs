@@ -168,6 +168,37 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
     for &learner in &learners[..SOLO] {
         alone.push(keep_row(learner).await);
     }
+    // Just started: the swarm holds a task with a health check `starting`
+    // until its first check passes (10 s in), but pglab saw PostgreSQL
+    // answer in it, so status and the matrix say running and a tool runs
+    // in its container.
+    let last = learners[SOLO - 1];
+    let task_now = swarm
+        .manager(&[
+            "service",
+            "ps",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.CurrentState}}",
+            &format!("pglab-{instance}-{last}"),
+        ])
+        .unwrap();
+    assert_eq!(p.status(last).await.unwrap().state, SandboxState::Running);
+    let states: HashMap<i64, SandboxState> = p.states().await.unwrap().into_iter().collect();
+    assert_eq!(states[&last], SandboxState::Running);
+    let early_dump = tempfile::NamedTempFile::new().unwrap();
+    let mut run = ToolRun::new(Tool::PgDump, &["--table", "kept"]);
+    run.stdout = Some(early_dump.path().to_path_buf());
+    run.max_stdout = 1 << 20;
+    let dumped = p.run_tool(last, run).await.unwrap();
+    assert_eq!(dumped.exit_code, 0, "{}", dumped.stderr);
+    let text = std::fs::read_to_string(early_dump.path()).unwrap();
+    assert!(text.lines().any(|line| line == last.to_string()), "{text}");
+    eprintln!(
+        "just started, the swarm's task {:?}: status running, states running, pg_dump ran",
+        task_now.trim()
+    );
     let mut together: Vec<Duration> = futures::stream::iter(learners[SOLO..].to_vec())
         .map(keep_row)
         .buffer_unordered(PARALLEL)
@@ -545,14 +576,41 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
     let node = swarm
         .index_of(&nodes_of(&swarm, &[d], &instance)[&d])
         .unwrap();
+    let destroying = Instant::now();
     p.destroy(d).await.unwrap();
+    let destroyed = destroying.elapsed();
     assert!(
         swarm
             .manager(&["service", "inspect", &record.container])
             .is_err()
     );
     let volumes = swarm.on(node, &["volume", "ls", "-q"]).unwrap();
-    assert!(!volumes.lines().any(|v| v == record.volume));
+    assert!(
+        !volumes.lines().any(|v| v == record.volume),
+        "destroy ({destroyed:?}) left the volume {}: {:?} {:?}",
+        record.volume,
+        swarm.on(
+            node,
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("volume={}", record.volume),
+                "--format",
+                "{{.Names}} {{.Status}} {{.Labels}}"
+            ]
+        ),
+        swarm.on(
+            node,
+            &[
+                "volume",
+                "inspect",
+                "--format",
+                "{{.CreatedAt}} {{.Labels}}",
+                &record.volume
+            ]
+        ),
+    );
     assert_eq!(p.status(d).await.unwrap().state, SandboxState::Absent);
     drop(p);
 

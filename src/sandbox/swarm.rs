@@ -317,6 +317,55 @@ impl SwarmProvisioner {
         }
     }
 
+    /// Where the task's container takes connections while the swarm still
+    /// holds the task `starting`: with a health check, the swarm reports
+    /// `running` (and the published port) only once the first check passed,
+    /// an `interval` after the container started (10 s for pglab's own),
+    /// though PostgreSQL answers within a second or two. So the container
+    /// is inspected on its node's engine: running, its published port
+    /// (`published`) or its address on the overlay (`overlay`: the
+    /// service's name resolves only once healthy). `None` until it runs, or
+    /// when pglab cannot reach the node's engine (then `running` is awaited).
+    async fn early_endpoint(&self, task: &Task, node: &NodeInfo) -> Option<(String, u16)> {
+        let container = task
+            .status
+            .as_ref()?
+            .container_status
+            .as_ref()?
+            .container_id
+            .clone()?;
+        let engine = self.cluster.node_engine(node).await?;
+        let Ok(Found::Yes(c)) = engine.inspect(&container).await else {
+            return None;
+        };
+        if !c.state.as_ref()?.running.unwrap_or(false) {
+            return None;
+        }
+        let net = c.network_settings.as_ref()?;
+        match self.reach {
+            SwarmReach::Published => {
+                let port = net
+                    .ports
+                    .as_ref()?
+                    .get(&format!("{PG_PORT}/tcp"))?
+                    .as_ref()?
+                    .iter()
+                    .find_map(|b| b.host_port.as_deref()?.parse().ok())?;
+                Some((node.addr.clone(), port))
+            }
+            SwarmReach::Overlay => {
+                let ip = net
+                    .networks
+                    .as_ref()?
+                    .get(&self.network)?
+                    .ip_address
+                    .clone()
+                    .filter(|ip| !ip.is_empty())?;
+                Some((ip, PG_PORT as u16))
+            }
+        }
+    }
+
     fn cached(&self, service: &str) -> Option<Ready> {
         self.ready
             .lock()
@@ -334,7 +383,7 @@ impl SwarmProvisioner {
         if tasks.iter().any(|t| {
             t.id.as_deref() == Some(ready.task.as_str())
                 && t.desired_state == Some(TaskState::RUNNING)
-                && task_state(t) == Some(TaskState::RUNNING)
+                && usable(t, true)
         }) {
             return Ok(Some(ready));
         }
@@ -707,6 +756,9 @@ impl SwarmProvisioner {
         let mut node: Option<NodeInfo> = None;
         let mut next_node_check = Instant::now();
         let mut last_error = String::new();
+        // The container's endpoint found while its task is `starting`
+        // (`early_endpoint`), for the task of that id.
+        let mut early: Option<(String, String, u16)> = None;
         loop {
             if Instant::now() >= next_node_check {
                 next_node_check = Instant::now() + Duration::from_secs(1);
@@ -748,19 +800,37 @@ impl SwarmProvisioner {
             }
             if let Some(task) = current {
                 let state = task_state(task);
-                let (step, message) = step_of(state, node.as_ref());
+                let task_id = task.id.clone().unwrap_or_default();
+                let endpoint = match (state, &node) {
+                    (Some(TaskState::RUNNING), Some(n)) => self.endpoint(service, task, n),
+                    (Some(TaskState::STARTING), Some(n)) => match &early {
+                        Some((id, host, port)) if *id == task_id => Some((host.clone(), *port)),
+                        _ => {
+                            let found = self.early_endpoint(task, n).await;
+                            if let Some((host, port)) = &found {
+                                early = Some((task_id.clone(), host.clone(), *port));
+                            }
+                            found
+                        }
+                    },
+                    _ => None,
+                };
+                // The container runs: what is left is PostgreSQL's own start.
+                let (step, message) = match (state, &endpoint) {
+                    (Some(TaskState::STARTING), Some(_)) => {
+                        step_of(Some(TaskState::RUNNING), node.as_ref())
+                    }
+                    _ => step_of(state, node.as_ref()),
+                };
                 if step != last_step {
                     rep.step(step, message);
                     last_step = step.to_string();
                 }
-                if state == Some(TaskState::RUNNING)
-                    && let Some(n) = &node
-                    && let Some((host, port)) = self.endpoint(service, task, n)
-                {
+                if let Some((host, port)) = endpoint {
                     let options = Self::options(&host, port, password);
                     if let Some(version) = try_query(&options).await {
                         return Ok(Ready {
-                            task: task.id.clone().unwrap_or_default(),
+                            task: task_id,
                             host,
                             port,
                             version,
@@ -957,8 +1027,10 @@ impl SwarmProvisioner {
             .await?
             .ok_or_else(|| SandboxError::Failed("your sandbox has no server yet".into()))?;
         let tasks = self.cluster.tasks(&record.container).await?;
+        let seen = self.cached(&record.container).map(|r| r.task);
         let running = tasks.iter().find(|t| {
-            t.desired_state == Some(TaskState::RUNNING) && task_state(t) == Some(TaskState::RUNNING)
+            t.desired_state == Some(TaskState::RUNNING)
+                && usable(t, seen.is_some() && seen.as_deref() == t.id.as_deref())
         });
         let (Some(container), Some(node_id)) = (
             running.and_then(|t| {
@@ -1063,13 +1135,13 @@ impl SwarmProvisioner {
             return status;
         };
         let state = task_state(task);
-        if state != Some(TaskState::RUNNING) {
+        let task_id = task.id.clone().unwrap_or_default();
+        let mut ready = self.cached(&record.container).filter(|r| r.task == task_id);
+        if !usable(task, ready.is_some()) {
             status.state = SandboxState::Starting;
             status.detail = Some(step_of(state, Some(&node)).1);
             return status;
         }
-        let task_id = task.id.clone().unwrap_or_default();
-        let mut ready = self.cached(&record.container).filter(|r| r.task == task_id);
         if ready.is_none()
             && let Some((host, port)) = self.endpoint(&record.container, task, &node)
         {
@@ -1177,6 +1249,18 @@ fn ended_for_good(tasks: &[Task]) -> bool {
 
 fn task_state(task: &Task) -> Option<TaskState> {
     task.status.as_ref()?.state
+}
+
+/// Whether pglab uses the task's server: `running`, or `starting` with
+/// PostgreSQL seen answering in it (`seen_ready`: the swarm holds a task
+/// with a health check `starting` until its first check passes; see
+/// `early_endpoint`).
+fn usable(task: &Task, seen_ready: bool) -> bool {
+    match task_state(task) {
+        Some(TaskState::RUNNING) => true,
+        Some(TaskState::STARTING) => seen_ready,
+        _ => false,
+    }
 }
 
 /// The host port PostgreSQL's port is published at on the task's node.
@@ -1411,16 +1495,33 @@ impl Provisioner for SwarmProvisioner {
                 "pglab.learner".to_string(),
             ])
             .await?;
-        Ok(services
-            .iter()
-            .filter(|s| {
-                s.service_status
-                    .as_ref()
-                    .and_then(|st| st.running_tasks)
-                    .unwrap_or(0)
-                    > 0
-            })
-            .count())
+        // A task with a health check counts as running in the service's
+        // status only once its first check passed; one pglab already uses
+        // (seen answering while `starting`, `usable`) is running too, at the
+        // cost of one task list for each such service, seconds after its
+        // start.
+        let mut count = 0;
+        for s in &services {
+            let running = s
+                .service_status
+                .as_ref()
+                .and_then(|st| st.running_tasks)
+                .unwrap_or(0);
+            if running > 0 {
+                count += 1;
+                continue;
+            }
+            let Some(name) = s.spec.as_ref().and_then(|s| s.name.as_deref()) else {
+                continue;
+            };
+            if replicas(s) > 0
+                && self.cached(name).is_some()
+                && self.still_ready(name).await?.is_some()
+            {
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 
     fn progress(&self) -> &ProgressHub {
@@ -1443,6 +1544,22 @@ impl Provisioner for SwarmProvisioner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_starting_task_is_used_once_postgres_was_seen_answering_in_it() {
+        let task = |state| Task {
+            status: Some(bollard::models::TaskStatus {
+                state: Some(state),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(usable(&task(TaskState::RUNNING), false));
+        assert!(!usable(&task(TaskState::STARTING), false));
+        assert!(usable(&task(TaskState::STARTING), true));
+        assert!(!usable(&task(TaskState::PREPARING), true));
+        assert!(!usable(&task(TaskState::SHUTDOWN), true));
+    }
 
     #[test]
     fn a_task_ended_for_good_has_no_task_desired_running_or_ready() {

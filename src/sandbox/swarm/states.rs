@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{Service, TaskSpecRestartPolicyConditionEnum};
+use bollard::models::{Service, TaskSpecRestartPolicyConditionEnum, TaskState};
 
-use super::{BACKEND, SwarmProvisioner, ended_for_good, service_label};
+use super::{BACKEND, SwarmProvisioner, ended_for_good, service_label, usable};
 use crate::sandbox::{LearnerId, SandboxError, SandboxState};
 
 impl SwarmProvisioner {
@@ -48,25 +48,45 @@ impl SwarmProvisioner {
         Ok(out)
     }
 
-    /// [`service_state`], except that a service with no running task whose
-    /// restart policy may let its task end for good (a compose file's
-    /// `restart: no` or `on-failure`, never pglab's own `any`) costs one
-    /// task list: ended for good, `describe` says stopped.
+    /// [`service_state`], except for a service with no running task that
+    /// pglab saw answering in its current task (a task with a health check
+    /// counts as running only once its first check passed, an interval
+    /// after its start; `usable`), or whose restart policy may let its task
+    /// end for good (a compose file's `restart: no` or `on-failure`, never
+    /// pglab's own `any`): those cost one task list, to say `running`, or
+    /// `stopped` as `describe` does.
     async fn service_state(
         &self,
         service: &Service,
         ready: &HashMap<String, bool>,
     ) -> SandboxState {
         let state = service_state(service, ready);
-        if state != SandboxState::Starting || !may_end(service) {
+        if state != SandboxState::Starting {
             return state;
         }
         let Some(name) = service.spec.as_ref().and_then(|s| s.name.as_deref()) else {
             return state;
         };
-        match self.cluster.tasks(name).await {
-            Ok(tasks) if ended_for_good(&tasks) => SandboxState::Stopped,
-            _ => state,
+        let seen = self.cached(name).map(|r| r.task);
+        if seen.is_none() && !may_end(service) {
+            return state;
+        }
+        let Ok(tasks) = self.cluster.tasks(name).await else {
+            return state;
+        };
+        if ended_for_good(&tasks) {
+            return SandboxState::Stopped;
+        }
+        let answering = tasks.iter().any(|t| {
+            t.desired_state == Some(TaskState::RUNNING)
+                && seen.is_some()
+                && t.id == seen
+                && usable(t, true)
+        });
+        if answering {
+            SandboxState::Running
+        } else {
+            state
         }
     }
 }
