@@ -26,8 +26,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::json;
-
 const UPS: usize = 7;
 const MARKS: usize = 30;
 
@@ -78,22 +76,7 @@ async fn ups(lab: &labs::Lab, volume: bool, n: usize) -> Vec<f64> {
     let mut took = Vec::new();
     for i in 0..n + 1 {
         let began = Instant::now();
-        let res = lab
-            .http
-            .put(lab.url("/api/sandbox/compose"))
-            .json(&json!({ "yaml": file(4 + i, volume) }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-        let res = lab
-            .http
-            .post(lab.url("/api/sandbox/compose/up"))
-            .send()
-            .await
-            .unwrap();
-        let text = res.text().await.unwrap();
-        assert!(text.contains("✔"), "up failed:\n{text}");
+        lab.compose_up(&file(4 + i, volume)).await;
         // The console's session ended with the old container; the first run
         // connects anew.
         let st = lab.sql("T1", "show work_mem").await;

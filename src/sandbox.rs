@@ -186,21 +186,27 @@ pub trait Provisioner: Send + Sync + 'static {
     async fn destroy(&self, _learner: LearnerId) -> Result<(), SandboxError> {
         Err(self.unsupported("destroy"))
     }
+    /// Whether [`Provisioner::compose_up`] runs learners' compose files
+    /// (container backends: Docker and the swarm).
+    fn runs_compose(&self) -> bool {
+        false
+    }
     /// `docker compose up -d`: re-creates the learner's server with the
     /// settings in force (the compose plan a caller put in the store with
     /// [`compose::ComposeFiles::set_applied`], or pglab's own), on its named
     /// volume or none; progress goes to [`Provisioner::progress`].
     async fn compose_up(&self, _learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
         Err(self.unsupported(
-            "run a compose file (it runs clusters, not containers: start pglab with --sandbox docker)",
+            "run a compose file (it runs clusters, not containers: start pglab with --sandbox docker or --sandbox swarm)",
         ))
     }
-    /// `docker compose down [--volumes]`: removes the learner's container,
-    /// and with `volumes` the named volume of the settings in force. The
-    /// next start creates it again.
+    /// `docker compose down [--volumes]`: removes the learner's container
+    /// (swarm: service), and with `volumes` the named volume of the
+    /// settings in force. The record stays, stopped; the next start creates
+    /// it again.
     async fn compose_down(&self, _learner: LearnerId, _volumes: bool) -> Result<(), SandboxError> {
         Err(self.unsupported(
-            "run a compose file (it runs clusters, not containers: start pglab with --sandbox docker)",
+            "run a compose file (it runs clusters, not containers: start pglab with --sandbox docker or --sandbox swarm)",
         ))
     }
     /// Starts (or re-attaches to) the learner's throw-away server of the

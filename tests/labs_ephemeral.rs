@@ -15,22 +15,6 @@ mod support;
 
 use std::time::Duration;
 
-fn cli(lab: &labs::Lab, args: &[&str]) -> String {
-    let out = common::pglab()
-        .args(args)
-        .arg("--data-dir")
-        .arg(&lab.server().data_dir)
-        .args(["--sandbox", lab.backend])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 async fn volume_keeps_data_and_the_throwaway_loses_it(backend: &'static str) {
     let name = format!("vol{backend}");
     let Some(mut lab) = labs::start(backend, &name, &["--lab-ephemeral-idle-secs", "8"]).await
@@ -89,7 +73,7 @@ async fn volume_keeps_data_and_the_throwaway_loses_it(backend: &'static str) {
             "268435456 none 256"
         );
     }
-    let listed = cli(&lab, &["sandbox", "list"]);
+    let listed = lab.cli(&["sandbox", "list"], &[]);
     assert!(listed.contains("ephemeral"), "{listed}");
 
     let before = two["sandbox"]["server_started"]
@@ -132,7 +116,7 @@ async fn volume_keeps_data_and_the_throwaway_loses_it(backend: &'static str) {
     // Removed after its idle time (8 s here).
     lab.ok("POST", "/api/labs/volume-demo/write").await;
     let idle_gone = labs::eventually(Duration::from_secs(30), || async {
-        cli(&lab, &["sandbox", "list"])
+        lab.cli(&["sandbox", "list"], &[])
             .lines()
             .all(|l| !l.contains("ephemeral"))
     })
@@ -143,7 +127,7 @@ async fn volume_keeps_data_and_the_throwaway_loses_it(backend: &'static str) {
     lab.ok("POST", "/api/labs/volume-demo/write").await;
     lab.restart_server();
     let swept = labs::eventually(Duration::from_secs(30), || async {
-        cli(&lab, &["sandbox", "list"])
+        lab.cli(&["sandbox", "list"], &[])
             .lines()
             .all(|l| !l.contains("ephemeral"))
     })
@@ -152,12 +136,12 @@ async fn volume_keeps_data_and_the_throwaway_loses_it(backend: &'static str) {
 
     // Removed with the learner's sandbox.
     lab.ok("POST", "/api/labs/volume-demo/write").await;
-    assert!(cli(&lab, &["sandbox", "list"]).contains("ephemeral"));
+    assert!(lab.cli(&["sandbox", "list"], &[]).contains("ephemeral"));
     let me = lab.ok("GET", "/api/me").await;
     let id = me["id"].as_i64().map(|i| i.to_string()).unwrap_or_default();
     assert!(!id.is_empty(), "{me}");
-    cli(&lab, &["sandbox", "rm", &id]);
-    let listed = cli(&lab, &["sandbox", "list"]);
+    lab.cli(&["sandbox", "rm", &id], &[]);
+    let listed = lab.cli(&["sandbox", "list"], &[]);
     assert!(!listed.contains("ephemeral"), "{listed}");
     if backend == "docker" {
         // Its socket dir went too, though the CLI never knew its key.

@@ -5,7 +5,9 @@
 //! every learner's dump, terminal, log and inspect on their task's node,
 //! stop/start, reset, a node's engine stopped and started again, the
 //! manager restarted, destroy, `pglab sandbox list` with each sandbox's
-//! node, and the warm pool (spares per node, taken without a new task).
+//! node, the warm pool (spares per node, taken without a new task), and
+//! over pglab's HTTP API a learner's compose file and the 14.D.4 throw-away
+//! server.
 //!
 //! One test function runs every phase in order on one swarm: setting a
 //! swarm up costs about half a minute, and the phases build on each other
@@ -19,6 +21,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "common/labs.rs"]
+mod labs;
 #[path = "common/sandbox.rs"]
 mod support;
 
@@ -553,6 +557,7 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
     drop(p);
 
     warm_pool_on_the_same_swarm(&swarm, &manager).await;
+    compose_and_throwaway_over_http(&swarm, &manager).await;
 
     drop(swarm);
     let left = Swarm::leftovers();
@@ -713,6 +718,232 @@ async fn warm_pool_on_the_same_swarm(swarm: &Swarm, manager: &str) {
     );
     assert_eq!(p.status(late).await.unwrap().node, Some(taken[0].clone()));
     drop(p);
+}
+
+/// `docker -H MANAGER service inspect NAME --format FORMAT`.
+fn service_field(swarm: &Swarm, name: &str, format: &str) -> String {
+    swarm
+        .manager(&["service", "inspect", name, "--format", format])
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// The swarm's 14.D.4 throw-away server and a learner's compose file,
+/// through pglab's HTTP API (a pglab server of its own on the same swarm,
+/// reaching the services' published ports as in production): the
+/// throw-away service runs beside the learner's sandbox on its node, with
+/// its limits and no volume, is listed, and loses its row when its task is
+/// killed (the swarm's new task starts empty) while the sandbox keeps its
+/// own; compose up re-creates the learner's service on the same node with
+/// the file's `-c` setting (in force: `show`), memory limit (in the
+/// service spec), named volume and health check, which a stop and start
+/// keep; compose down --volumes removes service and volume; `pglab sandbox
+/// rm` removes the throw-away service and the learner's volumes too.
+async fn compose_and_throwaway_over_http(swarm: &Swarm, manager: &str) {
+    let began = Instant::now();
+    let lab = labs::start("swarm", "swarm-ada", &["--docker-host", manager])
+        .await
+        .unwrap();
+    let me = lab.ok("GET", "/api/me").await;
+    let id = me["id"].as_i64().unwrap().to_string();
+
+    // The throw-away server: beside the sandbox, same limits, no volume.
+    let one = lab.ok("POST", "/api/labs/volume-demo/write").await;
+    assert_eq!(one["sandbox"]["rows"], 1, "{one}");
+    assert_eq!(one["ephemeral"]["rows"], 1, "{one}");
+    let throwaway = swarm
+        .manager(&[
+            "service",
+            "ls",
+            "--filter",
+            &format!("label=pglab.ephemeral={id}"),
+            "--format",
+            "{{.Name}}",
+        ])
+        .unwrap();
+    let throwaway = throwaway.trim().to_string();
+    assert!(throwaway.ends_with("-ephemeral"), "{throwaway:?}");
+    let service = throwaway.trim_end_matches("-ephemeral").to_string();
+    // `pglab-<instance>-`: this server's volumes start so.
+    let prefix = format!("{}-", service.rsplit_once('-').unwrap().0);
+    let node_of = |name: &str| service_field(swarm, name, "{{index .Spec.Labels \"pglab.node\"}}");
+    let node = node_of(&service);
+    assert_eq!(node_of(&throwaway), node, "beside the learner's sandbox");
+    assert_eq!(
+        service_field(
+            swarm,
+            &throwaway,
+            "{{.Spec.TaskTemplate.Resources.Limits.MemoryBytes}} \
+             {{range .Spec.TaskTemplate.ContainerSpec.Mounts}}{{.Type}}:{{.Target}} {{end}}"
+        ),
+        "268435456 tmpfs:/dev/shm",
+        "the sandbox's limits, no volume"
+    );
+    let host = ["--docker-host", manager];
+    let listed = lab.cli(&["sandbox", "list"], &host);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("ephemeral") && l.contains("10.77.0.1")),
+        "{listed}"
+    );
+
+    // Its task killed: the swarm's new task comes up empty (checked after
+    // the compose up below, which runs meanwhile); the sandbox keeps its row.
+    let i = swarm.index_of(&node).unwrap();
+    let container = swarm
+        .on(
+            i,
+            &[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={throwaway}"),
+            ],
+        )
+        .unwrap();
+    swarm.on(i, &["kill", container.trim()]).unwrap();
+    let killed = Instant::now();
+    assert_eq!(
+        lab.scalar("select count(*)::text from restart_proof").await,
+        "1"
+    );
+
+    // Compose up: the file's settings, on the same node, its named volume.
+    let yaml = "services:
+  postgres:
+    image: postgres:15
+    healthcheck:
+      test: [\"CMD-SHELL\", \"pg_isready -U labuser -d labdb\"]
+      interval: 5s
+    volumes:
+      - pgdata:/var/lib/postgresql/data
+    mem_limit: 200m
+    command: postgres -c work_mem=8MB
+    restart: \"no\"
+volumes:
+  pgdata:
+";
+    let text = lab.compose_up(yaml).await;
+    assert!(text.contains("recreate"), "{text}");
+    eprintln!("compose up: {:?}", began.elapsed());
+    assert_eq!(lab.scalar("show work_mem").await, "8MB");
+    assert_eq!(node_of(&service), node, "re-created on the learner's node");
+    // What a course's sandbox check reads: the task's container, inspected.
+    let inspected = lab.ok("GET", "/api/sandbox/inspect").await;
+    assert_eq!(
+        inspected[0]["Config"]["Labels"]["pglab.compose"], "learner",
+        "{inspected}"
+    );
+    assert_eq!(inspected[0]["HostConfig"]["Memory"], 200 * 1024 * 1024);
+    assert_eq!(
+        service_field(
+            swarm,
+            &service,
+            "{{.Spec.TaskTemplate.Resources.Limits.MemoryBytes}}"
+        ),
+        (200 * 1024 * 1024).to_string()
+    );
+    let volumes = swarm.on(i, &["volume", "ls", "-q"]).unwrap();
+    let volume = volumes
+        .lines()
+        .find(|v| v.starts_with(&prefix) && v.ends_with("-c-pgdata"))
+        .unwrap_or_else(|| panic!("no -c-pgdata volume on the node: {volumes}"))
+        .to_string();
+
+    // The killed throw-away server is back, empty.
+    let demo = loop {
+        let demo = lab.ok("GET", "/api/labs/volume-demo").await;
+        if demo["ephemeral"]["rows"].is_null() && demo["ephemeral"]["error"].is_null() {
+            break demo;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "the throw-away server is not back empty: {demo}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(demo["sandbox"]["error"].is_null(), "{demo}");
+    eprintln!(
+        "throw-away server back empty {:?} after its task was killed",
+        killed.elapsed()
+    );
+
+    // `restart: "no"` is the swarm's `none`: the killed server stays down;
+    // the next start asks for a new task (a forced update of the read-back
+    // spec, which keeps the file's health check, not pglab's) on the same
+    // volume.
+    lab.sql("T1", "create table t (x int); insert into t values (1);")
+        .await;
+    let container = swarm
+        .on(
+            i,
+            &[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={service}"),
+            ],
+        )
+        .unwrap();
+    swarm.on(i, &["kill", container.trim()]).unwrap();
+    let killed = Instant::now();
+    let desired_running = [
+        "service",
+        "ps",
+        "-q",
+        "--filter",
+        "desired-state=running",
+        &service,
+    ];
+    while !swarm.manager(&desired_running).unwrap().trim().is_empty() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(20),
+            "the swarm restarted a task of restart: no"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let down = lab.ok("GET", "/api/sandbox").await;
+    assert_eq!(down["state"], "stopped", "{down}");
+    lab.ok("POST", "/api/sandbox/start").await;
+    assert_eq!(lab.scalar("select count(*)::text from t").await, "1");
+    let health = service_field(
+        swarm,
+        &service,
+        "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}",
+    );
+    assert!(
+        health.contains("pg_isready -U labuser -d labdb")
+            && health.contains("5000000000")
+            && !health.contains("/proc/1"),
+        "the file's health check: {health}"
+    );
+
+    // Compose down --volumes: service and volume gone, the record stopped.
+    lab.compose_down(true).await;
+    assert!(swarm.manager(&["service", "inspect", &service]).is_err());
+    let volumes = swarm.on(i, &["volume", "ls", "-q"]).unwrap();
+    assert!(!volumes.lines().any(|v| v == volume), "{volumes}");
+    assert_eq!(lab.ok("GET", "/api/sandbox").await["state"], "stopped");
+
+    // Removed with the learner's sandbox: the throw-away service (with its
+    // tasks' anonymous volumes) and pglab's own volume.
+    lab.cli(&["sandbox", "rm", &id], &host);
+    assert!(swarm.manager(&["service", "inspect", &throwaway]).is_err());
+    let clean = labs::eventually(Duration::from_secs(20), || async {
+        let volumes = swarm.on(i, &["volume", "ls", "-q"]).unwrap();
+        !volumes
+            .lines()
+            .any(|v| v.len() == 64 || v.starts_with(&prefix))
+    })
+    .await;
+    assert!(
+        clean,
+        "volumes left on the node: {}",
+        swarm.on(i, &["volume", "ls", "-q"]).unwrap()
+    );
+    eprintln!("compose and throw-away phase: {:?}", began.elapsed());
 }
 
 async fn store_record(store: &Store, learner: i64) -> pglab::sandbox::records::SandboxRecord {

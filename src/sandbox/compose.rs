@@ -19,7 +19,8 @@
 //! over a cap is refused, never lowered to it.
 //!
 //! The result is a [`ComposePlan`]: backend-neutral settings that the Docker
-//! backend turns into a container (`docker/spec.rs`).
+//! backend turns into a container (`docker/spec.rs`) and the swarm backend
+//! into a service (`swarm/service.rs`, from that container body).
 
 use std::collections::BTreeMap;
 
@@ -125,6 +126,17 @@ pub struct ComposePlan {
     pub restart: Option<String>,
     /// The N of `on-failure:N`.
     pub restart_retries: Option<i64>,
+}
+
+/// The engine's name of the volume at PGDATA under the settings in force:
+/// pglab's own `own` (`pglab-<instance>-<key>`) without a plan, else the
+/// plan's named volume as `<own>-c-<name>`, or none. Both backends name
+/// the volumes of compose files so (a new name in a file is a new volume).
+pub fn data_volume(plan: Option<&ComposePlan>, own: &str) -> Option<String> {
+    match plan {
+        None => Some(own.to_string()),
+        Some(p) => p.volume.as_deref().map(|name| format!("{own}-c-{name}")),
+    }
 }
 
 impl ComposePlan {

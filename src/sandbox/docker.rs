@@ -20,11 +20,12 @@
 //!   re-created on the same volume by the next `start`; an engine that does
 //!   not answer gives [`SandboxError::Unavailable`] after a deadline.
 //! - Warm pool ([`pool`]): ready containers handed to new learners by rename.
-//! - The swarm backend (`super::swarm`) reuses [`engine`], [`spec`],
-//!   [`ready`], [`exec`] (on the task's node) and [`open_engine`].
+//! - The swarm backend (`super::swarm`) reuses [`engine`], [`spec`] (with
+//!   its compose plan), [`ready`], [`exec`] (on the task's node),
+//!   [`ephemeral::Throwaways`] and [`open_engine`].
 
 pub(super) mod engine;
-mod ephemeral;
+pub(super) mod ephemeral;
 pub(super) mod exec;
 mod hijack;
 pub(super) mod inspect;
@@ -48,7 +49,7 @@ use sqlx::postgres::PgConnectOptions;
 use engine::{Engine, Found};
 use spec::ContainerSpec;
 
-use super::compose::{ComposeFiles, ComposePlan};
+use super::compose::{self, ComposeFiles, ComposePlan};
 use super::progress::{Reporter, finish_start};
 use super::records::{Records, SandboxRecord};
 use super::{
@@ -276,13 +277,7 @@ impl DockerProvisioner {
             .and_then(|p| p.nano_cpus)
             .unwrap_or(self.spec.nano_cpus);
         // The named volume at PGDATA: pglab's, the learner's, or none.
-        let data_volume = match &plan {
-            None => Some(slot.volume.clone()),
-            Some(p) => p
-                .volume
-                .as_deref()
-                .map(|name| self.compose_volume(slot, name)),
-        };
+        let data_volume = compose::data_volume(plan.as_ref(), &slot.volume);
         let mut first_start = false;
         // Whether the container may run without its CPU limit right now.
         let mut cpu_burst = false;
@@ -506,11 +501,6 @@ impl DockerProvisioner {
         self.records.set_state(learner, SandboxState::Stopped).await
     }
 
-    /// The engine's name of a volume a learner's compose file names.
-    fn compose_volume(&self, slot: &Slot, name: &str) -> String {
-        format!("{}-{}-c-{name}", self.prefix(), slot.key)
-    }
-
     /// Removes container, volumes (pglab's and those of compose files) and
     /// socket dir of a sandbox.
     async fn remove_slot(&self, slot: &Slot) -> Result<(), SandboxError> {
@@ -571,14 +561,8 @@ impl DockerProvisioner {
         let slot = Self::slot_of(&record);
         self.forget_ready(&slot.container);
         self.engine.remove(&slot.container).await?;
-        if volumes {
-            let volume = match &plan {
-                None => Some(slot.volume.clone()),
-                Some(p) => p.volume.as_deref().map(|n| self.compose_volume(&slot, n)),
-            };
-            if let Some(volume) = volume {
-                self.engine.remove_volume(&volume).await?;
-            }
+        if volumes && let Some(volume) = compose::data_volume(plan.as_ref(), &slot.volume) {
+            self.engine.remove_volume(&volume).await?;
         }
         self.records.set_state(learner, SandboxState::Stopped).await
     }
@@ -674,6 +658,10 @@ impl Provisioner for DockerProvisioner {
         let _guard = self.locks.lock(learner).await;
         self.remove_ephemeral(learner).await?;
         self.remove_locked(learner).await
+    }
+
+    fn runs_compose(&self) -> bool {
+        true
     }
 
     async fn compose_up(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {

@@ -6,10 +6,12 @@
 //!   `pglab.instance`, `pglab.key`, `pglab.learner` and `pglab.node` on the
 //!   service, its container and its volume.
 //! - What runs: [`service`] (the Docker backend's image, environment, users,
-//!   scram password, PostgreSQL settings, health check and limits), one
-//!   replica, restart policy `any`, endpoint mode `dnsrr`, on the attachable
+//!   scram password, PostgreSQL settings, health check and limits, or the
+//!   learner's compose plan applied to them), one replica, restart policy
+//!   `any` (or the plan's), endpoint mode `dnsrr`, on the attachable
 //!   overlay `--swarm-network` (so a pglab deployed as a container can reach
-//!   the services by name), the named volume at PGDATA.
+//!   the services by name), the named volume at PGDATA (or the plan's, or
+//!   none).
 //! - How pglab reaches it (`--swarm-reach`): a pglab on a host cannot join
 //!   an overlay, so by default (`published`) PostgreSQL's port is published
 //!   in `mode=host` on its node, on a port the engine picks, read back from
@@ -36,18 +38,25 @@
 //! - Faults: a node that is not ready makes its learners' status and starts
 //!   say "the node running your sandbox is down"; the swarm starts the task
 //!   again when the node is back, on the same volume. Stop is scale 0
-//!   (data kept); destroy and reset remove the service and then the volume
-//!   through the node's own engine (`pglab.engine` node label; the manager's
-//!   own node needs none).
+//!   (data kept); destroy and reset remove the service and then its volumes
+//!   (pglab's and those of compose files) through the node's own engine
+//!   (`pglab.engine` node label; the manager's own node needs none); destroy
+//!   removes the throw-away server too.
 //! - On the task's node (the manager's connection, else the node's
 //!   `pglab.engine` label): the terminal and tool runs (`docker exec`), the
 //!   server log (the container's output, followed again when the task is
 //!   re-created) and `docker inspect` of the task's container, redacted.
 //! - Warm pool ([`pool`]): spare services per node with room, ready before
 //!   anyone asks; a new learner takes one on their turn in line.
-//! - Not here yet: the learner's compose file.
+//! - The learner's compose file ([`compose`]): `compose up` re-creates the
+//!   service on the learner's node with the plan's settings, which every
+//!   later creation of the service uses too; `compose down` removes it.
+//! - The 14.D.4 throw-away server ([`ephemeral`]): a second service per
+//!   learner without a volume, whose data dies with its task.
 
 mod cluster;
+mod compose;
+mod ephemeral;
 mod placement;
 mod pool;
 mod service;
@@ -66,7 +75,9 @@ use cluster::{Cluster, NodeInfo};
 use service::{PG_PORT, ServiceParams, service_spec};
 
 use super::admission::{Admission, Refused};
+use super::compose::{ComposeFiles, ComposePlan, data_volume};
 use super::docker::engine::{Engine, Found};
+use super::docker::ephemeral::Throwaways;
 use super::docker::exec::{self, ExecTarget};
 use super::docker::inspect::inspect_redacted;
 use super::docker::logs::follow_container;
@@ -187,6 +198,12 @@ pub struct SwarmProvisioner {
     pool_size: usize,
     /// Wakes the pool's filler (a spare taken, a place freed).
     pool_wake: Arc<tokio::sync::Notify>,
+    /// Learners' compose files: the settings a compose up put in force are
+    /// read at every creation of the learner's service.
+    compose: ComposeFiles,
+    /// The 14.D.4 throw-away services this process made, and their locks.
+    ephemeral: Throwaways,
+    ephemeral_locks: LearnerLocks,
 }
 
 impl SwarmProvisioner {
@@ -259,6 +276,9 @@ impl SwarmProvisioner {
             content_dir: config.content_dir.clone(),
             pool_size: config.sandbox_pool,
             pool_wake: Arc::new(tokio::sync::Notify::new()),
+            compose: ComposeFiles::new(store),
+            ephemeral: Default::default(),
+            ephemeral_locks: LearnerLocks::default(),
         })
     }
 
@@ -305,6 +325,23 @@ impl SwarmProvisioner {
             .cloned()
     }
 
+    /// The service's task seen ready, if it still runs (one task list).
+    async fn still_ready(&self, service: &str) -> Result<Option<Ready>, SandboxError> {
+        let Some(ready) = self.cached(service) else {
+            return Ok(None);
+        };
+        let tasks = self.cluster.tasks(service).await?;
+        if tasks.iter().any(|t| {
+            t.id.as_deref() == Some(ready.task.as_str())
+                && t.desired_state == Some(TaskState::RUNNING)
+                && task_state(t) == Some(TaskState::RUNNING)
+        }) {
+            return Ok(Some(ready));
+        }
+        self.forget_ready(service);
+        Ok(None)
+    }
+
     fn forget_ready(&self, service: &str) {
         self.ready
             .lock()
@@ -347,6 +384,10 @@ impl SwarmProvisioner {
                 spares.push(s);
                 continue;
             }
+            // Throw-away servers take no place (the labs cap them).
+            if service_label(&s, ephemeral::LABEL).is_some() {
+                continue;
+            }
             if let Some(node) = service_label(&s, "pglab.node") {
                 *placed.entry(node.clone()).or_default() += 1;
                 if replicas(&s) > 0 {
@@ -384,6 +425,7 @@ impl SwarmProvisioner {
         learner: LearnerId,
         record: &SandboxRecord,
         home: Option<&NodeInfo>,
+        plan: Option<&ComposePlan>,
         rep: &Reporter<'_>,
     ) -> Result<Option<String>, SandboxError> {
         let _placing = self.place_lock.lock().await;
@@ -439,50 +481,73 @@ impl SwarmProvisioner {
             "creating service",
             format!("Service {name} creating on node {}", node.label()),
         );
-        self.create_service(learner, record, &node).await?;
+        self.create_service(learner, record, &node, plan).await?;
         Ok(Some(node.id))
     }
 
-    /// The node whose engine holds `volume`, among nodes whose engines pglab
-    /// can reach (a service removed behind pglab's back).
-    async fn node_with_volume(&self, volume: &str) -> Option<NodeInfo> {
-        for node in self.cluster.nodes().await.ok()? {
-            if let Some(engine) = self.cluster.node_engine(&node).await
-                && engine.volume_exists(volume).await.unwrap_or(false)
-            {
-                return Some(node);
+    /// The node whose engine holds one of `volumes` (the first found wins),
+    /// among nodes whose engines pglab can reach: where a learner's data
+    /// lives when their service is gone (compose down, or removed behind
+    /// pglab's back).
+    async fn node_with_volume(&self, volumes: &[String]) -> Option<NodeInfo> {
+        let nodes = self.cluster.nodes().await.ok()?;
+        for volume in volumes {
+            for node in &nodes {
+                if let Some(engine) = self.cluster.node_engine(node).await
+                    && engine.volume_exists(volume).await.unwrap_or(false)
+                {
+                    return Some(node.clone());
+                }
             }
         }
         None
     }
 
-    /// Creates the learner's service on `node`.
+    /// The volumes that tie a learner to a node, the settings' own first:
+    /// the named volume of the compose plan in force, and pglab's own.
+    fn home_volumes(record: &SandboxRecord, plan: Option<&ComposePlan>) -> Vec<String> {
+        let mut volumes: Vec<String> = data_volume(plan, &record.volume).into_iter().collect();
+        if !volumes.contains(&record.volume) {
+            volumes.push(record.volume.clone());
+        }
+        volumes
+    }
+
+    /// Creates the learner's service on `node`, with the compose plan in
+    /// force (or pglab's settings) and its volume at PGDATA, or none.
     async fn create_service(
         &self,
         learner: LearnerId,
         record: &SandboxRecord,
         node: &NodeInfo,
+        plan: Option<&ComposePlan>,
     ) -> Result<(), SandboxError> {
         let key = record.volume.rsplit('-').next().unwrap_or_default();
+        let volume = data_volume(plan, &record.volume);
         self.create(
             &record.container,
-            &record.volume,
+            volume.as_deref(),
             &record.password,
             self.labels(key, learner, &node.id),
             node,
+            plan,
         )
         .await
     }
 
-    /// Creates a sandbox service (a learner's or a spare) pinned to `node`.
+    /// Creates a sandbox service (a learner's, a spare or a throw-away
+    /// server) pinned to `node`: pglab's settings or a learner's compose
+    /// plan, `volume` at PGDATA or none.
     async fn create(
         &self,
         name: &str,
-        volume: &str,
+        volume: Option<&str>,
         password: &str,
         labels: HashMap<String, String>,
         node: &NodeInfo,
+        plan: Option<&ComposePlan>,
     ) -> Result<(), SandboxError> {
+        let image = self.image_for(plan).await?;
         let spec = service_spec(
             &self.spec,
             &ServiceParams {
@@ -490,13 +555,28 @@ impl SwarmProvisioner {
                 labels,
                 volume,
                 password,
-                image: &self.image_ref,
+                image: &image,
                 node_id: &node.id,
                 network: &self.network,
                 publish: self.reach == SwarmReach::Published,
+                plan,
             },
         );
         self.cluster.create_service(spec).await
+    }
+
+    /// What a service runs: pglab's image, or the compose plan's (the
+    /// allow-list's image), by id when the manager has it, else by name.
+    async fn image_for(&self, plan: Option<&ComposePlan>) -> Result<String, SandboxError> {
+        match plan {
+            Some(p) if p.image != self.spec.image => Ok(self
+                .cluster
+                .manager
+                .image_id(&p.image)
+                .await?
+                .unwrap_or_else(|| p.image.clone())),
+            _ => Ok(self.image_ref.clone()),
+        }
     }
 
     /// Start with the learner's lock held.
@@ -505,44 +585,60 @@ impl SwarmProvisioner {
         learner: LearnerId,
         rep: &Reporter<'_>,
     ) -> Result<PgConnectOptions, SandboxError> {
+        self.start_on(learner, None, rep).await
+    }
+
+    /// Start with the learner's lock held; a service made anew goes to
+    /// `home` when given (a compose up knows the node of the service it
+    /// removed), else to the node holding the learner's volume, else where
+    /// placement says.
+    async fn start_on(
+        &self,
+        learner: LearnerId,
+        home: Option<NodeInfo>,
+        rep: &Reporter<'_>,
+    ) -> Result<PgConnectOptions, SandboxError> {
         let mut record = match self.records.get(learner).await? {
             Some(r) => r,
             None => self.new_record(learner).await?,
         };
         let mut name = record.container.clone();
         // Quick path: the task seen ready still runs.
-        if let Some(ready) = self.cached(&name) {
-            let tasks = self.cluster.tasks(&name).await?;
-            if tasks.iter().any(|t| {
-                t.id.as_deref() == Some(ready.task.as_str())
-                    && t.desired_state == Some(TaskState::RUNNING)
-                    && task_state(t) == Some(TaskState::RUNNING)
-            }) {
-                self.records.touch(learner).await?;
-                return Ok(Self::options(&ready.host, ready.port, &record.password));
-            }
-            self.forget_ready(&name);
+        if let Some(ready) = self.still_ready(&name).await? {
+            self.records.touch(learner).await?;
+            return Ok(Self::options(&ready.host, ready.port, &record.password));
         }
+        let plan = self.compose.applied(learner).await?;
+        // Whether the service was asked to run before this start: its task
+        // may then have ended for good (see `ended_for_good`).
+        let mut revive = false;
         let node_id = match self.cluster.service(&name).await? {
             // Asked to run already: it holds its place.
             Found::Yes(service) if replicas(&service) > 0 => {
+                revive = true;
                 service_label(&service, "pglab.node").unwrap_or_default()
             }
             found => {
-                let home = match found {
-                    Found::Yes(_) => None,
-                    Found::No => self.node_with_volume(&record.volume).await,
+                let absent = matches!(found, Found::No);
+                let home = match home {
+                    _ if !absent => None,
+                    Some(home) => Some(home),
+                    None => {
+                        self.node_with_volume(&Self::home_volumes(&record, plan.as_ref()))
+                            .await
+                    }
                 };
                 // A sandbox never made (no service, no volume) may be a
-                // spare of the warm pool instead.
-                let fresh = matches!(found, Found::No) && home.is_none();
+                // spare of the warm pool instead, unless the learner's own
+                // compose settings are in force.
+                let fresh = absent && home.is_none() && plan.is_none();
                 let admitted = self
                     .admission
                     .admit(
                         learner,
                         |position| rep.in_line(position),
                         || {
-                            let (record, home) = (&record, home.as_ref());
+                            let (record, home, plan) = (&record, home.as_ref(), plan.as_ref());
                             async move {
                                 if fresh
                                     && let Some((spare, node)) = self.take_spare(learner).await?
@@ -551,7 +647,7 @@ impl SwarmProvisioner {
                                     return Ok(Some(Placed::Spare(spare, node)));
                                 }
                                 Ok(self
-                                    .take_place(learner, record, home, rep)
+                                    .take_place(learner, record, home, plan, rep)
                                     .await?
                                     .map(Placed::Node))
                             }
@@ -582,7 +678,7 @@ impl SwarmProvisioner {
                 .await?;
         }
         let ready = self
-            .wait_ready(&name, &node_id, &record.password, rep)
+            .wait_ready(&name, &node_id, &record.password, revive, rep)
             .await?;
         let options = Self::options(&ready.host, ready.port, &record.password);
         self.ready
@@ -595,13 +691,17 @@ impl SwarmProvisioner {
 
     /// Follows the service's task until PostgreSQL answers on its published
     /// port, reporting its states; fails at once when its node is down.
+    /// With `revive` (a service asked to run before this start), a task that
+    /// ended for good is asked for again, once.
     async fn wait_ready(
         &self,
         service: &str,
         node_id: &str,
         password: &str,
+        revive: bool,
         rep: &Reporter<'_>,
     ) -> Result<Ready, SandboxError> {
+        let mut revive = revive;
         let began = Instant::now();
         let mut last_step = String::new();
         let mut node: Option<NodeInfo> = None;
@@ -627,6 +727,14 @@ impl SwarmProvisioner {
                 }
             }
             let tasks = self.cluster.tasks(service).await?;
+            if revive && ended_for_good(&tasks) {
+                revive = false;
+                rep.step(
+                    "starting",
+                    "the sandbox's container ended and its restart policy keeps it down: starting a new one",
+                );
+                self.cluster.force_new_task(service).await?;
+            }
             let current = tasks
                 .iter()
                 .find(|t| t.desired_state == Some(TaskState::RUNNING));
@@ -720,8 +828,9 @@ impl SwarmProvisioner {
         self.records.set_state(learner, SandboxState::Stopped).await
     }
 
-    /// Removes service and volume of the learner's sandbox, and its record.
-    /// With `free`, its place goes to the line (a reset keeps it).
+    /// Removes service and volumes (pglab's and those of the learner's
+    /// compose files) of the learner's sandbox, and its record. With
+    /// `free`, its place goes to the line (a reset keeps it).
     async fn remove_locked(&self, learner: LearnerId, free: bool) -> Result<(), SandboxError> {
         let record = self.records.get(learner).await?;
         // A learner given a spare of the warm pool keeps the spare's name.
@@ -741,24 +850,46 @@ impl SwarmProvisioner {
             self.pool_wake.notify_one();
         }
         if let Some(record) = &record {
-            let node = match &node_id {
-                Some(id) => match self.cluster.node(id).await? {
-                    Found::Yes(n) => Some(n),
-                    Found::No => None,
-                },
-                None => self.node_with_volume(&record.volume).await,
-            };
-            self.remove_volume(&name, &record.volume, node.as_ref())
+            let plan = self.compose.applied(learner).await?;
+            let node = self
+                .node_of(node_id, &Self::home_volumes(record, plan.as_ref()))
+                .await?;
+            let key = record.volume.rsplit('-').next().unwrap_or_default();
+            self.remove_volumes(&name, &record.volume, Some(key), node.as_ref())
                 .await;
             self.records.delete(learner).await?;
         }
         Ok(())
     }
 
-    /// Removes the volume on its node once the service's container is gone
-    /// there. A node pglab cannot reach keeps it (logged, labelled with this
-    /// instance and its key for a later clean-up).
-    async fn remove_volume(&self, service: &str, volume: &str, node: Option<&NodeInfo>) {
+    /// The node of a service's `pglab.node` label (`None`: it left the
+    /// swarm), else, without a label, the node holding one of `volumes`.
+    async fn node_of(
+        &self,
+        label: Option<String>,
+        volumes: &[String],
+    ) -> Result<Option<NodeInfo>, SandboxError> {
+        Ok(match label {
+            Some(id) => match self.cluster.node(&id).await? {
+                Found::Yes(n) => Some(n),
+                Found::No => None,
+            },
+            None => self.node_with_volume(volumes).await,
+        })
+    }
+
+    /// Removes `volume` on its node once the service's container is gone
+    /// there, and with `key` every volume of this instance labelled with
+    /// that key (those of the learner's compose files). A node pglab cannot
+    /// reach keeps them (logged, labelled with this instance and the key for
+    /// a later clean-up). Says whether all went.
+    async fn remove_volumes(
+        &self,
+        service: &str,
+        volume: &str,
+        key: Option<&str>,
+        node: Option<&NodeInfo>,
+    ) -> bool {
         let engine = match node {
             Some(n) if n.ready => self.cluster.node_engine(n).await,
             _ => None,
@@ -770,7 +901,7 @@ impl SwarmProvisioner {
                 "the sandbox volume is left on its node: pglab cannot reach the node's engine \
                  (down, or no pglab.engine label)"
             );
-            return;
+            return false;
         };
         let end = Instant::now() + Duration::from_secs(30);
         loop {
@@ -783,16 +914,22 @@ impl SwarmProvisioner {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        loop {
-            match engine.remove_volume(volume).await {
-                Ok(()) => return,
-                Err(e) if Instant::now() > end => {
-                    tracing::warn!(volume, error = %e, "the sandbox volume could not be removed");
-                    return;
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
-            }
+        let mut volumes = vec![volume.to_string()];
+        if let Some(key) = key {
+            let labelled = engine
+                .list_volumes(&[
+                    format!("pglab.instance={}", self.instance),
+                    format!("pglab.key={key}"),
+                ])
+                .await
+                .unwrap_or_default();
+            volumes.extend(labelled.into_iter().filter(|v| v != volume));
         }
+        let mut all = true;
+        for volume in &volumes {
+            all &= remove_volume_until(&engine, volume, end).await;
+        }
+        all
     }
 
     /// Where an exec in the learner's sandbox happens (starting it if
@@ -910,6 +1047,14 @@ impl SwarmProvisioner {
             .tasks(&record.container)
             .await
             .unwrap_or_default();
+        if ended_for_good(&tasks) {
+            status.detail = Some(
+                "PostgreSQL's container ended and your compose file's restart policy keeps it down; \
+                 starting runs it again"
+                    .into(),
+            );
+            return status;
+        }
         let Some(task) = tasks
             .iter()
             .find(|t| t.desired_state == Some(TaskState::RUNNING))
@@ -963,6 +1108,45 @@ impl SwarmProvisioner {
     }
 }
 
+/// Removes a volume, trying again (its container may still be going) until
+/// `end`; says whether it went.
+async fn remove_volume_until(engine: &Engine, volume: &str, end: Instant) -> bool {
+    loop {
+        match engine.remove_volume(volume).await {
+            Ok(()) => return true,
+            Err(e) if Instant::now() > end => {
+                tracing::warn!(volume, error = %e, "the sandbox volume could not be removed");
+                return false;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    }
+}
+
+/// A service `list` shows without a record of its own (`node`: its node's
+/// label, else its `pglab.node`): running while a task runs.
+fn listed(
+    service: &Service,
+    learner: LearnerId,
+    detail: &str,
+    node: Option<String>,
+) -> SandboxStatus {
+    let running = service
+        .service_status
+        .as_ref()
+        .and_then(|st| st.running_tasks)
+        .unwrap_or(0);
+    let state = if running > 0 {
+        SandboxState::Running
+    } else {
+        SandboxState::Stopped
+    };
+    let mut status = SandboxStatus::bare(learner, BACKEND, state, Some(detail.into()));
+    status.name = service.spec.as_ref().and_then(|sp| sp.name.clone());
+    status.node = node.or_else(|| service_label(service, "pglab.node"));
+    status
+}
+
 fn service_label(service: &Service, key: &str) -> Option<String> {
     service.spec.as_ref()?.labels.as_ref()?.get(key).cloned()
 }
@@ -975,6 +1159,20 @@ fn replicas(service: &Service) -> i64 {
         .and_then(|m| m.replicated.as_ref())
         .and_then(|r| r.replicas)
         .unwrap_or(1)
+}
+
+/// Whether a service's task ended and nothing will run it again: its
+/// restart policy (a compose file's `restart: no`, or `on-failure` out of
+/// attempts) let it end, so no task is desired running (nor `ready`, as one
+/// waiting out its restart delay is). Docker starts such an exited
+/// container on the next start; the swarm needs a forced update. With
+/// pglab's own policy (`any`) the swarm shuts the old task and makes its
+/// replacement at once, so this never holds.
+fn ended_for_good(tasks: &[Task]) -> bool {
+    !tasks.is_empty()
+        && !tasks
+            .iter()
+            .any(|t| matches!(t.desired_state, Some(TaskState::RUNNING | TaskState::READY)))
 }
 
 fn task_state(task: &Task) -> Option<TaskState> {
@@ -1099,7 +1297,33 @@ impl Provisioner for SwarmProvisioner {
     async fn destroy(&self, learner: LearnerId) -> Result<(), SandboxError> {
         self.admission.cancel(learner);
         let _guard = self.locks.lock(learner).await;
+        self.remove_ephemeral(learner).await?;
         self.remove_locked(learner, true).await
+    }
+
+    fn runs_compose(&self) -> bool {
+        true
+    }
+
+    async fn compose_up(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
+        let _guard = self.locks.lock(learner).await;
+        let rep = self.hub.reporter(learner);
+        let result = self.compose_up_locked(learner, &rep).await;
+        finish_start(&self.hub, &self.records, learner, &rep, result).await
+    }
+
+    async fn compose_down(&self, learner: LearnerId, volumes: bool) -> Result<(), SandboxError> {
+        self.admission.cancel(learner);
+        let _guard = self.locks.lock(learner).await;
+        self.compose_down_locked(learner, volumes).await
+    }
+
+    async fn ephemeral_start(&self, learner: LearnerId) -> Result<PgConnectOptions, SandboxError> {
+        self.start_ephemeral(learner).await
+    }
+
+    async fn ephemeral_remove(&self, learner: LearnerId) -> Result<(), SandboxError> {
+        self.remove_ephemeral(learner).await
     }
 
     async fn list(&self) -> Result<Vec<SandboxStatus>, SandboxError> {
@@ -1115,6 +1339,15 @@ impl Provisioner for SwarmProvisioner {
             .services(&[format!("pglab.instance={}", self.instance)])
             .await?;
         for s in services {
+            if service_label(&s, ephemeral::LABEL).is_some() {
+                let node = service_label(&s, "pglab.node").unwrap_or_default();
+                let node = match self.cluster.node(&node).await {
+                    Ok(Found::Yes(n)) => Some(n.label()),
+                    _ => None,
+                };
+                out.extend(ephemeral::listed(&s, node));
+                continue;
+            }
             let Some(learner) = service_label(&s, "pglab.learner").and_then(|l| l.parse().ok())
             else {
                 continue;
@@ -1122,24 +1355,7 @@ impl Provisioner for SwarmProvisioner {
             if records.iter().any(|r| r.learner_id == learner) {
                 continue;
             }
-            let running = s
-                .service_status
-                .as_ref()
-                .and_then(|st| st.running_tasks)
-                .unwrap_or(0);
-            let mut status = SandboxStatus::bare(
-                learner,
-                BACKEND,
-                if running > 0 {
-                    SandboxState::Running
-                } else {
-                    SandboxState::Stopped
-                },
-                Some("no record in the store".into()),
-            );
-            status.name = s.spec.as_ref().and_then(|sp| sp.name.clone());
-            status.node = service_label(&s, "pglab.node");
-            out.push(status);
+            out.push(listed(&s, learner, "no record in the store", None));
         }
         Ok(out)
     }
@@ -1216,6 +1432,8 @@ impl Provisioner for SwarmProvisioner {
     }
 
     fn start_background(self: Arc<Self>) {
+        let sweeper = self.clone();
+        tokio::spawn(async move { sweeper.sweep_ephemerals().await });
         if self.pool_size > 0 {
             tokio::spawn(pool::run(self));
         }
@@ -1225,6 +1443,21 @@ impl Provisioner for SwarmProvisioner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_task_ended_for_good_has_no_task_desired_running_or_ready() {
+        let task = |desired| Task {
+            desired_state: Some(desired),
+            ..Default::default()
+        };
+        assert!(!ended_for_good(&[]), "no task yet: the swarm makes one");
+        assert!(ended_for_good(&[task(TaskState::SHUTDOWN)]));
+        assert!(!ended_for_good(&[
+            task(TaskState::READY),
+            task(TaskState::SHUTDOWN)
+        ]));
+        assert!(!ended_for_good(&[task(TaskState::RUNNING)]));
+    }
 
     #[test]
     fn task_states_are_the_start_steps_in_order() {

@@ -117,7 +117,7 @@ async fn up(State(state): State<AppState>, learner: Learner) -> Result<Response,
             Ok(v) => v,
             Err(e) => return Ok(refused(&e)),
         };
-        if state.sandbox.backend_name() != "docker" {
+        if !state.sandbox.runs_compose() {
             return Err(state
                 .sandbox
                 .compose_up(learner.id)
@@ -138,7 +138,7 @@ async fn up(State(state): State<AppState>, learner: Learner) -> Result<Response,
 /// container with pglab's own settings (its own volume, data kept there).
 async fn reset(State(state): State<AppState>, learner: Learner) -> Result<Response, AppError> {
     ComposeFiles::new(&state.store).clear(learner.id).await?;
-    if state.sandbox.backend_name() != "docker" {
+    if !state.sandbox.runs_compose() {
         return Ok(Json(json!({"in_force": "pglab"})).into_response());
     }
     Ok(stream_up(

@@ -173,6 +173,62 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// `pglab ARGS` against the lab's store and backend, with `extra` flags
+    /// (e.g. `--docker-host`); its stdout. The command must succeed.
+    pub fn cli(&self, args: &[&str], extra: &[&str]) -> String {
+        let out = crate::common::pglab()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.server().data_dir)
+            .args(["--sandbox", self.backend])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Saves `yaml` as the learner's compose file (`PUT
+    /// /api/sandbox/compose`) and runs `POST /api/sandbox/compose/up`; its
+    /// streamed answer, which must end with the server answering.
+    pub async fn compose_up(&self, yaml: &str) -> String {
+        let res = self
+            .http
+            .put(self.url("/api/sandbox/compose"))
+            .json(&json!({ "yaml": yaml }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+        let res = self
+            .http
+            .post(self.url("/api/sandbox/compose/up"))
+            .send()
+            .await
+            .unwrap();
+        let text = res.text().await.unwrap();
+        assert!(text.contains("✔"), "up failed:\n{text}");
+        text
+    }
+
+    /// `POST /api/sandbox/compose/down {"volumes"}`, which must succeed.
+    pub async fn compose_down(&self, volumes: bool) {
+        let res = self
+            .http
+            .post(self.url("/api/sandbox/compose/down"))
+            .json(&json!({ "volumes": volumes }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    }
+}
+
 /// The instance id the server labels its containers with.
 async fn instance_of(data: &std::path::Path) -> String {
     let url = format!("sqlite://{}?mode=ro", data.join("pglab.db").display());

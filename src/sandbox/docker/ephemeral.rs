@@ -11,8 +11,9 @@
 //!
 //! Labels: `pglab.managed`, `pglab.instance`, `pglab.key` and
 //! `pglab.ephemeral=<learner>` (never `pglab.learner`, so nothing takes it for
-//! the learner's sandbox). Its password lives only in memory: after a pglab
-//! restart the next start re-creates the container.
+//! the learner's sandbox). Its password lives only in memory
+//! ([`Throwaways`], which the swarm backend's throw-away services use too):
+//! after a pglab restart the next start re-creates the container.
 
 use std::collections::HashMap;
 
@@ -24,7 +25,10 @@ use super::spec::PGDATA;
 use super::{DockerProvisioner, Slot, prepare_socket_dir, ready};
 use crate::sandbox::{LearnerId, SandboxError, SandboxState, SandboxStatus, new_password};
 
-/// Slots of the throw-away containers this process made.
+/// What `list` says of a throw-away server (both backends).
+pub const LISTED: &str = "ephemeral (14.D.4 demo, no volume)";
+
+/// The key and password of each throw-away server this process made.
 #[derive(Default)]
 pub struct Throwaways {
     slots: std::sync::Mutex<HashMap<LearnerId, (String, String)>>,
@@ -33,6 +37,20 @@ pub struct Throwaways {
 impl Throwaways {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<LearnerId, (String, String)>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The learner's (key, password), when this process made their server.
+    pub fn get(&self, learner: LearnerId) -> Option<(String, String)> {
+        self.lock().get(&learner).cloned()
+    }
+
+    pub fn insert(&self, learner: LearnerId, key: String, password: String) {
+        self.lock().insert(learner, (key, password));
+    }
+
+    /// Forgets the learner's server; answers its key.
+    pub fn remove(&self, learner: LearnerId) -> Option<String> {
+        self.lock().remove(&learner).map(|(key, _)| key)
     }
 }
 
@@ -49,7 +67,7 @@ impl DockerProvisioner {
     ) -> Result<PgConnectOptions, SandboxError> {
         let _guard = self.ephemeral_locks.lock(learner).await;
         let container = self.ephemeral_container(learner);
-        let known = self.ephemeral.lock().get(&learner).cloned();
+        let known = self.ephemeral.get(learner);
         let found = self.engine.inspect(&container).await?;
         let slot = match (known, found) {
             (Some((key, password)), Found::Yes(info)) => {
@@ -95,8 +113,7 @@ impl DockerProvisioner {
         }
         self.engine.create(container, body).await?;
         self.ephemeral
-            .lock()
-            .insert(learner, (slot.key.clone(), slot.password.clone()));
+            .insert(learner, slot.key.clone(), slot.password.clone());
         self.engine.start(container).await?;
         Ok(slot)
     }
@@ -109,7 +126,7 @@ impl DockerProvisioner {
 
     async fn remove_ephemeral_locked(&self, learner: LearnerId) -> Result<(), SandboxError> {
         let container = self.ephemeral_container(learner);
-        let known = self.ephemeral.lock().remove(&learner).map(|(key, _)| key);
+        let known = self.ephemeral.remove(learner);
         // A container made by an earlier pglab process: its key is a label.
         let key = match known {
             Some(key) => Some(key),
@@ -187,7 +204,7 @@ pub(super) fn listed(learner: LearnerId, c: &bollard::models::ContainerSummary) 
         } else {
             SandboxState::Stopped
         },
-        Some("ephemeral (14.D.4 demo, no volume)".into()),
+        Some(LISTED.into()),
     );
     status.name = c
         .names

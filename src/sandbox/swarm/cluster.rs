@@ -30,6 +30,11 @@ pub const LABEL_CAPACITY: &str = "pglab.capacity";
 /// (else the node's swarm address).
 pub const LABEL_ADDRESS: &str = "pglab.address";
 
+/// Service label: the health check the service was made with, as the
+/// engine's JSON (`{"Test":["NONE"]}` for none), which an update puts back
+/// (see [`Cluster::update`]).
+pub const LABEL_HEALTH: &str = "pglab.health";
+
 /// What pglab needs of one node.
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
@@ -84,8 +89,9 @@ pub struct Cluster {
     /// The swarm id of the node the manager connection runs on.
     pub manager_node: String,
     node_engines: std::sync::Mutex<HashMap<String, Engine>>,
-    /// The sandboxes' health check, put back into a spec read for an
-    /// update: bollard reads the task template's health check as
+    /// The sandboxes' own health check, put back into a spec read for an
+    /// update when the service has no [`LABEL_HEALTH`] (one made by an
+    /// older pglab): bollard reads the task template's health check as
     /// `HealthCheck` where the engine writes `Healthcheck`, so a spec read
     /// and sent back would lose it, and the changed task template would
     /// make the swarm replace the running task.
@@ -192,6 +198,18 @@ impl Cluster {
         .await
     }
 
+    /// Asks the swarm for a new task of a service whose task ended and is
+    /// not restarted (restart policy `none`, or `on-failure` out of
+    /// attempts): `docker service update --force`.
+    pub async fn force_new_task(&self, name: &str) -> Result<(), SandboxError> {
+        self.update(name, "forced", |spec| {
+            let task = spec.task_template.get_or_insert_with(Default::default);
+            task.force_update = Some(task.force_update.unwrap_or(0).wrapping_add(1));
+            true
+        })
+        .await
+    }
+
     /// Sets and removes labels of the service itself (not of its tasks'
     /// containers, so its task keeps running).
     pub async fn set_labels(
@@ -232,13 +250,18 @@ impl Cluster {
             if !change(&mut spec) {
                 return Ok(());
             }
+            let made_with = spec
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_HEALTH))
+                .and_then(|h| serde_json::from_str::<Option<HealthConfig>>(h).ok());
             if let Some(container) = spec
                 .task_template
                 .as_mut()
                 .and_then(|t| t.container_spec.as_mut())
                 && container.health_check.is_none()
             {
-                container.health_check = self.health.clone();
+                container.health_check = made_with.unwrap_or_else(|| self.health.clone());
             }
             let options = UpdateServiceOptionsBuilder::default()
                 .version(i32::try_from(version).unwrap_or(i32::MAX))

@@ -104,7 +104,7 @@ impl SwarmProvisioner {
             },
             None => None,
         };
-        self.remove_volume(name, volume, node.as_ref()).await;
+        self.remove_volumes(name, volume, None, node.as_ref()).await;
         Ok(())
     }
 
@@ -163,13 +163,14 @@ impl SwarmProvisioner {
         let made = async {
             self.create(
                 &spare.container,
-                &spare.volume,
+                Some(&spare.volume),
                 &spare.password,
                 self.spare_labels(&key, &node.id),
                 node,
+                None,
             )
             .await?;
-            self.wait_ready(&spare.container, &node.id, &spare.password, &rep)
+            self.wait_ready(&spare.container, &node.id, &spare.password, false, &rep)
                 .await
         }
         .await;

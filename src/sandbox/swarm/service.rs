@@ -1,7 +1,8 @@
 //! What a learner's swarm service is, derived from the Docker backend's
-//! container body ([`ContainerSpec::body`]) so that both backends run the
-//! same image, environment (users, password, initdb settings), PostgreSQL
-//! settings, health check, limits and capabilities.
+//! container body ([`ContainerSpec::body`], with a learner's compose plan
+//! applied by [`apply_plan`] when one is in force) so that both backends run
+//! the same image, environment (users, password, initdb settings),
+//! PostgreSQL settings, health check, limits and capabilities.
 //!
 //! Differences, all forced by the swarm: PostgreSQL listens on TCP (the
 //! service has a network; pglab reaches it through a port published in
@@ -9,8 +10,14 @@
 //! with nothing published); `/dev/shm` is a tmpfs
 //! mount of the same size (services have no `ShmSize`); there is no
 //! `no-new-privileges` and no swap limit (engine 20.10's services have
-//! neither); one replica with restart policy `any`, pinned by
-//! `node.id==NODE` to the node that holds the named volume at PGDATA.
+//! neither); one replica, pinned by `node.id==NODE` to the node that holds
+//! the named volume at PGDATA; the restart policy is the swarm's
+//! ([`restart_policy`]). Without a named volume (a compose file with none,
+//! the throw-away server) the image's anonymous volume belongs to the task's
+//! container, and every new task (a restart, a stop and start) starts empty.
+//! The health check the service is made with is also kept in its
+//! [`LABEL_HEALTH`] label, so that an update puts that one back
+//! (`cluster.rs`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,12 +25,14 @@ use std::path::Path;
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigProtocolEnum, EndpointPortConfigPublishModeEnum,
     EndpointSpec, EndpointSpecModeEnum, HealthConfig, Limit, Mount, MountTmpfsOptions, MountType,
-    MountVolumeOptions, NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode,
-    ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement,
+    MountVolumeOptions, NetworkAttachmentConfig, RestartPolicy, RestartPolicyNameEnum, ServiceSpec,
+    ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement,
     TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
 
-use crate::sandbox::docker::spec::{ContainerSpec, PGDATA};
+use super::cluster::LABEL_HEALTH;
+use crate::sandbox::compose::ComposePlan;
+use crate::sandbox::docker::spec::{ContainerSpec, PGDATA, apply_plan};
 
 /// PostgreSQL's port inside the service's container.
 pub const PG_PORT: i64 = 5432;
@@ -32,7 +41,9 @@ pub const PG_PORT: i64 = 5432;
 pub struct ServiceParams<'a> {
     pub name: &'a str,
     pub labels: HashMap<String, String>,
-    pub volume: &'a str,
+    /// The named volume at PGDATA; `None`: none (the image's anonymous
+    /// volume, which dies with the task's container).
+    pub volume: Option<&'a str>,
     pub password: &'a str,
     /// The image by id when the manager has it (nodes then never try a
     /// registry), else by name.
@@ -42,6 +53,8 @@ pub struct ServiceParams<'a> {
     /// Publish PostgreSQL's port in mode=host on the node (pglab on a host);
     /// false when pglab reaches the service over the overlay.
     pub publish: bool,
+    /// The learner's compose settings in force, if any.
+    pub plan: Option<&'a ComposePlan>,
 }
 
 /// The health check every sandbox service gets (the Docker backend's).
@@ -50,15 +63,58 @@ pub fn health_check(spec: &ContainerSpec) -> Option<HealthConfig> {
         .healthcheck
 }
 
+/// The swarm's restart policy for a container's (a compose file's
+/// `restart`; `None`, pglab's own, is `any`). The swarm has no exact match:
+/// - `always` and `unless-stopped` are both `any`: a service's task is
+///   never stopped by hand (pglab's stop is scale 0, which ends the task
+///   whatever its policy), so "unless stopped" adds nothing, and a task that
+///   ends is replaced by a **new container**, not restarted in place.
+/// - `on-failure[:N]` is `on-failure` with `N` attempts at most (0 or none:
+///   unlimited); the swarm counts the attempts of the service's slot over
+///   its whole life (no window), Docker those of one container.
+/// - `no` is `none`: a task that ends stays ended (no automatic restart,
+///   like Docker's `no`); pglab's next start asks the swarm for a new task,
+///   as `docker start` would start the exited container.
+///
+/// Every swarm restart waits 1 s (Docker backs off from 100 ms).
+pub fn restart_policy(docker: Option<&RestartPolicy>) -> TaskSpecRestartPolicy {
+    let (condition, max_attempts) = match docker.and_then(|r| r.name) {
+        Some(RestartPolicyNameEnum::NO) => (TaskSpecRestartPolicyConditionEnum::NONE, None),
+        Some(RestartPolicyNameEnum::ON_FAILURE) => (
+            TaskSpecRestartPolicyConditionEnum::ON_FAILURE,
+            docker
+                .and_then(|r| r.maximum_retry_count)
+                .filter(|n| *n > 0),
+        ),
+        _ => (TaskSpecRestartPolicyConditionEnum::ANY, None),
+    };
+    TaskSpecRestartPolicy {
+        condition: Some(condition),
+        delay: Some(1_000_000_000),
+        max_attempts,
+        window: None,
+    }
+}
+
 /// The service spec of a learner's sandbox.
 pub fn service_spec(spec: &ContainerSpec, p: &ServiceParams<'_>) -> ServiceSpec {
     // The socket dir is unused on the swarm: PostgreSQL listens on TCP.
-    let body = spec.body(
+    let mut body = spec.body(
         p.labels.clone(),
-        p.volume,
+        p.volume.unwrap_or_default(),
         Path::new("/nonexistent"),
         p.password,
     );
+    if let Some(plan) = p.plan {
+        apply_plan(&mut body, plan, p.volume);
+    }
+    // The container's labels (with `pglab.compose` when a plan is in
+    // force), and the service's: those plus its health check.
+    let labels = body.labels.take().unwrap_or_default();
+    let mut service_labels = labels.clone();
+    if let Ok(health) = serde_json::to_string(&body.healthcheck) {
+        service_labels.insert(LABEL_HEALTH.into(), health);
+    }
     let host = body.host_config.unwrap_or_default();
     let args = body.cmd.map(|cmd| {
         cmd.into_iter()
@@ -71,30 +127,31 @@ pub fn service_spec(spec: &ContainerSpec, p: &ServiceParams<'_>) -> ServiceSpec 
             })
             .collect()
     });
-    let mounts = vec![
-        Mount {
+    let mut mounts = Vec::new();
+    if let Some(volume) = p.volume {
+        mounts.push(Mount {
             target: Some(PGDATA.into()),
-            source: Some(p.volume.into()),
+            source: Some(volume.into()),
             typ: Some(MountType::VOLUME),
             volume_options: Some(MountVolumeOptions {
                 labels: Some(p.labels.clone()),
                 ..Default::default()
             }),
             ..Default::default()
-        },
-        Mount {
-            target: Some("/dev/shm".into()),
-            typ: Some(MountType::TMPFS),
-            tmpfs_options: Some(MountTmpfsOptions {
-                size_bytes: host.shm_size,
-                ..Default::default()
-            }),
+        });
+    }
+    mounts.push(Mount {
+        target: Some("/dev/shm".into()),
+        typ: Some(MountType::TMPFS),
+        tmpfs_options: Some(MountTmpfsOptions {
+            size_bytes: host.shm_size,
             ..Default::default()
-        },
-    ];
+        }),
+        ..Default::default()
+    });
     let container = TaskSpecContainerSpec {
         image: Some(p.image.to_string()),
-        labels: Some(p.labels.clone()),
+        labels: Some(labels),
         args,
         env: body.env,
         mounts: Some(mounts),
@@ -106,10 +163,9 @@ pub fn service_spec(spec: &ContainerSpec, p: &ServiceParams<'_>) -> ServiceSpec 
         capability_drop: host.cap_drop,
         ..Default::default()
     };
-    let secs = |s: i64| s * 1_000_000_000;
     ServiceSpec {
         name: Some(p.name.to_string()),
-        labels: Some(p.labels.clone()),
+        labels: Some(service_labels),
         mode: Some(ServiceSpecMode {
             replicated: Some(ServiceSpecModeReplicated { replicas: Some(1) }),
             ..Default::default()
@@ -124,12 +180,7 @@ pub fn service_spec(spec: &ContainerSpec, p: &ServiceParams<'_>) -> ServiceSpec 
                 }),
                 ..Default::default()
             }),
-            restart_policy: Some(TaskSpecRestartPolicy {
-                condition: Some(TaskSpecRestartPolicyConditionEnum::ANY),
-                delay: Some(secs(1)),
-                max_attempts: None,
-                window: None,
-            }),
+            restart_policy: Some(restart_policy(host.restart_policy.as_ref())),
             placement: Some(TaskSpecPlacement {
                 constraints: Some(vec![format!("node.id=={}", p.node_id)]),
                 ..Default::default()
@@ -180,12 +231,13 @@ mod tests {
             &ServiceParams {
                 name: "pglab-x-7",
                 labels,
-                volume: "pglab-x-abc",
+                volume: Some("pglab-x-abc"),
                 password: "secret",
                 image: "sha256:1234",
                 node_id: "node9",
                 network: "net",
                 publish: true,
+                plan: None,
             },
         );
         let task = s.task_template.unwrap();
@@ -220,5 +272,103 @@ mod tests {
             endpoint.ports.unwrap()[0].publish_mode,
             Some(EndpointPortConfigPublishModeEnum::HOST)
         );
+    }
+
+    fn plan() -> ComposePlan {
+        ComposePlan {
+            image_written: "postgres:15".into(),
+            image: "pglab/sandbox:15".into(),
+            volume: None,
+            healthcheck: Some(crate::sandbox::compose::Health {
+                test: vec!["CMD-SHELL".into(), "pg_isready -U labuser".into()],
+                interval_ns: Some(30_000_000_000),
+                timeout_ns: None,
+                retries: Some(5),
+                start_period_ns: None,
+            }),
+            memory_bytes: Some(200 << 20),
+            nano_cpus: None,
+            pids: None,
+            settings: vec![("work_mem".into(), "8MB".into())],
+            restart: Some("on-failure".into()),
+            restart_retries: Some(3),
+        }
+    }
+
+    #[test]
+    fn a_compose_plan_gives_its_settings_limits_health_check_and_no_volume() {
+        let plan = plan();
+        let s = service_spec(
+            &spec(),
+            &ServiceParams {
+                name: "pglab-x-7",
+                labels: HashMap::from([("pglab.learner".to_string(), "7".to_string())]),
+                volume: None,
+                password: "secret",
+                image: "sha256:1234",
+                node_id: "node9",
+                network: "net",
+                publish: true,
+                plan: Some(&plan),
+            },
+        );
+        let task = s.task_template.unwrap();
+        let c = task.container_spec.unwrap();
+        let limits = task.resources.unwrap().limits.unwrap();
+        assert_eq!(limits.memory_bytes, Some(200 << 20));
+        assert_eq!(
+            limits.nano_cpus,
+            Some(500_000_000),
+            "the cap where none is set"
+        );
+        let args = c.args.unwrap();
+        let at = args.iter().position(|a| a == "work_mem=8MB").unwrap();
+        assert!(at > args.iter().position(|a| a == "work_mem=4MB").unwrap());
+        assert!(args.contains(&"listen_addresses=*".to_string()));
+        let mounts = c.mounts.unwrap();
+        assert!(mounts.iter().all(|m| m.target.as_deref() != Some(PGDATA)));
+        let restart = task.restart_policy.unwrap();
+        assert_eq!(
+            restart.condition,
+            Some(TaskSpecRestartPolicyConditionEnum::ON_FAILURE)
+        );
+        assert_eq!(restart.max_attempts, Some(3));
+        assert_eq!(
+            c.labels.unwrap().get("pglab.compose").map(String::as_str),
+            Some("learner")
+        );
+        // The label an update reads back holds the plan's health check.
+        let health = c.health_check.unwrap();
+        assert_eq!(health.interval, Some(30_000_000_000));
+        let label = &s.labels.unwrap()[LABEL_HEALTH];
+        let back: Option<HealthConfig> = serde_json::from_str(label).unwrap();
+        assert_eq!(back, Some(health));
+    }
+
+    #[test]
+    fn restart_policies_map_to_the_swarms_conditions() {
+        use TaskSpecRestartPolicyConditionEnum as C;
+        let of = |name, retries| {
+            let r = restart_policy(Some(&RestartPolicy {
+                name: Some(name),
+                maximum_retry_count: retries,
+            }));
+            (r.condition.unwrap(), r.max_attempts)
+        };
+        assert_eq!(of(RestartPolicyNameEnum::NO, None), (C::NONE, None));
+        assert_eq!(of(RestartPolicyNameEnum::ALWAYS, None), (C::ANY, None));
+        assert_eq!(
+            of(RestartPolicyNameEnum::UNLESS_STOPPED, None),
+            (C::ANY, None)
+        );
+        assert_eq!(
+            of(RestartPolicyNameEnum::ON_FAILURE, Some(2)),
+            (C::ON_FAILURE, Some(2))
+        );
+        assert_eq!(
+            of(RestartPolicyNameEnum::ON_FAILURE, None),
+            (C::ON_FAILURE, None)
+        );
+        assert_eq!(restart_policy(None).condition, Some(C::ANY), "pglab's own");
     }
 }

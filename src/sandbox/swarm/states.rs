@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
-use bollard::models::Service;
+use bollard::models::{Service, TaskSpecRestartPolicyConditionEnum};
 
-use super::{BACKEND, SwarmProvisioner, service_label};
+use super::{BACKEND, SwarmProvisioner, ended_for_good, service_label};
 use crate::sandbox::{LearnerId, SandboxError, SandboxState};
 
 impl SwarmProvisioner {
@@ -27,28 +27,62 @@ impl SwarmProvisioner {
             .iter()
             .filter_map(|s| Some((s.spec.as_ref()?.name.as_deref()?, s)))
             .collect();
-        let mut out: Vec<(LearnerId, SandboxState)> = records
-            .iter()
-            .map(|r| {
-                let state = match by_name.get(r.container.as_str()) {
-                    Some(s) => service_state(s, &ready),
-                    None if r.state == SandboxState::Absent.as_str() => SandboxState::Absent,
-                    None => SandboxState::Stopped,
-                };
-                (r.learner_id, state)
-            })
-            .collect();
+        let mut out = Vec::with_capacity(records.len());
+        for r in &records {
+            let state = match by_name.get(r.container.as_str()) {
+                Some(s) => self.service_state(s, &ready).await,
+                None if r.state == SandboxState::Absent.as_str() => SandboxState::Absent,
+                None => SandboxState::Stopped,
+            };
+            out.push((r.learner_id, state));
+        }
         for s in &services {
             let learner = service_label(s, "pglab.learner").and_then(|l| l.parse().ok());
             if let Some(learner) = learner
                 && service_label(s, "pglab.ephemeral").is_none()
                 && !records.iter().any(|r| r.learner_id == learner)
             {
-                out.push((learner, service_state(s, &ready)));
+                out.push((learner, self.service_state(s, &ready).await));
             }
         }
         Ok(out)
     }
+
+    /// [`service_state`], except that a service with no running task whose
+    /// restart policy may let its task end for good (a compose file's
+    /// `restart: no` or `on-failure`, never pglab's own `any`) costs one
+    /// task list: ended for good, `describe` says stopped.
+    async fn service_state(
+        &self,
+        service: &Service,
+        ready: &HashMap<String, bool>,
+    ) -> SandboxState {
+        let state = service_state(service, ready);
+        if state != SandboxState::Starting || !may_end(service) {
+            return state;
+        }
+        let Some(name) = service.spec.as_ref().and_then(|s| s.name.as_deref()) else {
+            return state;
+        };
+        match self.cluster.tasks(name).await {
+            Ok(tasks) if ended_for_good(&tasks) => SandboxState::Stopped,
+            _ => state,
+        }
+    }
+}
+
+/// Whether the service's restart policy lets a task end and stay down.
+fn may_end(service: &Service) -> bool {
+    let condition = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.task_template.as_ref())
+        .and_then(|t| t.restart_policy.as_ref())
+        .and_then(|r| r.condition);
+    !matches!(
+        condition,
+        None | Some(TaskSpecRestartPolicyConditionEnum::ANY)
+    )
 }
 
 /// As `describe` judges it: the node gone or down is failed, no replica
