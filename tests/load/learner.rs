@@ -113,6 +113,19 @@ async fn call(
     )
 }
 
+/// The panel's Start.
+async fn start(ctx: &Ctx, me: usize, token: &str) -> (Class, Value) {
+    call(
+        ctx,
+        me,
+        token,
+        "POST /api/sandbox/start",
+        Method::POST,
+        "/api/sandbox/start",
+    )
+    .await
+}
+
 /// How long a learner watches their place in line before giving up.
 const LINE_DEADLINE: Duration = Duration::from_secs(600);
 
@@ -138,15 +151,7 @@ async fn wait_in_line(ctx: &Ctx, me: usize, token: &str) -> bool {
         if v["state"] == "running" {
             return true;
         }
-        let (class, v) = call(
-            ctx,
-            me,
-            token,
-            "POST /api/sandbox/start",
-            Method::POST,
-            "/api/sandbox/start",
-        )
-        .await;
+        let (class, v) = start(ctx, me, token).await;
         if class == Class::Ok && v["state"] == "running" {
             return true;
         }
@@ -181,17 +186,7 @@ impl Learner {
             call(ctx, me, token, "GET /sections/{slug}", Method::GET, LESSON)
         })
         .await;
-        let started = step(ctx, gave_up, "sandbox start", || {
-            call(
-                ctx,
-                me,
-                token,
-                "POST /api/sandbox/start",
-                Method::POST,
-                "/api/sandbox/start",
-            )
-        })
-        .await;
+        let started = step(ctx, gave_up, "sandbox start", || start(ctx, me, token)).await;
         if started.as_ref().is_some_and(|v| v["state"] == "queued") {
             // A full classroom answered "number N in line" at once: the
             // learner watches the panel until their sandbox runs.
