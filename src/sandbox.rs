@@ -5,7 +5,8 @@
 //! [`docker`]), services spread over a Docker Swarm ([`swarm`]) or local
 //! child processes (the embedded default when no engine answers, [`local`]). This module owns the contract, the sandbox records in
 //! the store ([`records`]), live progress of starts ([`progress`]), the
-//! admission queue of a full classroom ([`admission`]), the background idle
+//! admission queue of a full classroom ([`admission`]) and starts that answer
+//! "number N in line" at once ([`line`]), the background idle
 //! reaper ([`reaper`]) and the choice of backend ([`select`]).
 
 pub mod admission;
@@ -13,6 +14,7 @@ pub mod compose;
 pub mod docker;
 pub mod jq;
 pub mod labfiles;
+pub mod line;
 pub mod local;
 pub mod log;
 pub mod progress;

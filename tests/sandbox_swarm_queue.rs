@@ -1,12 +1,14 @@
 //! The admission queue of a full classroom (issue #18, item 5) on a real
 //! three-node Docker Swarm (tests/common/swarm.rs) with a real `pglab
 //! serve` over HTTP: capacity 1 per node, so three learners fill the
-//! swarm; a fourth and a fifth who start are told "number 1" and "number 2
-//! in line" through the start's progress stream (SSE) and the sandbox
-//! status; the instructor's API lists the line (a learner gets 403); one of
-//! the first three stops, and the fourth's start goes on by itself and its
-//! console answers a query, while the fifth becomes number 1; the fifth
-//! leaves the line with Stop and its start ends with 409.
+//! swarm; a fourth and a fifth who start are answered at once (202, state
+//! `queued`, "number 1" and "number 2 in line"), hear the same through the
+//! progress stream (SSE) and the sandbox status, and a console run of the
+//! fifth answers its number at once too; the instructor's API lists the line
+//! (a learner gets 403); one of the first three stops, and the fourth's
+//! start goes on by itself (its page hears `ready`) and its console answers
+//! a query, while the fifth becomes number 1; the fifth leaves the line with
+//! Stop and its start ends (progress `left`).
 //!
 //! One test function on one swarm: setting a swarm up costs about half a
 //! minute. Only the engines of this test's swarm are used.
@@ -169,10 +171,10 @@ async fn a_full_swarm_queues_starts_first_come_and_instructors_see_the_line() {
     };
     eprintln!("three sandboxes running at {:?}", began.elapsed());
 
-    // The fourth and the fifth start: each is told their number in line
-    // through the progress stream, and the start waits.
+    // The fourth and the fifth start: each is answered at once with their
+    // number in line (the start goes on by itself) and hears it through the
+    // progress stream.
     let mut streams = Vec::new();
-    let mut waiting = Vec::new();
     for (i, number) in [(3, 1), (4, 2)] {
         let mut events = learners[i]
             .get(server.url("/api/sandbox/events"))
@@ -189,13 +191,17 @@ async fn a_full_swarm_queues_starts_first_come_and_instructors_see_the_line() {
             Duration::from_secs(10),
         )
         .await;
-        let http = learners[i].clone();
-        let url = server.url("/api/sandbox/start");
-        waiting.push(tokio::spawn(async move {
-            let res = http.post(url).json(&json!({})).send().await.unwrap();
-            let status = res.status().as_u16();
-            (status, res.json::<Value>().await.unwrap_or(Value::Null))
-        }));
+        let asked = Instant::now();
+        let (status, v) = tokio::time::timeout(
+            Duration::from_secs(30),
+            post(&learners[i], &server, "/api/sandbox/start", json!({})),
+        )
+        .await
+        .expect("a start in a full classroom held its request");
+        assert_eq!(status, 202, "{v}");
+        assert_eq!(v["state"], "queued", "{v}");
+        assert_eq!(v["queue_position"], number, "{v}");
+        eprintln!("number {number} answered in {:?}", asked.elapsed());
         let told = next_event(
             &mut events,
             &mut buf,
@@ -217,9 +223,33 @@ async fn a_full_swarm_queues_starts_first_come_and_instructors_see_the_line() {
         assert_eq!(v["queue_position"], number, "{v}");
         streams.push((events, buf));
     }
+    // Starting again while in line answers the same place, and a console
+    // run answers it at once rather than waiting for a place.
+    let (status, v) = post(&learners[4], &server, "/api/sandbox/start", json!({})).await;
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["queue_position"], 2, "{v}");
+    let (status, run) = tokio::time::timeout(
+        Duration::from_secs(30),
+        post(
+            &learners[4],
+            &server,
+            "/api/sql",
+            json!({"sql": "select 1"}),
+        ),
+    )
+    .await
+    .expect("a console run in a full classroom held its request");
+    assert_eq!(status, 200, "{run}");
+    let error = run["statements"][0]["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
-        waiting.iter().all(|t| !t.is_finished()),
-        "a queued start answered"
+        error.starts_with("the classroom is full: you are number 2 in line."),
+        "{run}"
+    );
+    assert_eq!(
+        sandbox_until(&learners[4], &server, "still in line", |_| true).await["queue_position"],
+        2
     );
 
     // The instructor sees the line; a learner may not.
@@ -299,13 +329,22 @@ async fn a_full_swarm_queues_starts_first_come_and_instructors_see_the_line() {
     let (status, v) = post(&learners[0], &server, "/api/sandbox/stop", json!({})).await;
     assert_eq!(status, 200, "{v}");
     let freed_at = Instant::now();
-    let fourth = waiting.remove(0);
-    let (status, v) = tokio::time::timeout(Duration::from_secs(90), fourth)
-        .await
-        .expect("the fourth start did not go on within 90 s")
-        .unwrap();
-    assert_eq!(status, 200, "{v}");
-    assert_eq!(v["state"], "running", "{v}");
+    {
+        let (events, buf) = &mut streams[0];
+        let ready = next_event(
+            events,
+            buf,
+            "progress",
+            |v| v["done"] == true,
+            Duration::from_secs(90),
+        )
+        .await;
+        assert_eq!(ready["step"], "ready", "the fourth's start: {ready}");
+    }
+    let v = sandbox_until(&learners[3], &server, "the fourth runs", |v| {
+        v["state"] == "running"
+    })
+    .await;
     assert!(
         nodes.contains(v["node"].as_str().unwrap_or_default()),
         "the fourth runs on a node of the swarm: {v}"
@@ -339,7 +378,6 @@ async fn a_full_swarm_queues_starts_first_come_and_instructors_see_the_line() {
     })
     .await;
     assert_eq!(v["state"], "queued");
-    assert!(!waiting[0].is_finished());
     let (_, progress) = get(
         &teacher,
         &server,
@@ -349,22 +387,29 @@ async fn a_full_swarm_queues_starts_first_come_and_instructors_see_the_line() {
     assert_eq!(progress["queue"]["in_line"], 1, "{progress}");
     assert_eq!(progress["queue"]["learners"][0]["username"], "q5");
 
-    // The fifth leaves the line: their start ends (409), the line is empty,
-    // and no sandbox of theirs was made.
+    // The fifth leaves the line: their start ends (its page hears `left`),
+    // the line is empty, and no sandbox of theirs was made.
     let (status, v) = post(&learners[4], &server, "/api/sandbox/stop", json!({})).await;
     assert_eq!(status, 200, "{v}");
-    let (status, v) = tokio::time::timeout(Duration::from_secs(10), waiting.remove(0))
-        .await
-        .expect("the fifth start did not end after leaving the line")
-        .unwrap();
-    assert_eq!(status, 409, "{v}");
-    assert!(
-        v["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("left the line"),
-        "{v}"
-    );
+    {
+        let (events, buf) = &mut streams[1];
+        let left = next_event(
+            events,
+            buf,
+            "progress",
+            |v| v["done"] == true,
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(left["step"], "left", "{left}");
+        assert!(
+            left["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("left the line"),
+            "{left}"
+        );
+    }
     let (_, v) = get(&learners[4], &server, "/api/sandbox").await;
     assert_ne!(v["state"], "queued", "{v}");
     assert_ne!(v["state"], "running", "{v}");

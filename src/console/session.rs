@@ -33,6 +33,7 @@ use super::result::{RunResult, StatementResult, TxState};
 use super::run::{Conn, Limits};
 use super::split::{Item, ItemKind, Lexer, split_with};
 use super::tag::{self, TxEffect};
+use crate::sandbox::line::{self, Begun};
 use crate::sandbox::{LearnerId, Provisioner, SandboxError};
 
 mod monitor;
@@ -953,7 +954,11 @@ impl Consoles {
             attempt += 1;
             match self.connect_once(learner, database).await {
                 // A timeout already took 20 s: no second one.
-                Err((message, false)) if attempt < 2 && !message.contains("timed out") => {
+                Err((message, false))
+                    if attempt < 2
+                        && !message.contains("timed out")
+                        && !message.starts_with(IN_LINE) =>
+                {
                     tracing::debug!(learner, %message, "console connect failed; starting again");
                 }
                 other => return other,
@@ -966,10 +971,15 @@ impl Consoles {
         learner: LearnerId,
         database: Option<&str>,
     ) -> Result<Conn, (String, bool)> {
-        let options = self.sandbox.start(learner).await.map_err(|e| {
+        let begun = line::start(&self.sandbox, learner).await.map_err(|e| {
             let unavailable = matches!(e, SandboxError::Unavailable(_));
             (format!("your sandbox is not available: {e}"), unavailable)
         })?;
+        let options = match begun {
+            Begun::Ready(options) => *options,
+            // A full classroom: the run answers at once, the start goes on.
+            Begun::InLine(position) => return Err((in_line_message(position), false)),
+        };
         // Learners' slow statements are their lesson, not our log's business.
         let mut options = options
             .application_name("pglab console")
@@ -1612,6 +1622,17 @@ fn skip_white_space(mut s: &str) -> &str {
 
 fn sql_is_prepare(sql: &str) -> bool {
     tag::words(sql).first().map(String::as_str) == Some("PREPARE")
+}
+
+/// How an answer to a run whose sandbox waits in line begins.
+const IN_LINE: &str = "the classroom is full";
+
+/// What a run answers while the learner's sandbox waits for a place.
+fn in_line_message(position: usize) -> String {
+    format!(
+        "{IN_LINE}: you are number {position} in line. Your sandbox starts by itself \
+         when a place frees (the sandbox panel shows your place); run again then"
+    )
 }
 
 #[cfg(test)]

@@ -68,6 +68,10 @@ struct Entry {
     id: u64,
     since: i64,
     away_since: Option<Instant>,
+    /// When the learner last showed they still wait (joined, asked for
+    /// their sandbox's state, started again): a start nobody waits for any
+    /// more is let go (see `sandbox::line`).
+    seen: Instant,
     /// The round in which this waiter last tried and found no place.
     tried: Option<u64>,
 }
@@ -87,6 +91,7 @@ impl Line {
         if let Some(e) = self.entries.iter_mut().find(|e| e.learner == learner) {
             e.away_since = None;
             e.tried = None;
+            e.seen = Instant::now();
             return e.id;
         }
         self.next_id += 1;
@@ -95,6 +100,7 @@ impl Line {
             id: self.next_id,
             since: now_unix,
             away_since: None,
+            seen: Instant::now(),
             tried: None,
         });
         self.next_id
@@ -118,6 +124,22 @@ impl Line {
         }
     }
 
+    /// The learner showed they still wait (at `now`).
+    pub fn seen(&mut self, learner: LearnerId, now: Instant) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.learner == learner) {
+            e.seen = e.seen.max(now);
+        }
+    }
+
+    /// How long since the learner last showed they wait, while a start of
+    /// theirs waits in line (attached); None otherwise.
+    pub fn unseen_for(&self, learner: LearnerId, now: Instant) -> Option<Duration> {
+        self.entries
+            .iter()
+            .find(|e| e.learner == learner && e.away_since.is_none())
+            .map(|e| now.saturating_duration_since(e.seen))
+    }
+
     /// Removes entries away for longer than `grace`; returns how many.
     pub fn expire(&mut self, now: Instant, grace: Duration) -> usize {
         let before = self.entries.len();
@@ -136,6 +158,15 @@ impl Line {
         self.entries
             .iter()
             .position(|e| e.learner == learner)
+            .map(|i| i + 1)
+    }
+
+    /// The learner's 1-based place while a start of theirs waits in line
+    /// (their entry is attached, not away).
+    pub fn attached_position(&self, learner: LearnerId) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|e| e.learner == learner && e.away_since.is_none())
             .map(|i| i + 1)
     }
 
@@ -285,6 +316,24 @@ impl Admission {
         self.with(|l| (l.position(learner), false))
     }
 
+    /// The learner's place while a start of theirs waits in line (not
+    /// away): a new start request need not start again.
+    pub fn waiting_position(&self, learner: LearnerId) -> Option<usize> {
+        self.with(|l| (l.attached_position(learner), false))
+    }
+
+    /// The learner is still there (asked for their sandbox's state, or
+    /// started again): a start of theirs in line is kept.
+    pub fn seen(&self, learner: LearnerId) {
+        self.with(|l| (l.seen(learner, Instant::now()), false))
+    }
+
+    /// How long since the learner last showed they wait, while a start of
+    /// theirs waits in line.
+    pub fn unseen_for(&self, learner: LearnerId) -> Option<Duration> {
+        self.with(|l| (l.unseen_for(learner, Instant::now()), false))
+    }
+
     /// Everyone in line, first first.
     pub fn waiting(&self) -> Vec<Waiting> {
         self.with(|l| (l.waiting(), false))
@@ -302,7 +351,9 @@ impl Admission {
     /// Gets the learner a place: joins the line, and whenever it is their
     /// turn runs `try_slot` (the backend's "take a place if there is one":
     /// `Ok(Some(..))` took it, `Ok(None)` found none). `report` hears the
-    /// learner's place each time it changes while they wait. Ends when
+    /// learner's place each time it changes while they wait, once a try of
+    /// theirs found no place (waiting a moment for one's turn behind other
+    /// starts is not waiting for a place: nobody is told "full"). Ends when
     /// `try_slot` takes a place or fails, or the learner leaves the line.
     /// Dropping the future (the request went away) leaves them in line,
     /// away, for the grace period.
@@ -331,6 +382,7 @@ impl Admission {
             done: false,
         };
         let mut told = 0;
+        let mut found_none = false;
         loop {
             rx.borrow_and_update();
             let (holds, turn, position) = self.with(|l| {
@@ -349,10 +401,13 @@ impl Admission {
                         ticket.leave();
                         return Ok(t);
                     }
-                    Ok(None) => self.with(|l| {
-                        l.tried(learner);
-                        ((), true)
-                    }),
+                    Ok(None) => {
+                        found_none = true;
+                        self.with(|l| {
+                            l.tried(learner);
+                            ((), true)
+                        });
+                    }
                     Err(e) => {
                         ticket.leave();
                         return Err(Refused::Failed(e));
@@ -361,6 +416,7 @@ impl Admission {
                 continue;
             }
             if let Some(p) = position
+                && found_none
                 && p != told
             {
                 report(p);
@@ -450,10 +506,24 @@ mod tests {
         assert!(line.may_try(2), "an away learner is skipped");
         assert!(!line.is_head(1) && line.is_head(2));
         assert_eq!(line.position(2), Some(2), "but keeps their place");
+        assert_eq!(line.attached_position(1), None, "no start of theirs waits");
+        assert_eq!(line.attached_position(2), Some(2));
         assert_eq!(line.join(1, 5), a, "a reload takes the same place back");
         assert_eq!(line.position(1), Some(1));
+        assert_eq!(line.attached_position(1), Some(1));
+        // Seen: only an attached entry counts how long since, and a late
+        // report never moves the time back.
+        let t1 = Instant::now() + Duration::from_secs(100);
+        line.seen(1, t1);
+        line.seen(1, t1 - Duration::from_secs(50));
+        assert_eq!(
+            line.unseen_for(1, t1 + Duration::from_secs(7)),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(line.unseen_for(9, t1), None, "not in line");
         assert!(line.may_try(1) && !line.may_try(2));
         line.away(a, t0);
+        assert_eq!(line.unseen_for(1, t1), None, "away: no start waits");
         assert_eq!(line.expire(t0 + Duration::from_secs(30), GRACE), 0);
         assert_eq!(line.expire(t0 + GRACE, GRACE), 1);
         assert_eq!(line.position(2), Some(1));
@@ -566,6 +636,36 @@ mod tests {
         assert_eq!(adm.position(8), Some(1));
         adm.cancel(8);
         assert!(matches!(other.await.unwrap(), Err(Refused::Left)));
+    }
+
+    #[tokio::test]
+    async fn waiting_for_ones_turn_behind_other_starts_is_not_told() {
+        let adm = Arc::new(Admission::default());
+        let places = Arc::new(AtomicUsize::new(3));
+        let mut tasks = Vec::new();
+        for learner in [1, 2, 3] {
+            let (a, places) = (adm.clone(), places.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut take = taker(&places);
+                a.admit(
+                    learner,
+                    |p| panic!("told number {p} while places were free"),
+                    move || {
+                        let got = take();
+                        async move {
+                            // A try that takes a while (placing a service).
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            got.await
+                        }
+                    },
+                )
+                .await
+            }));
+        }
+        for t in tasks {
+            assert!(t.await.unwrap().is_ok());
+        }
+        assert!(adm.is_empty());
     }
 
     #[tokio::test]

@@ -54,6 +54,13 @@ impl ProgressHub {
             .subscribe()
     }
 
+    /// How many listen to the learner's events now (their open pages'
+    /// progress streams, a start request waiting for its answer).
+    pub fn listeners(&self, learner: LearnerId) -> usize {
+        let map = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&learner).map_or(0, |tx| tx.receiver_count())
+    }
+
     /// Starts reporting one operation of the learner's sandbox.
     pub fn reporter(&self, learner: LearnerId) -> Reporter<'_> {
         Reporter {

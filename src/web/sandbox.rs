@@ -11,9 +11,9 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
@@ -22,6 +22,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::app::AppState;
+use crate::sandbox::line::{self, Begun, Op};
 use crate::sandbox::{SandboxError, SandboxStatus};
 use crate::web::{AppError, Learner};
 
@@ -76,38 +77,48 @@ fn body(state: &AppState, status: &SandboxStatus) -> Value {
 }
 
 async fn status(State(state): State<AppState>, learner: Learner) -> Result<Json<Value>, AppError> {
+    // Asking shows the learner still waits, should a start of theirs be in line.
+    state.sandbox.admission().seen(learner.id);
     let status = state.sandbox.status(learner.id).await?;
     Ok(Json(body(&state, &status)))
 }
 
-/// Runs a start-like operation and answers the new status with its duration.
-async fn timed<F>(state: &AppState, learner: &Learner, op: F) -> Result<Json<Value>, AppError>
-where
-    F: Future<Output = Result<sqlx::postgres::PgConnectOptions, SandboxError>>,
-{
+/// Runs a start-like operation and answers the new status with its
+/// duration; `202 Accepted` with the `queued` status at once when the
+/// learner has to wait in line (the start goes on by itself).
+async fn timed(state: &AppState, learner: &Learner, op: Op) -> Result<Response, AppError> {
     let began = Instant::now();
-    op.await?;
-    crate::metrics::observe_sandbox_start(began.elapsed());
+    let begun = line::run(&state.sandbox, learner.id, op).await?;
+    let accepted = match begun {
+        Begun::Ready(_) => {
+            crate::metrics::observe_sandbox_start(began.elapsed());
+            false
+        }
+        Begun::InLine(_) => true,
+    };
     let elapsed_ms = began.elapsed().as_millis() as u64;
     let status = state.sandbox.status(learner.id).await?;
     let mut answer = body(state, &status);
     answer["elapsed_ms"] = json!(elapsed_ms);
-    Ok(Json(answer))
+    if accepted {
+        return Ok((StatusCode::ACCEPTED, Json(answer)).into_response());
+    }
+    Ok(Json(answer).into_response())
 }
 
-async fn start(State(state): State<AppState>, learner: Learner) -> Result<Json<Value>, AppError> {
-    timed(&state, &learner, state.sandbox.start(learner.id)).await
+async fn start(State(state): State<AppState>, learner: Learner) -> Result<Response, AppError> {
+    timed(&state, &learner, Op::Start).await
 }
 
-async fn restart(State(state): State<AppState>, learner: Learner) -> Result<Json<Value>, AppError> {
+async fn restart(State(state): State<AppState>, learner: Learner) -> Result<Response, AppError> {
     // The labs' traffic and leaked connections end before the server does.
     state.labs.release_learner(learner.id).await;
-    timed(&state, &learner, state.sandbox.restart(learner.id)).await
+    timed(&state, &learner, Op::Restart).await
 }
 
-async fn reset(State(state): State<AppState>, learner: Learner) -> Result<Json<Value>, AppError> {
+async fn reset(State(state): State<AppState>, learner: Learner) -> Result<Response, AppError> {
     state.labs.release_learner(learner.id).await;
-    timed(&state, &learner, state.sandbox.reset(learner.id)).await
+    timed(&state, &learner, Op::Reset).await
 }
 
 async fn stop(State(state): State<AppState>, learner: Learner) -> Result<Json<Value>, AppError> {

@@ -274,6 +274,9 @@
     es.addEventListener("progress", (m) => {
       const ev = JSON.parse(m.data);
       for (const p of panels) p.step(ev);
+      // A start that waited in line ends on its own (ready, failed, left):
+      // the panel shows where things stand then.
+      if (ev.done && !panels.some((p) => p.busy)) refresh();
     });
     window.addEventListener("pagehide", () => es.close());
   }

@@ -22,6 +22,9 @@ pub enum Class {
     /// 409 from a sandbox start with a message: the container died while
     /// starting (killed from outside); starting again is the way out.
     SandboxFailed,
+    /// A SQL run in a full classroom: told their number in line at once
+    /// (their sandbox starts by itself when a place frees).
+    InLine,
     /// pglab itself did not answer (connection refused or reset).
     ServerDown,
     /// No answer within the hang deadline.
@@ -39,6 +42,7 @@ impl Class {
         match self {
             Class::Ok => "ok",
             Class::ConnectionLost => "connection lost, rerun",
+            Class::InLine => "a full classroom: number N in line",
             Class::Unavailable => "503 with a clear message",
             Class::SandboxFailed => "409 sandbox failed, with a clear message",
             Class::ServerDown => "pglab not answering",
@@ -90,6 +94,9 @@ pub struct Ctx {
     pub statements: AtomicU64,
     /// `elapsed_ms` of sandbox starts that started something (> 50 ms).
     pub starts_ms: Mutex<Vec<f64>>,
+    /// Per start answered "in line" (202): from that answer until the
+    /// learner's sandbox ran.
+    pub in_line_ms: Mutex<Vec<f64>>,
     /// Per `POST /api/sql` answered in one request with no error: its time
     /// minus its statements' `elapsed_ms` (pglab's part, and connecting a
     /// session that was not open).
@@ -127,6 +134,7 @@ impl Ctx {
             open_fault: Mutex::default(),
             statements: AtomicU64::new(0),
             starts_ms: Mutex::default(),
+            in_line_ms: Mutex::default(),
             sql_outside_ms: Mutex::default(),
             gate: tokio::sync::Semaphore::new(concurrency),
             seats: tokio::sync::Semaphore::new(active),
@@ -304,6 +312,8 @@ impl Ctx {
         };
         let class = if value["connection_lost"] == true && error.contains("connection was lost") {
             Class::ConnectionLost
+        } else if error.starts_with("the classroom is full: you are number") {
+            Class::InLine
         } else if error.contains("your sandbox is not available")
             || error.contains("cannot connect to your sandbox")
             || error.contains("cannot use the connection to your sandbox")

@@ -67,11 +67,16 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = (Class, Value)>,
 {
-    let end = Instant::now() + STEP_DEADLINE;
+    let mut end = Instant::now() + STEP_DEADLINE;
     loop {
         let (class, value) = op().await;
         if class == Class::Ok {
             return Some(value);
+        }
+        if class == Class::InLine {
+            // Waiting for a place is not the step failing: the learner
+            // waits on (until the run's own deadline).
+            end = Instant::now() + STEP_DEADLINE;
         }
         if Instant::now() > end || Instant::now() > ctx.deadline {
             gave_up.push(what.to_string());
@@ -108,6 +113,52 @@ async fn call(
     )
 }
 
+/// The panel's Start.
+async fn start(ctx: &Ctx, me: usize, token: &str) -> (Class, Value) {
+    call(
+        ctx,
+        me,
+        token,
+        "POST /api/sandbox/start",
+        Method::POST,
+        "/api/sandbox/start",
+    )
+    .await
+}
+
+/// How long a learner watches their place in line before giving up.
+const LINE_DEADLINE: Duration = Duration::from_secs(600);
+
+/// Polls the learner's sandbox once a second (as the panel shows it) until
+/// it runs; a start that ended without running (it failed, or the learner
+/// lost their place) is pressed again. False when the learner gave up.
+async fn wait_in_line(ctx: &Ctx, me: usize, token: &str) -> bool {
+    let end = (Instant::now() + LINE_DEADLINE).min(ctx.deadline);
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (class, v) = call(
+            ctx,
+            me,
+            token,
+            "GET /api/sandbox",
+            Method::GET,
+            "/api/sandbox",
+        )
+        .await;
+        if class != Class::Ok || v["state"] == "queued" || v["state"] == "starting" {
+            continue;
+        }
+        if v["state"] == "running" {
+            return true;
+        }
+        let (class, v) = start(ctx, me, token).await;
+        if class == Class::Ok && v["state"] == "running" {
+            return true;
+        }
+    }
+    false
+}
+
 impl Learner {
     /// Runs the learner until its rounds are done and the faults are over.
     pub async fn run(mut self, ctx: Arc<Ctx>, labs: Arc<Labs>, rounds: usize) -> Self {
@@ -135,18 +186,18 @@ impl Learner {
             call(ctx, me, token, "GET /sections/{slug}", Method::GET, LESSON)
         })
         .await;
-        let started = step(ctx, gave_up, "sandbox start", || {
-            call(
-                ctx,
-                me,
-                token,
-                "POST /api/sandbox/start",
-                Method::POST,
-                "/api/sandbox/start",
-            )
-        })
-        .await;
-        if let Some(ms) = started.and_then(|v| v["elapsed_ms"].as_f64())
+        let started = step(ctx, gave_up, "sandbox start", || start(ctx, me, token)).await;
+        if started.as_ref().is_some_and(|v| v["state"] == "queued") {
+            // A full classroom answered "number N in line" at once: the
+            // learner watches the panel until their sandbox runs.
+            let waited = Instant::now();
+            if wait_in_line(ctx, me, token).await {
+                let ms = waited.elapsed().as_secs_f64() * 1000.0;
+                ctx.in_line_ms.lock().unwrap().push(ms);
+            } else {
+                gave_up.push("waiting in line".into());
+            }
+        } else if let Some(ms) = started.and_then(|v| v["elapsed_ms"].as_f64())
             && ms > 50.0
         {
             ctx.starts_ms.lock().unwrap().push(ms);

@@ -128,7 +128,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// answering while a fault (or its grace period) lasted.
 pub fn explained(ctx: &Ctx, s: &Sample) -> bool {
     match s.class {
-        Class::Ok | Class::ConnectionLost => true,
+        Class::Ok | Class::ConnectionLost | Class::InLine => true,
         Class::Unavailable | Class::SandboxFailed | Class::ServerDown => {
             ctx.in_fault(s.began, s.ended)
         }
@@ -200,6 +200,17 @@ pub fn render(ctx: &Ctx, sum: &Summary) -> String {
             starts.len(),
             percentile(&starts, 50.0),
             percentile(&starts, 99.0)
+        ),
+    );
+    let mut in_line = ctx.in_line_ms.lock().unwrap().clone();
+    in_line.sort_by(f64::total_cmp);
+    row(
+        "starts answered \"in line\" (202, a full classroom): n, time until running p50, p99",
+        format!(
+            "{}, {:.1} s, {:.1} s",
+            in_line.len(),
+            percentile(&in_line, 50.0) / 1000.0,
+            percentile(&in_line, 99.0) / 1000.0
         ),
     );
     let mut outside = ctx.sql_outside_ms.lock().unwrap().clone();
