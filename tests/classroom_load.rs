@@ -44,7 +44,7 @@ mod report;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use client::{Class, Ctx};
 use engines::Engines;
@@ -342,8 +342,14 @@ async fn verify_one(ctx: &Ctx, l: &Learner) -> (usize, usize) {
     // A seat, like a learner at work: at most as many sandboxes at once as
     // the class had, so the check does not thrash the running cap.
     let _seat = ctx.seats.acquire().await.unwrap();
+    // 15 s of tries, as before; a learner told "number N in line" (the
+    // sandboxes of the class's end still hold their places until reaped)
+    // waits on for their turn, up to 10 minutes.
     let mut rows = None;
-    for _ in 0..30 {
+    let mut end = Instant::now() + Duration::from_secs(15);
+    let line_end = Instant::now() + Duration::from_secs(600);
+    let mut last = Class::Ok;
+    while Instant::now() < end {
         let (class, v) = ctx
             .sql(l.index, &l.token, "select n from load_marker", None)
             .await;
@@ -351,9 +357,14 @@ async fn verify_one(ctx: &Ctx, l: &Learner) -> (usize, usize) {
             rows = Some(v);
             break;
         }
+        if class == Class::InLine {
+            end = line_end;
+        }
+        last = class;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let rows = rows.unwrap_or_else(|| panic!("cannot read {}'s markers", l.username));
+    let rows =
+        rows.unwrap_or_else(|| panic!("cannot read {}'s markers (last: {last:?})", l.username));
     let kept: Vec<i64> = rows["statements"][0]["rows"]
         .as_array()
         .unwrap()
