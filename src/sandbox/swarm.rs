@@ -1203,12 +1203,7 @@ fn listed(
     detail: &str,
     node: Option<String>,
 ) -> SandboxStatus {
-    let running = service
-        .service_status
-        .as_ref()
-        .and_then(|st| st.running_tasks)
-        .unwrap_or(0);
-    let state = if running > 0 {
+    let state = if running_tasks(service) > 0 {
         SandboxState::Running
     } else {
         SandboxState::Stopped
@@ -1221,6 +1216,15 @@ fn listed(
 
 fn service_label(service: &Service, key: &str) -> Option<String> {
     service.spec.as_ref()?.labels.as_ref()?.get(key).cloned()
+}
+
+/// Tasks the swarm counts as running (with a health check: once healthy).
+fn running_tasks(service: &Service) -> u64 {
+    service
+        .service_status
+        .as_ref()
+        .and_then(|st| st.running_tasks)
+        .unwrap_or(0)
 }
 
 fn replicas(service: &Service) -> i64 {
@@ -1502,12 +1506,7 @@ impl Provisioner for SwarmProvisioner {
         // start.
         let mut count = 0;
         for s in &services {
-            let running = s
-                .service_status
-                .as_ref()
-                .and_then(|st| st.running_tasks)
-                .unwrap_or(0);
-            if running > 0 {
+            if running_tasks(s) > 0 {
                 count += 1;
                 continue;
             }

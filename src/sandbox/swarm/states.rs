@@ -116,12 +116,7 @@ fn service_state(service: &Service, ready: &HashMap<String, bool>) -> SandboxSta
     if super::replicas(service) == 0 {
         return SandboxState::Stopped;
     }
-    let running = service
-        .service_status
-        .as_ref()
-        .and_then(|st| st.running_tasks)
-        .unwrap_or(0);
-    if running > 0 {
+    if super::running_tasks(service) > 0 {
         SandboxState::Running
     } else {
         SandboxState::Starting
