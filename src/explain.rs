@@ -48,6 +48,7 @@ mod conditions;
 pub mod findings;
 pub mod html;
 pub mod model;
+pub mod numbers;
 pub mod statement;
 pub mod store;
 pub mod text;

@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use super::AnalyzedPlan;
-use super::html::{group_digits, ms};
 use super::model::{Node, Plan};
+use super::numbers::{group_digits, ms};
 use super::text::node_title;
 
 /// One matched (or unmatched) node.

@@ -9,6 +9,7 @@
 use super::analysis::Analysis;
 use super::conditions::{column_tests, index_columns, plain_column};
 use super::model::{Node, Plan};
+use super::numbers::group_digits;
 
 /// Which rule produced a finding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -69,7 +70,7 @@ fn rel(node: &Node) -> Option<&str> {
 }
 
 fn fmt_rows(v: f64) -> String {
-    super::html::group_digits(v)
+    group_digits(v)
 }
 
 fn missing_index(a: &Analysis, node: &Node, out: &mut Vec<Finding>) {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::explain::compare::{Comparison, compare};
 use crate::explain::store::{self, PlanSummary, StoredPlan};
-use crate::explain::{AnalyzedPlan, html::ms};
+use crate::explain::{AnalyzedPlan, numbers::ms};
 use crate::web::{AppError, Learner};
 
 pub fn router() -> Router<AppState> {
