@@ -45,6 +45,13 @@ pub struct ServeConfig {
     #[arg(long, env = "DOCKER_HOST")]
     pub docker_host: Option<String>,
 
+    /// Folder with ca.pem, cert.pem and key.pem, as for `docker --tlsverify`:
+    /// tcp:// and https:// engine addresses (this one and the swarm nodes'
+    /// pglab.engine labels) are then reached over TLS with that client
+    /// certificate.
+    #[arg(long, env = "PGLAB_ENGINE_TLS")]
+    pub engine_tls: Option<PathBuf>,
+
     /// Image of learners' sandboxes.
     #[arg(long, env = "PGLAB_SANDBOX_IMAGE", default_value = "pglab/sandbox:15")]
     pub sandbox_image: String,

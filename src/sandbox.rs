@@ -95,6 +95,28 @@ pub struct SandboxStatus {
     pub node: Option<String>,
 }
 
+/// One machine of a backend that spans several (the swarm's nodes), as
+/// `pglab sandbox nodes` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeReport {
+    /// "HOSTNAME ADDRESS".
+    pub node: String,
+    pub ready: bool,
+    /// Not drained or paused.
+    pub active: bool,
+    /// Running sandboxes it holds at most.
+    pub capacity: usize,
+    /// This server's learners' sandboxes placed on it, and asked to run.
+    pub placed: usize,
+    pub running: usize,
+    /// The address pglab reaches its engine at (`pglab.engine`, or pglab's
+    /// own connection for the manager's node), if any.
+    pub engine: Option<String>,
+    /// "Docker 20.10.24 (API 1.41)" when pglab reached that engine, else why
+    /// not.
+    pub engine_check: Result<String, String>,
+}
+
 impl SandboxStatus {
     /// A status with only the state and detail known.
     pub fn bare(
@@ -292,6 +314,11 @@ pub trait Provisioner: Send + Sync + 'static {
     /// backend answers the equivalent facts of its cluster in that shape.
     async fn inspect(&self, _learner: LearnerId) -> Result<serde_json::Value, SandboxError> {
         Err(self.unsupported("inspect the sandbox"))
+    }
+    /// The machines the backend spreads sandboxes over, each with its
+    /// engine checked (the swarm backend).
+    async fn nodes(&self) -> Result<Vec<NodeReport>, SandboxError> {
+        Err(self.unsupported("list nodes: it runs on one machine"))
     }
     /// The error of an operation a backend does not offer.
     fn unsupported(&self, what: &str) -> SandboxError {

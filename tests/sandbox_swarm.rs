@@ -50,13 +50,17 @@ fn median(times: &mut [Duration]) -> Duration {
     times[times.len() / 2]
 }
 
-async fn provisioner(data: &std::path::Path, manager: &str) -> (Arc<dyn Provisioner>, Store) {
+async fn provisioner(data: &std::path::Path, swarm: &Swarm) -> (Arc<dyn Provisioner>, Store) {
     let img = image();
+    let manager = swarm.manager_address();
+    let tls = swarm.engine_tls();
     let config = support::config(&[
         "--sandbox",
         "swarm",
         "--docker-host",
-        manager,
+        &manager,
+        "--engine-tls",
+        tls.to_str().unwrap(),
         "--data-dir",
         data.to_str().unwrap(),
         "--sandbox-image",
@@ -132,7 +136,7 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
     let mut swarm = Swarm::start(3, &image());
     let manager = swarm.manager_address();
     let (_temp, data) = support::data_dir();
-    let (p, store) = provisioner(&data, &manager).await;
+    let (p, store) = provisioner(&data, &swarm).await;
     let instance = store.instance_id().await.unwrap();
     let health = p.health().await;
     assert!(health.usable, "{}", health.reason);
@@ -263,7 +267,7 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
 
     // pglab restarted: a fresh provisioner on the same store re-attaches.
     drop(p);
-    let (p, _store2) = provisioner(&data, &manager).await;
+    let (p, _store2) = provisioner(&data, &swarm).await;
     assert_eq!(
         query(p.as_ref(), learners[0], "select count(*)::text from kept")
             .await
@@ -311,8 +315,59 @@ async fn swarm_sandboxes_spread_survive_restarts_and_node_faults() {
         );
     }
 
+    // `pglab sandbox nodes`: every node's engine reached over TLS with the
+    // classroom's client certificate; one of another CA, or none, is
+    // refused by the engines, and the command says so and fails.
+    let nodes_cli = |tls: Option<&std::path::Path>| {
+        let (_temp, data) = support::data_dir();
+        let mut cmd = common::pglab();
+        cmd.args([
+            "sandbox",
+            "nodes",
+            "--sandbox",
+            "swarm",
+            "--docker-host",
+            &manager,
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--sandbox-image", &image()]);
+        if let Some(tls) = tls {
+            cmd.arg("--engine-tls").arg(tls);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = nodes_cli(Some(&swarm.engine_tls()));
+    assert!(ok, "{text}");
+    for node in &swarm.nodes[1..] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&node.addr))
+            .unwrap_or_else(|| panic!("{} missing in:\n{text}", node.addr));
+        assert!(
+            line.contains(&node.tls_address()) && line.contains("Docker "),
+            "{line}"
+        );
+    }
+    for tls in [Some(swarm.rogue_tls()), None] {
+        let (ok, text) = nodes_cli(tls.as_deref());
+        assert!(!ok, "{text}");
+        let unreachable = text.lines().filter(|l| l.contains("UNREACHABLE")).count();
+        assert_eq!(unreachable, 2, "the two other nodes' engines:\n{text}");
+        assert!(
+            text.contains("cannot reach the engine of 2 ready node(s)"),
+            "{text}"
+        );
+    }
+
     // Tool runs and the terminal exec on the node that runs the task (the
-    // manager's connection, else the node's `pglab.engine`): every learner
+    // manager's connection, else the node's `pglab.engine` over TLS): every learner
     // dumps their own row and reads it from a shell.
     let dumps = tempfile::tempdir().unwrap();
     for (&l, node_id) in &placed {
@@ -642,6 +697,8 @@ async fn warm_pool_on_the_same_swarm(swarm: &Swarm, manager: &str) {
         "swarm",
         "--docker-host",
         manager,
+        "--engine-tls",
+        swarm.engine_tls().to_str().unwrap(),
         "--data-dir",
         data.to_str().unwrap(),
         "--sandbox-image",
@@ -800,9 +857,19 @@ fn service_field(swarm: &Swarm, name: &str, format: &str) -> String {
 /// rm` removes the throw-away service and the learner's volumes too.
 async fn compose_and_throwaway_over_http(swarm: &Swarm, manager: &str) {
     let began = Instant::now();
-    let lab = labs::start("swarm", "swarm-ada", &["--docker-host", manager])
-        .await
-        .unwrap();
+    let tls = swarm.engine_tls();
+    let lab = labs::start(
+        "swarm",
+        "swarm-ada",
+        &[
+            "--docker-host",
+            manager,
+            "--engine-tls",
+            tls.to_str().unwrap(),
+        ],
+    )
+    .await
+    .unwrap();
     let me = lab.ok("GET", "/api/me").await;
     let id = me["id"].as_i64().unwrap().to_string();
 
@@ -838,7 +905,12 @@ async fn compose_and_throwaway_over_http(swarm: &Swarm, manager: &str) {
         "268435456 tmpfs:/dev/shm",
         "the sandbox's limits, no volume"
     );
-    let host = ["--docker-host", manager];
+    let host = [
+        "--docker-host",
+        manager,
+        "--engine-tls",
+        tls.to_str().unwrap(),
+    ];
     let listed = lab.cli(&["sandbox", "list"], &host);
     assert!(
         listed

@@ -122,6 +122,8 @@ async fn a_full_swarm_queues_starts_first_come_and_instructors_see_the_line() {
         extra_args: vec![
             "--docker-host".into(),
             swarm.manager_address(),
+            "--engine-tls".into(),
+            swarm.engine_tls().to_str().unwrap().into(),
             "--sandbox-image".into(),
             image(),
             "--swarm-node-capacity".into(),

@@ -6,7 +6,9 @@
 //! instructor made with the CLI inside pglab's task, a classroom, a learner
 //! whose first statement starts their sandbox as a swarm service reached
 //! over the overlay (nothing published), /metrics opened by the secret from
-//! its file, and after `docker service update --force` (a new pglab task,
+//! its file, node engines reached from the task over TLS with the client
+//! certificate from Docker secrets (`deploy/swarm/engine-tls.yml`), and
+//! after `docker service update --force` (a new pglab task,
 //! as an upgrade makes) the same account, store and learner's row.
 //!
 //! Its own test binary with one test: it needs root, Docker and the tools
@@ -64,6 +66,8 @@ fn deploy(swarm: &Swarm) -> Result<String, String> {
         Command::new("docker")
             .args(["-H", &manager, "stack", "deploy", "-c"])
             .arg(repo().join("deploy/swarm/pglab-stack.yml"))
+            .arg("-c")
+            .arg(repo().join("deploy/swarm/engine-tls.yml"))
             .arg(STACK)
             .env("PGLAB_DOCKER_SOCKET", &socket)
             .env("DOCKER_GID", gid.trim())
@@ -150,6 +154,18 @@ async fn pglab_runs_as_a_swarm_stack_and_keeps_its_store_across_an_update() {
         ])
         .unwrap();
 
+    // The node engines' client certificate, as docs/operations.md says.
+    let tls = swarm.engine_tls();
+    for (secret, file) in [
+        ("pglab_engine_ca", "ca.pem"),
+        ("pglab_engine_cert", "cert.pem"),
+        ("pglab_engine_key", "key.pem"),
+    ] {
+        swarm
+            .manager(&["secret", "create", secret, tls.join(file).to_str().unwrap()])
+            .unwrap();
+    }
+
     // Without its secret, the stack cannot deploy: the file says so.
     let refused = deploy(&swarm).unwrap_err();
     assert!(refused.contains("pglab_metrics_secret"), "{refused}");
@@ -185,6 +201,32 @@ async fn pglab_runs_as_a_swarm_stack_and_keeps_its_store_across_an_update() {
             TEACHER.1,
         ])
         .unwrap();
+    // From its task, pglab reaches every node's engine over TLS with the
+    // certificate from the secrets (/run/secrets, its user's only).
+    let nodes = swarm
+        .manager(&["exec", &container, "pglab", "sandbox", "nodes"])
+        .unwrap_or_else(|e| panic!("pglab sandbox nodes in the task: {e}"));
+    for node in &swarm.nodes[1..] {
+        let line = nodes
+            .lines()
+            .find(|l| l.contains(&node.addr))
+            .unwrap_or_else(|| panic!("{} missing in:\n{nodes}", node.addr));
+        assert!(
+            line.contains(&node.tls_address()) && line.contains("Docker "),
+            "{line}"
+        );
+    }
+    let mode = swarm
+        .manager(&[
+            "exec",
+            &container,
+            "stat",
+            "-c",
+            "%a %u",
+            "/run/secrets/key.pem",
+        ])
+        .unwrap();
+    assert_eq!(mode.trim(), "400 10001");
     let token = api::enrol(http, &base, TEACHER, LEARNER).await;
     let v = api::run_sql(
         http,

@@ -1,5 +1,5 @@
-//! `pglab sandbox list [--orphans] | stop LEARNER | rm LEARNER`: maintenance
-//! of learners' sandboxes from a shell, on the store of `--data-dir` and the
+//! `pglab sandbox list [--orphans] | nodes | stop LEARNER | rm LEARNER`:
+//! maintenance of learners' sandboxes from a shell, on the store of `--data-dir` and the
 //! backend of `--sandbox` (as `serve` would pick it, without the pool or
 //! reaper).
 
@@ -26,6 +26,14 @@ enum Action {
         #[command(flatten)]
         config: ServeConfig,
     },
+    /// Lists the swarm's nodes: state, capacity, this server's sandboxes on
+    /// each, and whether pglab reaches the node's own engine (its
+    /// `pglab.engine` label, over TLS with --engine-tls). Exits non-zero
+    /// when some ready node's engine cannot be reached.
+    Nodes {
+        #[command(flatten)]
+        config: ServeConfig,
+    },
     /// Stops a learner's sandbox, keeping its data.
     Stop {
         learner: LearnerId,
@@ -44,9 +52,10 @@ enum Action {
 impl Action {
     fn config(&self) -> &ServeConfig {
         match self {
-            Self::List { config, .. } | Self::Stop { config, .. } | Self::Rm { config, .. } => {
-                config
-            }
+            Self::List { config, .. }
+            | Self::Nodes { config }
+            | Self::Stop { config, .. }
+            | Self::Rm { config, .. } => config,
         }
     }
 }
@@ -98,6 +107,39 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<()> {
                         } else {
                             "  (orphan: no such learner)"
                         }
+                    );
+                }
+            }
+            Action::Nodes { .. } => {
+                let nodes = provisioner.nodes().await?;
+                println!("NODE                     STATE    PLACED  RUNNING  ENGINE");
+                let mut unreachable = 0;
+                for n in nodes {
+                    let state = match (n.ready, n.active) {
+                        (false, _) => "down",
+                        (true, false) => "drained",
+                        (true, true) => "ready",
+                    };
+                    let engine = match (&n.engine_check, n.engine.as_deref()) {
+                        (Ok(version), Some(address)) => format!("{address}: {version}"),
+                        (Ok(version), None) => version.clone(),
+                        (Err(why), _) => {
+                            if n.ready {
+                                unreachable += 1;
+                            }
+                            format!("UNREACHABLE: {why}")
+                        }
+                    };
+                    println!(
+                        "{:<24} {:<8} {:>6}  {:>3}/{:<3}  {engine}",
+                        n.node, state, n.placed, n.running, n.capacity
+                    );
+                }
+                if unreachable > 0 {
+                    anyhow::bail!(
+                        "pglab cannot reach the engine of {unreachable} ready node(s): their \
+                         learners' terminals, tool runs and dumps fail (docs/operations.md, \
+                         \"Node engines\")"
                     );
                 }
             }

@@ -22,8 +22,9 @@
 //! - Warm pool ([`pool`]): ready containers handed to new learners by rename.
 //! - The swarm backend (`super::swarm`) reuses [`engine`], [`spec`] (with
 //!   its compose plan), [`ready`], [`exec`] (on the task's node),
-//!   [`ephemeral::Throwaways`] and [`open_engine`].
+//!   [`ephemeral::Throwaways`] and [`connect`].
 
+pub(super) mod connect;
 pub(super) mod engine;
 pub(super) mod ephemeral;
 pub(super) mod exec;
@@ -43,7 +44,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::models::ContainerInspectResponse;
-use bollard::{API_DEFAULT_VERSION, Docker};
 use sqlx::postgres::PgConnectOptions;
 
 use engine::{Engine, Found};
@@ -121,7 +121,8 @@ impl DockerProvisioner {
         store: &Store,
         instance: String,
     ) -> Result<Self, String> {
-        let (docker, address) = open_engine(config.docker_host.as_deref())?;
+        let tls = connect::engine_tls(config.engine_tls.as_deref())?;
+        let (docker, address) = connect::open_engine(config.docker_host.as_deref(), tls.as_ref())?;
         let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
             .await
             .map_err(|_| format!("the Docker engine at {address} does not answer"))?
@@ -137,6 +138,7 @@ impl DockerProvisioner {
         );
         let engine = Engine {
             docker,
+            tls: connect::tls_for(&address, tls.as_ref()),
             address: address.clone(),
         };
         let spec = ContainerSpec::from_config(config);
@@ -779,36 +781,6 @@ impl Provisioner for DockerProvisioner {
         if self.pool_size > 0 {
             tokio::spawn(pool::run(self));
         }
-    }
-}
-
-/// `DOCKER_HOST` / `--docker-host` (unix:// or tcp://), else the local socket.
-pub(super) fn open_engine(host: Option<&str>) -> Result<(Docker, String), String> {
-    const TIMEOUT_SECS: u64 = 30;
-    match host {
-        Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
-            Docker::connect_with_http(h, TIMEOUT_SECS, API_DEFAULT_VERSION)
-                .map(|d| (d, h.to_string()))
-                .map_err(|e| format!("cannot use the Docker engine at {h} ({e})"))
-        }
-        Some(h) => {
-            let address = if h.starts_with("unix://") {
-                h.to_string()
-            } else {
-                format!("unix://{h}")
-            };
-            Docker::connect_with_socket(h, TIMEOUT_SECS, API_DEFAULT_VERSION)
-                .map(|d| (d, address.clone()))
-                .map_err(|_| {
-                    format!(
-                        "no Docker engine at {}",
-                        address.trim_start_matches("unix://")
-                    )
-                })
-        }
-        None => Docker::connect_with_local_defaults()
-            .map(|d| (d, "unix:///var/run/docker.sock".to_string()))
-            .map_err(|_| "no Docker engine at /var/run/docker.sock".to_string()),
     }
 }
 

@@ -76,19 +76,19 @@ use service::{PG_PORT, ServiceParams, service_spec};
 
 use super::admission::{Admission, Refused};
 use super::compose::{ComposeFiles, ComposePlan, data_volume};
+use super::docker::connect::{self, open_engine};
 use super::docker::engine::{Engine, Found};
 use super::docker::ephemeral::Throwaways;
 use super::docker::exec::{self, ExecTarget};
 use super::docker::inspect::inspect_redacted;
 use super::docker::logs::follow_container;
-use super::docker::open_engine;
 use super::docker::ready::try_query;
 use super::docker::spec::ContainerSpec;
 use super::docker::status::parse_rfc3339;
 use super::progress::{Reporter, finish_start};
 use super::records::{Records, SandboxRecord};
 use super::{
-    BackendHealth, LAB_DB, LAB_USER, LearnerId, LearnerLocks, ProgressHub, Provisioner,
+    BackendHealth, LAB_DB, LAB_USER, LearnerId, LearnerLocks, NodeReport, ProgressHub, Provisioner,
     SandboxError, SandboxState, SandboxStatus, Terminal, TerminalSize, ToolOutput, ToolRun,
     new_password, unix_now,
 };
@@ -212,7 +212,8 @@ impl SwarmProvisioner {
         store: &Store,
         instance: String,
     ) -> Result<Self, String> {
-        let (docker, address) = open_engine(config.docker_host.as_deref())?;
+        let tls = connect::engine_tls(config.engine_tls.as_deref())?;
+        let (docker, address) = open_engine(config.docker_host.as_deref(), tls.as_ref())?;
         let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
             .await
             .map_err(|_| format!("the Docker engine at {address} does not answer"))?
@@ -230,6 +231,7 @@ impl SwarmProvisioner {
         }
         let manager = Engine {
             docker,
+            tls: connect::tls_for(&address, tls.as_ref()),
             address: address.clone(),
         };
         let spec = ContainerSpec::from_config(config);
@@ -237,6 +239,7 @@ impl SwarmProvisioner {
             manager,
             swarm.node_id.unwrap_or_default(),
             service::health_check(&spec),
+            tls,
         );
         let image_ref = cluster
             .manager
@@ -334,7 +337,7 @@ impl SwarmProvisioner {
             .as_ref()?
             .container_id
             .clone()?;
-        let engine = self.cluster.node_engine(node).await?;
+        let engine = self.cluster.node_engine(node).await.ok()?;
         let Ok(Found::Yes(c)) = engine.inspect(&container).await else {
             return None;
         };
@@ -542,7 +545,7 @@ impl SwarmProvisioner {
         let nodes = self.cluster.nodes().await.ok()?;
         for volume in volumes {
             for node in &nodes {
-                if let Some(engine) = self.cluster.node_engine(node).await
+                if let Ok(engine) = self.cluster.node_engine(node).await
                     && engine.volume_exists(volume).await.unwrap_or(false)
                 {
                     return Some(node.clone());
@@ -647,9 +650,11 @@ impl SwarmProvisioner {
         home: Option<NodeInfo>,
         rep: &Reporter<'_>,
     ) -> Result<PgConnectOptions, SandboxError> {
-        let mut record = match self.records.get(learner).await? {
-            Some(r) => r,
-            None => self.new_record(learner).await?,
+        // A record made by this start names a volume with a new random key:
+        // no node holds it yet, so the nodes' engines are not asked.
+        let (mut record, made_now) = match self.records.get(learner).await? {
+            Some(r) => (r, false),
+            None => (self.new_record(learner).await?, true),
         };
         let mut name = record.container.clone();
         // Quick path: the task seen ready still runs.
@@ -672,6 +677,7 @@ impl SwarmProvisioner {
                 let home = match home {
                     _ if !absent => None,
                     Some(home) => Some(home),
+                    None if made_now => None,
                     None => {
                         self.node_with_volume(&Self::home_volumes(&record, plan.as_ref()))
                             .await
@@ -961,7 +967,7 @@ impl SwarmProvisioner {
         node: Option<&NodeInfo>,
     ) -> bool {
         let engine = match node {
-            Some(n) if n.ready => self.cluster.node_engine(n).await,
+            Some(n) if n.ready => self.cluster.node_engine(n).await.ok(),
             _ => None,
         };
         let Some(engine) = engine else {
@@ -1052,10 +1058,9 @@ impl SwarmProvisioner {
             Found::Yes(n) if n.ready => n,
             _ => return Err(SandboxError::Unavailable(NODE_DOWN.to_string())),
         };
-        let engine = self.cluster.node_engine(&node).await.ok_or_else(|| {
+        let engine = self.cluster.node_engine(&node).await.map_err(|why| {
             SandboxError::Unavailable(format!(
-                "pglab cannot reach the engine of the node running your sandbox ({}): \
-                 an operator gives the node the label pglab.engine=ADDRESS (docs/operations.md)",
+                "pglab cannot reach the engine of the node running your sandbox ({}): {why}",
                 node.label()
             ))
         })?;
@@ -1412,6 +1417,29 @@ impl Provisioner for SwarmProvisioner {
 
     async fn ephemeral_remove(&self, learner: LearnerId) -> Result<(), SandboxError> {
         self.remove_ephemeral(learner).await
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeReport>, SandboxError> {
+        let load = self.load().await?;
+        let mut out = Vec::with_capacity(load.nodes.len());
+        for (node, l) in load.nodes.iter().zip(&load.loads) {
+            // The manager's node is reached through pglab's own connection.
+            let (engine, engine_check) = match self.cluster.node_engine(node).await {
+                Ok(engine) => (Some(engine.address.clone()), engine.describe().await),
+                Err(why) => (node.engine.clone(), Err(why)),
+            };
+            out.push(NodeReport {
+                node: node.label(),
+                ready: node.ready,
+                active: node.active,
+                capacity: l.capacity,
+                placed: l.placed,
+                running: l.running,
+                engine,
+                engine_check,
+            });
+        }
+        Ok(out)
     }
 
     async fn list(&self) -> Result<Vec<SandboxStatus>, SandboxError> {

@@ -34,6 +34,9 @@ pub struct PrivateEngine {
     /// Whether the namespace is this engine's own (made and deleted by it)
     /// or the caller's (a swarm node's, see tests/common/swarm.rs).
     own_netns: bool,
+    /// More `dockerd` arguments, kept for restarts (a swarm node's TLS
+    /// listener).
+    extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -78,6 +81,7 @@ impl PrivateEngine {
             dir,
             netns,
             own_netns: true,
+            extra_args: Vec::new(),
             child: None,
         };
         engine.start_daemon();
@@ -94,8 +98,9 @@ impl PrivateEngine {
     }
 
     /// Starts a private engine in the caller's network namespace `netns`
-    /// (which the caller removes after dropping the engine), with no image.
-    pub fn start_in(netns: &str) -> Self {
+    /// (which the caller removes after dropping the engine), with no image
+    /// and `extra_args` for `dockerd`.
+    pub fn start_in(netns: &str, extra_args: Vec<String>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("pglab-engine-")
             .tempdir_in("/tmp")
@@ -105,6 +110,7 @@ impl PrivateEngine {
             dir,
             netns: netns.to_string(),
             own_netns: false,
+            extra_args,
             child: None,
         };
         engine.start_daemon();
@@ -155,6 +161,7 @@ impl PrivateEngine {
                 "--ip-masq=false",
                 "--ip-forward=false",
             ])
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

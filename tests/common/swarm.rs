@@ -13,12 +13,22 @@
 //!   root, exec root, socket and pid file, `--iptables=false
 //!   --bridge=none`) in the node's namespace; the machine's engine and its
 //!   `docker0` are never touched.
+//! - Tasks on overlay networks may reach the nodes' TLS port (forwarded and
+//!   masqueraded in the node's namespace), nothing else outside their node.
+//! - Each engine also listens on `tcp://10.77.0.1i:2376` with
+//!   `--tlsverify`: a test CA (made with the openssl CLI) signs each node's
+//!   server certificate (its IP address as subject alternative name) and
+//!   one client certificate, whose folder ([`Swarm::engine_tls`]) pglab gets
+//!   as `--engine-tls`; a second CA's client certificate
+//!   ([`Swarm::rogue_tls`]) must be refused.
 //! - `swarm init` on node 1 (the only manager), `swarm join` of the others;
-//!   every node gets the label `pglab.engine=unix://...` (its engine's
-//!   socket, as docs/operations.md tells operators to set) and the sandbox
-//!   image, saved once from the machine's engine and loaded into each.
+//!   every node gets the label `pglab.engine=tcp://10.77.0.1i:2376` (its
+//!   engine's TLS port, as docs/operations.md tells operators to set) and
+//!   the sandbox image, saved once from the machine's engine and loaded
+//!   into each.
 //! - Drop removes everything: engines stopped (their containers first),
-//!   namespaces, veths, bridge, the iptables rule and the folders.
+//!   namespaces, veths, bridge, the iptables rule and the folders (the
+//!   certificates' too).
 //!
 //! The set-up takes about half a minute; a test binary makes one swarm and
 //! runs all its phases on it.
@@ -47,6 +57,9 @@ pub struct SwarmNode {
     engine: Option<PrivateEngine>,
 }
 
+/// The port of the nodes' TLS listeners (Docker's usual one).
+pub const TLS_PORT: u16 = 2376;
+
 impl SwarmNode {
     pub fn engine(&self) -> &PrivateEngine {
         self.engine.as_ref().unwrap()
@@ -56,6 +69,46 @@ impl SwarmNode {
     pub fn host_address(&self) -> String {
         self.engine().host_address()
     }
+
+    /// `tcp://10.77.0.1i:2376`: the node's engine over TLS.
+    pub fn tls_address(&self) -> String {
+        format!("tcp://{}:{TLS_PORT}", self.addr)
+    }
+}
+
+/// Makes, in `dir`: `ca.pem` and `ca-key.pem` (the test CA); per node
+/// `node<i>-cert.pem`/`node<i>-key.pem` for the engine at `addrs[i-1]`;
+/// `client/` (ca.pem, cert.pem, key.pem) signed by the CA; `rogue/` the
+/// same from another CA.
+fn make_certs(dir: &std::path::Path, addrs: &[String]) {
+    let mut script = String::from(
+        "set -e\n\
+         key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out \"$1\" 2>/dev/null; }\n\
+         ca() { key \"$1-key.pem\"; openssl req -x509 -new -key \"$1-key.pem\" -out \"$1.pem\" -days 2 -subj \"/CN=$1\" \
+           -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign; }\n\
+         sign() { key \"$2-key.pem\"; openssl req -new -key \"$2-key.pem\" -subj \"/CN=$(echo $2 | tr / -)\" -out \"$2.csr\"; \
+           printf '%s\\n' \"$3\" > \"$2.ext\"; \
+           openssl x509 -req -in \"$2.csr\" -CA \"$1.pem\" -CAkey \"$1-key.pem\" -CAcreateserial -days 2 \
+             -extfile \"$2.ext\" -out \"$2-cert.pem\" 2>/dev/null; rm \"$2.csr\" \"$2.ext\"; }\n\
+         client() { mkdir -p \"$2\"; sign \"$1\" \"$2/c\" 'extendedKeyUsage=clientAuth'; \
+           mv \"$2/c-cert.pem\" \"$2/cert.pem\"; mv \"$2/c-key.pem\" \"$2/key.pem\"; cp ca.pem \"$2/ca.pem\"; \
+           chmod 600 \"$2/key.pem\"; }\n\
+         ca ca\n\
+         client ca client\n\
+         ca rogue-ca\n\
+         client rogue-ca rogue\n",
+    );
+    for (i, addr) in addrs.iter().enumerate() {
+        script.push_str(&format!(
+            "sign ca node{} 'subjectAltName=IP:{addr}\nextendedKeyUsage=serverAuth'\n",
+            i + 1
+        ));
+    }
+    run_deadline(
+        Command::new("sh").arg("-c").arg(&script).current_dir(dir),
+        Duration::from_secs(60),
+    )
+    .unwrap_or_else(|e| panic!("making the test swarm's certificates: {e}"));
 }
 
 /// A running swarm; everything goes on drop.
@@ -63,6 +116,8 @@ pub struct Swarm {
     pub nodes: Vec<SwarmNode>,
     rule: bool,
     bridge: bool,
+    /// The certificates ([`make_certs`]).
+    certs: std::path::PathBuf,
     /// Held while the swarm lives: swarms of other test processes wait for
     /// it (they share [`BRIDGE`] and its subnet). Released on drop, after
     /// everything else went (the field drops last).
@@ -125,10 +180,18 @@ impl Swarm {
             "the bridge {BRIDGE} exists: another swarm test runs, or a crashed one left it \
              (remove it with `ip link del {BRIDGE}`)"
         );
+        let certs = tempfile::Builder::new()
+            .prefix("pglab-swarm-tls-")
+            .tempdir_in("/tmp")
+            .unwrap()
+            .keep();
+        let addrs: Vec<String> = (1..=n).map(|i| format!("10.77.0.1{i}")).collect();
+        make_certs(&certs, &addrs);
         let mut swarm = Self {
             nodes: Vec::new(),
             rule: false,
             bridge: false,
+            certs,
             _turn: turn,
         };
         ip(&["link", "add", BRIDGE, "type", "bridge"]).unwrap();
@@ -163,7 +226,38 @@ impl Swarm {
             inside(&["addr", "add", &format!("{addr}/24"), "dev", "eth0"]);
             inside(&["link", "set", "eth0", "up"]);
             inside(&["link", "set", "lo", "up"]);
-            swarm.nodes[i - 1].engine = Some(PrivateEngine::start_in(&netns));
+            // A task on an overlay network leaves its node through the
+            // engine's docker_gwbridge (172.16.0.0/12), which the engines
+            // (--iptables=false) do not NAT: the namespace forwards and
+            // masquerades that, to the other nodes' engine TLS port only, so
+            // pglab deployed as a stack reaches their engines as on real
+            // machines, and the tasks reach nothing else.
+            let sh = |cmd: String| {
+                run_deadline(
+                    Command::new("ip").args(["netns", "exec", &netns, "sh", "-c", &cmd]),
+                    Duration::from_secs(10),
+                )
+                .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+            };
+            sh("sysctl -qw net.ipv4.ip_forward=1".into());
+            sh(format!(
+                "iptables -A FORWARD -s 172.16.0.0/12 -o eth0 -p tcp --dport {TLS_PORT} -j ACCEPT && \
+                 iptables -A FORWARD -s 172.16.0.0/12 -o eth0 -j DROP && \
+                 iptables -t nat -A POSTROUTING -s 172.16.0.0/12 -o eth0 -j MASQUERADE"
+            ));
+            let cert = |f: &str| swarm.certs.join(f).to_str().unwrap().to_string();
+            let tls = vec![
+                "--host".to_string(),
+                format!("tcp://{addr}:{TLS_PORT}"),
+                "--tlsverify".into(),
+                "--tlscacert".into(),
+                cert("ca.pem"),
+                "--tlscert".into(),
+                cert(&format!("node{i}-cert.pem")),
+                "--tlskey".into(),
+                cert(&format!("node{i}-key.pem")),
+            ];
+            swarm.nodes[i - 1].engine = Some(PrivateEngine::start_in(&netns, tls));
         }
         let manager = &swarm.nodes[0];
         let long = Duration::from_secs(60);
@@ -217,7 +311,7 @@ impl Swarm {
                     "node",
                     "update",
                     "--label-add",
-                    &format!("pglab.engine={}", node.host_address()),
+                    &format!("pglab.engine={}", node.tls_address()),
                     &node.id,
                 ])
                 .unwrap();
@@ -301,6 +395,16 @@ impl Swarm {
         let _ = std::fs::remove_file(tar);
     }
 
+    /// The client certificate's folder, for pglab's `--engine-tls`.
+    pub fn engine_tls(&self) -> std::path::PathBuf {
+        self.certs.join("client")
+    }
+
+    /// A client certificate of another CA, which the engines refuse.
+    pub fn rogue_tls(&self) -> std::path::PathBuf {
+        self.certs.join("rogue")
+    }
+
     /// `unix://...` of the manager's engine, for `--docker-host`.
     pub fn manager_address(&self) -> String {
         self.nodes[0].host_address()
@@ -355,5 +459,6 @@ impl Drop for Swarm {
         if self.rule {
             let _ = forward_rule("-D");
         }
+        let _ = std::fs::remove_dir_all(&self.certs);
     }
 }

@@ -50,6 +50,8 @@ impl Engines {
                 vec![
                     "--docker-host".into(),
                     swarm.manager_address(),
+                    "--engine-tls".into(),
+                    swarm.engine_tls().to_str().unwrap().into(),
                     "--swarm-node-capacity".into(),
                     cap.div_ceil(swarm.nodes.len()).to_string(),
                     // A full swarm makes a start wait in line instead of

@@ -33,6 +33,9 @@ pub struct Engine {
     pub docker: Docker,
     /// e.g. "unix:///var/run/docker.sock", for error messages.
     pub address: String,
+    /// Set when the engine is reached over TLS (`super::connect`): the
+    /// terminal's own connection needs it too.
+    pub tls: Option<super::connect::EngineTls>,
 }
 
 /// The answer to "does this exist?".
@@ -42,6 +45,23 @@ pub enum Found<T> {
 }
 
 impl Engine {
+    /// "Docker 20.10.24 (API 1.41)", asked of the engine; the error says
+    /// why it did not answer.
+    pub async fn describe(&self) -> Result<String, String> {
+        match tokio::time::timeout(QUICK, self.docker.version()).await {
+            Ok(Ok(v)) => Ok(format!(
+                "Docker {} (API {})",
+                v.version.unwrap_or_default(),
+                v.api_version.unwrap_or_default()
+            )),
+            Ok(Err(e)) => Err(format!(
+                "the engine at {} failed to answer ({e})",
+                self.address
+            )),
+            Err(_) => Err(format!("the engine at {} does not answer", self.address)),
+        }
+    }
+
     fn unavailable(&self, what: &str, err: impl std::fmt::Display) -> SandboxError {
         SandboxError::Unavailable(format!(
             "the Docker engine at {} did not {what}: {err}",

@@ -193,8 +193,7 @@ pub(crate) async fn open_terminal(
     // Raw bytes both ways (see hijack.rs for why not bollard's start_exec).
     let version = docker.client_version();
     let api = format!("{}.{}", version.major_version, version.minor_version);
-    let (output, input) =
-        super::hijack::start_tty(&target.engine.address, &api, &exec.id, QUICK).await?;
+    let (output, input) = super::hijack::start_tty(target.engine, &api, &exec.id, QUICK).await?;
     let control = DockerTerminal {
         docker,
         container,

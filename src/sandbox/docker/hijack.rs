@@ -13,7 +13,10 @@
 use std::pin::Pin;
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::engine::Engine;
 
 use crate::sandbox::SandboxError;
 use crate::sandbox::terminal::OutputStream;
@@ -30,29 +33,44 @@ fn failed(err: impl std::fmt::Display) -> SandboxError {
 /// The started exec's output and input.
 pub type Attached = (OutputStream, Pin<Box<dyn AsyncWrite + Send>>);
 
-/// Starts exec `exec_id` (created with a TTY) on the engine at `address`
-/// (`unix:///path` or `tcp://host:port`) with API version `api` ("1.41").
+/// Starts exec `exec_id` (created with a TTY) on `engine` (`unix:///path`,
+/// `tcp://host:port` plain or over TLS as the engine's client is) with API
+/// version `api` ("1.41").
 pub async fn start_tty(
-    address: &str,
+    engine: &Engine,
     api: &str,
     exec_id: &str,
     deadline: Duration,
 ) -> Result<Attached, SandboxError> {
+    let address = engine.address.as_str();
     let attach = async {
         if let Some(path) = address.strip_prefix("unix://") {
             let stream = tokio::net::UnixStream::connect(path)
                 .await
                 .map_err(failed)?;
-            handshake(stream, api, exec_id).await
-        } else {
-            let host = address
-                .strip_prefix("tcp://")
-                .or_else(|| address.strip_prefix("http://"))
-                .ok_or_else(|| failed(format!("unsupported engine address {address}")))?;
-            let stream = tokio::net::TcpStream::connect(host.trim_end_matches('/'))
-                .await
-                .map_err(failed)?;
-            handshake(stream, api, exec_id).await
+            return handshake(stream, api, exec_id).await;
+        }
+        let host = ["tcp://", "http://", "https://"]
+            .iter()
+            .find_map(|p| address.strip_prefix(p))
+            .ok_or_else(|| failed(format!("unsupported engine address {address}")))?
+            .trim_end_matches('/');
+        let stream = tokio::net::TcpStream::connect(host).await.map_err(failed)?;
+        match &engine.tls {
+            None => handshake(stream, api, exec_id).await,
+            Some(tls) => {
+                // The name the engine's certificate must carry: the host
+                // without its port (an IP address or a DNS name).
+                let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+                let name = name.trim_start_matches('[').trim_end_matches(']');
+                let name = ServerName::try_from(name.to_string())
+                    .map_err(|e| failed(format!("{name} is not a host name ({e})")))?;
+                let stream = tokio_rustls::TlsConnector::from(tls.client())
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| failed(format!("TLS with {address} failed ({e})")))?;
+                handshake(stream, api, exec_id).await
+            }
         }
     };
     tokio::time::timeout(deadline, attach)

@@ -16,8 +16,8 @@ use bollard::query_parameters::{
 };
 
 use crate::sandbox::SandboxError;
+use crate::sandbox::docker::connect::{EngineTls, open_engine, tls_for};
 use crate::sandbox::docker::engine::{Engine, Found};
-use crate::sandbox::docker::open_engine;
 
 const QUICK: Duration = Duration::from_secs(10);
 
@@ -83,12 +83,28 @@ impl NodeInfo {
     }
 }
 
+/// How long a node engine that could not be reached is not tried again.
+const RETRY_ENGINE: Duration = Duration::from_secs(5);
+
+struct EngineFailure {
+    at: std::time::Instant,
+    why: String,
+    logged: std::time::Instant,
+}
+
 /// The manager's engine, plus connections to nodes' own engines.
 pub struct Cluster {
     pub manager: Engine,
     /// The swarm id of the node the manager connection runs on.
     pub manager_node: String,
     node_engines: std::sync::Mutex<HashMap<String, Engine>>,
+    /// `--engine-tls`: how `tcp://` labels are reached.
+    tls: Option<EngineTls>,
+    /// Node engines that could not be reached: when, why, and when that was
+    /// last logged. A failure is answered from here for [`RETRY_ENGINE`]
+    /// (a down node must not cost every call a connect timeout) and logged
+    /// once a minute.
+    engine_failures: std::sync::Mutex<HashMap<String, EngineFailure>>,
     /// The sandboxes' own health check, put back into a spec read for an
     /// update when the service has no [`LABEL_HEALTH`] (one made by an
     /// older pglab): bollard reads the task template's health check as
@@ -107,11 +123,18 @@ fn filters(pairs: &[(&str, String)]) -> HashMap<String, Vec<String>> {
 }
 
 impl Cluster {
-    pub fn new(manager: Engine, manager_node: String, health: Option<HealthConfig>) -> Self {
+    pub fn new(
+        manager: Engine,
+        manager_node: String,
+        health: Option<HealthConfig>,
+        tls: Option<EngineTls>,
+    ) -> Self {
         Self {
             manager,
             manager_node,
             node_engines: Default::default(),
+            tls,
+            engine_failures: Default::default(),
             health,
         }
     }
@@ -360,30 +383,92 @@ impl Cluster {
     }
 
     /// The node's own engine: the manager's connection for the manager's
-    /// node, else the node's `pglab.engine` label; `None` when unknown.
-    pub async fn node_engine(&self, node: &NodeInfo) -> Option<Engine> {
+    /// node, else the node's `pglab.engine` label (connected once, over TLS
+    /// for `tcp://` with `--engine-tls`). The error says why not, for the
+    /// learner's message; it is also logged, once a minute per address.
+    pub async fn node_engine(&self, node: &NodeInfo) -> Result<Engine, String> {
         if node.id == self.manager_node {
-            return Some(self.manager.clone());
+            return Ok(self.manager.clone());
         }
-        let address = node.engine.as_deref()?;
+        let Some(address) = node.engine.as_deref() else {
+            return Err(format!(
+                "the node has no {LABEL_ENGINE} label: an operator sets it to the address of \
+                 the node's engine (docs/operations.md)"
+            ));
+        };
         if let Some(e) = self
             .node_engines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(address)
         {
-            return Some(e.clone());
+            return Ok(e.clone());
         }
-        let (docker, address) = open_engine(Some(address)).ok()?;
-        let docker = tokio::time::timeout(QUICK, docker.negotiate_version())
-            .await
-            .ok()?
-            .ok()?;
-        let engine = Engine { docker, address };
+        if let Some(f) = self
+            .engine_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(address)
+            && f.at.elapsed() < RETRY_ENGINE
+        {
+            return Err(f.why.clone());
+        }
+        let engine = match self.connect_node(address).await {
+            Ok(engine) => engine,
+            Err(why) => {
+                self.failed(node, address, &why);
+                return Err(why);
+            }
+        };
+        self.engine_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(address);
         self.node_engines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(engine.address.clone(), engine.clone());
-        Some(engine)
+        Ok(engine)
+    }
+
+    async fn connect_node(&self, address: &str) -> Result<Engine, String> {
+        let (docker, address) = open_engine(Some(address), self.tls.as_ref())?;
+        let docker = tokio::time::timeout(QUICK, docker.negotiate_version())
+            .await
+            .map_err(|_| format!("the engine at {address} does not answer"))?
+            .map_err(|e| format!("the engine at {address} refused pglab ({e})"))?;
+        Ok(Engine {
+            docker,
+            tls: tls_for(&address, self.tls.as_ref()),
+            address,
+        })
+    }
+
+    /// Remembers a failed connection; logs it unless it was logged in the
+    /// last minute.
+    fn failed(&self, node: &NodeInfo, address: &str, why: &str) {
+        let now = std::time::Instant::now();
+        let mut failures = self
+            .engine_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let log = failures
+            .get(address)
+            .is_none_or(|f| now.duration_since(f.logged) >= Duration::from_secs(60));
+        let logged = match failures.get(address) {
+            Some(f) if !log => f.logged,
+            _ => now,
+        };
+        failures.insert(
+            address.to_string(),
+            EngineFailure {
+                at: now,
+                why: why.to_string(),
+                logged,
+            },
+        );
+        if log {
+            tracing::warn!(node = node.label(), "cannot reach the node's engine: {why}");
+        }
     }
 }
