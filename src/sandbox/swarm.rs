@@ -666,6 +666,7 @@ impl SwarmProvisioner {
         // Whether the service was asked to run before this start: its task
         // may then have ended for good (see `ended_for_good`).
         let mut revive = false;
+        let mut from_spare = false;
         let node_id = match self.cluster.service(&name).await? {
             // Asked to run already: it holds its place.
             Found::Yes(service) if replicas(&service) > 0 => {
@@ -715,6 +716,7 @@ impl SwarmProvisioner {
                         // The record made above names a service never
                         // created; the spare's record replaced it.
                         record = spare;
+                        from_spare = true;
                         name = record.container.clone();
                         node
                     }
@@ -732,9 +734,19 @@ impl SwarmProvisioner {
                 .set_state(learner, SandboxState::Starting)
                 .await?;
         }
-        let ready = self
-            .wait_ready(&name, &node_id, &record.password, revive, rep)
-            .await?;
+        // A spare the pool saw answering, whose task still runs, is ready
+        // as it is: no need to ask its node's engine again.
+        let seen = match from_spare {
+            true => self.still_ready(&name).await?,
+            false => None,
+        };
+        let ready = match seen {
+            Some(ready) => ready,
+            None => {
+                self.wait_ready(&name, &node_id, &record.password, revive, rep)
+                    .await?
+            }
+        };
         let options = Self::options(&ready.host, ready.port, &record.password);
         self.ready
             .lock()
