@@ -277,7 +277,12 @@ async fn run() {
     let store = support::store(&data).await;
     // The account made above (`development_learner` finds it by name).
     let (learner, _) = store.development_learner().await.unwrap();
-    let provisioner = pglab::sandbox::local::LocalProvisioner::new(&config, &store).unwrap();
+    let provisioner = pglab::sandbox::local::LocalProvisioner::new(
+        &config.sandbox,
+        &config.sandbox_dirs(),
+        &store,
+    )
+    .unwrap();
     let options = pglab::sandbox::Provisioner::start(&provisioner, learner)
         .await
         .unwrap();

@@ -93,7 +93,7 @@ impl Bench {
             &pool.to_string(),
         ])
         .config;
-        let p = pglab::sandbox::open(&config, &self.store)
+        let p = pglab::sandbox::open(&config.sandbox, &config.sandbox_dirs(), &self.store)
             .await
             .expect("Docker backend");
         p.clone().start_background();

@@ -3,24 +3,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use crate::ops::logging::LogFormat;
+use crate::sandbox::{SandboxConfig, SandboxDirs};
 use crate::settings::{Secret, SecretFileError};
-
-/// Which sandbox backend runs learners' PostgreSQL servers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SandboxKind {
-    /// Docker when an engine answers, else local processes.
-    Auto,
-    /// One container per learner through the Docker API.
-    Docker,
-    /// One PostgreSQL cluster per learner as a child process.
-    Local,
-    /// One swarm service per learner, spread over a Docker Swarm's nodes
-    /// (`--docker-host` names a manager).
-    Swarm,
-}
 
 /// Settings of the server, shared by `serve` and by commands that open the store.
 #[derive(Clone, Debug, Args)]
@@ -37,72 +24,13 @@ pub struct ServeConfig {
     #[arg(long, env = "PGLAB_CONTENT_DIR", default_value = "./content")]
     pub content_dir: PathBuf,
 
-    /// Sandbox backend: auto, docker, local or swarm.
-    #[arg(long, env = "PGLAB_SANDBOX", value_enum, default_value_t = SandboxKind::Auto)]
-    pub sandbox: SandboxKind,
-
-    /// Docker engine address (unix:///var/run/docker.sock by default).
-    #[arg(long, env = "DOCKER_HOST")]
-    pub docker_host: Option<String>,
-
-    /// Folder with ca.pem, cert.pem and key.pem, as for `docker --tlsverify`:
-    /// tcp:// and https:// engine addresses (this one and the swarm nodes'
-    /// pglab.engine labels) are then reached over TLS with that client
-    /// certificate.
-    #[arg(long, env = "PGLAB_ENGINE_TLS")]
-    pub engine_tls: Option<PathBuf>,
-
-    /// Image of learners' sandboxes.
-    #[arg(long, env = "PGLAB_SANDBOX_IMAGE", default_value = "pglab/sandbox:15")]
-    pub sandbox_image: String,
+    /// Sandbox settings (backend, engine, image, limits, pool, swarm).
+    #[command(flatten)]
+    pub sandbox: SandboxConfig,
 
     /// Sign-in settings (sessions, HTTPS, proxies, rate limits).
     #[command(flatten)]
     pub auth: crate::auth::AuthConfig,
-
-    /// Folder of the PostgreSQL binaries for the local backend (default:
-    /// `pg_config --bindir`, PATH, then /usr/lib/postgresql/<newest>/bin).
-    #[arg(long, env = "PGLAB_PG_BINDIR")]
-    pub pg_bindir: Option<PathBuf>,
-
-    /// Memory limit of each sandbox container, in MiB.
-    #[arg(long, env = "PGLAB_SANDBOX_MEMORY_MIB", default_value_t = 256)]
-    pub sandbox_memory_mib: u64,
-
-    /// CPU limit of each sandbox container, in CPUs (0.5 = half a core).
-    #[arg(long, env = "PGLAB_SANDBOX_CPUS", default_value_t = 0.5)]
-    pub sandbox_cpus: f64,
-
-    /// Process limit of each sandbox container.
-    #[arg(long, env = "PGLAB_SANDBOX_PIDS", default_value_t = 256)]
-    pub sandbox_pids: i64,
-
-    /// Size of /dev/shm in each sandbox container, in MiB.
-    #[arg(long, env = "PGLAB_SANDBOX_SHM_MIB", default_value_t = 64)]
-    pub sandbox_shm_mib: u64,
-
-    /// Pre-initialised sandboxes kept ready for new learners (Docker: in
-    /// all; swarm: on every node with room).
-    #[arg(long, env = "PGLAB_SANDBOX_POOL", default_value_t = 2)]
-    pub sandbox_pool: usize,
-
-    /// Seconds without use after which a sandbox is stopped (not removed).
-    #[arg(long, env = "PGLAB_SANDBOX_IDLE_SECS", default_value_t = 1800)]
-    pub sandbox_idle_secs: u64,
-
-    /// Most sandboxes running at once; past it the least recently used stops.
-    #[arg(long, env = "PGLAB_SANDBOX_MAX_RUNNING", default_value_t = 50)]
-    pub sandbox_max_running: usize,
-
-    /// Images a learner's compose file may name, comma-separated: `NAME`
-    /// (run as written) or `NAME=IMAGE` (run IMAGE when the file says NAME).
-    /// Empty: the sandbox image, and `postgres:15` as a name for it.
-    #[arg(long, env = "PGLAB_COMPOSE_IMAGES", value_delimiter = ',')]
-    pub compose_images: Vec<String>,
-
-    /// Docker Swarm backend settings (node capacity, overlay network).
-    #[command(flatten)]
-    pub swarm: crate::sandbox::swarm::SwarmConfig,
 
     /// SQL console settings (timeouts, caps, session idle time).
     #[command(flatten)]
@@ -155,6 +83,14 @@ impl ServeConfig {
     /// The SQLite file of the app's store.
     pub fn store_path(&self) -> PathBuf {
         self.data_dir.join("pglab.db")
+    }
+
+    /// The folders the sandboxes work in: `--data-dir` and `--content-dir`.
+    pub fn sandbox_dirs(&self) -> SandboxDirs {
+        SandboxDirs {
+            data_dir: self.data_dir.clone(),
+            content_dir: self.content_dir.clone(),
+        }
     }
 
     /// The public URL, if one is set (an empty value, as compose files pass

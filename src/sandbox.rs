@@ -7,7 +7,8 @@
 //! the store ([`records`]), live progress of starts ([`progress`]), the
 //! admission queue of a full classroom ([`admission`]) and starts that answer
 //! "number N in line" at once ([`line`]), the background idle
-//! reaper ([`reaper`]) and the choice of backend ([`select`]).
+//! reaper ([`reaper`]), the sandbox settings ([`settings`]) and the choice
+//! of backend ([`select`]).
 
 pub mod admission;
 pub mod compose;
@@ -21,6 +22,7 @@ pub mod progress;
 pub mod reaper;
 pub mod records;
 pub mod refill;
+pub mod settings;
 pub mod swarm;
 pub mod terminal;
 
@@ -31,11 +33,11 @@ use async_trait::async_trait;
 use serde::Serialize;
 use sqlx::postgres::PgConnectOptions;
 
-use crate::config::{SandboxKind, ServeConfig};
 use crate::store::Store;
 
 pub use admission::Admission;
 pub use progress::{ProgressEvent, ProgressHub};
+pub use settings::{SandboxConfig, SandboxDirs, SandboxKind, SandboxSettings};
 pub use terminal::{Terminal, TerminalSize, Tool, ToolOutput, ToolRun};
 
 /// A learner's id in the store (`users.id`); names a sandbox.
@@ -329,28 +331,16 @@ pub trait Provisioner: Send + Sync + 'static {
     fn start_background(self: Arc<Self>) {}
 }
 
-/// Settings shared by both backends, read from [`ServeConfig`].
-#[derive(Clone, Debug)]
-pub struct SandboxSettings {
-    pub idle_secs: u64,
-    pub max_running: usize,
-}
-
-impl SandboxSettings {
-    pub fn from_config(config: &ServeConfig) -> Self {
-        Self {
-            idle_secs: config.sandbox_idle_secs,
-            max_running: config.sandbox_max_running,
-        }
-    }
-}
-
 /// Picks the backend the settings ask for and starts its background work
 /// (idle reaper, warm pool). `auto` takes Docker when an engine answers and
 /// has (or can get) the image, else local processes, and the backend's
 /// `health().reason` says why.
-pub async fn select(config: &ServeConfig, store: &Store) -> anyhow::Result<Arc<dyn Provisioner>> {
-    let provisioner = open(config, store).await?;
+pub async fn select(
+    config: &SandboxConfig,
+    dirs: &SandboxDirs,
+    store: &Store,
+) -> anyhow::Result<Arc<dyn Provisioner>> {
+    let provisioner = open(config, dirs, store).await?;
     provisioner.clone().start_background();
     reaper::spawn(
         provisioner.clone(),
@@ -361,20 +351,24 @@ pub async fn select(config: &ServeConfig, store: &Store) -> anyhow::Result<Arc<d
 }
 
 /// Like [`select`] without background tasks: for CLI commands.
-pub async fn open(config: &ServeConfig, store: &Store) -> anyhow::Result<Arc<dyn Provisioner>> {
+pub async fn open(
+    config: &SandboxConfig,
+    dirs: &SandboxDirs,
+    store: &Store,
+) -> anyhow::Result<Arc<dyn Provisioner>> {
     let instance = store.instance_id().await?;
-    match config.sandbox {
-        SandboxKind::Docker => docker::connect(config, store, instance)
+    match config.kind {
+        SandboxKind::Docker => docker::connect(config, dirs, store, instance)
             .await
             .map_err(|e| anyhow::anyhow!("--sandbox docker: {e}")),
-        SandboxKind::Local => Ok(Arc::new(local::LocalProvisioner::new(config, store)?)),
-        SandboxKind::Swarm => swarm::connect(config, store, instance)
+        SandboxKind::Local => Ok(Arc::new(local::LocalProvisioner::new(config, dirs, store)?)),
+        SandboxKind::Swarm => swarm::connect(config, dirs, store, instance)
             .await
             .map_err(|e| anyhow::anyhow!("--sandbox swarm: {e}")),
-        SandboxKind::Auto => match docker::connect(config, store, instance).await {
+        SandboxKind::Auto => match docker::connect(config, dirs, store, instance).await {
             Ok(docker) => Ok(docker),
             Err(why) => {
-                let mut local = local::LocalProvisioner::new(config, store)?;
+                let mut local = local::LocalProvisioner::new(config, dirs, store)?;
                 local.set_choice_reason(why.to_string());
                 Ok(Arc::new(local))
             }

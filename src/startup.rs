@@ -106,7 +106,7 @@ impl Application {
                     source,
                 })?;
         let course = Course::load(&config.content_dir);
-        let sandbox = sandbox::select(&config, &store)
+        let sandbox = sandbox::select(&config.sandbox, &config.sandbox_dirs(), &store)
             .await
             .map_err(|e| StartupError::Sandbox(format!("{e:#}")))?;
         let console = crate::console::Consoles::new(sandbox.clone(), config.console.clone());

@@ -43,7 +43,9 @@ async fn provisioner(
     let config = support::config(&args);
     let store = support::store(data).await;
     let cleanup = Cleanup(store.instance_id().await.unwrap());
-    let p = pglab::sandbox::open(&config, &store).await.unwrap();
+    let p = pglab::sandbox::open(&config.sandbox, &config.sandbox_dirs(), &store)
+        .await
+        .unwrap();
     assert_eq!(p.backend_name(), "docker");
     (p, store, cleanup)
 }
@@ -472,7 +474,9 @@ async fn without_an_engine_auto_falls_back_and_docker_says_why() {
         "--docker-host",
         "unix:///nonexistent/docker.sock",
     ]);
-    let p = pglab::sandbox::open(&config, &store).await.unwrap();
+    let p = pglab::sandbox::open(&config.sandbox, &config.sandbox_dirs(), &store)
+        .await
+        .unwrap();
     assert_eq!(p.backend_name(), "local");
     let reason = p.health().await.reason;
     assert!(
@@ -489,7 +493,10 @@ async fn without_an_engine_auto_falls_back_and_docker_says_why() {
         "--docker-host",
         "unix:///nonexistent/docker.sock",
     ]);
-    let err = pglab::sandbox::open(&config, &store).await.err().unwrap();
+    let err = pglab::sandbox::open(&config.sandbox, &config.sandbox_dirs(), &store)
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("no Docker engine"), "{err}");
 }
 
@@ -702,7 +709,9 @@ async fn docker_image_upgrade_recreates_a_stopped_sandbox_on_its_volume() {
     ]);
     let store = support::store(&data).await;
     let _cleanup = Cleanup(store.instance_id().await.unwrap());
-    let p = pglab::sandbox::open(&config, &store).await.unwrap();
+    let p = pglab::sandbox::open(&config.sandbox, &config.sandbox_dirs(), &store)
+        .await
+        .unwrap();
     let a = add_learner(&store, "ann").await;
     let opts = p.start(a).await.unwrap();
     let mut conn = support::connect(&opts).await;

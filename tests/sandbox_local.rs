@@ -19,7 +19,10 @@ use support::{LocalClusters, add_learner, scalar};
 async fn provisioner(data: &std::path::Path) -> (LocalProvisioner, pglab::store::Store) {
     let config = support::config(&["--sandbox", "local", "--data-dir", data.to_str().unwrap()]);
     let store = support::store(data).await;
-    (LocalProvisioner::new(&config, &store).unwrap(), store)
+    (
+        LocalProvisioner::new(&config.sandbox, &config.sandbox_dirs(), &store).unwrap(),
+        store,
+    )
 }
 
 #[tokio::test]

@@ -69,7 +69,9 @@ async fn provisioner(data: &std::path::Path, swarm: &Swarm) -> (Arc<dyn Provisio
         CAPACITY,
     ]);
     let store = support::store(data).await;
-    let p = pglab::sandbox::open(&config, &store).await.unwrap();
+    let p = pglab::sandbox::open(&config.sandbox, &config.sandbox_dirs(), &store)
+        .await
+        .unwrap();
     assert_eq!(p.backend_name(), "swarm");
     (p, store)
 }
@@ -709,7 +711,9 @@ async fn warm_pool_on_the_same_swarm(swarm: &Swarm, manager: &str) {
         "1",
     ]);
     let store = support::store(&data).await;
-    let p = pglab::sandbox::open(&config, &store).await.unwrap();
+    let p = pglab::sandbox::open(&config.sandbox, &config.sandbox_dirs(), &store)
+        .await
+        .unwrap();
     let instance = store.instance_id().await.unwrap();
     p.clone().start_background();
     let records = pglab::sandbox::records::Records::new(&store);
@@ -1102,7 +1106,7 @@ async fn swarm_backend_refuses_an_engine_that_is_not_a_manager() {
     let (_temp, data) = support::data_dir();
     let config = support::config(&["--sandbox", "swarm", "--data-dir", data.to_str().unwrap()]);
     let store = support::store(&data).await;
-    let err = match pglab::sandbox::open(&config, &store).await {
+    let err = match pglab::sandbox::open(&config.sandbox, &config.sandbox_dirs(), &store).await {
         Ok(_) => panic!("a plain engine was taken for a swarm manager"),
         Err(e) => format!("{e:#}"),
     };

@@ -66,7 +66,7 @@ pub fn run(args: SandboxArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let config = args.action.config();
         let store = Store::open(&config.store_path()).await?;
-        let provisioner = sandbox::open(config, &store).await?;
+        let provisioner = sandbox::open(&config.sandbox, &config.sandbox_dirs(), &store).await?;
         match args.action {
             Action::List { orphans, .. } => {
                 let records = Records::new(&store);

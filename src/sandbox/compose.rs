@@ -27,8 +27,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
-use super::{LAB_DB, LAB_USER, LearnerId, SandboxError};
-use crate::config::ServeConfig;
+use super::{LAB_DB, LAB_USER, LearnerId, SandboxConfig, SandboxError};
 use crate::store::Store;
 
 /// The largest compose file accepted.
@@ -49,7 +48,7 @@ pub struct Caps {
 }
 
 impl Caps {
-    pub fn from_config(config: &ServeConfig) -> Self {
+    pub fn from_config(config: &SandboxConfig) -> Self {
         let mut images: Vec<(String, String)> = config
             .compose_images
             .iter()
@@ -75,15 +74,15 @@ impl Caps {
 }
 
 impl Caps {
-    /// The caps of `pglab serve` with its default flags (and any `PGLAB_*`
-    /// settings in the environment): what `pglab content check` validates
-    /// a reference compose file against.
+    /// The caps of `pglab serve` with its default sandbox flags (and any of
+    /// their `PGLAB_*` settings in the environment): what `pglab content
+    /// check` validates a reference compose file against.
     pub fn serve_defaults() -> Result<Self, String> {
         use clap::Parser;
         #[derive(Parser)]
         struct Defaults {
             #[command(flatten)]
-            config: ServeConfig,
+            config: SandboxConfig,
         }
         Defaults::try_parse_from(["pglab"])
             .map(|d| Self::from_config(&d.config))

@@ -54,9 +54,9 @@ use super::progress::{Reporter, finish_start};
 use super::records::{Records, SandboxRecord};
 use super::{
     BackendHealth, LAB_DB, LAB_USER, LearnerId, LearnerLocks, ProgressHub, Provisioner,
-    SandboxError, SandboxState, SandboxStatus, new_password, unix_now,
+    SandboxConfig, SandboxDirs, SandboxError, SandboxKind, SandboxState, SandboxStatus,
+    new_password, unix_now,
 };
-use crate::config::{SandboxKind, ServeConfig};
 use crate::store::Store;
 
 const BACKEND: &str = "docker";
@@ -64,11 +64,12 @@ const BACKEND: &str = "docker";
 /// Connects to the engine and returns the Docker provisioner, or says why
 /// not (no engine, no answer, image missing under `--sandbox auto`).
 pub async fn connect(
-    config: &ServeConfig,
+    config: &SandboxConfig,
+    dirs: &SandboxDirs,
     store: &Store,
     instance: String,
 ) -> Result<Arc<dyn Provisioner>, String> {
-    let p = DockerProvisioner::connect(config, store, instance).await?;
+    let p = DockerProvisioner::connect(config, dirs, store, instance).await?;
     Ok(Arc::new(p))
 }
 
@@ -117,7 +118,8 @@ struct Slot {
 
 impl DockerProvisioner {
     async fn connect(
-        config: &ServeConfig,
+        config: &SandboxConfig,
+        dirs: &SandboxDirs,
         store: &Store,
         instance: String,
     ) -> Result<Self, String> {
@@ -146,13 +148,13 @@ impl DockerProvisioner {
             .has_image(&spec.image)
             .await
             .map_err(|e| e.to_string())?;
-        if !image_ok && config.sandbox == SandboxKind::Auto {
+        if !image_ok && config.kind == SandboxKind::Auto {
             return Err(format!(
                 "{engine_desc} has no image {} (build it with scripts/build-sandbox-image.sh)",
                 spec.image
             ));
         }
-        let sockets = std::path::absolute(config.data_dir.join("sockets"))
+        let sockets = std::path::absolute(dirs.data_dir.join("sockets"))
             .map_err(|e| format!("bad data dir: {e}"))?;
         create_private_dir(&sockets)
             .map_err(|e| format!("cannot create {}: {e}", sockets.display()))?;
@@ -161,7 +163,7 @@ impl DockerProvisioner {
             spec,
             instance,
             sockets,
-            content_dir: config.content_dir.clone(),
+            content_dir: dirs.content_dir.clone(),
             pool_size: config.sandbox_pool,
             records: Records::new(store),
             compose: ComposeFiles::new(store),

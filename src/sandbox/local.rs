@@ -34,9 +34,8 @@ use super::progress::{Reporter, finish_start};
 use super::records::{Records, SandboxRecord};
 use super::{
     BackendHealth, LAB_DB, LAB_USER, LearnerId, LearnerLocks, ProgressHub, Provisioner,
-    SandboxError, SandboxState, SandboxStatus, new_password, unix_now,
+    SandboxConfig, SandboxDirs, SandboxError, SandboxState, SandboxStatus, new_password, unix_now,
 };
-use crate::config::ServeConfig;
 use crate::store::Store;
 
 const BACKEND: &str = "local";
@@ -60,10 +59,10 @@ pub struct LocalProvisioner {
 
 impl LocalProvisioner {
     /// Finds the binaries and prepares `<data-dir>/local`.
-    pub fn new(config: &ServeConfig, store: &Store) -> anyhow::Result<Self> {
+    pub fn new(config: &SandboxConfig, dirs: &SandboxDirs, store: &Store) -> anyhow::Result<Self> {
         let bins = PgBinaries::find(config.pg_bindir.as_deref()).map_err(anyhow::Error::msg)?;
         let run_as = binaries::server_user().map_err(anyhow::Error::msg)?;
-        let root = std::path::absolute(config.data_dir.join("local"))?;
+        let root = std::path::absolute(dirs.data_dir.join("local"))?;
         std::fs::create_dir_all(&root)?;
         if let Some(u) = run_as {
             make_traversable(&root, u)?;
@@ -80,7 +79,7 @@ impl LocalProvisioner {
         );
         Ok(Self {
             root,
-            content_dir: config.content_dir.clone(),
+            content_dir: dirs.content_dir.clone(),
             bins,
             run_as,
             records: Records::new(store),

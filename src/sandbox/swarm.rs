@@ -89,10 +89,9 @@ use super::progress::{Reporter, finish_start};
 use super::records::{Records, SandboxRecord};
 use super::{
     BackendHealth, LAB_DB, LAB_USER, LearnerId, LearnerLocks, NodeReport, ProgressHub, Provisioner,
-    SandboxError, SandboxState, SandboxStatus, Terminal, TerminalSize, ToolOutput, ToolRun,
-    new_password, unix_now,
+    SandboxConfig, SandboxDirs, SandboxError, SandboxState, SandboxStatus, Terminal, TerminalSize,
+    ToolOutput, ToolRun, new_password, unix_now,
 };
-use crate::config::ServeConfig;
 use crate::store::Store;
 
 const BACKEND: &str = "swarm";
@@ -137,12 +136,13 @@ pub enum SwarmReach {
 /// Connects to the manager and returns the swarm provisioner, or says why
 /// not (no engine, not a manager, no overlay network).
 pub async fn connect(
-    config: &ServeConfig,
+    config: &SandboxConfig,
+    dirs: &SandboxDirs,
     store: &Store,
     instance: String,
 ) -> Result<Arc<dyn Provisioner>, String> {
     Ok(Arc::new(
-        SwarmProvisioner::connect(config, store, instance).await?,
+        SwarmProvisioner::connect(config, dirs, store, instance).await?,
     ))
 }
 
@@ -208,7 +208,8 @@ pub struct SwarmProvisioner {
 
 impl SwarmProvisioner {
     async fn connect(
-        config: &ServeConfig,
+        config: &SandboxConfig,
+        dirs: &SandboxDirs,
         store: &Store,
         instance: String,
     ) -> Result<Self, String> {
@@ -276,7 +277,7 @@ impl SwarmProvisioner {
             desc,
             place_lock: tokio::sync::Mutex::new(()),
             ready: Default::default(),
-            content_dir: config.content_dir.clone(),
+            content_dir: dirs.content_dir.clone(),
             pool_size: config.sandbox_pool,
             pool_wake: Arc::new(tokio::sync::Notify::new()),
             compose: ComposeFiles::new(store),

@@ -45,7 +45,7 @@ async fn page(_learner: Learner) -> ComposePage {
 }
 
 fn caps(state: &AppState) -> Caps {
-    Caps::from_config(&state.config)
+    Caps::from_config(&state.config.sandbox)
 }
 
 fn refused(e: &ComposeError) -> Response {

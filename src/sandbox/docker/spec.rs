@@ -14,9 +14,8 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 
-use crate::config::ServeConfig;
 use crate::sandbox::compose::ComposePlan;
-use crate::sandbox::{LAB_DB, LAB_USER};
+use crate::sandbox::{LAB_DB, LAB_USER, SandboxConfig};
 
 /// PGDATA inside the container (the official image's, and ours).
 pub const PGDATA: &str = "/var/lib/postgresql/data";
@@ -34,7 +33,7 @@ pub struct ContainerSpec {
 }
 
 impl ContainerSpec {
-    pub fn from_config(config: &ServeConfig) -> Self {
+    pub fn from_config(config: &SandboxConfig) -> Self {
         const MIB: i64 = 1024 * 1024;
         Self {
             image: config.sandbox_image.clone(),
