@@ -95,10 +95,11 @@ impl EngineTls {
     }
 }
 
-/// What bollard does with the folder, done once here so that a file that
+/// The folder as a rustls client, built once here so that a file that
 /// does not parse is an error at start-up: `ca.pem`'s certificates are the
-/// only roots (the machine's own CAs do not vouch for an engine), and
-/// `cert.pem` with `key.pem` is the client certificate.
+/// only roots of the terminal's stream (bollard's own client also trusts
+/// the machine's CAs, which it adds itself), and `cert.pem` with `key.pem`
+/// is the client certificate.
 fn client_config(ca: &Path, cert: &Path, key: &Path) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     let cas = CertificateDer::pem_file_iter(ca)

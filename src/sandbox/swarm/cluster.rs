@@ -436,7 +436,9 @@ impl Cluster {
         let docker = tokio::time::timeout(QUICK, docker.negotiate_version())
             .await
             .map_err(|_| format!("the engine at {address} does not answer"))?
-            .map_err(|e| format!("the engine at {address} refused pglab ({e})"))?;
+            .map_err(|e| {
+                format!("the engine at {address} did not take pglab's connection ({e})")
+            })?;
         Ok(Engine {
             docker,
             tls: tls_for(&address, self.tls.as_ref()),
