@@ -16,6 +16,7 @@ pub mod docker;
 pub mod jq;
 pub mod labfiles;
 pub mod line;
+pub mod line_keep;
 pub mod local;
 pub mod log;
 pub mod progress;

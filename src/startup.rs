@@ -109,6 +109,10 @@ impl Application {
         let sandbox = sandbox::select(&config.sandbox, &config.sandbox_dirs(), &store)
             .await
             .map_err(|e| StartupError::Sandbox(format!("{e:#}")))?;
+        // Learners who waited for a place before a restart get it back.
+        if let Err(err) = crate::sandbox::line_keep::resume(&sandbox, &store).await {
+            tracing::warn!(error = %err, "the admission line kept in the store could not be read");
+        }
         let console = crate::console::Consoles::new(sandbox.clone(), config.console.clone());
         console.set_lab_files(
             crate::sandbox::labfiles::LabFiles::collect(&config.content_dir).texts(),
@@ -205,6 +209,7 @@ impl Application {
                 );
             }
         }
+        crate::sandbox::line_keep::flush(self.state.sandbox.as_ref(), &self.state.store).await;
         tracing::info!("pglab stopped; learners' sandboxes are kept");
         Ok(())
     }

@@ -5,7 +5,9 @@
 //! `queued`, "number 1" and "number 2 in line"), hear the same through the
 //! progress stream (SSE) and the sandbox status, and a console run of the
 //! fifth answers its number at once too; the instructor's API lists the line
-//! (a learner gets 403); one of the first three stops, and the fourth's
+//! (a learner gets 403); pglab is restarted and the line comes back as it
+//! was (same order and join times, a start again answers the kept place,
+//! not a second start); one of the first three stops, and the fourth's
 //! start goes on by itself (its page hears `ready`) and its console answers
 //! a query, while the fifth becomes number 1; the fifth leaves the line with
 //! Stop and its start ends (progress `left`).
@@ -117,7 +119,7 @@ async fn a_full_swarm_queues_starts_first_come_and_instructors_see_the_line() {
     let began = Instant::now();
     let swarm = Swarm::start(3, &image());
     eprintln!("swarm of 3 up in {:?}", began.elapsed());
-    let server = TestServer::start_with(ServerOptions {
+    let options = || ServerOptions {
         sandbox: "swarm".into(),
         extra_args: vec![
             "--docker-host".into(),
@@ -135,7 +137,8 @@ async fn a_full_swarm_queues_starts_first_come_and_instructors_see_the_line() {
         ],
         env: vec![("PGLAB_METRICS_SECRET".into(), SECRET.into())],
         ..Default::default()
-    });
+    };
+    let server = TestServer::start_with(options());
 
     // One classroom: its instructor, five learners.
     let teacher = common::signed_in_instructor(&server, "queue-teacher").await;
@@ -325,6 +328,70 @@ async fn a_full_swarm_queues_starts_first_come_and_instructors_see_the_line() {
         common::metric(&server, SECRET, "pglab_sandbox_queue_length").await,
         "2"
     );
+    let since_before: Vec<i64> = queue["learners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["since"].as_i64().unwrap())
+        .collect();
+
+    // pglab restarted while two wait: the line comes back as it was (same
+    // order, same join times), and their starts go on by themselves.
+    drop(streams);
+    let (stopped, temp, data_dir) = server.stop_keep_data();
+    assert!(stopped, "pglab did not stop cleanly");
+    let server = TestServer::start_with(ServerOptions {
+        data_dir: Some(data_dir),
+        ..options()
+    });
+    let _temp = temp;
+    let restarted = Instant::now();
+    let mut streams = Vec::new();
+    for (i, number) in [(3, 1), (4, 2)] {
+        let v = sandbox_until(&learners[i], &server, "in line after the restart", |v| {
+            v["state"] == "queued"
+        })
+        .await;
+        assert_eq!(v["queue_position"], number, "after the restart: {v}");
+        let events = learners[i]
+            .get(server.url("/api/sandbox/events"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(events.status(), 200);
+        streams.push((events, String::new()));
+    }
+    eprintln!("the line back {:?} after the restart", restarted.elapsed());
+    let (_, progress) = get(
+        &teacher,
+        &server,
+        &format!("/api/instructor/classrooms/{room_id}/progress"),
+    )
+    .await;
+    let after: Vec<(String, i64, i64)> = progress["queue"]["learners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| {
+            (
+                q["username"].as_str().unwrap().to_string(),
+                q["position"].as_i64().unwrap(),
+                q["since"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        after,
+        vec![
+            ("q4".to_string(), 1, since_before[0]),
+            ("q5".to_string(), 2, since_before[1]),
+        ],
+        "{progress}"
+    );
+    // Starting again still answers the kept place, not a new one.
+    let (status, v) = post(&learners[4], &server, "/api/sandbox/start", json!({})).await;
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["queue_position"], 2, "{v}");
 
     // The first learner stops: the fourth's start goes on by itself, on the
     // node that freed; the fifth becomes number 1.

@@ -74,6 +74,9 @@ struct Entry {
     seen: Instant,
     /// The round in which this waiter last tried and found no place.
     tried: Option<u64>,
+    /// Put back after a restart, and its start (already on its way) has not
+    /// joined yet: a start request meanwhile must not start a second one.
+    restored: bool,
 }
 
 /// The line itself: FIFO entries and the current round.
@@ -91,6 +94,7 @@ impl Line {
         if let Some(e) = self.entries.iter_mut().find(|e| e.learner == learner) {
             e.away_since = None;
             e.tried = None;
+            e.restored = false;
             e.seen = Instant::now();
             return e.id;
         }
@@ -102,8 +106,31 @@ impl Line {
             away_since: None,
             seen: Instant::now(),
             tried: None,
+            restored: false,
         });
         self.next_id
+    }
+
+    /// Puts back a learner who was in line before a restart, at the end
+    /// (callers restore first first), with the time they first joined. The
+    /// entry is away until the start the caller sends on for them joins
+    /// (then it keeps this place; if it never does, the entry expires like
+    /// any away one), but counts as waiting for [`Line::attached_position`]
+    /// meanwhile. Nothing when they are in line already.
+    pub fn restore(&mut self, learner: LearnerId, since: i64, now: Instant) {
+        if self.entries.iter().any(|e| e.learner == learner) {
+            return;
+        }
+        self.next_id += 1;
+        self.entries.push_back(Entry {
+            learner,
+            id: self.next_id,
+            since,
+            away_since: Some(now),
+            seen: now,
+            tried: None,
+            restored: true,
+        });
     }
 
     /// Takes the learner out of the line (admitted, cancelled, signed out).
@@ -162,11 +189,12 @@ impl Line {
     }
 
     /// The learner's 1-based place while a start of theirs waits in line
-    /// (their entry is attached, not away).
+    /// (their entry is attached, not away) or is on its way to it (the
+    /// entry restored after a restart).
     pub fn attached_position(&self, learner: LearnerId) -> Option<usize> {
         self.entries
             .iter()
-            .position(|e| e.learner == learner && e.away_since.is_none())
+            .position(|e| e.learner == learner && (e.away_since.is_none() || e.restored))
             .map(|i| i + 1)
     }
 
@@ -178,11 +206,22 @@ impl Line {
             if e.learner == learner {
                 return e.away_since.is_none() && e.tried != Some(self.round);
             }
-            if e.away_since.is_none() && e.tried != Some(self.round) {
+            // A restored entry's start is on its way: nobody behind goes
+            // first (it joins within moments, or expires with the grace).
+            if (e.away_since.is_none() || e.restored) && e.tried != Some(self.round) {
                 return false;
             }
         }
         false
+    }
+
+    /// Removes the learner's restored entry whose start will not come (it
+    /// failed before it joined); false when there is none.
+    pub fn drop_restored(&mut self, learner: LearnerId) -> bool {
+        let before = self.entries.len();
+        self.entries
+            .retain(|e| !(e.learner == learner && e.restored));
+        self.entries.len() != before
     }
 
     /// Whether the learner is the first attached waiter (the one who retries
@@ -339,6 +378,34 @@ impl Admission {
         self.with(|l| (l.waiting(), false))
     }
 
+    /// Puts back, first first, the learners (with the Unix time they
+    /// joined) who were in line before a restart: each keeps their place
+    /// for the grace period, and a start of theirs takes it back.
+    pub fn restore(&self, waiting: &[(LearnerId, i64)]) {
+        let now = Instant::now();
+        self.with(|l| {
+            for &(learner, since) in waiting {
+                l.restore(learner, since, now);
+            }
+            ((), !waiting.is_empty())
+        });
+    }
+
+    /// Takes out a restored learner whose start failed before it joined
+    /// (see [`Line::restore`]), so they do not hold up the line.
+    pub fn drop_restored(&self, learner: LearnerId) {
+        self.with(|l| {
+            let dropped = l.drop_restored(learner);
+            ((), dropped)
+        });
+    }
+
+    /// Ticks whenever the line may have changed (who is in it, their
+    /// places, their tries).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     /// How many are in line.
     pub fn len(&self) -> usize {
         self.with(|l| (l.len(), false))
@@ -493,6 +560,60 @@ mod tests {
         assert_eq!(line.position(12), Some(2));
         assert_eq!(line.position(10), None);
         assert!(line.may_try(11));
+    }
+
+    #[test]
+    fn a_restored_line_keeps_order_and_join_times_until_starts_take_it_back() {
+        let mut line = Line::default();
+        let t0 = Instant::now();
+        line.restore(7, 100, t0);
+        line.restore(8, 200, t0);
+        line.restore(7, 300, t0);
+        assert_eq!(line.len(), 2, "a learner is restored once");
+        let w = line.waiting();
+        assert_eq!(
+            w.iter()
+                .map(|w| (w.learner, w.position, w.since, w.away))
+                .collect::<Vec<_>>(),
+            vec![(7, 1, 100, true), (8, 2, 200, true)]
+        );
+        assert!(!line.may_try(7) && !line.may_try(8), "no start waits yet");
+        assert_eq!(
+            line.attached_position(8),
+            Some(2),
+            "but one is on its way: a start request meanwhile starts no second"
+        );
+        // A newcomer before any restored start came back still goes behind,
+        // and does not try before them.
+        line.join(9, 400);
+        assert_eq!(line.position(9), Some(3));
+        assert!(!line.may_try(9), "the restored go first");
+        // The second's start comes back first: it takes its own place.
+        line.join(8, 500);
+        assert_eq!(line.attached_position(8), Some(2));
+        assert!(line.is_head(8));
+        assert!(!line.may_try(8), "the first's start is still on its way");
+        line.join(7, 600);
+        assert_eq!(line.position(7), Some(1));
+        assert!(line.may_try(7) && line.is_head(7));
+        assert_eq!(line.waiting()[0].since, 100, "joined when first in line");
+        line.tried(7);
+        line.tried(8);
+        assert!(line.may_try(9), "once those ahead tried, the newcomer may");
+        // A restored start that failed before joining frees its place.
+        let mut line = Line::default();
+        line.restore(7, 100, t0);
+        line.join(9, 400);
+        assert!(!line.may_try(9));
+        assert!(line.drop_restored(7));
+        assert!(line.may_try(9));
+        line.join(7, 700);
+        assert!(!line.drop_restored(7), "a joined entry is not dropped so");
+        // One whose start never comes back is forgotten after the grace.
+        let mut line = Line::default();
+        line.restore(7, 100, t0);
+        assert_eq!(line.expire(t0 + GRACE, GRACE), 1);
+        assert!(line.is_empty());
     }
 
     #[test]

@@ -95,17 +95,7 @@ pub async fn run(
     }
     // Subscribed before the start begins: its `in line` is not missed.
     let mut events = sandbox.progress().subscribe(learner);
-    let mut task = tokio::spawn({
-        let sandbox = Arc::clone(sandbox);
-        async move {
-            tokio::select! {
-                done = op.run(sandbox.as_ref(), learner) => done,
-                () = abandoned(sandbox.as_ref(), learner) => Err(SandboxError::Failed(
-                    "nobody waited for this sandbox's start any more: it left the line".into(),
-                )),
-            }
-        }
-    });
+    let mut task = detach(sandbox, learner, op);
     loop {
         tokio::select! {
             joined = &mut task => return finished(joined),
@@ -127,6 +117,34 @@ pub async fn run(
             },
         }
     }
+}
+
+/// Sends on the start of a learner put back in line after a restart
+/// (`line_keep`): detached as [`run`]'s, taking the kept place when it
+/// joins. Not through [`run`], which answers such a learner their place
+/// without a start (the start is this one).
+pub fn go_on(
+    sandbox: &Arc<dyn Provisioner>,
+    learner: LearnerId,
+) -> tokio::task::JoinHandle<Result<PgConnectOptions, SandboxError>> {
+    detach(sandbox, learner, Op::Start)
+}
+
+/// The operation as a task of its own, let go when nobody waits for it.
+fn detach(
+    sandbox: &Arc<dyn Provisioner>,
+    learner: LearnerId,
+    op: Op,
+) -> tokio::task::JoinHandle<Result<PgConnectOptions, SandboxError>> {
+    let sandbox = Arc::clone(sandbox);
+    tokio::spawn(async move {
+        tokio::select! {
+            done = op.run(sandbox.as_ref(), learner) => done,
+            () = abandoned(sandbox.as_ref(), learner) => Err(SandboxError::Failed(
+                "nobody waited for this sandbox's start any more: it left the line".into(),
+            )),
+        }
+    })
 }
 
 /// Resolves once the learner's start waits in line with nobody there for
