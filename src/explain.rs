@@ -47,6 +47,7 @@ pub mod compare;
 mod conditions;
 pub mod findings;
 pub mod html;
+mod keywords;
 pub mod model;
 pub mod numbers;
 pub mod statement;

@@ -232,6 +232,9 @@ node_fields! {
     pub presorted_key: Option<Vec<String>>,
     ["Group Key"]
     pub group_key: Option<Vec<String>>,
+    /// GROUPING SETS, ROLLUP and CUBE: each sort (or hash) pass's keys.
+    ["Grouping Sets"]
+    pub grouping_sets: Vec<GroupingSet>,
     ["Sort Method"]
     pub sort_method: Option<String>,
     ["Sort Space Used"]
@@ -304,6 +307,20 @@ node_fields! {
     pub rows_removed_by_conflict_filter: Option<f64>,
     ["Tuples Inserted"]
     pub tuples_inserted: Option<f64>,
+    /// MERGE under ANALYZE (PostgreSQL 15), beside Tuples Inserted.
+    ["Tuples Updated"]
+    pub tuples_updated: Option<f64>,
+    ["Tuples Deleted"]
+    pub tuples_deleted: Option<f64>,
+    ["Tuples Skipped"]
+    pub tuples_skipped: Option<f64>,
+    /// Sample Scan (TABLESAMPLE).
+    ["Sampling Method"]
+    pub sampling_method: Option<String>,
+    ["Sampling Parameters"]
+    pub sampling_parameters: Option<Vec<String>>,
+    ["Repeatable Seed"]
+    pub repeatable_seed: Option<String>,
     ["Conflicting Tuples"]
     pub conflicting_tuples: Option<f64>,
     /// Named Tuplestore Scan (a trigger's transition table).
@@ -453,6 +470,20 @@ pub struct SortSpace {
     pub average: f64,
     #[serde(rename = "Peak Sort Space Used")]
     pub peak: f64,
+}
+
+/// One pass of a grouping-sets aggregate: its sort (absent for the first
+/// pass, which reads its input as it comes) and the key lists it groups by
+/// (an empty list is the `()` set).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct GroupingSet {
+    #[serde(rename = "Sort Key")]
+    pub sort_key: Option<Vec<String>>,
+    #[serde(rename = "Group Keys")]
+    pub group_keys: Option<Vec<Vec<String>>>,
+    #[serde(rename = "Hash Keys")]
+    pub hash_keys: Option<Vec<Vec<String>>>,
 }
 
 /// One table a ModifyTable node writes to, when it writes to several.

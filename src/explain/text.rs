@@ -34,14 +34,17 @@ fn pad(indent: usize) -> String {
     " ".repeat(indent * 2)
 }
 
-/// PostgreSQL's `quote_identifier`, without its keyword list.
+/// PostgreSQL's `quote_identifier`: as it is when it starts with a lower
+/// case letter or `_`, holds only those and digits, and is no keyword but an
+/// unreserved one; in double quotes otherwise (`"user"`, `"Tasks"`, `"a$b"`).
 fn ident(s: &str) -> String {
     let safe = s
         .chars()
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !super::keywords::quoted(s);
     if safe {
         s.to_string()
     } else {
@@ -385,7 +388,7 @@ impl Renderer<'_> {
                     self.push(i, "Single Copy: true");
                 }
             }
-            "Tid Scan" => {
+            "Tid Scan" | "Tid Range Scan" => {
                 self.prop(i, "TID Cond", &f.tid_cond);
                 self.prop(i, "Filter", &f.filter);
                 self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
@@ -403,7 +406,11 @@ impl Renderer<'_> {
                 self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
             }
             "Aggregate" | "Group" => {
-                self.list(i, "Group Key", &f.group_key);
+                if f.grouping_sets.is_empty() {
+                    self.list(i, "Group Key", &f.group_key);
+                } else {
+                    self.grouping_sets(n, i);
+                }
                 self.prop(i, "Filter", &f.filter);
                 self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
                 if f.node_type == "Aggregate" {
@@ -477,6 +484,18 @@ impl Renderer<'_> {
                         ),
                     );
                 }
+            }
+            "Sample Scan" => {
+                if let Some(method) = &f.sampling_method {
+                    let params = f.sampling_parameters.as_deref().unwrap_or_default();
+                    let mut line = format!("Sampling: {method} ({})", params.join(", "));
+                    if let Some(seed) = &f.repeatable_seed {
+                        let _ = write!(line, " REPEATABLE ({seed})");
+                    }
+                    self.push(i, line);
+                }
+                self.prop(i, "Filter", &f.filter);
+                self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
             }
             "Function Scan" | "Table Function Scan" => {
                 if self.o.verbose {
@@ -592,6 +611,49 @@ impl Renderer<'_> {
             }
             if let Some(t) = f.conflicting_tuples {
                 self.push(i, format!("Conflicting Tuples: {}", int(t)));
+            }
+        } else if self.o.analyze && op == "Merge" {
+            // One line of the source rows' outcomes, the non-zero ones, once
+            // any source row came (PostgreSQL 15's show_modifytable_info).
+            let counts = [
+                ("inserted", f.tuples_inserted),
+                ("updated", f.tuples_updated),
+                ("deleted", f.tuples_deleted),
+                ("skipped", f.tuples_skipped),
+            ];
+            if counts.iter().map(|(_, v)| v.unwrap_or(0.0)).sum::<f64>() > 0.0 {
+                let mut line = String::from("Tuples:");
+                for (name, v) in counts {
+                    if let Some(v) = v.filter(|v| *v > 0.0) {
+                        let _ = write!(line, " {name}={}", int(v));
+                    }
+                }
+                self.push(i, line);
+            }
+        }
+    }
+
+    /// `show_grouping_set_keys` for each pass: its Sort Key, then one
+    /// `Group Key` (or `Hash Key`) line per set, `()` for the empty set,
+    /// one level further in under a Sort Key.
+    fn grouping_sets(&mut self, n: &Node, i: usize) {
+        for set in &n.fields.grouping_sets {
+            let mut at = i;
+            if let Some(sort) = &set.sort_key {
+                self.push(i, format!("Sort Key: {}", sort.join(", ")));
+                at += 1;
+            }
+            let (name, keys) = match (&set.hash_keys, &set.group_keys) {
+                (Some(keys), _) => ("Hash Key", keys),
+                (None, Some(keys)) => ("Group Key", keys),
+                (None, None) => continue,
+            };
+            for key in keys {
+                if key.is_empty() {
+                    self.push(at, format!("{name}: ()"));
+                } else {
+                    self.push(at, format!("{name}: {}", key.join(", ")));
+                }
             }
         }
     }
