@@ -999,6 +999,18 @@ async fn rare_node_kinds_match_psql_and_render() {
             nodes,
             "{explain}"
         );
+        // The plan view shows what these nodes are about, too.
+        for (needle, shown) in [
+            ("tablesample", "Sampling"),
+            ("grouping sets", "Grouping Sets"),
+            ("ctid <", "TID Cond"),
+            ("row_number()", "Run Condition"),
+            ("merge into", "inserted"),
+        ] {
+            if query.contains(needle) {
+                assert!(html.contains(shown), "{explain}: no {shown:?} in the view");
+            }
+        }
         if !set.is_empty() {
             run("reset all").execute(&mut conn).await.unwrap();
         }

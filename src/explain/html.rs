@@ -185,6 +185,21 @@ fn node_view(plan: &Plan, n: &Node, s: &NodeStats, findings: Vec<usize>) -> Node
         &f.presorted_key.as_ref().map(|k| k.join(", ")),
     );
     code("Group Key", &f.group_key.as_ref().map(|k| k.join(", ")));
+    code("Grouping Sets", &grouping_sets(&f.grouping_sets));
+    code("TID Cond", &f.tid_cond);
+    code("Run Condition", &f.run_condition);
+    code(
+        "Sampling",
+        &f.sampling_method.as_ref().map(|m| {
+            let params = f.sampling_parameters.as_deref().unwrap_or_default();
+            match &f.repeatable_seed {
+                Some(seed) => format!("{m} ({}) REPEATABLE ({seed})", params.join(", ")),
+                None => format!("{m} ({})", params.join(", ")),
+            }
+        }),
+    );
+    code("Conflict", &f.conflict_resolution);
+    code("Conflict Filter", &f.conflict_filter);
     code("Cache Key", &f.cache_key);
     code("Output", &f.output.as_ref().map(|k| k.join(", ")));
     let mut plain = |label: &'static str, v: Option<String>| {
@@ -211,6 +226,21 @@ fn node_view(plan: &Plan, n: &Node, s: &NodeStats, findings: Vec<usize>) -> Node
         "Heap Fetches",
         f.heap_fetches.map(|h| group_digits(h * loops)),
     );
+    if f.operation.as_deref() == Some("Merge") {
+        let outcomes: Vec<String> = [
+            ("inserted", f.tuples_inserted),
+            ("updated", f.tuples_updated),
+            ("deleted", f.tuples_deleted),
+            ("skipped", f.tuples_skipped),
+        ]
+        .into_iter()
+        .filter_map(|(what, v)| {
+            v.filter(|v| *v > 0.0)
+                .map(|v| format!("{} {what}", group_digits(v)))
+        })
+        .collect();
+        plain("Rows", (!outcomes.is_empty()).then(|| outcomes.join(", ")));
+    }
     if let Some(m) = &f.sort_method {
         let space = match (f.sort_space_used, f.sort_space_type.as_deref()) {
             (Some(u), Some("Disk")) => format!(", {} kB on disk (spilled)", group_digits(u)),
@@ -328,6 +358,22 @@ fn node_view(plan: &Plan, n: &Node, s: &NodeStats, findings: Vec<usize>) -> Node
 /// How many open subtrees end with this node: for a leaf, itself (closed in
 /// the template) does not count; every ancestor whose last descendant it is
 /// does.
+/// A grouping-sets aggregate's sets as one line: `(status), (priority), ()`,
+/// with each sorted pass's sets after a `;`.
+fn grouping_sets(sets: &[super::model::GroupingSet]) -> Option<String> {
+    let passes: Vec<String> = sets
+        .iter()
+        .filter_map(|set| set.hash_keys.as_ref().or(set.group_keys.as_ref()))
+        .map(|keys| {
+            keys.iter()
+                .map(|k| format!("({})", k.join(", ")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect();
+    (!passes.is_empty()).then(|| passes.join("; "))
+}
+
 fn closing_count(plan: &Plan, n: &Node) -> usize {
     if !n.children.is_empty() {
         return 0;
