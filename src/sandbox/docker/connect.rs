@@ -14,6 +14,13 @@
 //!
 //! The files are checked when pglab starts, so a wrong path is an error at
 //! start-up rather than a failed handshake at a learner's first terminal.
+//!
+//! Over TLS the API calls go through pglab's own hyper client (bollard's
+//! custom transport) rather than bollard's TLS client: its only roots are
+//! `ca.pem`'s certificates (bollard's adds the machine's CAs too), and it
+//! keeps up to [`IDLE_PER_ENGINE`] idle connections per engine for
+//! [`IDLE_FOR`] (bollard's keeps none, so every call to a node engine
+//! paid a TCP and TLS handshake).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,14 +31,17 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// bollard's per-connection timeout, in seconds.
 const TIMEOUT_SECS: u64 = 30;
+/// Idle TLS connections kept per engine, and for how long.
+const IDLE_PER_ENGINE: usize = 8;
+const IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a new connection to an engine may take.
+const CONNECT_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The checked TLS folder of `--engine-tls`: its paths for bollard, and the
-/// same settings as a rustls client for the terminal's raw stream.
+/// The checked TLS folder of `--engine-tls`, as a rustls client (for the
+/// API calls and the terminal's raw stream alike).
 #[derive(Clone)]
 pub struct EngineTls {
     ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
     client: Arc<rustls::ClientConfig>,
 }
 
@@ -83,8 +93,6 @@ impl EngineTls {
             .map_err(|e| format!("--engine-tls {}: {e}", dir.display()))?;
         Ok(Self {
             ca,
-            cert,
-            key,
             client: Arc::new(client),
         })
     }
@@ -97,9 +105,8 @@ impl EngineTls {
 
 /// The folder as a rustls client, built once here so that a file that
 /// does not parse is an error at start-up: `ca.pem`'s certificates are the
-/// only roots of the terminal's stream (bollard's own client also trusts
-/// the machine's CAs, which it adds itself), and `cert.pem` with `key.pem`
-/// is the client certificate.
+/// only roots (of the API calls and of the terminal's stream), and
+/// `cert.pem` with `key.pem` is the client certificate.
 fn client_config(ca: &Path, cert: &Path, key: &Path) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     let cas = CertificateDer::pem_file_iter(ca)
@@ -126,6 +133,47 @@ fn client_config(ca: &Path, cert: &Path, key: &Path) -> Result<rustls::ClientCon
 /// [`super::engine::Engine::tls`]).
 pub fn tls_for(address: &str, tls: Option<&EngineTls>) -> Option<EngineTls> {
     tls.filter(|_| is_tls(address, tls)).cloned()
+}
+
+/// The engine at `address` (`tcp://` or `https://`) through a pooled
+/// hyper client over TLS with the folder's settings (see the module doc).
+fn tls_engine(address: &str, tls: &EngineTls) -> Result<Docker, bollard::errors::Error> {
+    use hyper_util::client::legacy::Client;
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+    let authority = address
+        .strip_prefix("tcp://")
+        .or_else(|| address.strip_prefix("https://"))
+        .unwrap_or(address)
+        .trim_end_matches('/');
+    let mut http = HttpConnector::new();
+    // The connector sees https:// URIs; TLS is the wrapper's.
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(CONNECT_FOR));
+    let https = hyper_rustls::HttpsConnector::from((http, (*tls.client).clone()));
+    let client = Arc::new(
+        Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(IDLE_PER_ENGINE)
+            .pool_idle_timeout(IDLE_FOR)
+            .pool_timer(TokioTimer::new())
+            .build(https),
+    );
+    Docker::connect_with_custom_transport(
+        move |request: bollard::BollardRequest| {
+            let client = Arc::clone(&client);
+            async move {
+                client
+                    .request(request)
+                    .await
+                    .map_err(bollard::errors::Error::from)
+            }
+        },
+        Some(format!("https://{authority}")),
+        TIMEOUT_SECS,
+        API_DEFAULT_VERSION,
+    )
 }
 
 /// Whether `address` is reached over TLS with `tls` set.
@@ -161,20 +209,9 @@ pub fn open_engine(
                      with --engine-tls DIR (ca.pem, cert.pem, key.pem)"
                 ));
             };
-            // bollard's TLS uses the process's rustls provider; with more
-            // than one compiled in (tests also link aws-lc-rs), rustls
-            // cannot choose by itself. Installing twice is harmless.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            Docker::connect_with_ssl(
-                h,
-                &tls.key,
-                &tls.cert,
-                &tls.ca,
-                TIMEOUT_SECS,
-                API_DEFAULT_VERSION,
-            )
-            .map(|d| (d, h.to_string()))
-            .map_err(|e| format!("cannot use the Docker engine at {h} over TLS ({e})"))
+            tls_engine(h, tls)
+                .map(|d| (d, h.to_string()))
+                .map_err(|e| format!("cannot use the Docker engine at {h} over TLS ({e})"))
         }
         Some(h) if h.starts_with("tcp://") || h.starts_with("http://") => {
             Docker::connect_with_http(h, TIMEOUT_SECS, API_DEFAULT_VERSION)
@@ -245,7 +282,7 @@ mod tests {
         for kind in ["ec", "rsa"] {
             let dir = real_folder(kind);
             let tls = EngineTls::open(dir.path()).unwrap();
-            assert_eq!(tls.key, dir.path().join("key.pem"));
+            assert_eq!(tls.ca, dir.path().join("ca.pem"));
             assert!(tls.client().client_auth_cert_resolver.has_certs());
         }
     }
