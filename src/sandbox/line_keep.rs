@@ -146,12 +146,12 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn the_script_writes_the_line_first_first_and_replaces_what_was_kept() {
+    /// A fresh store with learner accounts of these names; their ids.
+    async fn store_with_learners(names: &[&str]) -> (tempfile::TempDir, Store, Vec<i64>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("pglab.db")).await.unwrap();
         let mut ids = Vec::new();
-        for name in ["a", "b", "c"] {
+        for name in names {
             let id: i64 = sqlx::query_scalar(
                 "insert into users (username, role) values (?, 'learner') returning id",
             )
@@ -161,6 +161,12 @@ mod tests {
             .unwrap();
             ids.push(id);
         }
+        (dir, store, ids)
+    }
+
+    #[tokio::test]
+    async fn the_script_writes_the_line_first_first_and_replaces_what_was_kept() {
+        let (_dir, store, ids) = store_with_learners(&["a", "b", "c"]).await;
         let read = || async {
             sqlx::query_as::<_, (i64, i64, i64)>(
                 "select learner_id, position, joined_at from admission_line order by position",
@@ -192,19 +198,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_keeper_follows_joins_and_leaves_and_a_restore_reads_them_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("pglab.db")).await.unwrap();
-        let mut ids = Vec::new();
-        for name in ["a", "b"] {
-            let id: i64 = sqlx::query_scalar(
-                "insert into users (username, role) values (?, 'learner') returning id",
-            )
-            .bind(name)
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-            ids.push(id);
-        }
+        let (_dir, store, ids) = store_with_learners(&["a", "b"]).await;
         let admission = Arc::new(Admission::default());
         let keeper = tokio::spawn({
             let (admission, store) = (admission.clone(), store.clone());
