@@ -188,16 +188,7 @@ fn node_view(plan: &Plan, n: &Node, s: &NodeStats, findings: Vec<usize>) -> Node
     code("Grouping Sets", &grouping_sets(&f.grouping_sets));
     code("TID Cond", &f.tid_cond);
     code("Run Condition", &f.run_condition);
-    code(
-        "Sampling",
-        &f.sampling_method.as_ref().map(|m| {
-            let params = f.sampling_parameters.as_deref().unwrap_or_default();
-            match &f.repeatable_seed {
-                Some(seed) => format!("{m} ({}) REPEATABLE ({seed})", params.join(", ")),
-                None => format!("{m} ({})", params.join(", ")),
-            }
-        }),
-    );
+    code("Sampling", &super::text::sampling(f));
     code("Conflict", &f.conflict_resolution);
     code("Conflict Filter", &f.conflict_filter);
     code("Cache Key", &f.cache_key);

@@ -486,13 +486,8 @@ impl Renderer<'_> {
                 }
             }
             "Sample Scan" => {
-                if let Some(method) = &f.sampling_method {
-                    let params = f.sampling_parameters.as_deref().unwrap_or_default();
-                    let mut line = format!("Sampling: {method} ({})", params.join(", "));
-                    if let Some(seed) = &f.repeatable_seed {
-                        let _ = write!(line, " REPEATABLE ({seed})");
-                    }
-                    self.push(i, line);
+                if let Some(sampling) = sampling(f) {
+                    self.push(i, format!("Sampling: {sampling}"));
                 }
                 self.prop(i, "Filter", &f.filter);
                 self.removed(i, "Rows Removed by Filter", f.rows_removed_by_filter);
@@ -839,6 +834,18 @@ fn wal_line(records: Option<f64>, fpi: Option<f64>, bytes: Option<f64>) -> Optio
 }
 
 /// psql's `I/O Timings: read=0.123 write=0.456` line (`track_io_timing`).
+/// A Sample Scan's method and arguments as psql shows them after
+/// `Sampling: `: `system ('1'::real) REPEATABLE ('42'::double precision)`.
+pub fn sampling(f: &super::model::NodeFields) -> Option<String> {
+    let method = f.sampling_method.as_ref()?;
+    let params = f.sampling_parameters.as_deref().unwrap_or_default();
+    let mut s = format!("{method} ({})", params.join(", "));
+    if let Some(seed) = &f.repeatable_seed {
+        let _ = write!(s, " REPEATABLE ({seed})");
+    }
+    Some(s)
+}
+
 pub fn io_timings_line(b: &Buffers) -> Option<String> {
     if !b.any_timing() {
         return None;
